@@ -1,0 +1,422 @@
+//! Building replies from facts: what each command shows, in both languages.
+//!
+//! Every fact is shown with its paragraph mark (¶N), derived facts with their
+//! arithmetic and caveat, so each statement can be traced to the article.
+//! Only [`Block`]s and [`Inline`]s are produced here; markup is the
+//! renderers' business.
+
+use super::Catalog;
+use crate::facts::{Fact, Lang, Topic};
+use crate::query::COMMANDS;
+use crate::reply::{Block, Button, Inline, Reply, ReplyKind};
+
+/// Topics offered as navigation buttons, in order.
+const NAV: [Topic; 6] = [
+    Topic::Visit,
+    Topic::Trade,
+    Topic::Exports,
+    Topic::Investment,
+    Topic::Milestones,
+    Topic::Meetings,
+];
+/// Longest button label, in characters.
+const LABEL_MAX: usize = 28;
+
+pub(super) struct Composer<'a> {
+    pub cat: &'a Catalog,
+    pub lang: Lang,
+}
+
+fn t(lang: Lang, en: &str, ru: &str) -> String {
+    match lang {
+        Lang::En => en.to_string(),
+        Lang::Ru => ru.to_string(),
+    }
+}
+
+fn shorten(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_string()
+    } else {
+        let mut out: String = s.chars().take(max - 1).collect();
+        out.push('…');
+        out
+    }
+}
+
+impl Composer<'_> {
+    fn reply(&self, kind: ReplyKind) -> Reply {
+        Reply::new(kind, self.lang)
+    }
+
+    fn tr(&self, en: &str, ru: &str) -> String {
+        t(self.lang, en, ru)
+    }
+
+    /// A fact's statement with its paragraph mark; derived facts say so.
+    fn fact_line(&self, f: &Fact) -> Vec<Inline> {
+        let mut line = vec![Inline::Text(f.text.get(self.lang).to_string())];
+        if f.is_derived() {
+            line.push(Inline::Italic(self.tr(" (derived)", " (вывод)")));
+        }
+        line.push(Inline::Text(format!(" [¶{}]", f.paragraph)));
+        line
+    }
+
+    /// Derivation notes for a derived fact: arithmetic, then caveat.
+    fn derivation(&self, f: &Fact) -> Vec<Block> {
+        let Some(d) = &f.derivation else {
+            return Vec::new();
+        };
+        vec![
+            Block::Paragraph(vec![
+                Inline::Italic(self.tr("How it is derived: ", "Как получено: ")),
+                Inline::Text(d.arithmetic.get(self.lang).to_string()),
+            ]),
+            Block::Paragraph(vec![
+                Inline::Italic(self.tr("Caveat: ", "Оговорка: ")),
+                Inline::Text(d.caveat.get(self.lang).to_string()),
+            ]),
+        ]
+    }
+
+    fn source_button(&self, f: &Fact) -> Button {
+        Button {
+            label: shorten(
+                &format!("¶{} {}", f.paragraph, f.title.get(self.lang)),
+                LABEL_MAX,
+            ),
+            action: format!("/source {}", f.id),
+        }
+    }
+
+    /// Source buttons, two per row.
+    fn source_rows(&self, facts: &[&Fact]) -> Vec<Vec<Button>> {
+        facts
+            .chunks(2)
+            .map(|c| c.iter().map(|f| self.source_button(f)).collect())
+            .collect()
+    }
+
+    /// Navigation to the other topics, three per row.
+    fn nav_rows(&self, current: Option<Topic>) -> Vec<Vec<Button>> {
+        NAV.iter()
+            .filter(|&&tp| Some(tp) != current)
+            .map(|&tp| Button {
+                label: shorten(tp.title(self.lang), LABEL_MAX),
+                action: format!("/{}", tp.name()),
+            })
+            .collect::<Vec<_>>()
+            .chunks(3)
+            .map(<[Button]>::to_vec)
+            .collect()
+    }
+
+    pub fn topic(&self, topic: Topic) -> Reply {
+        let mut facts = self.cat.by_topic(topic);
+        let mut r = self.reply(ReplyKind::Answer);
+        r.blocks.push(Block::Heading(vec![Inline::Bold(
+            topic.title(self.lang).into(),
+        )]));
+        if facts.is_empty() {
+            r.kind = ReplyKind::NoAnswer;
+            return r.text(self.tr(
+                "No facts on this topic yet.",
+                "По этой теме фактов пока нет.",
+            ));
+        }
+        let items: Vec<Vec<Inline>> = if topic == Topic::Milestones {
+            facts.sort_by_key(|f| (f.date, f.order));
+            facts
+                .iter()
+                .map(|f| {
+                    let mut line = Vec::new();
+                    if let Some(d) = f.date {
+                        line.push(Inline::Bold(d.display(self.lang)));
+                        line.push(Inline::Text(" — ".into()));
+                    }
+                    line.extend(self.fact_line(f));
+                    line
+                })
+                .collect()
+        } else {
+            facts.iter().map(|f| self.fact_line(f)).collect()
+        };
+        r.blocks.push(Block::List(items));
+        for f in facts.iter().filter(|f| f.is_derived()) {
+            r.blocks.push(Block::Paragraph(vec![Inline::Bold(format!(
+                "{}:",
+                f.title.get(self.lang)
+            ))]));
+            r.blocks.extend(self.derivation(f));
+        }
+        r.facts = facts.iter().map(|f| f.id.clone()).collect();
+        r.buttons = self.source_rows(&facts);
+        r.buttons.extend(self.nav_rows(Some(topic)));
+        r
+    }
+
+    pub fn answer(&self, facts: &[&Fact]) -> Reply {
+        let mut r = self.reply(ReplyKind::Answer);
+        for f in facts {
+            let mut line = vec![
+                Inline::Bold(f.title.get(self.lang).to_string()),
+                Inline::Text(": ".into()),
+            ];
+            line.extend(self.fact_line(f));
+            r.blocks.push(Block::Paragraph(line));
+            r.blocks.extend(self.derivation(f));
+        }
+        r.facts = facts.iter().map(|f| f.id.clone()).collect();
+        r.buttons = self.source_rows(facts);
+        r
+    }
+
+    pub fn search(&self, query: &str, facts: &[&Fact]) -> Reply {
+        if facts.is_empty() {
+            let mut r = self.no_answer();
+            r.blocks.insert(
+                0,
+                Block::Paragraph(vec![
+                    Inline::Text(self.tr("Nothing found for ", "Ничего не найдено по запросу ")),
+                    Inline::Bold(query.to_string()),
+                    Inline::Text(".".into()),
+                ]),
+            );
+            return r;
+        }
+        let mut r = self.reply(ReplyKind::Answer);
+        r.blocks.push(Block::Heading(vec![
+            Inline::Text(self.tr("Search: ", "Поиск: ")),
+            Inline::Bold(query.to_string()),
+        ]));
+        r.blocks.push(Block::List(
+            facts
+                .iter()
+                .map(|f| {
+                    let mut line = vec![Inline::Code(f.id.clone()), Inline::Text(" ".into())];
+                    line.extend(self.fact_line(f));
+                    line
+                })
+                .collect(),
+        ));
+        r.facts = facts.iter().map(|f| f.id.clone()).collect();
+        r.buttons = self.source_rows(facts);
+        r
+    }
+
+    fn missing_fact(&self, cmd: &str, id: &str, closest: Option<&str>) -> Reply {
+        if id.is_empty() {
+            return self.usage(cmd, "trade.2011");
+        }
+        let mut r = self.reply(ReplyKind::Error).block(Block::Paragraph(vec![
+            Inline::Text(self.tr("There is no fact with id ", "Нет факта с идентификатором ")),
+            Inline::Code(id.to_string()),
+            Inline::Text(".".into()),
+        ]));
+        if let Some(c) = closest {
+            r = r.block(Block::Paragraph(vec![
+                Inline::Text(self.tr("Did you mean ", "Возможно, вы имели в виду ")),
+                Inline::Code(format!("/{cmd} {c}")),
+                Inline::Text("?".into()),
+            ]));
+        }
+        r.text(self.tr(
+            "Ids are shown by /search; every answer has source buttons.",
+            "Идентификаторы показывает /search; у каждого ответа есть кнопки источников.",
+        ))
+    }
+
+    pub fn fact(&self, id: &str, closest: Option<&str>) -> Reply {
+        let Some(f) = self.cat.get(id) else {
+            return self.missing_fact("fact", id, closest);
+        };
+        let mut r = self.reply(ReplyKind::Answer);
+        r.blocks.push(Block::Heading(vec![Inline::Bold(
+            f.title.get(self.lang).to_string(),
+        )]));
+        r.blocks.push(Block::Paragraph(self.fact_line(f)));
+        if !f.values.is_empty() {
+            r.blocks.push(Block::List(
+                f.values
+                    .iter()
+                    .map(|v| vec![Inline::Text(v.display(self.lang))])
+                    .collect(),
+            ));
+        }
+        r.blocks.extend(self.derivation(f));
+        r.blocks
+            .push(Block::Quote(vec![Inline::Text(f.source.clone())]));
+        r.blocks.push(self.source_ref(f));
+        r.facts = vec![f.id.clone()];
+        r.buttons = vec![vec![Button {
+            label: shorten(f.topic.title(self.lang), LABEL_MAX),
+            action: format!("/{}", f.topic.name()),
+        }]];
+        r
+    }
+
+    fn source_ref(&self, f: &Fact) -> Block {
+        let place = if f.paragraph == 0 {
+            self.tr("the headline", "заголовок")
+        } else {
+            self.tr(
+                &format!("paragraph {}", f.paragraph),
+                &format!("абзац {}", f.paragraph),
+            )
+        };
+        Block::Paragraph(vec![
+            Inline::Text(format!("— {}, ", place)),
+            Inline::Italic(self.cat.headline.clone()),
+            Inline::Text(format!(" (id {})", f.id)),
+        ])
+    }
+
+    pub fn source(&self, id: &str, closest: Option<&str>) -> Reply {
+        let Some(f) = self.cat.get(id) else {
+            return self.missing_fact("source", id, closest);
+        };
+        let mut r = self
+            .reply(ReplyKind::Answer)
+            .block(Block::Quote(vec![Inline::Text(f.source.clone())]))
+            .block(self.source_ref(f));
+        if f.is_derived() {
+            r = r.block(Block::Paragraph(vec![Inline::Italic(self.tr(
+                "This fact is derived from the sentence above, not stated in it: see /fact for the arithmetic.",
+                "Этот факт выведен из предложения выше, а не сказан в нём: расчёт — в /fact.",
+            ))]));
+        }
+        r.facts = vec![f.id.clone()];
+        r.buttons = vec![vec![Button {
+            label: self.tr("Full fact", "Факт целиком"),
+            action: format!("/fact {}", f.id),
+        }]];
+        r
+    }
+
+    pub fn no_answer(&self) -> Reply {
+        let mut r = self
+            .reply(ReplyKind::NoAnswer)
+            .text(self.tr(
+                "I have no fact on that.",
+                "У меня нет фактов об этом.",
+            ))
+            .text(self.tr(
+                "I know about the November 2012 visit of Belarus's Prime Minister to Kazakhstan: the meetings, trade and exports, investment, and the milestones of Eurasian integration. Try a topic below, /search or /help.",
+                "Я знаю о визите премьер-министра Беларуси в Казахстан в ноябре 2012 года: встречи, торговля и экспорт, инвестиции и этапы евразийской интеграции. Выберите тему ниже, /search или /help.",
+            ));
+        r.buttons = self.nav_rows(None);
+        r
+    }
+
+    pub fn help(&self) -> Reply {
+        let items = COMMANDS
+            .iter()
+            .map(|(name, en, ru)| {
+                vec![
+                    Inline::Code(format!("/{name}")),
+                    Inline::Text(format!(" — {}", t(self.lang, en, ru))),
+                ]
+            })
+            .collect();
+        let mut r = self
+            .reply(ReplyKind::Info)
+            .block(Block::Heading(vec![Inline::Bold(self.tr("Commands", "Команды"))]))
+            .block(Block::List(items))
+            .text(self.tr(
+                "Or just ask, in English or Russian: “How much was trade in 2011?”, «Когда создан Таможенный союз?»",
+                "Или просто спросите, по-русски или по-английски: «Какой товарооборот в 2011 году?», “When was the Customs Union set up?”",
+            ));
+        r.buttons = self.nav_rows(None);
+        r
+    }
+
+    pub fn start(&self) -> Reply {
+        let mut r = self
+            .reply(ReplyKind::Info)
+            .block(Block::Heading(vec![Inline::Bold(self.tr(
+                "Hello! I am factbot.",
+                "Здравствуйте! Я factbot.",
+            ))]))
+            .text(self.tr(
+                "I answer questions about the official visit of Belarus's Prime Minister to Kazakhstan on 9–10 November 2012, Belarus–Kazakhstan trade and investment, and the milestones of Eurasian integration. Every answer cites the sentence of the article it comes from.",
+                "Я отвечаю на вопросы об официальном визите премьер-министра Беларуси в Казахстан 9–10 ноября 2012 года, о торговле и инвестициях между Беларусью и Казахстаном и об этапах евразийской интеграции. Каждый ответ ссылается на предложение статьи, из которого он взят.",
+            ))
+            .text(self.tr(
+                "Ask in your own words, pick a topic below, or send /help for all commands.",
+                "Спросите своими словами, выберите тему ниже или отправьте /help.",
+            ));
+        r.buttons = self.nav_rows(None);
+        r
+    }
+
+    pub fn empty(&self) -> Reply {
+        self.reply(ReplyKind::Info).text(self.tr(
+            "Ask me a question about the visit, trade, investment or Eurasian integration — or send /help.",
+            "Задайте вопрос о визите, торговле, инвестициях или евразийской интеграции — или отправьте /help.",
+        ))
+    }
+
+    pub fn unknown(&self, name: &str) -> Reply {
+        self.reply(ReplyKind::Error)
+            .block(Block::Paragraph(vec![
+                Inline::Text(self.tr("I don't know the command ", "Я не знаю команду ")),
+                Inline::Code(format!("/{name}")),
+                Inline::Text(".".into()),
+            ]))
+            .text(self.tr(
+                "Send /help for the list.",
+                "Отправьте /help, чтобы увидеть список.",
+            ))
+    }
+
+    pub fn usage(&self, cmd: &str, example: &str) -> Reply {
+        let (_, en, ru) = COMMANDS
+            .iter()
+            .find(|(n, _, _)| *n == cmd)
+            .copied()
+            .unwrap_or((cmd, "", ""));
+        self.reply(ReplyKind::Error).block(Block::Paragraph(vec![
+            Inline::Text(self.tr("Usage: ", "Использование: ")),
+            Inline::Code(format!("/{cmd}")),
+            Inline::Text(format!(" {}. ", t(self.lang, en, ru))),
+            Inline::Text(self.tr("For example: ", "Например: ")),
+            Inline::Code(format!("/{cmd} {example}")),
+        ]))
+    }
+
+    pub fn lang_status(&self, set: Option<Lang>) -> Reply {
+        let msg = match set {
+            Some(l) => self.tr(
+                &format!("Answers in this chat are always in {}. /lang auto follows each question again.", l.code()),
+                &format!("В этом чате ответы всегда на языке {}. /lang auto — снова по языку вопроса.", l.code()),
+            ),
+            None => self.tr(
+                "Answers follow the language of each question. Fix one with /lang en or /lang ru.",
+                "Ответы — на языке вопроса. Закрепить язык: /lang ru или /lang en.",
+            ),
+        };
+        self.reply(ReplyKind::Info).text(msg)
+    }
+
+    pub fn lang_set(&self, set: Option<Lang>) -> Reply {
+        let msg = match set {
+            Some(_) => self.tr(
+                "Done: I will answer in English in this chat.",
+                "Готово: в этом чате я буду отвечать по-русски.",
+            ),
+            None => self.tr(
+                "Done: I will answer in the language of each question.",
+                "Готово: я буду отвечать на языке вопроса.",
+            ),
+        };
+        self.reply(ReplyKind::Info).text(msg)
+    }
+
+    pub fn store_failed(&self) -> Reply {
+        self.reply(ReplyKind::Error).text(self.tr(
+            "Sorry, I could not save that. Please try again later.",
+            "Не удалось сохранить настройку. Попробуйте позже.",
+        ))
+    }
+}

@@ -1,0 +1,56 @@
+//! Start-up wiring shared by every subcommand: open the store, bring its
+//! dataset up to date, build the answering engine.
+//!
+//! Which dataset a start imports: the config's `[store] dataset` if set;
+//! otherwise wherever the store's current dataset came from (the directory
+//! of the last `factbot import DIR`, or the copy built into the binary).
+//! So an operator's manual import is never silently replaced by the
+//! built-in data, and an edited dataset directory is picked up on restart.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+
+use crate::answer::Engine;
+use crate::config::Config;
+use crate::facts::{Dataset, ImportReport, Origin, Store};
+
+/// Opens the store at `dir` and imports the dataset due at start.
+pub fn open_engine(cfg: &Config, dir: &Path) -> Result<(Engine, ImportReport)> {
+    let store = Store::open(dir)?;
+    let report = match start_dataset(cfg, &store)? {
+        Some(ds) => store
+            .import(&ds)
+            .with_context(|| format!("importing the dataset into {}", dir.display()))?,
+        None => ImportReport::default(),
+    };
+    if report.written {
+        tracing::info!(
+            added = report.added,
+            updated = report.updated,
+            removed = report.removed,
+            "dataset imported"
+        );
+    }
+    Ok((Engine::new(store)?, report))
+}
+
+/// The dataset a start should import (`None`: keep what the store has).
+pub fn start_dataset(cfg: &Config, store: &Store) -> Result<Option<Dataset>> {
+    if let Some(dir) = &cfg.store.dataset {
+        return Ok(Some(Dataset::from_dir(dir)?));
+    }
+    match store.dataset_origin()? {
+        Some(Origin::Dir(dir)) if dir.join(crate::facts::dataset_files::FACTS).exists() => {
+            Ok(Some(Dataset::from_dir(&dir)?))
+        }
+        Some(Origin::Dir(dir)) => {
+            tracing::warn!(
+                dir = %dir.display(),
+                "the store's dataset directory is gone; keeping the facts already stored"
+            );
+            Ok(None)
+        }
+        _ => Ok(Some(Dataset::embedded()?)),
+    }
+}

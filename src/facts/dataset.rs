@@ -1,0 +1,392 @@
+//! The dataset in `data/`: the human-edited source of every fact.
+//!
+//! `facts.toml` is written for people (flat keys, one `[[fact]]` per fact);
+//! this module turns it into the stored [`Fact`] model and refuses a dataset
+//! that breaks the project's one promise — every fact traces to a sentence of
+//! `article.txt` — before anything reaches the store. The dataset is also
+//! built into the binary, so a fresh checkout chats with no files at hand.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+use super::model::{Bilingual, Derivation, Fact, PartialDate, Topic, Value};
+
+/// The file names a dataset directory holds.
+pub const FACTS_FILE: &str = "facts.toml";
+pub const ARTICLE_FILE: &str = "article.txt";
+pub const SYNONYMS_FILE: &str = "synonyms.toml";
+
+const EMBEDDED_FACTS: &str = include_str!("../../data/facts.toml");
+const EMBEDDED_ARTICLE: &str = include_str!("../../data/article.txt");
+const EMBEDDED_SYNONYMS: &str = include_str!("../../data/synonyms.toml");
+
+/// Where a dataset came from; the store remembers it so that a later start
+/// re-imports from the same place when it changes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Origin {
+    /// The copy of `data/` compiled into the binary.
+    Embedded,
+    /// A directory on disk.
+    Dir(PathBuf),
+}
+
+impl Origin {
+    /// The form stored in the store's metadata.
+    pub fn to_meta(&self) -> String {
+        match self {
+            Origin::Embedded => "embedded".to_string(),
+            Origin::Dir(p) => format!("dir:{}", p.display()),
+        }
+    }
+
+    pub fn from_meta(s: &str) -> Option<Origin> {
+        if s == "embedded" {
+            Some(Origin::Embedded)
+        } else {
+            s.strip_prefix("dir:")
+                .map(|p| Origin::Dir(PathBuf::from(p)))
+        }
+    }
+}
+
+/// A validated dataset, ready to import.
+#[derive(Clone, Debug)]
+pub struct Dataset {
+    pub origin: Origin,
+    /// Facts in file order (`order` numbers them).
+    pub facts: Vec<Fact>,
+    /// Groups of words that mean the same thing to a reader.
+    pub synonyms: Vec<Vec<String>>,
+    /// The source article, verbatim.
+    pub article: String,
+    /// SHA-256 over the three files: equal digests mean nothing to import.
+    pub digest: String,
+}
+
+/// Why a dataset was refused. Each message names the fact and the problem.
+#[derive(Debug, thiserror::Error)]
+pub enum DatasetError {
+    #[error("cannot read {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{file} is not valid: {message}")]
+    Syntax { file: String, message: String },
+    #[error("dataset is not valid:\n  - {}", .0.join("\n  - "))]
+    Invalid(Vec<String>),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    #[serde(default)]
+    fact: Vec<RawFact>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFact {
+    id: String,
+    topic: Topic,
+    kind: RawKind,
+    paragraph: u32,
+    source: String,
+    title_en: String,
+    title_ru: String,
+    text_en: String,
+    text_ru: String,
+    #[serde(default)]
+    aliases: Vec<String>,
+    #[serde(default)]
+    date: Option<PartialDate>,
+    #[serde(default)]
+    values: Vec<Value>,
+    #[serde(default)]
+    derived_from: Vec<String>,
+    #[serde(default)]
+    arithmetic_en: Option<String>,
+    #[serde(default)]
+    arithmetic_ru: Option<String>,
+    #[serde(default)]
+    caveat_en: Option<String>,
+    #[serde(default)]
+    caveat_ru: Option<String>,
+}
+
+#[derive(Deserialize, PartialEq)]
+#[serde(rename_all = "lowercase")]
+enum RawKind {
+    Stated,
+    Derived,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSynonyms {
+    #[serde(default)]
+    group: Vec<Vec<String>>,
+}
+
+/// The longest id accepted: ids travel in Telegram callback data (64 bytes)
+/// behind a command word.
+pub const MAX_ID_LEN: usize = 40;
+
+impl Dataset {
+    /// The dataset compiled into the binary.
+    pub fn embedded() -> Result<Dataset, DatasetError> {
+        Dataset::parse(
+            Origin::Embedded,
+            EMBEDDED_FACTS,
+            EMBEDDED_ARTICLE,
+            EMBEDDED_SYNONYMS,
+        )
+    }
+
+    /// Reads `facts.toml`, `article.txt` and (optionally) `synonyms.toml`.
+    pub fn from_dir(dir: &Path) -> Result<Dataset, DatasetError> {
+        let read = |name: &str| {
+            let path = dir.join(name);
+            std::fs::read_to_string(&path).map_err(|source| DatasetError::Io { path, source })
+        };
+        let facts = read(FACTS_FILE)?;
+        let article = read(ARTICLE_FILE)?;
+        let synonyms = if dir.join(SYNONYMS_FILE).exists() {
+            read(SYNONYMS_FILE)?
+        } else {
+            String::new()
+        };
+        let origin = Origin::Dir(std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf()));
+        Dataset::parse(origin, &facts, &article, &synonyms)
+    }
+
+    /// Parses and validates the three files' contents.
+    pub fn parse(
+        origin: Origin,
+        facts_toml: &str,
+        article: &str,
+        synonyms_toml: &str,
+    ) -> Result<Dataset, DatasetError> {
+        let raw: RawFile = toml::from_str(facts_toml).map_err(|e| DatasetError::Syntax {
+            file: FACTS_FILE.into(),
+            message: e.to_string(),
+        })?;
+        let syn: RawSynonyms = toml::from_str(synonyms_toml).map_err(|e| DatasetError::Syntax {
+            file: SYNONYMS_FILE.into(),
+            message: e.to_string(),
+        })?;
+        let paragraphs = paragraphs(article);
+        let mut problems = Vec::new();
+        let mut seen = HashSet::new();
+        let mut facts = Vec::with_capacity(raw.fact.len());
+        for (i, r) in raw.fact.into_iter().enumerate() {
+            let id = r.id.clone();
+            let mut bad = |m: String| problems.push(format!("fact {id:?}: {m}"));
+            if !valid_id(&r.id) {
+                bad(format!(
+                    "id must be 1–{MAX_ID_LEN} bytes of a-z, 0-9, '.', '_' or '-'"
+                ));
+            }
+            if !seen.insert(r.id.clone()) {
+                bad("id is used twice".into());
+            }
+            match paragraphs.get(r.paragraph as usize) {
+                None => bad(format!(
+                    "paragraph {} does not exist (the article has 0–{})",
+                    r.paragraph,
+                    paragraphs.len().saturating_sub(1)
+                )),
+                Some(p) if !p.contains(r.source.as_str()) => {
+                    if article.contains(r.source.as_str()) {
+                        bad(format!(
+                            "source sentence is not in paragraph {}",
+                            r.paragraph
+                        ))
+                    } else {
+                        bad("source sentence does not occur verbatim in the article".into())
+                    }
+                }
+                Some(_) => {}
+            }
+            if r.source.trim().is_empty() {
+                bad("source sentence is empty".into());
+            }
+            for (name, v) in [
+                ("title_en", &r.title_en),
+                ("title_ru", &r.title_ru),
+                ("text_en", &r.text_en),
+                ("text_ru", &r.text_ru),
+            ] {
+                if v.trim().is_empty() {
+                    bad(format!("{name} is empty"));
+                }
+            }
+            let derivation = match r.kind {
+                RawKind::Stated => {
+                    if !r.derived_from.is_empty() || r.arithmetic_en.is_some() {
+                        bad("a stated fact has derivation fields; set kind = \"derived\"".into());
+                    }
+                    None
+                }
+                RawKind::Derived => {
+                    match (r.arithmetic_en, r.arithmetic_ru, r.caveat_en, r.caveat_ru) {
+                        (Some(ae), Some(ar), Some(ce), Some(cr)) => Some(Derivation {
+                            from: r.derived_from,
+                            arithmetic: Bilingual::new(ae, ar),
+                            caveat: Bilingual::new(ce, cr),
+                        }),
+                        _ => {
+                            bad("a derived fact needs arithmetic_en/_ru and caveat_en/_ru".into());
+                            None
+                        }
+                    }
+                }
+            };
+            facts.push(Fact {
+                id: r.id,
+                topic: r.topic,
+                order: i as u32,
+                title: Bilingual::new(r.title_en, r.title_ru),
+                text: Bilingual::new(r.text_en, r.text_ru),
+                source: r.source,
+                paragraph: r.paragraph,
+                aliases: r.aliases,
+                date: r.date,
+                values: r.values,
+                derivation,
+            });
+        }
+        for f in &facts {
+            if let Some(d) = &f.derivation {
+                for from in &d.from {
+                    if !seen.contains(from) {
+                        problems.push(format!(
+                            "fact {:?}: derived_from names unknown fact {from:?}",
+                            f.id
+                        ));
+                    }
+                }
+            }
+        }
+        if !problems.is_empty() {
+            return Err(DatasetError::Invalid(problems));
+        }
+        let mut h = Sha256::new();
+        for part in [facts_toml, article, synonyms_toml] {
+            h.update((part.len() as u64).to_le_bytes());
+            h.update(part.as_bytes());
+        }
+        let digest = h
+            .finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>();
+        Ok(Dataset {
+            origin,
+            facts,
+            synonyms: syn.group,
+            article: article.to_string(),
+            digest,
+        })
+    }
+}
+
+/// The article's paragraphs: one per non-empty line, the headline first (0).
+pub fn paragraphs(article: &str) -> Vec<&str> {
+    article
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect()
+}
+
+fn valid_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= MAX_ID_LEN
+        && id.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-')
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ARTICLE: &str = "Headline\nFirst sentence here. Second one.\nThird paragraph.\n";
+
+    fn fact(id: &str, paragraph: u32, source: &str) -> String {
+        format!(
+            "[[fact]]\nid = {id:?}\ntopic = \"trade\"\nkind = \"stated\"\nparagraph = {paragraph}\n\
+             source = {source:?}\ntitle_en = \"t\"\ntitle_ru = \"т\"\ntext_en = \"x\"\ntext_ru = \"х\"\n"
+        )
+    }
+
+    #[test]
+    fn embedded_dataset_is_valid() {
+        let ds = Dataset::embedded().expect("the dataset in data/ must validate");
+        assert!(ds.facts.len() >= 40, "only {} facts", ds.facts.len());
+    }
+
+    #[test]
+    fn every_source_sentence_occurs_verbatim_in_the_article() {
+        let ds = Dataset::embedded().unwrap();
+        let paras = paragraphs(&ds.article);
+        for f in &ds.facts {
+            assert!(
+                paras[f.paragraph as usize].contains(&f.source),
+                "{}: {:?} not in paragraph {}",
+                f.id,
+                f.source,
+                f.paragraph
+            );
+        }
+        // And every body sentence of the article is the source of some fact.
+        for (n, p) in paras.iter().enumerate().skip(1) {
+            for sentence in p.split_inclusive(". ").map(str::trim) {
+                let head: String = sentence.chars().take(40).collect();
+                assert!(
+                    ds.facts.iter().any(|f| f.source.contains(head.as_str())),
+                    "paragraph {n}: no fact cites {sentence:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn refuses_a_sentence_not_in_the_article() {
+        let toml = fact("a.b", 1, "Invented sentence.");
+        let err = Dataset::parse(Origin::Embedded, &toml, ARTICLE, "").unwrap_err();
+        assert!(err.to_string().contains("does not occur verbatim"), "{err}");
+    }
+
+    #[test]
+    fn refuses_the_wrong_paragraph_duplicate_ids_and_bad_ids() {
+        let toml = [
+            fact("a.b", 2, "First sentence here."),
+            fact("a.c", 1, "Second one."),
+            fact("a.c", 1, "Second one."),
+            fact("Bad Id", 1, "Second one."),
+        ]
+        .concat();
+        let err = Dataset::parse(Origin::Embedded, &toml, ARTICLE, "")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("not in paragraph 2"), "{err}");
+        assert!(err.contains("used twice"), "{err}");
+        assert!(err.contains("\"Bad Id\": id must be"), "{err}");
+    }
+
+    #[test]
+    fn digest_changes_with_any_file() {
+        let toml = fact("a.b", 1, "Second one.");
+        let a = Dataset::parse(Origin::Embedded, &toml, ARTICLE, "").unwrap();
+        let b =
+            Dataset::parse(Origin::Embedded, &toml, ARTICLE, "group = [[\"x\", \"y\"]]").unwrap();
+        let c = Dataset::parse(Origin::Embedded, &toml, ARTICLE, "").unwrap();
+        assert_ne!(a.digest, b.digest);
+        assert_eq!(a.digest, c.digest);
+    }
+}

@@ -1,0 +1,17 @@
+//! Facts: the model, the dataset they come from, and the store that keeps them.
+
+mod dataset;
+mod model;
+mod store;
+pub mod synthetic;
+
+pub use dataset::{paragraphs, Dataset, DatasetError, Origin};
+
+/// The file names of a dataset directory.
+pub mod dataset_files {
+    pub use super::dataset::{
+        ARTICLE_FILE as ARTICLE, FACTS_FILE as FACTS, SYNONYMS_FILE as SYNONYMS,
+    };
+}
+pub use model::{Bilingual, Derivation, Fact, Lang, PartialDate, Topic, Value};
+pub use store::{Change, ChatSettings, ImportReport, Store, StoreError, SCHEMA_VERSION};

@@ -1,0 +1,452 @@
+//! The sled-backed fact store: the bot's durable memory.
+//!
+//! Trees and why each exists:
+//! - `facts`: fact id → JSON [`Fact`]; the source of truth for answers.
+//! - `meta`: schema version, the digest and origin of the imported dataset,
+//!   the synonym groups and the article — enough to rebuild the search index from the store
+//!   alone, and to tell whether the dataset changed since the last import.
+//! - `changes`: sequence number → JSON [`Change`]; an append-only log of every
+//!   fact an import added, changed or removed, for notifications to read.
+//! - `chats`: chat key → JSON [`ChatSettings`]; per-chat preferences (`/lang`).
+//!
+//! An import is one sled transaction over `facts`, `meta` and `changes`, so a
+//! crash leaves the old dataset or the new one, never a mix; it is flushed
+//! before the import reports success.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+use sled::transaction::{ConflictableTransactionError, TransactionError};
+use sled::Transactional;
+
+use super::dataset::{Dataset, Origin};
+use super::model::{Fact, Lang};
+
+/// Bumped when the stored layout changes; older stores are migrated on open,
+/// newer ones refused.
+pub const SCHEMA_VERSION: u32 = 1;
+
+const META_SCHEMA: &str = "schema_version";
+const META_DIGEST: &str = "dataset_digest";
+const META_ORIGIN: &str = "dataset_origin";
+const META_SYNONYMS: &str = "synonyms";
+const META_IMPORTED_AT: &str = "imported_at";
+const META_ARTICLE: &str = "article";
+const PID_FILE: &str = "factbot.pid";
+const DB_DIR: &str = "db";
+
+/// One entry of the change log.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Change {
+    /// Position in the log; increases with every change.
+    pub seq: u64,
+    pub fact_id: String,
+    /// The fact before the import (`None`: it was added).
+    pub old: Option<Fact>,
+    /// The fact after the import (`None`: it was removed).
+    pub new: Option<Fact>,
+    /// Unix seconds of the import.
+    pub at: u64,
+}
+
+/// Per-chat preferences, keyed by a transport-qualified chat key
+/// (`console`, `tg:-100123`, `mx:!room:server`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ChatSettings {
+    /// Language fixed with `/lang`; `None` follows each question.
+    #[serde(default)]
+    pub lang: Option<Lang>,
+}
+
+/// What an import did.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ImportReport {
+    pub added: usize,
+    pub updated: usize,
+    pub removed: usize,
+    pub unchanged: usize,
+    /// False when the dataset's digest matched the store: nothing was written.
+    pub written: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(
+        "the fact store at {} is in use by another process{}; stop it or use --db to open another store",
+        path.display(),
+        pid.map(|p| format!(" (factbot, pid {p})")).unwrap_or_default()
+    )]
+    Locked { path: PathBuf, pid: Option<u32> },
+    #[error("the fact store at {} was written by a newer factbot (schema {found}, this one knows {SCHEMA_VERSION})", path.display())]
+    TooNew { path: PathBuf, found: u32 },
+    #[error("cannot create the store directory {}: {source}", path.display())]
+    CreateDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("fact store error: {0}")]
+    Sled(#[from] sled::Error),
+    #[error("corrupt record in tree {tree}: {message}")]
+    Corrupt { tree: &'static str, message: String },
+}
+
+/// The store. Cheap to clone (sled trees are handles).
+#[derive(Clone)]
+pub struct Store {
+    db: sled::Db,
+    facts: sled::Tree,
+    meta: sled::Tree,
+    changes: sled::Tree,
+    chats: sled::Tree,
+    /// The store directory (empty for a temporary store).
+    dir: PathBuf,
+    /// Shared by clones; the last one dropped removes the pid file.
+    _pid: Option<Arc<PidFile>>,
+}
+
+impl Store {
+    /// Opens (creating if needed) the store in directory `dir`.
+    pub fn open(dir: &Path) -> Result<Store, StoreError> {
+        std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let db = match sled::Config::new()
+            .path(dir.join(DB_DIR))
+            .cache_capacity(16 * 1024 * 1024)
+            .open()
+        {
+            Ok(db) => db,
+            Err(e) if is_lock_error(&e) => {
+                return Err(StoreError::Locked {
+                    path: dir.to_path_buf(),
+                    pid: read_pid(dir),
+                })
+            }
+            Err(e) => return Err(e.into()),
+        };
+        // We hold sled's lock now: record who we are for the next opener.
+        let pid = PidFile::write(dir);
+        let store = Store {
+            facts: db.open_tree("facts")?,
+            meta: db.open_tree("meta")?,
+            changes: db.open_tree("changes")?,
+            chats: db.open_tree("chats")?,
+            db,
+            dir: dir.to_path_buf(),
+            _pid: Some(Arc::new(pid)),
+        };
+        store.check_schema()?;
+        Ok(store)
+    }
+
+    /// A throw-away store in memory (tests, benchmarks).
+    pub fn temporary() -> Result<Store, StoreError> {
+        let db = sled::Config::new().temporary(true).open()?;
+        let store = Store {
+            facts: db.open_tree("facts")?,
+            meta: db.open_tree("meta")?,
+            changes: db.open_tree("changes")?,
+            chats: db.open_tree("chats")?,
+            db,
+            dir: PathBuf::new(),
+            _pid: None,
+        };
+        store.check_schema()?;
+        Ok(store)
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn check_schema(&self) -> Result<(), StoreError> {
+        match self.meta.get(META_SCHEMA)? {
+            None => {
+                self.meta
+                    .insert(META_SCHEMA, &SCHEMA_VERSION.to_be_bytes())?;
+                Ok(())
+            }
+            Some(v) => {
+                let found = <[u8; 4]>::try_from(v.as_ref())
+                    .map(u32::from_be_bytes)
+                    .map_err(|_| StoreError::Corrupt {
+                        tree: "meta",
+                        message: "schema_version is not a u32".into(),
+                    })?;
+                if found > SCHEMA_VERSION {
+                    Err(StoreError::TooNew {
+                        path: self.dir.clone(),
+                        found,
+                    })
+                } else {
+                    Ok(())
+                }
+            }
+        }
+    }
+
+    fn meta_str(&self, key: &str) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .meta
+            .get(key)?
+            .map(|v| String::from_utf8_lossy(&v).into_owned()))
+    }
+
+    /// The digest of the dataset last imported, if any.
+    pub fn dataset_digest(&self) -> Result<Option<String>, StoreError> {
+        self.meta_str(META_DIGEST)
+    }
+
+    /// Where the dataset last imported came from.
+    pub fn dataset_origin(&self) -> Result<Option<Origin>, StoreError> {
+        Ok(self
+            .meta_str(META_ORIGIN)?
+            .and_then(|s| Origin::from_meta(&s)))
+    }
+
+    /// Unix seconds of the last import that wrote anything.
+    pub fn imported_at(&self) -> Result<Option<u64>, StoreError> {
+        Ok(self
+            .meta_str(META_IMPORTED_AT)?
+            .and_then(|s| s.parse().ok()))
+    }
+
+    /// The synonym groups of the imported dataset.
+    pub fn synonyms(&self) -> Result<Vec<Vec<String>>, StoreError> {
+        match self.meta.get(META_SYNONYMS)? {
+            None => Ok(Vec::new()),
+            Some(v) => serde_json::from_slice(&v).map_err(|e| StoreError::Corrupt {
+                tree: "meta",
+                message: e.to_string(),
+            }),
+        }
+    }
+
+    /// The source article of the imported dataset.
+    pub fn article(&self) -> Result<String, StoreError> {
+        Ok(self.meta_str(META_ARTICLE)?.unwrap_or_default())
+    }
+
+    /// All facts, in dataset order.
+    pub fn facts(&self) -> Result<Vec<Fact>, StoreError> {
+        let mut out = Vec::with_capacity(self.facts.len());
+        for kv in self.facts.iter() {
+            let (_, v) = kv?;
+            out.push(decode::<Fact>("facts", &v)?);
+        }
+        out.sort_by_key(|f| f.order);
+        Ok(out)
+    }
+
+    pub fn fact(&self, id: &str) -> Result<Option<Fact>, StoreError> {
+        self.facts.get(id)?.map(|v| decode("facts", &v)).transpose()
+    }
+
+    pub fn fact_count(&self) -> usize {
+        self.facts.len()
+    }
+
+    /// Imports a dataset: writes only what differs, logs each difference,
+    /// all in one transaction. A dataset whose digest the store already has
+    /// writes nothing. The very first import (empty store) seeds the store
+    /// without logging: a seed is not news.
+    pub fn import(&self, ds: &Dataset) -> Result<ImportReport, StoreError> {
+        if self.dataset_digest()?.as_deref() == Some(ds.digest.as_str())
+            && self.dataset_origin()?.as_ref() == Some(&ds.origin)
+        {
+            return Ok(ImportReport {
+                unchanged: ds.facts.len(),
+                ..ImportReport::default()
+            });
+        }
+        let first = self.dataset_digest()?.is_none() && self.facts.is_empty();
+        let mut old: BTreeMap<String, Fact> = self
+            .facts()?
+            .into_iter()
+            .map(|f| (f.id.clone(), f))
+            .collect();
+        let mut report = ImportReport {
+            written: true,
+            ..ImportReport::default()
+        };
+        // (id, old, new) for every fact that differs.
+        let mut diffs: Vec<(String, Option<Fact>, Option<Fact>)> = Vec::new();
+        for f in &ds.facts {
+            match old.remove(&f.id) {
+                Some(o) if &o == f => report.unchanged += 1,
+                Some(o) => {
+                    report.updated += 1;
+                    diffs.push((f.id.clone(), Some(o), Some(f.clone())));
+                }
+                None => {
+                    report.added += 1;
+                    diffs.push((f.id.clone(), None, Some(f.clone())));
+                }
+            }
+        }
+        for (id, o) in old {
+            report.removed += 1;
+            diffs.push((id, Some(o), None));
+        }
+        let now = unix_now();
+        let synonyms = encode(&ds.synonyms);
+        let encoded: Vec<(String, Option<Vec<u8>>)> = diffs
+            .iter()
+            .map(|(id, _, new)| (id.clone(), new.as_ref().map(encode)))
+            .collect();
+        let result: Result<(), TransactionError<StoreError>> =
+            (&self.facts, &self.meta, &self.changes).transaction(|(facts, meta, changes)| {
+                for (id, value) in &encoded {
+                    match value {
+                        Some(v) => facts.insert(id.as_bytes(), v.as_slice())?,
+                        None => facts.remove(id.as_bytes())?,
+                    };
+                }
+                if !first {
+                    for (id, o, n) in &diffs {
+                        let seq = changes.generate_id()?;
+                        let change = Change {
+                            seq,
+                            fact_id: id.clone(),
+                            old: o.clone(),
+                            new: n.clone(),
+                            at: now,
+                        };
+                        changes.insert(&seq.to_be_bytes(), encode(&change))?;
+                    }
+                }
+                meta.insert(META_DIGEST, ds.digest.as_bytes())?;
+                meta.insert(META_ORIGIN, ds.origin.to_meta().as_bytes())?;
+                meta.insert(META_SYNONYMS, synonyms.as_slice())?;
+                meta.insert(META_ARTICLE, ds.article.as_bytes())?;
+                meta.insert(META_IMPORTED_AT, now.to_string().as_bytes())?;
+                Ok::<(), ConflictableTransactionError<StoreError>>(())
+            });
+        match result {
+            Ok(()) => {}
+            Err(TransactionError::Abort(e)) => return Err(e),
+            Err(TransactionError::Storage(e)) => return Err(e.into()),
+        }
+        self.db.flush()?;
+        Ok(report)
+    }
+
+    /// Change-log entries with `seq >= from`, oldest first.
+    pub fn changes_since(&self, from: u64) -> Result<Vec<Change>, StoreError> {
+        self.changes
+            .range(from.to_be_bytes()..)
+            .map(|kv| {
+                let (_, v) = kv?;
+                decode("changes", &v)
+            })
+            .collect()
+    }
+
+    pub fn chat_settings(&self, chat: &str) -> Result<ChatSettings, StoreError> {
+        Ok(self
+            .chats
+            .get(chat)?
+            .map(|v| decode("chats", &v))
+            .transpose()?
+            .unwrap_or_default())
+    }
+
+    pub fn set_chat_settings(&self, chat: &str, s: &ChatSettings) -> Result<(), StoreError> {
+        self.chats.insert(chat, encode(s))?;
+        self.chats.flush()?;
+        Ok(())
+    }
+
+    /// Checks the store's internal consistency: every fact decodes and sits
+    /// under its own id, and the stored digest is present when facts are.
+    /// Returns the number of facts.
+    pub fn verify(&self) -> Result<usize, StoreError> {
+        let mut n = 0;
+        for kv in self.facts.iter() {
+            let (k, v) = kv?;
+            let f: Fact = decode("facts", &v)?;
+            if f.id.as_bytes() != k.as_ref() {
+                return Err(StoreError::Corrupt {
+                    tree: "facts",
+                    message: format!(
+                        "fact {:?} stored under key {:?}",
+                        f.id,
+                        String::from_utf8_lossy(&k)
+                    ),
+                });
+            }
+            n += 1;
+        }
+        if n > 0 && self.dataset_digest()?.is_none() {
+            return Err(StoreError::Corrupt {
+                tree: "meta",
+                message: "facts present but no dataset digest".into(),
+            });
+        }
+        for kv in self.changes.iter() {
+            let (_, v) = kv?;
+            decode::<Change>("changes", &v)?;
+        }
+        Ok(n)
+    }
+
+    /// Writes everything to disk now.
+    pub fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush()?;
+        Ok(())
+    }
+}
+
+/// Removes the pid file when the last handle to an on-disk store goes.
+struct PidFile(PathBuf);
+
+impl PidFile {
+    fn write(dir: &Path) -> PidFile {
+        let path = dir.join(PID_FILE);
+        // Informational only (it names the holder in the "locked" error):
+        // failing to write it must not stop the bot.
+        let _ = std::fs::write(&path, std::process::id().to_string());
+        PidFile(path)
+    }
+}
+
+impl Drop for PidFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+fn is_lock_error(e: &sled::Error) -> bool {
+    matches!(e, sled::Error::Io(io) if io.to_string().contains("lock"))
+}
+
+fn read_pid(dir: &Path) -> Option<u32> {
+    std::fs::read_to_string(dir.join(PID_FILE))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+fn encode<T: Serialize>(v: &T) -> Vec<u8> {
+    // Serializing our own plain data types to JSON cannot fail.
+    serde_json::to_vec(v).unwrap_or_default()
+}
+
+fn decode<T: for<'de> Deserialize<'de>>(tree: &'static str, bytes: &[u8]) -> Result<T, StoreError> {
+    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
+        tree,
+        message: e.to_string(),
+    })
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}

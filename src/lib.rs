@@ -1,0 +1,26 @@
+//! factbot: a fact-answering chat bot for Telegram and Matrix.
+//!
+//! # Layout
+//!
+//! The domain core knows nothing of chats; transports are thin adapters.
+//!
+//! - [`facts`]: the fact model, the dataset loader for `data/`, and the
+//!   sled store with its change log.
+//! - [`query`]: understanding a line of chat — command parsing, language
+//!   detection, text analysis (stemming, synonyms, typos) and ranked search.
+//! - [`reply`]: the transport-neutral reply and its renderers (plain text,
+//!   Telegram HTML, Matrix HTML), with splitting to a platform's limit.
+//! - [`answer`]: the answering service every transport calls: a request in,
+//!   a reply out.
+//! - [`app`]: start-up wiring — config, store, automatic import.
+//! - [`config`]: the operator's configuration file.
+//! - [`transport`]: adapters between a platform and [`answer`]; the only
+//!   place where platform crates may appear.
+
+pub mod answer;
+pub mod app;
+pub mod config;
+pub mod facts;
+pub mod query;
+pub mod reply;
+pub mod transport;

@@ -1,0 +1,289 @@
+//! The `factbot` command line: console chat, one-shot questions, dataset
+//! import and inspection, and running the configured transports.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use serde_json::json;
+
+use factbot::answer::{Engine, Request};
+use factbot::app::open_engine;
+use factbot::config::Config;
+use factbot::facts::{Dataset, Lang, Store, SCHEMA_VERSION};
+use factbot::reply::render_plain;
+use factbot::transport::console;
+
+/// A fact-answering chat bot about the 2012 Belarus–Kazakhstan visit, trade
+/// and Eurasian integration. With no subcommand: a console chat.
+#[derive(Parser)]
+#[command(name = "factbot", version, about)]
+struct Cli {
+    /// Configuration file (see config.example.toml).
+    #[arg(long, global = true, env = "FACTBOT_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Store directory; overrides `[store] path`.
+    #[arg(long, global = true, env = "FACTBOT_DB", value_name = "PATH")]
+    db: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Cmd>,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Chat with the bot in the terminal (the default).
+    Console,
+    /// Answer one question and print the reply.
+    Ask {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+        /// Answer language (en or ru); default: the question's.
+        #[arg(long)]
+        lang: Option<String>,
+        /// Also print the ranked candidates with scores (dataset tuning).
+        #[arg(long)]
+        explain: bool,
+        /// The question (several words are joined with spaces).
+        #[arg(required = true, num_args = 1.., allow_hyphen_values = true)]
+        question: Vec<String>,
+    },
+    /// Import a dataset directory (default: the configured one, else the
+    /// built-in dataset); only changed facts are written.
+    Import {
+        /// Directory with facts.toml, article.txt and synonyms.toml.
+        dir: Option<PathBuf>,
+    },
+    /// List the stored facts.
+    Facts {
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Check the store's consistency.
+    Check,
+    /// Run the transports the config enables.
+    Run,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Format {
+    Text,
+    Json,
+}
+
+/// A failure with its exit code: 2 for bad usage or input, 1 otherwise.
+struct Failure {
+    code: u8,
+    error: anyhow::Error,
+}
+
+impl<E: Into<anyhow::Error>> From<E> for Failure {
+    fn from(e: E) -> Self {
+        Failure {
+            code: 1,
+            error: e.into(),
+        }
+    }
+}
+
+fn usage(msg: impl Into<String>) -> Failure {
+    Failure {
+        code: 2,
+        error: anyhow::anyhow!(msg.into()),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let default_level = match cli.command {
+        Some(Cmd::Run) => "info",
+        _ => "warn",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            eprintln!("factbot: {:#}", f.error);
+            ExitCode::from(f.code)
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<(), Failure> {
+    let cfg = match &cli.config {
+        Some(path) => Config::load(path).map_err(|e| usage(e.to_string()))?,
+        None => Config::default(),
+    };
+    let db = cli.db.clone().unwrap_or_else(|| cfg.store.path.clone());
+    match cli.command.unwrap_or(Cmd::Console) {
+        Cmd::Console => {
+            let (engine, _) = open_engine(&cfg, &db)?;
+            console::run(&engine, Some(db.join("console_history.txt")))?;
+        }
+        Cmd::Ask {
+            format,
+            lang,
+            explain,
+            question,
+        } => {
+            let question = question.join(" ");
+            if question.trim().is_empty() {
+                return Err(usage(
+                    "the question is empty; try: factbot ask \"How much was trade in 2011?\"",
+                ));
+            }
+            let force_lang = match lang.as_deref() {
+                None => None,
+                Some(l) => Some(
+                    Lang::parse(l)
+                        .ok_or_else(|| usage(format!("unknown language {l:?}; use en or ru")))?,
+                ),
+            };
+            let (engine, _) = open_engine(&cfg, &db)?;
+            ask(&engine, &question, force_lang, format);
+            if explain {
+                let cat = engine.catalog();
+                let r = cat.explain(&question, 10);
+                eprintln!("words: {} content, {} known", r.words, r.known_words);
+                for h in r.hits {
+                    eprintln!(
+                        "{:8.3} cov {:.2}  {}",
+                        h.score, h.coverage, cat.facts[h.doc as usize].id
+                    );
+                }
+            }
+        }
+        Cmd::Import { dir } => import(&cfg, &db, dir)?,
+        Cmd::Facts { format } => {
+            let store = Store::open(&db)?;
+            if store.fact_count() == 0 {
+                let (engine, _) = open_engine(&cfg, &db)?;
+                list_facts(engine.store(), format)?;
+            } else {
+                list_facts(&store, format)?;
+            }
+        }
+        Cmd::Check => {
+            let store = Store::open(&db)?;
+            let n = store.verify()?;
+            println!(
+                "ok: {n} facts, schema {SCHEMA_VERSION}, dataset {} ({})",
+                store.dataset_digest()?.unwrap_or_else(|| "none".into()),
+                store
+                    .dataset_origin()?
+                    .map(|o| o.to_meta())
+                    .unwrap_or_else(|| "none".into())
+            );
+        }
+        Cmd::Run => run_transports(&cfg)?,
+    }
+    Ok(())
+}
+
+fn ask(engine: &Engine, question: &str, force_lang: Option<Lang>, format: Format) {
+    let mut req = Request::new("cli", question);
+    req.force_lang = force_lang;
+    let reply = engine.handle(&req);
+    match format {
+        Format::Text => println!("{}", render_plain(&reply)),
+        Format::Json => {
+            let cat = engine.catalog();
+            let facts: Vec<_> = reply
+                .facts
+                .iter()
+                .filter_map(|id| cat.get(id))
+                .map(|f| {
+                    json!({
+                        "id": f.id,
+                        "topic": f.topic,
+                        "kind": if f.is_derived() { "derived" } else { "stated" },
+                        "title": f.title.get(reply.lang),
+                        "text": f.text.get(reply.lang),
+                        "values": f.values,
+                        "derivation": f.derivation,
+                        "source": { "paragraph": f.paragraph, "sentence": f.source },
+                    })
+                })
+                .collect();
+            let out = json!({
+                "kind": reply.kind,
+                "lang": reply.lang,
+                "text": render_plain(&reply),
+                "facts": facts,
+            });
+            println!("{out:#}");
+        }
+    }
+}
+
+fn import(cfg: &Config, db: &Path, dir: Option<PathBuf>) -> Result<(), Failure> {
+    let ds = match dir.or_else(|| cfg.store.dataset.clone()) {
+        Some(d) => Dataset::from_dir(&d).map_err(|e| usage(e.to_string()))?,
+        None => Dataset::embedded()?,
+    };
+    let store = Store::open(db)?;
+    let r = store.import(&ds)?;
+    if r.written {
+        println!(
+            "imported {} facts into {}: {} added, {} updated, {} removed, {} unchanged",
+            ds.facts.len(),
+            db.display(),
+            r.added,
+            r.updated,
+            r.removed,
+            r.unchanged
+        );
+    } else {
+        println!(
+            "nothing to import: {} already holds this dataset ({} facts)",
+            db.display(),
+            r.unchanged
+        );
+    }
+    Ok(())
+}
+
+fn list_facts(store: &Store, format: Format) -> Result<(), Failure> {
+    let facts = store.facts()?;
+    match format {
+        Format::Text => {
+            let w = facts.iter().map(|f| f.id.len()).max().unwrap_or(0);
+            for f in &facts {
+                let mark = if f.is_derived() { " (derived)" } else { "" };
+                println!("{:w$}  {:10}  {}{mark}", f.id, f.topic.name(), f.title.en);
+            }
+        }
+        Format::Json => println!("{}", serde_json::to_string_pretty(&facts)?),
+    }
+    Ok(())
+}
+
+fn run_transports(cfg: &Config) -> Result<(), Failure> {
+    let mut configured = Vec::new();
+    if cfg.telegram.is_some() {
+        configured.push("telegram");
+    }
+    if cfg.matrix.is_some() {
+        configured.push("matrix");
+    }
+    if configured.is_empty() {
+        return Err(usage(
+            "the config enables no transport: add a [telegram] or [matrix] section (see config.example.toml)",
+        ));
+    }
+    for t in &configured {
+        eprintln!("factbot: {t}: configured, but not yet available in this build");
+    }
+    Err(Failure {
+        code: 1,
+        error: anyhow::anyhow!(
+            "no configured transport is available yet ({})",
+            configured.join(", ")
+        ),
+    })
+}

@@ -1,0 +1,222 @@
+//! Command parsing: what a line of chat asks the bot to do.
+//!
+//! Pure and transport-neutral: Telegram passes `/` commands (maybe with
+//! `@BotName`), Matrix `!` commands; both end up as the same [`Command`].
+//! Whether a command addressed to another bot is ignored is the transport's
+//! decision, so the addressee is returned rather than checked here.
+
+use crate::facts::Topic;
+
+/// A command the core understands. Doc comments are the help text's source.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Command {
+    /// Greeting and a short guide.
+    Start,
+    /// The list of commands.
+    Help,
+    /// The facts of one topic (`/trade`, `/milestones`, …).
+    Topic(Topic),
+    /// Ranked search over all facts.
+    Search(String),
+    /// One fact in full, by id.
+    Fact(String),
+    /// The source sentence of a fact, with its paragraph.
+    Source(String),
+    /// Show (`None`) or set the chat's answer language (`en`, `ru`, `auto`).
+    Lang(Option<String>),
+    /// A command word the bot does not know.
+    Unknown(String),
+}
+
+/// A parsed line of input.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Input {
+    /// Nothing but white space.
+    Empty,
+    /// A command, and the bot it names after `@`, if any (`/trade@FactBot`).
+    Command {
+        command: Command,
+        addressee: Option<String>,
+    },
+    /// Free text: a question.
+    Text(String),
+}
+
+/// Every command word with its help line, in help order.
+pub const COMMANDS: &[(&str, &str, &str)] = &[
+    (
+        "start",
+        "greeting and a short guide",
+        "приветствие и краткая справка",
+    ),
+    ("help", "this list", "этот список"),
+    (
+        "visit",
+        "the official visit of 9–10 November",
+        "официальный визит 9–10 ноября",
+    ),
+    ("people", "who is who", "кто есть кто"),
+    (
+        "relations",
+        "bilateral relations, the 20th anniversary",
+        "двусторонние отношения, 20-летие",
+    ),
+    ("trade", "trade turnover figures", "товарооборот"),
+    (
+        "exports",
+        "what each country exports to the other",
+        "что страны экспортируют друг другу",
+    ),
+    (
+        "investment",
+        "joint plants, projects, investment",
+        "совместные заводы, проекты, инвестиции",
+    ),
+    (
+        "milestones",
+        "Eurasian integration timeline",
+        "хронология евразийской интеграции",
+    ),
+    (
+        "meetings",
+        "meetings held during the visit",
+        "встречи во время визита",
+    ),
+    (
+        "agreements",
+        "agreements to be amended",
+        "соглашения, которые изменят",
+    ),
+    (
+        "search",
+        "TEXT — search all facts",
+        "ТЕКСТ — поиск по всем фактам",
+    ),
+    ("fact", "ID — one fact in full", "ID — факт целиком"),
+    (
+        "source",
+        "ID — the article sentence behind a fact",
+        "ID — предложение статьи, на котором основан факт",
+    ),
+    (
+        "lang",
+        "en|ru|auto — answer language for this chat",
+        "en|ru|auto — язык ответов в этом чате",
+    ),
+];
+
+/// Parses a line. `prefixes` are the characters that start a command
+/// (`/` everywhere; Matrix adds `!`).
+pub fn parse(text: &str, prefixes: &[char]) -> Input {
+    let text = text.trim();
+    if text.is_empty() {
+        return Input::Empty;
+    }
+    let Some(first) = text.chars().next() else {
+        return Input::Empty;
+    };
+    if !prefixes.contains(&first) {
+        return Input::Text(text.to_string());
+    }
+    let body = &text[first.len_utf8()..];
+    let (word, rest) = match body.find(char::is_whitespace) {
+        Some(i) => (&body[..i], body[i..].trim()),
+        None => (body, ""),
+    };
+    // "/ what?" or "!!!" is not a command: treat it as text.
+    if word.is_empty() || !word.chars().next().is_some_and(char::is_alphanumeric) {
+        return Input::Text(text.to_string());
+    }
+    let (name, addressee) = match word.split_once('@') {
+        Some((n, a)) => (n, Some(a.to_string())),
+        None => (word, None),
+    };
+    let name = name.to_lowercase();
+    let arg = rest.to_string();
+    let command = match name.as_str() {
+        "start" => Command::Start,
+        "help" | "помощь" | "справка" => Command::Help,
+        "search" | "поиск" | "find" => Command::Search(arg),
+        "fact" | "факт" => Command::Fact(arg),
+        "source" | "источник" => Command::Source(arg),
+        "lang" | "language" | "язык" => Command::Lang((!arg.is_empty()).then_some(arg)),
+        other => match Topic::parse(other).or_else(|| russian_topic(other)) {
+            Some(t) => Command::Topic(t),
+            None => Command::Unknown(name.clone()),
+        },
+    };
+    Input::Command { command, addressee }
+}
+
+/// Russian command words, for the console and Matrix (Telegram's command
+/// list only allows Latin letters, but typing them there works too).
+fn russian_topic(word: &str) -> Option<Topic> {
+    Some(match word {
+        "визит" => Topic::Visit,
+        "люди" => Topic::People,
+        "отношения" => Topic::Relations,
+        "торговля" => Topic::Trade,
+        "экспорт" => Topic::Exports,
+        "инвестиции" => Topic::Investment,
+        "этапы" | "хронология" => Topic::Milestones,
+        "встречи" => Topic::Meetings,
+        "соглашения" => Topic::Agreements,
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cmd(text: &str) -> (Command, Option<String>) {
+        match parse(text, &['/', '!']) {
+            Input::Command { command, addressee } => (command, addressee),
+            other => panic!("{text:?} parsed as {other:?}"),
+        }
+    }
+
+    #[test]
+    fn topic_commands_with_and_without_addressee() {
+        assert_eq!(cmd("/trade"), (Command::Topic(Topic::Trade), None));
+        assert_eq!(
+            cmd("/trade@FactBot"),
+            (Command::Topic(Topic::Trade), Some("FactBot".into()))
+        );
+        assert_eq!(
+            cmd("!Milestones"),
+            (Command::Topic(Topic::Milestones), None)
+        );
+        assert_eq!(cmd("/торговля"), (Command::Topic(Topic::Trade), None));
+    }
+
+    #[test]
+    fn arguments() {
+        assert_eq!(
+            cmd("/search  customs union ").0,
+            Command::Search("customs union".into())
+        );
+        assert_eq!(
+            cmd("/fact trade.2011").0,
+            Command::Fact("trade.2011".into())
+        );
+        assert_eq!(cmd("/lang").0, Command::Lang(None));
+        assert_eq!(cmd("/lang ru").0, Command::Lang(Some("ru".into())));
+        assert_eq!(
+            cmd("/frobnicate x").0,
+            Command::Unknown("frobnicate".into())
+        );
+    }
+
+    #[test]
+    fn text_and_empty() {
+        assert_eq!(parse("   ", &['/']), Input::Empty);
+        assert_eq!(
+            parse("what about trade?", &['/']),
+            Input::Text("what about trade?".into())
+        );
+        assert_eq!(parse("!trade", &['/']), Input::Text("!trade".into()));
+        assert_eq!(parse("/ hello", &['/']), Input::Text("/ hello".into()));
+        assert_eq!(parse("/", &['/']), Input::Text("/".into()));
+    }
+}

@@ -1,0 +1,11 @@
+//! Query understanding: commands, language, and ranked search.
+
+mod command;
+mod index;
+mod lang;
+mod text;
+
+pub use command::{parse, Command, Input, COMMANDS};
+pub use index::{Hit, Index, SearchResult};
+pub use lang::detect as detect_lang;
+pub use text::{words, Analyzer};

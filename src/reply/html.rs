@@ -1,0 +1,157 @@
+//! HTML for Telegram (`parse_mode = HTML`) and Matrix (`formatted_body`).
+//!
+//! Every string from the dataset or a user passes through [`escape_html`];
+//! nothing else in the crate writes markup.
+
+use super::{plain, split, Block, Inline, Reply};
+
+/// Escapes text for HTML bodies and attribute values.
+pub fn escape_html(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn inline(i: &Inline) -> String {
+    match i {
+        Inline::Text(t) => escape_html(t),
+        Inline::Bold(t) => format!("<b>{}</b>", escape_html(t)),
+        Inline::Italic(t) => format!("<i>{}</i>", escape_html(t)),
+        Inline::Code(t) => format!("<code>{}</code>", escape_html(t)),
+        Inline::Link { text, url } => {
+            format!("<a href=\"{}\">{}</a>", escape_html(url), escape_html(text))
+        }
+    }
+}
+
+fn inlines(items: &[Inline]) -> String {
+    items.iter().map(inline).collect()
+}
+
+/// Telegram's HTML subset has no lists or headings: bullets and bold stand in.
+fn telegram_block(b: &Block) -> String {
+    match b {
+        Block::Heading(i) => format!("<b>{}</b>", inlines(i)),
+        Block::Paragraph(i) => inlines(i),
+        Block::List(items) => items
+            .iter()
+            .map(|i| format!("• {}", inlines(i)))
+            .collect::<Vec<_>>()
+            .join("\n"),
+        Block::Quote(i) => format!("<blockquote>{}</blockquote>", inlines(i)),
+    }
+}
+
+/// Matrix clients render real HTML lists and headings.
+fn matrix_block(b: &Block) -> String {
+    match b {
+        Block::Heading(i) => format!("<h4>{}</h4>", inlines(i)),
+        Block::Paragraph(i) => format!("<p>{}</p>", inlines(i)),
+        Block::List(items) => format!(
+            "<ul>{}</ul>",
+            items
+                .iter()
+                .map(|i| format!("<li>{}</li>", inlines(i)))
+                .collect::<String>()
+        ),
+        Block::Quote(i) => format!("<blockquote>{}</blockquote>", inlines(i)),
+    }
+}
+
+/// Telegram messages (HTML parse mode), each under `limit` characters; the
+/// buttons are the transport's to attach to the last one.
+pub fn render_telegram_html(reply: &Reply, limit: usize) -> Vec<String> {
+    split::split_blocks(&reply.blocks, limit, "\n\n", telegram_block)
+}
+
+/// Matrix messages as (`body`, `formatted_body`) pairs. Buttons, which
+/// Matrix lacks, become a line of commands to type.
+pub fn render_matrix(reply: &Reply, limit: usize) -> Vec<(String, String)> {
+    let mut blocks = reply.blocks.clone();
+    let actions: Vec<Inline> = reply
+        .buttons
+        .iter()
+        .flatten()
+        .flat_map(|b| {
+            [
+                Inline::Code(b.action.replacen('/', "!", 1)),
+                Inline::Text(" ".into()),
+            ]
+        })
+        .collect();
+    if !actions.is_empty() {
+        let mut line = vec![Inline::Text("→ ".into())];
+        line.extend(actions);
+        blocks.push(Block::Paragraph(line));
+    }
+    let html = split::split_blocks(&blocks, limit, "", matrix_block);
+    let plain = split::split_blocks(&blocks, limit, "\n\n", plain::block);
+    // Both splits pack the same blocks; pair them up chunk by chunk, falling
+    // back to a body per HTML chunk if the packing differs.
+    if html.len() == plain.len() {
+        plain.into_iter().zip(html).collect()
+    } else {
+        html.into_iter().map(|h| (strip_tags(&h), h)).collect()
+    }
+}
+
+fn strip_tags(html: &str) -> String {
+    let mut out = String::new();
+    let mut in_tag = false;
+    for c in html.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' => in_tag = false,
+            c if !in_tag => out.push(c),
+            _ => {}
+        }
+    }
+    out.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&amp;", "&")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::facts::Lang;
+    use crate::reply::ReplyKind;
+
+    #[test]
+    fn escapes_everything_from_data() {
+        let r = Reply::new(ReplyKind::Answer, Lang::En)
+            .block(Block::Heading(vec![Inline::Text("<b>&".into())]))
+            .block(Block::Paragraph(vec![Inline::Link {
+                text: "x<y".into(),
+                url: "http://e/?a=1&b=\"2\"".into(),
+            }]));
+        let out = render_telegram_html(&r, 4096).join("");
+        assert_eq!(
+            out,
+            "<b>&lt;b&gt;&amp;</b>\n\n<a href=\"http://e/?a=1&amp;b=&quot;2&quot;\">x&lt;y</a>"
+        );
+    }
+
+    #[test]
+    fn matrix_gets_body_and_formatted_body() {
+        let r = Reply::new(ReplyKind::Answer, Lang::En)
+            .block(Block::List(vec![vec![Inline::Bold("a&b".into())]]));
+        let out = render_matrix(&r, 4096);
+        assert_eq!(
+            out,
+            vec![(
+                "• a&b".to_string(),
+                "<ul><li><b>a&amp;b</b></li></ul>".to_string()
+            )]
+        );
+    }
+}

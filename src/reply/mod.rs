@@ -1,0 +1,122 @@
+//! The transport-neutral reply and its renderers.
+//!
+//! The core answers with a [`Reply`]: structured rich text plus optional
+//! buttons. Each transport picks a renderer — plain text (console, CLI),
+//! Telegram HTML, Matrix `body` + `formatted_body` — so no answer-building code
+//! ever writes markup, and escaping lives in exactly one place per format.
+
+mod html;
+mod plain;
+mod split;
+
+pub use html::{escape_html, render_matrix, render_telegram_html};
+pub use plain::render_plain;
+pub use split::{split_blocks, TELEGRAM_LIMIT};
+
+use serde::Serialize;
+
+use crate::facts::Lang;
+
+/// A run of inline text with one style.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "style", content = "text", rename_all = "lowercase")]
+pub enum Inline {
+    Text(String),
+    Bold(String),
+    Italic(String),
+    Code(String),
+    Link { text: String, url: String },
+}
+
+impl Inline {
+    /// The text a reader sees.
+    pub fn text(&self) -> &str {
+        match self {
+            Inline::Text(t) | Inline::Bold(t) | Inline::Italic(t) | Inline::Code(t) => t,
+            Inline::Link { text, .. } => text,
+        }
+    }
+
+    /// The same style around other text.
+    pub fn with_text(&self, text: String) -> Inline {
+        match self {
+            Inline::Text(_) => Inline::Text(text),
+            Inline::Bold(_) => Inline::Bold(text),
+            Inline::Italic(_) => Inline::Italic(text),
+            Inline::Code(_) => Inline::Code(text),
+            Inline::Link { url, .. } => Inline::Link {
+                text,
+                url: url.clone(),
+            },
+        }
+    }
+}
+
+/// A block of a reply; blocks are separated by a blank line.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "block", content = "content", rename_all = "lowercase")]
+pub enum Block {
+    Heading(Vec<Inline>),
+    Paragraph(Vec<Inline>),
+    /// A bulleted list; each item a line of inlines.
+    List(Vec<Vec<Inline>>),
+    /// A quotation (the article's own words).
+    Quote(Vec<Inline>),
+}
+
+/// A button under a reply; pressing it runs `action` as if typed.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Button {
+    pub label: String,
+    /// A command line such as `/source trade.2011`, at most 64 bytes so it
+    /// fits Telegram's callback data.
+    pub action: String,
+}
+
+/// What kind of answer this is; transports and tests act on it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReplyKind {
+    /// Facts answering the request.
+    Answer,
+    /// The bot has no fact on the subject.
+    NoAnswer,
+    /// Help, greetings, settings.
+    Info,
+    /// The request was malformed (unknown command, missing argument).
+    Error,
+}
+
+/// A reply, before any transport formats it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Reply {
+    pub kind: ReplyKind,
+    /// The language it is written in.
+    pub lang: Lang,
+    pub blocks: Vec<Block>,
+    /// Rows of buttons.
+    pub buttons: Vec<Vec<Button>>,
+    /// Ids of the facts it states, in order.
+    pub facts: Vec<String>,
+}
+
+impl Reply {
+    pub fn new(kind: ReplyKind, lang: Lang) -> Reply {
+        Reply {
+            kind,
+            lang,
+            blocks: Vec::new(),
+            buttons: Vec::new(),
+            facts: Vec::new(),
+        }
+    }
+
+    pub fn block(mut self, b: Block) -> Reply {
+        self.blocks.push(b);
+        self
+    }
+
+    pub fn text(self, t: impl Into<String>) -> Reply {
+        self.block(Block::Paragraph(vec![Inline::Text(t.into())]))
+    }
+}

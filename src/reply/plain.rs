@@ -1,0 +1,46 @@
+//! Plain text: the console and `factbot ask`. Buttons become a "→" line of
+//! the commands they would run, so a terminal user can type them.
+
+use super::{Block, Inline, Reply};
+
+pub fn render_plain(reply: &Reply) -> String {
+    let mut parts: Vec<String> = reply.blocks.iter().map(block).collect();
+    let actions: Vec<&str> = reply
+        .buttons
+        .iter()
+        .flatten()
+        .map(|b| b.action.as_str())
+        .collect();
+    if !actions.is_empty() {
+        parts.push(format!("→ {}", actions.join("  ")));
+    }
+    parts.join("\n\n")
+}
+
+/// One block as plain text.
+pub(super) fn block(b: &Block) -> String {
+    match b {
+        Block::Heading(i) => inlines(i).to_uppercase(),
+        Block::Paragraph(i) => inlines(i),
+        Block::List(items) => items
+            .iter()
+            .map(|i| format!("• {}", inlines(i)))
+            .collect::<Vec<_>>()
+            .join("\n"),
+        Block::Quote(i) => inlines(i)
+            .lines()
+            .map(|l| format!("> {l}"))
+            .collect::<Vec<_>>()
+            .join("\n"),
+    }
+}
+
+pub(super) fn inlines(items: &[Inline]) -> String {
+    items
+        .iter()
+        .map(|i| match i {
+            Inline::Link { text, url } if text != url => format!("{text} ({url})"),
+            other => other.text().to_string(),
+        })
+        .collect()
+}
