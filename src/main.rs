@@ -45,7 +45,7 @@ enum Cmd {
         #[arg(long)]
         explain: bool,
         /// The question (several words are joined with spaces).
-        #[arg(required = true, num_args = 1.., allow_hyphen_values = true)]
+        #[arg(required = true, num_args = 1..)]
         question: Vec<String>,
     },
     /// Import a dataset directory (default: the configured one, else the

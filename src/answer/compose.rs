@@ -173,6 +173,8 @@ impl Composer<'_> {
     }
 
     pub fn search(&self, query: &str, facts: &[&Fact]) -> Reply {
+        // The query is echoed; a pasted essay is shortened, not repeated.
+        let query = &shorten(query, 200);
         if facts.is_empty() {
             let mut r = self.no_answer();
             r.blocks.insert(

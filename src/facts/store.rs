@@ -275,9 +275,15 @@ impl Store {
         };
         // (id, old, new) for every fact that differs.
         let mut diffs: Vec<(String, Option<Fact>, Option<Fact>)> = Vec::new();
+        // Facts that only moved in the file: rewritten, but not news.
+        let mut moved: Vec<&Fact> = Vec::new();
         for f in &ds.facts {
             match old.remove(&f.id) {
                 Some(o) if &o == f => report.unchanged += 1,
+                Some(o) if o.order != f.order && same_content(&o, f) => {
+                    report.unchanged += 1;
+                    moved.push(f);
+                }
                 Some(o) => {
                     report.updated += 1;
                     diffs.push((f.id.clone(), Some(o), Some(f.clone())));
@@ -297,6 +303,7 @@ impl Store {
         let encoded: Vec<(String, Option<Vec<u8>>)> = diffs
             .iter()
             .map(|(id, _, new)| (id.clone(), new.as_ref().map(encode)))
+            .chain(moved.iter().map(|f| (f.id.clone(), Some(encode(f)))))
             .collect();
         let result: Result<(), TransactionError<StoreError>> =
             (&self.facts, &self.meta, &self.changes).transaction(|(facts, meta, changes)| {
@@ -418,6 +425,14 @@ impl Drop for PidFile {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.0);
     }
+}
+
+/// Equal but for the position in the file.
+fn same_content(a: &Fact, b: &Fact) -> bool {
+    Fact {
+        order: b.order,
+        ..a.clone()
+    } == *b
 }
 
 fn is_lock_error(e: &sled::Error) -> bool {

@@ -30,6 +30,9 @@ const W_FUZZY: f32 = 0.7;
 const W_INTENT: f32 = 0.8;
 /// Bonus for two question words that stand side by side in the fact too.
 const W_BIGRAM: f32 = 0.5;
+/// Distinct words of a question that are looked at; the rest are ignored,
+/// which bounds the work for any input (a pasted 100 KB text included).
+pub const MAX_QUERY_WORDS: usize = 32;
 /// BM25 parameters.
 const K1: f32 = 1.2;
 const B: f32 = 0.5;
@@ -281,7 +284,10 @@ impl Index {
 
     /// Ranks facts for a question; at most `limit` hits, best first.
     pub fn search(&self, query: &str, limit: usize) -> SearchResult {
-        let tokens = self.analyzer.analyze(query);
+        let mut tokens = self.analyzer.analyze(query);
+        let mut seen = std::collections::HashSet::new();
+        tokens.retain(|t| seen.insert(t.stem.clone()));
+        tokens.truncate(MAX_QUERY_WORDS);
         let words = self.query_words(&tokens);
         let total_idf: f32 = words.iter().map(|w| w.idf).sum();
         let mut result = SearchResult {

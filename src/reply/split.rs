@@ -108,7 +108,19 @@ fn split_inlines(
                 out.push(wrap(std::mem::take(&mut cur)));
             }
             // The piece alone may still be too long: cut it by characters.
+            // If its markup alone overflows (a link with a huge URL), keep
+            // the text and drop the markup.
             let text = piece.text().to_string();
+            let first: String = text.chars().take(1).collect();
+            let piece = if render(&wrap(vec![piece.with_text(first.clone())]))
+                .chars()
+                .count()
+                > limit
+            {
+                Inline::Text(text.clone())
+            } else {
+                piece
+            };
             let mut chunk = String::new();
             for c in text.chars() {
                 chunk.push(c);

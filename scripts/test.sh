@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# The one test command (README "Test"): installs what the tests need, starts
+# it, and runs every check. Needs only what a fresh machine of this kind has
+# (cargo, node/npm, python3, curl); everything else it installs itself.
+#
+#   scripts/test.sh            all checks
+#
+# Cargo's target directory lives outside the checkout ($HOME/.cache by
+# default) so a fresh clone reuses earlier builds.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/factbot-target}
+export CARGO_TERM_COLOR=never
+
+step() { printf '\n=== %s (%s)\n' "$1" "$(date +%T)"; }
+
+step "format"
+cargo fmt --all -- --check
+
+step "lint"
+cargo clippy --locked --all-targets -- -D warnings
+
+step "unit, integration, property and answer-quality tests"
+cargo test --locked
+
+# Test infrastructure for the chat transports: a Telegram Bot API emulator
+# (npm) and a Synapse homeserver (PyPI). Their own smoke checks prove they
+# install and run on this machine.
+step "Telegram Bot API emulator"
+(cd tests/telegram-emulator && npm ci --no-audit --no-fund --loglevel=error)
+node tests/telegram-emulator/smoke.js
+
+step "Synapse homeserver"
+tests/synapse/smoke.sh 18008
