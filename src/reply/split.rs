@@ -108,30 +108,24 @@ fn split_inlines(
                 out.push(wrap(std::mem::take(&mut cur)));
             }
             // The piece alone may still be too long: cut it by characters.
-            // If its markup alone overflows (a link with a huge URL), keep
-            // the text and drop the markup.
-            let text = piece.text().to_string();
-            let first: String = text.chars().take(1).collect();
-            let piece = if render(&wrap(vec![piece.with_text(first.clone())]))
-                .chars()
-                .count()
-                > limit
-            {
-                Inline::Text(text.clone())
-            } else {
-                piece
-            };
+            // A character whose markup alone overflows (a link with a huge
+            // URL) keeps its text and loses the markup.
+            let fits = |i: &Inline| render(&wrap(vec![i.clone()])).chars().count() <= limit;
             let mut chunk = String::new();
-            for c in text.chars() {
-                chunk.push(c);
-                if render(&wrap(vec![piece.with_text(chunk.clone())]))
-                    .chars()
-                    .count()
-                    > limit
-                {
-                    chunk.pop();
+            for c in piece.text().chars() {
+                let mut trial = chunk.clone();
+                trial.push(c);
+                if fits(&piece.with_text(trial.clone())) {
+                    chunk = trial;
+                    continue;
+                }
+                if !chunk.is_empty() {
                     out.push(wrap(vec![piece.with_text(std::mem::take(&mut chunk))]));
+                }
+                if fits(&piece.with_text(c.to_string())) {
                     chunk.push(c);
+                } else {
+                    out.push(wrap(vec![Inline::Text(c.to_string())]));
                 }
             }
             if !chunk.is_empty() {
