@@ -20,14 +20,16 @@ cargo fmt --all -- --check
 step "lint"
 cargo clippy --locked --all-targets -- -D warnings
 
-step "unit, integration, property and answer-quality tests"
+# Test servers for the chat transports: the Telegram Bot API emulator (npm),
+# installed before the Rust tests, which start their own instances of it.
+step "install the Telegram Bot API emulator"
+(cd tests/telegram-emulator && npm ci --no-audit --no-fund --loglevel=error)
+
+step "unit, integration, property, answer-quality and Telegram end-to-end tests"
 cargo test --locked
 
-# Test infrastructure for the chat transports: a Telegram Bot API emulator
-# (npm) and a Synapse homeserver (PyPI). Their own smoke checks prove they
-# install and run on this machine.
-step "Telegram Bot API emulator"
-(cd tests/telegram-emulator && npm ci --no-audit --no-fund --loglevel=error)
+# The test servers' own smoke checks prove they install and run here.
+step "Telegram Bot API emulator smoke check"
 node tests/telegram-emulator/smoke.js
 
 step "Synapse homeserver"

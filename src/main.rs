@@ -104,6 +104,7 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
@@ -180,7 +181,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
                     .unwrap_or_else(|| "none".into())
             );
         }
-        Cmd::Run => run_transports(&cfg)?,
+        Cmd::Run => run_transports(&cfg, &db)?,
     }
     Ok(())
 }
@@ -263,27 +264,58 @@ fn list_facts(store: &Store, format: Format) -> Result<(), Failure> {
     Ok(())
 }
 
-fn run_transports(cfg: &Config) -> Result<(), Failure> {
-    let mut configured = Vec::new();
-    if cfg.telegram.is_some() {
-        configured.push("telegram");
-    }
-    if cfg.matrix.is_some() {
-        configured.push("matrix");
-    }
-    if configured.is_empty() {
+fn run_transports(cfg: &Config, db: &Path) -> Result<(), Failure> {
+    if cfg.telegram.is_none() && cfg.matrix.is_none() {
         return Err(usage(
             "the config enables no transport: add a [telegram] or [matrix] section (see config.example.toml)",
         ));
     }
-    for t in &configured {
-        eprintln!("factbot: {t}: configured, but not yet available in this build");
+    if cfg.matrix.is_some() {
+        eprintln!("factbot: matrix: configured, but not yet available in this build");
     }
-    Err(Failure {
-        code: 1,
-        error: anyhow::anyhow!(
-            "no configured transport is available yet ({})",
-            configured.join(", ")
-        ),
-    })
+    let Some(tg) = cfg.telegram.clone() else {
+        return Err(Failure {
+            code: 1,
+            error: anyhow::anyhow!("no configured transport is available yet (matrix)"),
+        });
+    };
+    let (engine, _) = open_engine(cfg, db)?;
+    let engine = std::sync::Arc::new(engine);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(factbot::transport::telegram::run(
+        &tg,
+        engine,
+        shutdown_signal(),
+    ))?;
+    Ok(())
+}
+
+/// Resolves on SIGTERM or Ctrl-C (SIGINT).
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
 }

@@ -115,7 +115,7 @@ impl Composer<'_> {
     pub fn topic(&self, topic: Topic) -> Reply {
         let mut facts = self.cat.by_topic(topic);
         let mut r = self.reply(ReplyKind::Answer);
-        r.blocks.push(Block::Heading(vec![Inline::Bold(
+        r.blocks.push(Block::Heading(vec![Inline::Text(
             topic.title(self.lang).into(),
         )]));
         if facts.is_empty() {
@@ -234,7 +234,7 @@ impl Composer<'_> {
             return self.missing_fact("fact", id, closest);
         };
         let mut r = self.reply(ReplyKind::Answer);
-        r.blocks.push(Block::Heading(vec![Inline::Bold(
+        r.blocks.push(Block::Heading(vec![Inline::Text(
             f.title.get(self.lang).to_string(),
         )]));
         r.blocks.push(Block::Paragraph(self.fact_line(f)));
@@ -323,7 +323,7 @@ impl Composer<'_> {
             .collect();
         let mut r = self
             .reply(ReplyKind::Info)
-            .block(Block::Heading(vec![Inline::Bold(self.tr("Commands", "Команды"))]))
+            .block(Block::Heading(vec![Inline::Text(self.tr("Commands", "Команды"))]))
             .block(Block::List(items))
             .text(self.tr(
                 "Or just ask, in English or Russian: “How much was trade in 2011?”, «Когда создан Таможенный союз?»",
@@ -336,7 +336,7 @@ impl Composer<'_> {
     pub fn start(&self) -> Reply {
         let mut r = self
             .reply(ReplyKind::Info)
-            .block(Block::Heading(vec![Inline::Bold(self.tr(
+            .block(Block::Heading(vec![Inline::Text(self.tr(
                 "Hello! I am factbot.",
                 "Здравствуйте! Я factbot.",
             ))]))

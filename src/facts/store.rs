@@ -401,6 +401,12 @@ impl Store {
         Ok(n)
     }
 
+    /// A tree for a transport's own durable state (sessions, handled
+    /// updates); named per transport so they never collide.
+    pub fn tree(&self, name: &str) -> Result<sled::Tree, StoreError> {
+        Ok(self.db.open_tree(name)?)
+    }
+
     /// Writes everything to disk now.
     pub fn flush(&self) -> Result<(), StoreError> {
         self.db.flush()?;

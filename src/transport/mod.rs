@@ -5,3 +5,4 @@
 //! Platform crates (teloxide, matrix-sdk) may appear only below this module.
 
 pub mod console;
+pub mod telegram;

@@ -42,3 +42,5 @@ pub fn copy_dataset(dir: &Path) -> PathBuf {
     }
     to
 }
+
+pub mod telegram;

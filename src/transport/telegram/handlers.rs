@@ -1,0 +1,230 @@
+//! The dispatcher's endpoints: messages, button presses, inline queries.
+//!
+//! Each endpoint turns the update into an engine request, sends the reply,
+//! and then records the update as handled (see [`super::listener`]) —
+//! whatever the outcome, so one poisonous update cannot block the chat.
+
+use std::sync::Arc;
+
+use teloxide::payloads::{AnswerInlineQuerySetters, EditMessageTextSetters};
+use teloxide::prelude::*;
+use teloxide::requests::Request as _;
+use teloxide::types::{
+    InlineQueryResult, InlineQueryResultArticle, InputMessageContent, InputMessageContentText, Me,
+    ParseMode,
+};
+use teloxide::{ApiError, RequestError};
+
+use super::listener::{Acks, Handled};
+use super::route::{route, Incoming, Route};
+use super::send::{keyboard, send_reply, with_retry};
+use super::TgBot;
+use crate::answer::{Engine, Request};
+use crate::facts::Lang;
+use crate::query::detect_lang;
+use crate::reply::{render_telegram_html, TELEGRAM_LIMIT};
+
+/// Inline results offered at most (Telegram's limit).
+const INLINE_RESULTS: usize = 50;
+
+/// What every endpoint needs.
+pub struct Ctx {
+    pub engine: Arc<Engine>,
+    pub acks: Arc<Acks>,
+    pub handled: Handled,
+}
+
+impl Ctx {
+    /// Records an update as done: persisted first, then released to the
+    /// listener so Telegram may forget it.
+    pub fn finish(&self, update: &Update) {
+        let id = update.id.0 as i32;
+        self.handled.insert(id);
+        self.acks.done(id);
+    }
+
+    /// True (and released) if this update was answered before a restart.
+    fn seen_before(&self, update: &Update) -> bool {
+        let id = update.id.0 as i32;
+        if self.handled.contains(id) {
+            tracing::debug!(
+                update_id = id,
+                "telegram: skipping an update answered before"
+            );
+            self.acks.done(id);
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// The chat key under which per-chat settings are stored.
+pub fn chat_key(chat: ChatId) -> String {
+    format!("tg:{}", chat.0)
+}
+
+fn user_lang(user: Option<&teloxide::types::User>) -> Option<Lang> {
+    user.and_then(|u| u.language_code.as_deref())
+        .and_then(Lang::parse)
+}
+
+pub async fn on_message(
+    bot: TgBot,
+    msg: Message,
+    update: Update,
+    me: Me,
+    ctx: Arc<Ctx>,
+) -> ResponseResult<()> {
+    if ctx.seen_before(&update) {
+        return Ok(());
+    }
+    let result = answer_message(&bot, &msg, &me, &ctx).await;
+    ctx.finish(&update);
+    result
+}
+
+async fn answer_message(bot: &TgBot, msg: &Message, me: &Me, ctx: &Ctx) -> ResponseResult<()> {
+    if let Some(to) = msg.migrate_to_chat_id() {
+        tracing::info!(
+            from = msg.chat.id.0,
+            to = to.0,
+            "telegram: group migrated to a supergroup"
+        );
+        return Ok(());
+    }
+    let Some(text) = msg.text() else {
+        return Ok(());
+    };
+    let incoming = Incoming {
+        private: msg.chat.is_private(),
+        text,
+        reply_to_bot: msg
+            .reply_to_message()
+            .and_then(|m| m.from.as_ref())
+            .is_some_and(|u| u.id == me.id),
+    };
+    let Route::Answer(text) = route(incoming, me.username()) else {
+        return Ok(());
+    };
+    let key = chat_key(msg.chat.id);
+    let req = Request {
+        chat: &key,
+        text: &text,
+        user_lang: user_lang(msg.from.as_ref()),
+        force_lang: None,
+        prefixes: &['/'],
+    };
+    let reply = ctx.engine.handle(&req);
+    send_reply(bot, msg.chat.id, Some(msg.id), &reply).await
+}
+
+pub async fn on_callback(
+    bot: TgBot,
+    q: CallbackQuery,
+    update: Update,
+    ctx: Arc<Ctx>,
+) -> ResponseResult<()> {
+    if ctx.seen_before(&update) {
+        return Ok(());
+    }
+    let result = answer_callback(&bot, &q, &ctx).await;
+    // Always answer the query so the button stops spinning.
+    let ack = bot.answer_callback_query(q.id.clone()).await;
+    ctx.finish(&update);
+    if let Err(e) = &ack {
+        tracing::warn!(error = %e, "telegram: answerCallbackQuery failed");
+    }
+    result
+}
+
+async fn answer_callback(bot: &TgBot, q: &CallbackQuery, ctx: &Ctx) -> ResponseResult<()> {
+    let (Some(data), Some(message)) = (q.data.as_deref(), q.message.as_ref()) else {
+        return Ok(());
+    };
+    let chat = message.chat().id;
+    let key = chat_key(chat);
+    let req = Request {
+        chat: &key,
+        text: data,
+        user_lang: user_lang(Some(&q.from)),
+        force_lang: None,
+        prefixes: &['/'],
+    };
+    let reply = ctx.engine.handle(&req);
+    // A button edits its message in place: the first chunk is the page.
+    let Some(html) = render_telegram_html(&reply, TELEGRAM_LIMIT)
+        .into_iter()
+        .next()
+    else {
+        return Ok(());
+    };
+    let markup = keyboard(&reply);
+    let res = with_retry(chat, "editMessageText", |chat| {
+        let mut req = bot
+            .edit_message_text(chat, message.id(), html.clone())
+            .parse_mode(ParseMode::Html);
+        if let Some(m) = markup.clone() {
+            req = req.reply_markup(m);
+        }
+        req.send()
+    })
+    .await;
+    match res {
+        Ok(_) | Err(RequestError::Api(ApiError::MessageNotModified)) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+pub async fn on_inline(
+    bot: TgBot,
+    q: InlineQuery,
+    update: Update,
+    ctx: Arc<Ctx>,
+) -> ResponseResult<()> {
+    if ctx.seen_before(&update) {
+        return Ok(());
+    }
+    let result = answer_inline(&bot, &q, &ctx).await;
+    ctx.finish(&update);
+    result
+}
+
+async fn answer_inline(bot: &TgBot, q: &InlineQuery, ctx: &Ctx) -> ResponseResult<()> {
+    let lang = detect_lang(&q.query)
+        .or_else(|| user_lang(Some(&q.from)))
+        .unwrap_or(Lang::En);
+    let cat = ctx.engine.catalog();
+    let facts = if q.query.trim().is_empty() {
+        cat.facts.iter().take(INLINE_RESULTS).collect()
+    } else {
+        ctx.engine.hits(&cat, &q.query, INLINE_RESULTS)
+    };
+    let results: Vec<InlineQueryResult> = facts
+        .iter()
+        .filter_map(|f| {
+            let line = format!("/fact {}", f.id);
+            let req = Request {
+                chat: "tg:inline",
+                text: &line,
+                user_lang: None,
+                force_lang: Some(lang),
+                prefixes: &['/'],
+            };
+            let html = render_telegram_html(&ctx.engine.handle(&req), TELEGRAM_LIMIT)
+                .into_iter()
+                .next()?;
+            let content = InputMessageContent::Text(
+                InputMessageContentText::new(html).parse_mode(ParseMode::Html),
+            );
+            Some(InlineQueryResult::Article(
+                InlineQueryResultArticle::new(f.id.clone(), f.title.get(lang), content)
+                    .description(f.text.get(lang)),
+            ))
+        })
+        .collect();
+    bot.answer_inline_query(q.id.clone(), results)
+        .cache_time(300)
+        .await
+        .map(|_| ())
+}

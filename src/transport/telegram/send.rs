@@ -1,0 +1,209 @@
+//! Sending to Telegram: the core's reply as HTML messages with an inline
+//! keyboard, and what to do when Telegram says no.
+//!
+//! Rate limits are the `Throttle` adaptor's job (it also waits out 429
+//! `retry_after`). Here: retrying transient failures (network, 5xx,
+//! unreadable answers) with backoff, following a group's migration to a
+//! supergroup, and giving up quietly — with a log line — when the bot was
+//! blocked or kicked, because retrying those can never succeed.
+
+use std::time::Duration;
+
+use teloxide::payloads::SendMessageSetters;
+use teloxide::prelude::*;
+use teloxide::types::{
+    InlineKeyboardButton, InlineKeyboardMarkup, MessageId, ParseMode, ReplyParameters,
+};
+use teloxide::{ApiError, RequestError};
+
+use crate::reply::{render_telegram_html, Reply, TELEGRAM_LIMIT};
+
+/// Attempts for a transient failure before giving up.
+const ATTEMPTS: u32 = 5;
+
+/// How a failed request should be treated.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Failure {
+    /// Worth another try after a pause.
+    Transient,
+    /// Wait this long, then try again (flood control).
+    RetryAfter(Duration),
+    /// The chat moved to a new id (group → supergroup).
+    Migrated(ChatId),
+    /// The bot cannot write there any more (blocked, kicked, chat gone).
+    Gone,
+    /// Our request was wrong; retrying will not help.
+    Permanent,
+}
+
+/// Classifies a teloxide error.
+pub fn classify(e: &RequestError) -> Failure {
+    match e {
+        RequestError::Network(_) | RequestError::InvalidJson { .. } | RequestError::Io(_) => {
+            Failure::Transient
+        }
+        RequestError::RetryAfter(s) => Failure::RetryAfter(s.duration()),
+        RequestError::MigrateToChatId(id) => Failure::Migrated(*id),
+        RequestError::Api(api) => match api {
+            ApiError::BotBlocked
+            | ApiError::BotKicked
+            | ApiError::BotKickedFromSupergroup
+            | ApiError::BotKickedFromChannel
+            | ApiError::ChatNotFound
+            | ApiError::UserDeactivated
+            | ApiError::CantInitiateConversation
+            | ApiError::CantTalkWithBots
+            | ApiError::GroupDeactivated
+            | ApiError::NotEnoughRightsToPostMessages => Failure::Gone,
+            // Telegram's own "Internal Server Error", "Bad Gateway", …: the
+            // request may well succeed later.
+            ApiError::Unknown(msg) if is_server_side(msg) => Failure::Transient,
+            _ => Failure::Permanent,
+        },
+    }
+}
+
+fn is_server_side(msg: &str) -> bool {
+    let m = msg.to_ascii_lowercase();
+    [
+        "internal server error",
+        "bad gateway",
+        "gateway",
+        "service unavailable",
+        "timeout",
+        "restart",
+    ]
+    .iter()
+    .any(|s| m.contains(s))
+}
+
+/// Runs `op` until it succeeds, retrying transient failures with backoff and
+/// following a chat migration. Returns the final error otherwise.
+pub async fn with_retry<T, F, Fut>(
+    mut chat: ChatId,
+    what: &str,
+    mut op: F,
+) -> Result<T, RequestError>
+where
+    F: FnMut(ChatId) -> Fut,
+    Fut: std::future::Future<Output = Result<T, RequestError>>,
+{
+    let mut backoff = Duration::from_millis(250);
+    let mut attempt = 1;
+    loop {
+        let err = match op(chat).await {
+            Ok(v) => return Ok(v),
+            Err(e) => e,
+        };
+        match classify(&err) {
+            Failure::Transient if attempt < ATTEMPTS => {
+                tracing::warn!(chat = chat.0, what, attempt, error = %err, "telegram: transient failure, retrying");
+                tokio::time::sleep(backoff).await;
+                backoff *= 2;
+            }
+            Failure::RetryAfter(d) if attempt < ATTEMPTS => {
+                tracing::warn!(chat = chat.0, what, wait = ?d, "telegram: flood control");
+                tokio::time::sleep(d).await;
+            }
+            Failure::Migrated(to) if attempt < ATTEMPTS => {
+                tracing::info!(
+                    from = chat.0,
+                    to = to.0,
+                    "telegram: group migrated to a supergroup"
+                );
+                chat = to;
+            }
+            Failure::Gone => {
+                tracing::warn!(chat = chat.0, what, error = %err, "telegram: cannot write to this chat any more");
+                return Err(err);
+            }
+            _ => {
+                tracing::error!(chat = chat.0, what, error = %err, "telegram: request failed");
+                return Err(err);
+            }
+        }
+        attempt += 1;
+    }
+}
+
+/// The reply's buttons as an inline keyboard; `None` without buttons.
+pub fn keyboard(reply: &Reply) -> Option<InlineKeyboardMarkup> {
+    if reply.buttons.is_empty() {
+        return None;
+    }
+    Some(InlineKeyboardMarkup::new(reply.buttons.iter().map(|row| {
+        row.iter()
+            .map(|b| InlineKeyboardButton::callback(b.label.clone(), b.action.clone()))
+            .collect::<Vec<_>>()
+    })))
+}
+
+/// Sends a reply as one or more HTML messages answering `to` (the keyboard
+/// goes under the last one).
+pub async fn send_reply<B>(
+    bot: &B,
+    chat: ChatId,
+    to: Option<MessageId>,
+    reply: &Reply,
+) -> Result<(), RequestError>
+where
+    B: Requester<Err = RequestError>,
+{
+    let chunks = render_telegram_html(reply, TELEGRAM_LIMIT);
+    let last = chunks.len().saturating_sub(1);
+    for (i, text) in chunks.iter().enumerate() {
+        let markup = if i == last { keyboard(reply) } else { None };
+        with_retry(chat, "sendMessage", |chat| {
+            let mut req = bot
+                .send_message(chat, text.clone())
+                .parse_mode(ParseMode::Html)
+                .link_preview_options(teloxide::types::LinkPreviewOptions {
+                    is_disabled: true,
+                    url: None,
+                    prefer_small_media: false,
+                    prefer_large_media: false,
+                    show_above_text: false,
+                });
+            if let Some(id) = to {
+                req = req.reply_parameters(ReplyParameters::new(id).allow_sending_without_reply());
+            }
+            if let Some(m) = markup.clone() {
+                req = req.reply_markup(m);
+            }
+            req.send()
+        })
+        .await?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifies_what_to_retry() {
+        assert_eq!(
+            classify(&RequestError::Api(ApiError::BotKicked)),
+            Failure::Gone
+        );
+        assert_eq!(
+            classify(&RequestError::Api(ApiError::BotBlocked)),
+            Failure::Gone
+        );
+        assert_eq!(
+            classify(&RequestError::MigrateToChatId(ChatId(-100123))),
+            Failure::Migrated(ChatId(-100123))
+        );
+        assert_eq!(
+            classify(&RequestError::Api(ApiError::Unknown(
+                "Internal Server Error".into()
+            ))),
+            Failure::Transient
+        );
+        assert_eq!(
+            classify(&RequestError::Api(ApiError::MessageTextIsEmpty)),
+            Failure::Permanent
+        );
+    }
+}

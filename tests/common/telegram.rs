@@ -1,0 +1,293 @@
+//! The Telegram side of the end-to-end tests: the Bot API emulator
+//! (`tests/telegram-emulator`, Node) and the real `factbot run` process
+//! pointed at it, both on 127.0.0.1. Every wait is bounded.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+/// The token the tests give the bot; asserted never to reach a log line.
+pub const TOKEN: &str = "123456:TEST-SECRET-TOKEN-do-not-log";
+pub const BOT_USERNAME: &str = "factbot_test_bot";
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// A running emulator; killed on drop.
+pub struct Emulator {
+    pub url: String,
+    child: Child,
+}
+
+impl Emulator {
+    pub fn start() -> Emulator {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/telegram-emulator");
+        assert!(
+            dir.join("node_modules/telegram-test-api").exists(),
+            "the Telegram emulator is not installed: run `npm ci` in {} (scripts/test.sh does)",
+            dir.display()
+        );
+        let port = free_port();
+        let child = Command::new("node")
+            .arg(dir.join("server.js"))
+            .env("TG_EMU_PORT", port.to_string())
+            .env("TG_EMU_BOT_USERNAME", BOT_USERNAME)
+            .env("TG_EMU_INLINE", "1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("node must be installed to run the Telegram emulator");
+        let emu = Emulator {
+            url: format!("http://127.0.0.1:{port}"),
+            child,
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while ureq::get(&format!("{}/control/health", emu.url))
+            .call()
+            .is_err()
+        {
+            assert!(
+                Instant::now() < deadline,
+                "the emulator did not come up in 20 s"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        emu
+    }
+
+    fn post(&self, path: &str, body: Value) -> Value {
+        match ureq::post(&format!("{}{path}", self.url)).send_json(body) {
+            Ok(r) => r.into_json().expect("JSON from the emulator"),
+            Err(e) => panic!("POST {path}: {e}"),
+        }
+    }
+
+    pub fn get(&self, path: &str) -> Value {
+        match ureq::get(&format!("{}{path}", self.url)).call() {
+            Ok(r) => r.into_json().expect("JSON from the emulator"),
+            Err(e) => panic!("GET {path}: {e}"),
+        }
+    }
+
+    /// A user writes `text` in `chat` (positive: private, negative: group).
+    pub fn say(&self, chat: i64, text: &str) -> Value {
+        self.say_as(
+            chat,
+            text,
+            json!({"id": chat.abs(), "first_name": "Ann", "language_code": "en"}),
+        )
+    }
+
+    pub fn say_as(&self, chat: i64, text: &str, from: Value) -> Value {
+        self.post(
+            "/control/message",
+            json!({"chat_id": chat, "text": text, "from": from}),
+        )["result"]
+            .clone()
+    }
+
+    /// A user replies to message `to` in `chat`.
+    pub fn reply(&self, chat: i64, to: i64, text: &str) -> Value {
+        self.post(
+            "/control/message",
+            json!({"chat_id": chat, "text": text, "reply_to_message_id": to}),
+        )["result"]
+            .clone()
+    }
+
+    /// Presses the inline button with callback `data` under message `message_id`.
+    pub fn press(&self, chat: i64, message_id: i64, data: &str) -> Value {
+        self.post(
+            "/control/callback",
+            json!({"chat_id": chat, "message_id": message_id, "data": data}),
+        )["result"]
+            .clone()
+    }
+
+    pub fn inline_query(&self, query: &str) -> Value {
+        self.post("/control/inline_query", json!({"query": query}))["result"].clone()
+    }
+
+    pub fn fault(&self, fault: Value) {
+        self.post("/control/faults", fault);
+    }
+
+    /// Events (`sent`, `edited`, …) in `chat` after `after`, waiting up to
+    /// `secs` for the first.
+    pub fn events(&self, chat: Option<i64>, after: u64, secs: u64) -> Vec<Value> {
+        let chat = chat.map(|c| format!("chat_id={c}&")).unwrap_or_default();
+        self.get(&format!(
+            "/control/messages?{chat}after={after}&timeout={secs}"
+        ))["result"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// The next event of `kind` in `chat` after sequence `after`; panics
+    /// after `secs` seconds without one.
+    pub fn next(&self, chat: Option<i64>, kind: &str, after: u64, secs: u64) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        let mut after = after;
+        loop {
+            let left = deadline
+                .saturating_duration_since(Instant::now())
+                .as_secs()
+                .max(1);
+            for e in self.events(chat, after, left) {
+                after = after.max(e["seq"].as_u64().unwrap_or(0));
+                if e["kind"] == kind {
+                    return e;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no {kind} event in chat {chat:?} within {secs} s"
+            );
+        }
+    }
+
+    /// The latest event sequence number.
+    pub fn last_seq(&self) -> u64 {
+        self.get("/control/messages?after=0&timeout=0")["last_seq"]
+            .as_u64()
+            .unwrap_or(0)
+    }
+
+    /// Waits (at most `secs`) until the bot has confirmed every update.
+    pub fn wait_confirmed(&self, secs: u64) {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        while self.get("/control/stats")["result"]["pending_updates"] != 0 {
+            assert!(
+                Instant::now() < deadline,
+                "updates still unconfirmed after {secs} s"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Successful sends to `chat`, as the emulator counted them.
+    pub fn sends_to(&self, chat: i64) -> u64 {
+        // teloxide names methods in PascalCase; the emulator counts as called.
+        self.get("/control/stats")["result"]["chats"][chat.to_string()]["SendMessage"]
+            .as_u64()
+            .unwrap_or(0)
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A running `factbot run`; killed on drop.
+pub struct BotProcess {
+    pub child: Child,
+    pub dir: PathBuf,
+    pub log: PathBuf,
+}
+
+impl BotProcess {
+    /// Starts the bot with its store in `dir` against `emu`.
+    pub fn start(emu: &Emulator, dir: &Path) -> BotProcess {
+        Self::start_with(emu, dir, "")
+    }
+
+    pub fn start_with(emu: &Emulator, dir: &Path, extra_config: &str) -> BotProcess {
+        let cfg = dir.join("bot.toml");
+        std::fs::write(
+            &cfg,
+            format!(
+                "[store]\npath = \"state\"\n[telegram]\napi_url = \"{}/\"\n{extra_config}",
+                emu.url
+            ),
+        )
+        .unwrap();
+        let log = dir.join(format!(
+            "bot-{}.log",
+            Instant::now().elapsed().as_nanos() ^ u128::from(std::process::id())
+        ));
+        let log = if log.exists() {
+            dir.join("bot-2.log")
+        } else {
+            log
+        };
+        let child = Command::new(super::BIN)
+            .args(["run", "--config"])
+            .arg(&cfg)
+            .env("TELOXIDE_TOKEN", TOKEN)
+            .env("RUST_LOG", "trace")
+            .env_remove("FACTBOT_CONFIG")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        BotProcess {
+            child,
+            dir: dir.to_path_buf(),
+            log,
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SIGKILL, and wait for it.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Waits (at most 30 s) for the bot to exit on its own.
+    pub fn terminate_wait_exit(&mut self) -> std::process::ExitStatus {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(st) = self.child.try_wait().unwrap() {
+                return st;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the bot did not exit within 30 s"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// SIGTERM; the exit status within `secs`, or a panic.
+    pub fn terminate(&mut self, secs: u64) -> std::process::ExitStatus {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            if let Some(st) = self.child.try_wait().unwrap() {
+                return st;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the bot did not exit within {secs} s of SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for BotProcess {
+    fn drop(&mut self) {
+        self.kill9();
+        let log = self.log();
+        assert!(
+            !log.contains(TOKEN) && !log.contains("TEST-SECRET"),
+            "the bot token reached a log line"
+        );
+    }
+}

@@ -1,0 +1,238 @@
+//! End to end: the real `factbot run` against the Telegram Bot API emulator
+//! on 127.0.0.1 — private chats, groups, buttons, inline mode, escaping,
+//! 429/5xx bursts, kill -9 and restart, graceful shutdown, a wrong token.
+//! Every bot process runs at RUST_LOG=trace and its log is checked for the
+//! token when it ends.
+
+mod common;
+
+use common::telegram::{BotProcess, Emulator, BOT_USERNAME};
+use serde_json::json;
+
+/// Private chat ids are positive, group ids negative.
+const ANN: i64 = 5001;
+
+fn text(e: &serde_json::Value) -> String {
+    e["text"].as_str().unwrap_or_default().to_string()
+}
+
+/// Asks in `chat` and returns the bot's (first) reply event.
+fn ask(emu: &Emulator, chat: i64, q: &str) -> serde_json::Value {
+    let after = emu.last_seq();
+    emu.say(chat, q);
+    emu.next(Some(chat), "sent", after, 20)
+}
+
+#[test]
+fn private_chat_commands_and_questions_in_both_languages() {
+    let emu = Emulator::start();
+    let dir = tempfile::tempdir().unwrap();
+    let _bot = BotProcess::start(&emu, dir.path());
+
+    let start = ask(&emu, ANN, "/start");
+    assert!(text(&start).contains("factbot"), "{start}");
+    let help = ask(&emu, ANN, "/help");
+    assert!(text(&help).contains("/milestones"), "{help}");
+    assert_eq!(help["parse_mode"], "HTML");
+
+    let trade = ask(&emu, ANN, "/trade");
+    assert!(text(&trade).contains("USD 769 million"), "{trade}");
+    let q = emu.last_seq();
+    let sent = emu.say(ANN, "When was the Single Economic Space launched?");
+    let en = emu.next(Some(ANN), "sent", q, 20);
+    assert!(text(&en).contains("January 2012"), "{en}");
+    // It replies to the question it answers.
+    assert_eq!(
+        en["message"]["reply_to_message"]["message_id"],
+        sent["message"]["message_id"]
+    );
+
+    let ru = ask(&emu, ANN, "Сколько составил товарооборот в 2011 году?");
+    assert!(text(&ru).contains("769 млн"), "{ru}");
+
+    // The command menu was registered in both languages.
+    let no = ask(&emu, ANN, "What is the capital of France?");
+    assert!(text(&no).contains("I have no fact on that"), "{no}");
+}
+
+#[test]
+fn groups_answer_only_what_is_addressed_to_the_bot() {
+    let emu = Emulator::start();
+    let dir = tempfile::tempdir().unwrap();
+    let _bot = BotProcess::start(&emu, dir.path());
+    const GROUP: i64 = -4242;
+
+    let r = ask(&emu, GROUP, "/trade");
+    assert!(text(&r).contains("USD 769 million"));
+    let r = ask(&emu, GROUP, &format!("/milestones@{BOT_USERNAME}"));
+    assert!(text(&r).contains("2007"));
+    let r = ask(
+        &emu,
+        GROUP,
+        &format!("@{BOT_USERNAME} what does Kazakhstan export?"),
+    );
+    assert!(text(&r).contains("crude aluminium"), "{r}");
+    let r = ask(
+        &emu,
+        GROUP,
+        &format!("@{BOT_USERNAME} Что экспортирует Беларусь?"),
+    );
+    assert!(text(&r).contains("тракторы"), "{r}");
+
+    // Not for this bot: another bot's command, plain chatter, an unknown
+    // command. Updates of one chat are handled in order, so once the reply
+    // to the marker arrives, those three have been handled — silently.
+    let before = emu.last_seq();
+    emu.say(GROUP, "/trade@OtherBot");
+    emu.say(GROUP, "how about lunch?");
+    emu.say(GROUP, "/kick");
+    emu.say(GROUP, "/visit");
+    let marker = emu.next(Some(GROUP), "sent", before, 20);
+    assert!(
+        text(&marker).contains("Myasnovich"),
+        "the first reply must be to /visit: {marker}"
+    );
+    // A reply to the bot's message is addressed to it.
+    let after = emu.last_seq();
+    emu.reply(
+        GROUP,
+        marker["message_id"].as_i64().unwrap(),
+        "and the trade in 2011?",
+    );
+    let r = emu.next(Some(GROUP), "sent", after, 20);
+    assert!(text(&r).contains("USD 769 million"), "{r}");
+}
+
+#[test]
+fn buttons_edit_the_message_in_place_and_inline_mode_offers_facts() {
+    let emu = Emulator::start();
+    let dir = tempfile::tempdir().unwrap();
+    let _bot = BotProcess::start(&emu, dir.path());
+
+    let r = ask(&emu, ANN, "/trade");
+    let kb = &r["message"]["reply_markup"]["inline_keyboard"];
+    let data: Vec<String> = kb
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|row| row.as_array().unwrap().iter())
+        .map(|b| b["callback_data"].as_str().unwrap().to_string())
+        .collect();
+    assert!(data.contains(&"/source trade.2011".to_string()), "{data:?}");
+    assert!(data.iter().all(|d| d.len() <= 64));
+
+    let after = emu.last_seq();
+    emu.press(ANN, r["message_id"].as_i64().unwrap(), "/source trade.2011");
+    let edited = emu.next(Some(ANN), "edited", after, 20);
+    assert_eq!(edited["message_id"], r["message_id"]);
+    assert!(
+        text(&edited).contains("<blockquote>Total trade turnover"),
+        "{edited}"
+    );
+    emu.next(None, "callback_answer", after, 20);
+
+    let after = emu.last_seq();
+    emu.inline_query("customs union");
+    let answer = emu.next(None, "inline_answer", after, 20);
+    let results = answer["results"].as_array().unwrap();
+    assert!(!results.is_empty() && results.len() <= 50);
+    assert!(
+        results
+            .iter()
+            .any(|r| r["id"] == "milestones.customs_union"),
+        "{answer}"
+    );
+}
+
+#[test]
+fn html_special_characters_come_back_escaped() {
+    let emu = Emulator::start();
+    let dir = tempfile::tempdir().unwrap();
+    let _bot = BotProcess::start(&emu, dir.path());
+    let r = ask(&emu, ANN, "/search <b>tariffs</b> & \"quotas\"");
+    let t = text(&r);
+    assert!(
+        t.contains("&lt;b&gt;tariffs&lt;/b&gt; &amp; &quot;quotas&quot;"),
+        "{t}"
+    );
+    assert!(!t.contains("<b>tariffs"), "{t}");
+}
+
+#[test]
+fn bursts_of_429_and_5xx_are_ridden_out_with_each_reply_sent_once() {
+    let emu = Emulator::start();
+    let dir = tempfile::tempdir().unwrap();
+    let _bot = BotProcess::start(&emu, dir.path());
+    ask(&emu, ANN, "/start");
+
+    emu.fault(json!({"method": "sendMessage", "kind": "429", "retry_after": 1, "count": 3}));
+    let r = ask(&emu, ANN, "/trade");
+    assert!(text(&r).contains("USD 769 million"));
+
+    // teloxide waits 10 s after any 5xx before reporting it; one is enough.
+    emu.fault(json!({"method": "sendMessage", "kind": "500", "count": 1}));
+    emu.fault(json!({"method": "sendMessage", "kind": "drop", "count": 1}));
+    let r = ask(&emu, ANN, "/investment");
+    assert!(text(&r).contains("73"), "{r}");
+
+    // Each of the three replies was delivered exactly once.
+    assert_eq!(emu.sends_to(ANN), 3);
+    let faults = emu.get("/control/stats")["result"]["faults"]["SendMessage"].clone();
+    assert_eq!(faults["429"], 3, "{faults}");
+    assert_eq!(faults["500"], 1, "{faults}");
+}
+
+#[test]
+fn kill_9_and_restart_replays_nothing_and_loses_nothing() {
+    let emu = Emulator::start();
+    let dir = tempfile::tempdir().unwrap();
+    let mut bot = BotProcess::start(&emu, dir.path());
+    ask(&emu, ANN, "/trade");
+    ask(&emu, ANN, "/visit");
+    // Answered and confirmed. (A kill between sending a reply and recording
+    // it would repeat that one reply: delivery is at least once.)
+    emu.wait_confirmed(10);
+    bot.kill9();
+
+    // Written while the bot is down.
+    emu.say(ANN, "/milestones");
+    emu.say(ANN, "What does Belarus export?");
+    let after = emu.last_seq();
+    let _bot = BotProcess::start(&emu, dir.path());
+    let first = emu.next(Some(ANN), "sent", after, 30);
+    assert!(
+        text(&first).contains("2007"),
+        "the first reply after restart answers /milestones: {first}"
+    );
+    let second = emu.next(Some(ANN), "sent", first["seq"].as_u64().unwrap(), 30);
+    assert!(text(&second).contains("tractors"), "{second}");
+    // A marker proves the queue is drained; nothing was answered twice.
+    ask(&emu, ANN, "/help");
+    assert_eq!(emu.sends_to(ANN), 5);
+}
+
+#[test]
+fn sigterm_stops_the_bot_gracefully() {
+    let emu = Emulator::start();
+    let dir = tempfile::tempdir().unwrap();
+    let mut bot = BotProcess::start(&emu, dir.path());
+    ask(&emu, ANN, "/start");
+    let status = bot.terminate(10);
+    assert!(status.success(), "{status:?}\n{}", bot.log());
+    assert!(bot.log().contains("telegram: stopped"));
+}
+
+#[test]
+fn a_wrong_token_is_a_clear_error_at_start() {
+    let emu = Emulator::start();
+    emu.fault(json!({"method": "getMe", "kind": "400", "description": "Unauthorized"}));
+    let dir = tempfile::tempdir().unwrap();
+    let mut bot = BotProcess::start(&emu, dir.path());
+    let status = bot.terminate_wait_exit();
+    assert_eq!(status.code(), Some(1));
+    assert!(
+        bot.log().contains("the bot token was rejected"),
+        "{}",
+        bot.log()
+    );
+}
