@@ -236,3 +236,29 @@ fn a_wrong_token_is_a_clear_error_at_start() {
         bot.log()
     );
 }
+
+#[test]
+fn webhook_mode_receives_updates_and_checks_the_secret() {
+    let emu = Emulator::start();
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap()
+        .port();
+    let _bot = BotProcess::start_with(
+        &emu,
+        dir.path(),
+        &format!(
+            "mode = \"webhook\"\nlisten = \"127.0.0.1:{port}\"\npublic_url = \"http://127.0.0.1:{port}\"\npath = \"/tg-hook\"\nsecret_token = \"webhook-secret-1\"\n"
+        ),
+    );
+    let r = ask(&emu, ANN, "/trade");
+    assert!(text(&r).contains("USD 769 million"), "{r}");
+    // A request without Telegram's secret header is refused.
+    let forged = ureq::post(&format!("http://127.0.0.1:{port}/tg-hook"))
+        .send_json(json!({"update_id": 999, "message": {"message_id": 1, "date": 0, "chat": {"id": 1, "type": "private"}, "text": "/trade"}}));
+    match forged {
+        Err(ureq::Error::Status(code, _)) => assert_eq!(code, 401),
+        other => panic!("a forged update was accepted: {other:?}"),
+    }
+}

@@ -108,7 +108,36 @@ function forget(token, pred) {
   const m = mine(token);
   tg.storage.userMessages = tg.storage.userMessages.filter((u) => !(m(u) && pred(u)));
 }
-function wakePollers() { for (const p of [...pollers.values()]) p.check(); }
+function wakePollers() { for (const p of [...pollers.values()]) p.check(); pushWebhooks(); }
+
+// DEVIATION D8: the package pushes an update to a webhook only when the update
+// names that bot's token (control-API updates are for any bot), never sends the
+// secret_token header, and drops the update when the push fails. Here: a
+// webhook set with setWebhook receives every pending update for its token, in
+// order, with X-Telegram-Bot-Api-Secret-Token; an update is forgotten only after
+// a 2xx answer, otherwise it is pushed again a second later, as Telegram does.
+const hooks = new Map(); // token -> { url, secret }
+let pushing = false;
+async function pushWebhooks() {
+  if (pushing) return;
+  pushing = true;
+  try {
+    for (const [token, hook] of hooks) {
+      for (const u of pendingFor(token)) {
+        const headers = { 'content-type': 'application/json' };
+        if (hook.secret) headers['x-telegram-bot-api-secret-token'] = hook.secret;
+        let okay = false;
+        try {
+          const r = await fetch(hook.url, { method: 'POST', headers, body: JSON.stringify(TelegramServer.formatUpdate(u)) });
+          okay = r.status >= 200 && r.status < 300;
+        } catch (_) { okay = false; }
+        if (!okay) return; // keep it and everything after it; retried by the tick
+        forget(token, (x) => x === u);
+      }
+    }
+  } finally { pushing = false; }
+}
+setInterval(pushWebhooks, 1000).unref();
 async function addUpdate(token, body) {
   const u = { ...tg.getCommonFields(token || '*'), raw: body }; // '*' = any bot token
   await tg.addUserUpdate(u); // package storage + update_id counter (+ webhook if one is set)
@@ -142,7 +171,7 @@ TelegramServer.formatUpdate = (u) => {
 // 409 like on Telegram. `allowed_updates` is ignored.
 function getUpdates(req, res) {
   const p = req.tg, token = req.params.token;
-  if (tg.webhooks[token]) return fail(res, 409, "Conflict: can't use getUpdates method while webhook is active; use deleteWebhook to delete the webhook first");
+  if (hooks.has(token)) return fail(res, 409, "Conflict: can't use getUpdates method while webhook is active; use deleteWebhook to delete the webhook first");
   const offset = int(p.offset, 0), limit = clamp(int(p.limit, 100), 1, 100);
   const timeout = clamp(int(p.timeout, 0), 0, MAX_POLL_S);
   if (offset > 0) forget(token, (u) => u.updateId < offset);
@@ -229,15 +258,17 @@ const H = {
   // deleteMyCommands are unknown to the package (HTTP 500, non-Telegram body);
   // setWebhook / deleteWebhook answer result:null / ignore drop_pending_updates.
   getWebhookInfo: (req, res) => ok(res, {
-    url: (tg.webhooks[req.params.token] || {}).url || '', has_custom_certificate: false,
+    url: (hooks.get(req.params.token) || {}).url || '', has_custom_certificate: false,
     pending_update_count: pendingFor(req.params.token).length,
   }),
   setWebhook(req, res) {
-    if (req.tg.url) tg.setWebhook(req.tg, req.params.token); else tg.deleteWebhook(req.params.token);
+    if (req.tg.url) hooks.set(req.params.token, { url: req.tg.url, secret: req.tg.secret_token });
+    else hooks.delete(req.params.token);
     ok(res, true);
+    pushWebhooks();
   },
   deleteWebhook(req, res) {
-    tg.deleteWebhook(req.params.token);
+    hooks.delete(req.params.token);
     if (req.tg.drop_pending_updates === true || req.tg.drop_pending_updates === 'true') forget(req.params.token, () => true);
     ok(res, true);
   },
@@ -316,12 +347,41 @@ function limitRetryAfter(chat) {
 }
 
 // Runs before every bot method: parameters, stats, faults, limits.
-function gate(req, res, next) {
+// DEVIATION D9: the package has no multipart parser, and teloxide sends some
+// methods (setWebhook) as multipart/form-data even without a file. Text fields
+// are parsed here; a part carrying a file is refused (no uploads).
+function readMultipart(req) {
+  const m = /boundary=(?:"([^"]+)"|([^;]+))/i.exec(req.headers['content-type'] || '');
+  if (!m) return Promise.resolve(null);
+  const boundary = '--' + (m[1] || m[2]);
+  return new Promise((resolve) => {
+    const chunks = [];
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', () => {
+      const fields = {};
+      for (const part of Buffer.concat(chunks).toString('utf8').split(boundary)) {
+        const sep = part.indexOf('\r\n\r\n');
+        if (sep < 0) continue;
+        const head = part.slice(0, sep);
+        const name = /name="([^"]*)"/i.exec(head);
+        if (!name) continue;
+        if (/filename=/i.test(head)) return resolve(null);
+        fields[name[1]] = part.slice(sep + 4).replace(/\r\n$/, '');
+      }
+      resolve(fields);
+    });
+    req.on('error', () => resolve(null));
+  });
+}
+
+async function gate(req, res, next) {
   const method = req.params.method;
   if (/^multipart\//i.test(req.headers['content-type'] || '')) {
-    return fail(res, 400, 'Bad Request: telegram emulator does not support multipart/form-data (file uploads)');
+    const fields = await readMultipart(req);
+    if (!fields) return fail(res, 400, 'Bad Request: telegram emulator does not support file uploads');
+    req.body = fields;
   }
-  const p = { ...req.query, ...(req.body || {}) }; // GET query, JSON or form bodies
+  const p = { ...req.query, ...(req.body || {}) }; // GET query, JSON, form or multipart bodies
   for (const [k, v] of Object.entries(p)) { // form-encoded requests carry objects as JSON strings
     if (typeof v === 'string' && /^[[{]/.test(v)) { try { p[k] = JSON.parse(v); } catch (_) { /* keep string */ } }
   }
