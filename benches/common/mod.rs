@@ -1,0 +1,80 @@
+//! What the benchmarks share: the query set and the stores they run on.
+//!
+//! Lives in a subdirectory so cargo does not take it for a bench target;
+//! both `answer.rs` (criterion) and `percentiles.rs` include it with
+//! `mod common;`, so the two measure exactly the same calls.
+
+use std::time::{Duration, Instant};
+
+use factbot::answer::Engine;
+use factbot::facts::{synthetic, Dataset, Store};
+
+/// Facts in the big synthetic store the goals are stated for.
+pub const BIG: usize = 100_000;
+/// Facts in the synthetic store of a smoke run (`cargo test --benches`),
+/// where only whether the code runs matters.
+pub const SMOKE: usize = 1_000;
+
+/// The queries, as `(label, text)`: every topic command, the id commands,
+/// `/search`, and free-text questions (English, Russian, a typo, and one
+/// the bot must decline), taken from `tests/quality.toml`.
+pub const QUERIES: &[(&str, &str)] = &[
+    ("/visit", "/visit"),
+    ("/people", "/people"),
+    ("/relations", "/relations"),
+    ("/milestones", "/milestones"),
+    ("/trade", "/trade"),
+    ("/exports", "/exports"),
+    ("/investment", "/investment"),
+    ("/meetings", "/meetings"),
+    ("/agreements", "/agreements"),
+    ("/fact", "/fact trade.2011"),
+    ("/source", "/source trade.h1_2011"),
+    ("/search", "/search customs union"),
+    (
+        "q_en",
+        "How much was trade between Belarus and Kazakhstan in 2011?",
+    ),
+    (
+        "q_ru",
+        "Каким был товарооборот в первом полугодии 2011 года?",
+    ),
+    ("q_typo", "exprots from kazakstan to belarus"),
+    ("q_decline", "What is the capital of France?"),
+];
+
+/// Whether the binary runs as a benchmark (`cargo bench` passes `--bench`)
+/// rather than as a smoke test (`cargo test --benches` passes nothing).
+pub fn bench_mode() -> bool {
+    std::env::args().any(|a| a == "--bench")
+}
+
+/// The synthetic store size for this run: [`BIG`] when benchmarking,
+/// [`SMOKE`] otherwise.
+pub fn big_size() -> usize {
+    if bench_mode() {
+        BIG
+    } else {
+        SMOKE
+    }
+}
+
+/// A temporary store holding `ds`, and how long the import took.
+pub fn store_with(ds: &Dataset) -> (Store, Duration) {
+    let store = Store::temporary().expect("temporary store");
+    let t = Instant::now();
+    store.import(ds).expect("import");
+    (store, t.elapsed())
+}
+
+/// The engine over the real (embedded) dataset.
+pub fn real_engine() -> Engine {
+    let ds = Dataset::embedded().expect("embedded dataset");
+    let (store, _) = store_with(&ds);
+    Engine::new(store).expect("engine")
+}
+
+/// The synthetic dataset of `n` facts (salt 1).
+pub fn synthetic_dataset(n: usize) -> Dataset {
+    synthetic::generate(n, 1)
+}
