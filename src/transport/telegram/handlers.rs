@@ -18,7 +18,6 @@ use teloxide::{ApiError, RequestError};
 use super::listener::{Acks, Handled};
 use super::route::{route, Incoming, Route};
 use super::send::{keyboard, send_reply, with_retry};
-use super::TgBot;
 use crate::answer::{Engine, Request};
 use crate::facts::Lang;
 use crate::query::detect_lang;
@@ -26,6 +25,11 @@ use crate::reply::{render_telegram_html, TELEGRAM_LIMIT};
 
 /// Inline results offered at most (Telegram's limit).
 const INLINE_RESULTS: usize = 50;
+
+/// The bot as endpoints see it: the throttled bot in production, teloxide's
+/// plain `Bot` in handler tests (`teloxide_tests`).
+pub trait TgRequester: Requester<Err = RequestError> + Clone + Send + Sync + 'static {}
+impl<T: Requester<Err = RequestError> + Clone + Send + Sync + 'static> TgRequester for T {}
 
 /// What every endpoint needs.
 pub struct Ctx {
@@ -69,8 +73,8 @@ fn user_lang(user: Option<&teloxide::types::User>) -> Option<Lang> {
         .and_then(Lang::parse)
 }
 
-pub async fn on_message(
-    bot: TgBot,
+pub async fn on_message<B: TgRequester>(
+    bot: B,
     msg: Message,
     update: Update,
     me: Me,
@@ -84,7 +88,12 @@ pub async fn on_message(
     result
 }
 
-async fn answer_message(bot: &TgBot, msg: &Message, me: &Me, ctx: &Ctx) -> ResponseResult<()> {
+async fn answer_message<B: TgRequester>(
+    bot: &B,
+    msg: &Message,
+    me: &Me,
+    ctx: &Ctx,
+) -> ResponseResult<()> {
     if let Some(to) = msg.migrate_to_chat_id() {
         tracing::info!(
             from = msg.chat.id.0,
@@ -119,8 +128,8 @@ async fn answer_message(bot: &TgBot, msg: &Message, me: &Me, ctx: &Ctx) -> Respo
     send_reply(bot, msg.chat.id, Some(msg.id), &reply).await
 }
 
-pub async fn on_callback(
-    bot: TgBot,
+pub async fn on_callback<B: TgRequester>(
+    bot: B,
     q: CallbackQuery,
     update: Update,
     ctx: Arc<Ctx>,
@@ -138,7 +147,11 @@ pub async fn on_callback(
     result
 }
 
-async fn answer_callback(bot: &TgBot, q: &CallbackQuery, ctx: &Ctx) -> ResponseResult<()> {
+async fn answer_callback<B: TgRequester>(
+    bot: &B,
+    q: &CallbackQuery,
+    ctx: &Ctx,
+) -> ResponseResult<()> {
     let (Some(data), Some(message)) = (q.data.as_deref(), q.message.as_ref()) else {
         return Ok(());
     };
@@ -176,8 +189,8 @@ async fn answer_callback(bot: &TgBot, q: &CallbackQuery, ctx: &Ctx) -> ResponseR
     }
 }
 
-pub async fn on_inline(
-    bot: TgBot,
+pub async fn on_inline<B: TgRequester>(
+    bot: B,
     q: InlineQuery,
     update: Update,
     ctx: Arc<Ctx>,
@@ -190,7 +203,7 @@ pub async fn on_inline(
     result
 }
 
-async fn answer_inline(bot: &TgBot, q: &InlineQuery, ctx: &Ctx) -> ResponseResult<()> {
+async fn answer_inline<B: TgRequester>(bot: &B, q: &InlineQuery, ctx: &Ctx) -> ResponseResult<()> {
     let lang = detect_lang(&q.query)
         .or_else(|| user_lang(Some(&q.from)))
         .unwrap_or(Lang::En);

@@ -60,6 +60,15 @@ pub fn bot_commands(lang: crate::facts::Lang) -> Vec<BotCommand> {
         .collect()
 }
 
+/// The dispatcher's routing: one endpoint per kind of update.
+pub fn handler_tree<B: handlers::TgRequester>() -> teloxide::dispatching::UpdateHandler<RequestError>
+{
+    dptree::entry()
+        .branch(Update::filter_message().endpoint(handlers::on_message::<B>))
+        .branch(Update::filter_callback_query().endpoint(handlers::on_callback::<B>))
+        .branch(Update::filter_inline_query().endpoint(handlers::on_inline::<B>))
+}
+
 /// Checks the token; retries network failures, fails fast on a bad token.
 async fn get_me(bot: &Bot) -> anyhow::Result<teloxide::types::Me> {
     let mut wait = Duration::from_millis(500);
@@ -125,10 +134,7 @@ pub async fn run(
         acks: Arc::clone(&acks),
         handled: handled.clone(),
     });
-    let handler = dptree::entry()
-        .branch(Update::filter_message().endpoint(handlers::on_message))
-        .branch(Update::filter_callback_query().endpoint(handlers::on_callback))
-        .branch(Update::filter_inline_query().endpoint(handlers::on_inline));
+    let handler = handler_tree::<TgBot>();
     let default_ctx = Arc::clone(&ctx);
     let mut dispatcher = Dispatcher::builder(bot.clone(), handler)
         .dependencies(dptree::deps![me, Arc::clone(&ctx)])
