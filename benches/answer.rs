@@ -1,7 +1,8 @@
 //! Answer latency, start-up cost of a big store, and rendering (criterion).
 //!
 //! ```text
-//! cargo bench --bench answer                 # everything, ~4 minutes
+//! cargo bench --bench answer                 # everything, ~4.5 minutes
+//! cargo bench --bench answer -- answer/      # answers only, ~1.5 minutes
 //! cargo bench --bench answer -- answer/real  # one group
 //! ```
 //!
@@ -33,8 +34,8 @@ const RENDER_QUERY: &str = "/milestones";
 fn answer_real(c: &mut Criterion) {
     let engine = real_engine();
     let mut g = c.benchmark_group("answer/real");
-    g.warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(2))
+    g.warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_secs(1))
         .sample_size(50);
     bench_queries(&mut g, &engine);
     g.finish();
@@ -47,10 +48,10 @@ fn answer_big(c: &mut Criterion) {
     drop(ds);
     let engine = Engine::new(store).expect("engine");
     let mut g = c.benchmark_group("answer/100k");
-    // Some queries take milliseconds here: few, flat samples keep the group
-    // to about a minute.
-    g.warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(3))
+    // Some queries take tens of milliseconds here: few, flat samples keep
+    // the group under a minute.
+    g.warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_secs(2))
         .sample_size(10)
         .sampling_mode(SamplingMode::Flat);
     bench_queries(&mut g, &engine);
@@ -73,8 +74,8 @@ fn startup_big(c: &mut Criterion) {
     let ds = synthetic_dataset(n);
     let (store, _) = store_with(&ds);
     let mut g = c.benchmark_group("startup/100k");
-    // Each call takes on the order of a second: the minimum of ten samples,
-    // one call each.
+    // Each call takes seconds: criterion's minimum of ten samples, one call
+    // each (plus one to warm up), ~1.5 minutes per function.
     g.warm_up_time(Duration::from_millis(100))
         .measurement_time(Duration::from_secs(10))
         .sample_size(10)

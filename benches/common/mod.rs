@@ -44,9 +44,11 @@ pub const QUERIES: &[(&str, &str)] = &[
 ];
 
 /// Whether the binary runs as a benchmark (`cargo bench` passes `--bench`)
-/// rather than as a smoke test (`cargo test --benches` passes nothing).
+/// rather than as a smoke test (`cargo test --benches` passes nothing;
+/// `cargo bench -- --test` and `-- --list` add a flag), as criterion decides.
 pub fn bench_mode() -> bool {
-    std::env::args().any(|a| a == "--bench")
+    let has = |flag: &str| std::env::args().any(|a| a == flag);
+    has("--bench") && !has("--test") && !has("--list")
 }
 
 /// The synthetic store size for this run: [`BIG`] when benchmarking,
