@@ -19,6 +19,9 @@ const NAV: [Topic; 6] = [
     Topic::Milestones,
     Topic::Meetings,
 ];
+/// Facts a topic view lists at most; a topic view is one message, and a
+/// store with thousands of facts on a topic is searched, not listed.
+const MAX_TOPIC_FACTS: usize = 12;
 /// Longest button label, in characters.
 const LABEL_MAX: usize = 28;
 
@@ -113,7 +116,8 @@ impl Composer<'_> {
     }
 
     pub fn topic(&self, topic: Topic) -> Reply {
-        let mut facts = self.cat.by_topic(topic);
+        let facts: Vec<&Fact> = self.cat.by_topic(topic).take(MAX_TOPIC_FACTS).collect();
+        let more = self.cat.topic_len(topic).saturating_sub(facts.len());
         let mut r = self.reply(ReplyKind::Answer);
         r.blocks.push(Block::Heading(vec![Inline::Text(
             topic.title(self.lang).into(),
@@ -126,7 +130,6 @@ impl Composer<'_> {
             ));
         }
         let items: Vec<Vec<Inline>> = if topic == Topic::Milestones {
-            facts.sort_by_key(|f| (f.date, f.order));
             facts
                 .iter()
                 .map(|f| {
@@ -143,6 +146,12 @@ impl Composer<'_> {
             facts.iter().map(|f| self.fact_line(f)).collect()
         };
         r.blocks.push(Block::List(items));
+        if more > 0 {
+            r.blocks.push(Block::Paragraph(vec![Inline::Italic(self.tr(
+                &format!("…and {more} more on this topic: narrow it down with /search."),
+                &format!("…и ещё {more} по этой теме: уточните через /search."),
+            ))]));
+        }
         for f in facts.iter().filter(|f| f.is_derived()) {
             r.blocks.push(Block::Paragraph(vec![Inline::Bold(format!(
                 "{}:",
@@ -229,9 +238,10 @@ impl Composer<'_> {
         ))
     }
 
-    pub fn fact(&self, id: &str, closest: Option<&str>) -> Reply {
+    /// `closest` is asked only when the id is unknown (it scans all ids).
+    pub fn fact<'c>(&self, id: &str, closest: impl FnOnce() -> Option<&'c str>) -> Reply {
         let Some(f) = self.cat.get(id) else {
-            return self.missing_fact("fact", id, closest);
+            return self.missing_fact("fact", id, closest());
         };
         let mut r = self.reply(ReplyKind::Answer);
         r.blocks.push(Block::Heading(vec![Inline::Text(
@@ -274,9 +284,9 @@ impl Composer<'_> {
         ])
     }
 
-    pub fn source(&self, id: &str, closest: Option<&str>) -> Reply {
+    pub fn source<'c>(&self, id: &str, closest: impl FnOnce() -> Option<&'c str>) -> Reply {
         let Some(f) = self.cat.get(id) else {
-            return self.missing_fact("source", id, closest);
+            return self.missing_fact("source", id, closest());
         };
         let mut r = self
             .reply(ReplyKind::Answer)

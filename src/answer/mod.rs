@@ -18,6 +18,12 @@ use crate::reply::{Reply, ReplyKind};
 /// words for the bot to answer; below it, the bot declines. Tuned on the
 /// answer-quality table (`tests/quality.toml`).
 pub const MIN_COVERAGE: f32 = 0.5;
+/// Facts covering less than this are never scored (a large-store speed-up:
+/// facts sharing only a common word with the question are skipped). Lower
+/// than [`MIN_COVERAGE`] so that a strong partial match still ranks first
+/// and makes the bot decline, as it should ("Who is the president of
+/// Russia?" best matches the presidents, not the Customs Union with Russia).
+const ADMIT_COVERAGE: f32 = 0.3;
 /// Facts in one free-text answer, at most.
 pub const MAX_ANSWER_FACTS: usize = 3;
 /// Results of `/search`, at most.
@@ -30,6 +36,10 @@ pub struct Catalog {
     /// Facts in dataset order.
     pub facts: Vec<Fact>,
     by_id: HashMap<String, usize>,
+    /// Per topic, its facts in reading order (milestones by date).
+    by_topic: HashMap<Topic, Vec<usize>>,
+    /// Per id namespace (the part before the first '.'), its facts.
+    by_namespace: HashMap<String, Vec<usize>>,
     index: Index,
     /// The article's headline, named when a source is quoted.
     headline: String,
@@ -43,9 +53,25 @@ impl Catalog {
             .enumerate()
             .map(|(i, f)| (f.id.clone(), i))
             .collect();
+        let mut by_topic: HashMap<Topic, Vec<usize>> = HashMap::new();
+        for (i, f) in facts.iter().enumerate() {
+            by_topic.entry(f.topic).or_default().push(i);
+        }
+        let mut by_namespace: HashMap<String, Vec<usize>> = HashMap::new();
+        for (i, f) in facts.iter().enumerate() {
+            by_namespace
+                .entry(namespace(&f.id).to_string())
+                .or_default()
+                .push(i);
+        }
+        if let Some(m) = by_topic.get_mut(&Topic::Milestones) {
+            m.sort_by_key(|&i| (facts[i].date.is_none(), facts[i].date, facts[i].order));
+        }
         Catalog {
             facts,
             by_id,
+            by_topic,
+            by_namespace,
             index,
             headline,
         }
@@ -55,24 +81,61 @@ impl Catalog {
         self.by_id.get(id).map(|&i| &self.facts[i])
     }
 
-    pub fn by_topic(&self, topic: Topic) -> Vec<&Fact> {
-        self.facts.iter().filter(|f| f.topic == topic).collect()
+    /// A topic's facts in reading order (milestones by date, undated last).
+    pub fn by_topic(&self, topic: Topic) -> impl Iterator<Item = &Fact> {
+        self.by_topic
+            .get(&topic)
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+            .iter()
+            .map(|&i| &self.facts[i])
+    }
+
+    /// How many facts a topic has.
+    pub fn topic_len(&self, topic: Topic) -> usize {
+        self.by_topic.get(&topic).map_or(0, Vec::len)
     }
 
     /// The raw ranked candidates for a question, before the answer cut-offs.
     pub fn explain(&self, question: &str, limit: usize) -> query::SearchResult {
-        self.index.search(question, limit)
+        self.index.search(question, limit, 0.0)
     }
 
-    /// The fact id closest to a mistyped one, for "did you mean".
+    /// The fact id closest to a mistyped one, for "did you mean". Only ids
+    /// of the same namespace (`trade.` in `trade.2011`) are compared — or of
+    /// the namespace closest to a mistyped one — so the cost stays small on
+    /// a large store.
     fn closest_id(&self, id: &str) -> Option<&str> {
-        self.facts
+        let ns = namespace(id);
+        let candidates = match self.by_namespace.get(ns) {
+            Some(c) => c,
+            None => {
+                let (_, near) = self
+                    .by_namespace
+                    .keys()
+                    .map(|k| (strsim::levenshtein(k, ns), k))
+                    .filter(|(d, _)| *d <= 2)
+                    .min()?;
+                self.by_namespace.get(near)?
+            }
+        };
+        candidates
             .iter()
-            .map(|f| (strsim::levenshtein(&f.id, id), f.id.as_str()))
+            .map(|&i| {
+                (
+                    strsim::levenshtein(&self.facts[i].id, id),
+                    self.facts[i].id.as_str(),
+                )
+            })
             .filter(|(d, _)| *d <= 3)
             .min()
             .map(|(_, id)| id)
     }
+}
+
+/// The namespace of a fact id: `trade` for `trade.2011`.
+fn namespace(id: &str) -> &str {
+    id.split('.').next().unwrap_or(id)
 }
 
 /// Who asks, where, and what.
@@ -198,8 +261,8 @@ impl Engine {
                     let hits = self.hits(&cat, &q, MAX_SEARCH_RESULTS);
                     c.search(&q, &hits)
                 }
-                Command::Fact(id) => c.fact(id.trim(), cat.closest_id(id.trim())),
-                Command::Source(id) => c.source(id.trim(), cat.closest_id(id.trim())),
+                Command::Fact(id) => c.fact(id.trim(), || cat.closest_id(id.trim())),
+                Command::Source(id) => c.source(id.trim(), || cat.closest_id(id.trim())),
                 Command::Lang(arg) => self.set_lang(&c, req.chat, settings, arg),
                 Command::Unknown(name) => c.unknown(&name),
             },
@@ -209,7 +272,9 @@ impl Engine {
     /// The facts that answer a question, best first; empty when the bot has
     /// no fact on the subject.
     pub fn hits<'c>(&self, cat: &'c Catalog, question: &str, limit: usize) -> Vec<&'c Fact> {
-        let r = cat.index.search(question, limit.max(MAX_ANSWER_FACTS) * 2);
+        let r = cat
+            .index
+            .search(question, limit.max(MAX_ANSWER_FACTS) * 2, ADMIT_COVERAGE);
         let Some(top) = r.hits.first() else {
             return Vec::new();
         };

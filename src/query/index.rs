@@ -2,20 +2,24 @@
 //!
 //! Why not tantivy: the real dataset is ~50 short facts and the goal is
 //! microseconds per question; a BM25 index over a few thousand terms, built
-//! from the store at start, answers in a few microseconds and costs a few
-//! hundred kilobytes (figures in the README, `cargo bench`). It also lets the
-//! scorer know *which* question words a fact matched, which is what deciding
-//! "I have no fact on that" needs.
+//! from the store at start, answers in microseconds and costs little memory
+//! (figures in the README, `cargo bench`). It also lets the scorer know
+//! *which* question words a fact matched, which is what deciding "I have no
+//! fact on that" needs.
 //!
 //! Each question word is looked up as its stem (weight 1), as its synonym
-//! group (0.6) and — when the stem is unknown — as the nearest known stems
-//! within a small edit distance (0.7), so typos still land.
+//! group (0.6) and — when the stem is unknown — as the nearest known words
+//! within an edit or two (0.7, see [`super::fuzzy`]), so typos still land.
+//! Question words are scored rarest first, and a fact that can no longer
+//! reach the coverage the caller asks for is never admitted: on a large
+//! store, common words ("Belarus") only add to facts already in the running.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 
+use super::fuzzy::Fuzzy;
 use super::text::{Analyzer, Token, GROUP_PREFIX, INTENT_PREFIX};
-use crate::facts::Fact;
-use crate::facts::{Topic, Value};
+use crate::facts::{Fact, Topic, Value};
 
 /// Field weights: a word in an alias or a title says more than one in passing.
 const W_ALIAS: f32 = 2.5;
@@ -30,6 +34,9 @@ const W_FUZZY: f32 = 0.7;
 const W_INTENT: f32 = 0.8;
 /// Bonus for two question words that stand side by side in the fact too.
 const W_BIGRAM: f32 = 0.5;
+/// A word in more than 1/COMMON_SHARE of the facts is "common": its
+/// synonyms are not looked up.
+const COMMON_SHARE: usize = 4;
 /// Distinct words of a question that are looked at; the rest are ignored,
 /// which bounds the work for any input (a pasted 100 KB text included).
 pub const MAX_QUERY_WORDS: usize = 32;
@@ -43,21 +50,16 @@ type TermId = u32;
 pub struct Index {
     /// Analyses fact text and questions alike.
     analyzer: Analyzer,
+    /// Stems, synonym-group and intent terms → term id.
     terms: HashMap<String, TermId>,
-    /// Per term: (document, weighted term frequency), by document.
+    /// Adjacent stem pairs → term id (phrase bonus).
+    bigrams: HashMap<(TermId, TermId), TermId>,
+    /// Per term: (document, BM25 term weight), by document. The weight
+    /// already holds the length normalisation, so scoring is a multiply.
     postings: Vec<Vec<(u32, f32)>>,
-    /// Per document: its weighted length.
-    doc_len: Vec<f32>,
-    avg_len: f32,
-    /// Plain-word stems by length in chars, for typo lookup.
-    by_len: Vec<Vec<TermId>>,
-    /// Words as written in the facts → their stem's term; typos are looked
-    /// up among these too, since a misspelt word may stem differently
-    /// ("eurasion" → "euras", but "eurasian" → "eurasian").
-    surface: HashMap<String, TermId>,
-    /// Keys of `surface` by length in chars.
-    surface_by_len: Vec<Vec<String>>,
-    term_text: Vec<String>,
+    /// Known words (stems and words as written) for typo lookup.
+    fuzzy: Fuzzy,
+    docs: usize,
 }
 
 /// One ranked document.
@@ -92,90 +94,141 @@ struct QueryWord {
     intent: bool,
 }
 
+/// Per-document accumulators, reused between searches on one thread so a
+/// search on a large store allocates nothing proportional to the store.
+#[derive(Default)]
+struct Scratch {
+    /// (score, bit mask of the question words matched; 0 = not admitted).
+    /// Eight bytes a fact keeps the array cache-friendly on large stores;
+    /// a question has at most [`MAX_QUERY_WORDS`] = 32 words, one bit each.
+    acc: Vec<(f32, u32)>,
+    touched: Vec<u32>,
+}
+
+thread_local! {
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+}
+
+/// Builds an index, caching what repeats across facts (stems of a word,
+/// the analysis of a source sentence shared by several facts).
+struct Builder<'a> {
+    ix: Index,
+    stems: HashMap<String, String>,
+    analysed: HashMap<&'a str, Vec<Token>>,
+    acc: HashMap<TermId, f32>,
+}
+
+impl<'a> Builder<'a> {
+    fn term_id(&mut self, term: &str) -> TermId {
+        if let Some(&id) = self.ix.terms.get(term) {
+            return id;
+        }
+        let id = self.ix.postings.len() as TermId;
+        self.ix.terms.insert(term.to_string(), id);
+        self.ix.postings.push(Vec::new());
+        if is_plain_word(term) {
+            self.ix.fuzzy.add(term, id);
+        }
+        id
+    }
+
+    /// Adds `text` with field weight `w` to the current document; returns
+    /// the weight it adds to the document's length.
+    fn add(&mut self, text: &'a str, w: f32) -> f32 {
+        let toks = match self.analysed.get(text) {
+            Some(t) => t.clone(),
+            None => {
+                let stems = &mut self.stems;
+                let analyzer = &self.ix.analyzer;
+                let t = analyzer.analyze_with(text, |word| {
+                    if let Some(s) = stems.get(word) {
+                        return s.clone();
+                    }
+                    let s = analyzer.stem(word);
+                    stems.insert(word.to_string(), s.clone());
+                    s
+                });
+                self.analysed.insert(text, t.clone());
+                t
+            }
+        };
+        let mut prev: Option<TermId> = None;
+        for t in &toks {
+            let id = self.term_id(&t.stem);
+            *self.acc.entry(id).or_default() += w;
+            if is_plain_word(&t.word) {
+                self.ix.fuzzy.add(&t.word, id);
+            }
+            for g in &t.groups {
+                let gid = self.term_id(g);
+                *self.acc.entry(gid).or_default() += w;
+            }
+            if let Some(p) = prev {
+                let next = self.ix.postings.len() as TermId;
+                let bid = *self.ix.bigrams.entry((p, id)).or_insert(next);
+                if bid == next {
+                    self.ix.postings.push(Vec::new());
+                }
+                *self.acc.entry(bid).or_default() += w;
+            }
+            prev = Some(id);
+        }
+        w * toks.len() as f32
+    }
+}
+
 impl Index {
     /// Indexes `facts`; hit `doc` numbers are positions in that slice.
     pub fn build(facts: &[Fact], synonyms: &[Vec<String>]) -> Index {
-        let mut ix = Index {
-            analyzer: Analyzer::new(synonyms),
-            terms: HashMap::new(),
-            postings: Vec::new(),
-            doc_len: Vec::with_capacity(facts.len()),
-            avg_len: 0.0,
-            by_len: Vec::new(),
-            surface: HashMap::new(),
-            surface_by_len: Vec::new(),
-            term_text: Vec::new(),
+        let mut b = Builder {
+            ix: Index {
+                analyzer: Analyzer::new(synonyms),
+                terms: HashMap::new(),
+                bigrams: HashMap::new(),
+                postings: Vec::new(),
+                fuzzy: Fuzzy::default(),
+                docs: facts.len(),
+            },
+            stems: HashMap::new(),
+            analysed: HashMap::new(),
+            acc: HashMap::new(),
         };
-        let mut acc: HashMap<TermId, f32> = HashMap::new();
+        let mut doc_len = Vec::with_capacity(facts.len());
         for (doc, f) in facts.iter().enumerate() {
-            acc.clear();
+            b.acc.clear();
             let mut len = 0.0;
-            let mut add = |ix: &mut Index, text: &str, w: f32| {
-                let toks = ix.analyzer.analyze(text);
-                for (i, t) in toks.iter().enumerate() {
-                    let id = ix.term_id(&t.stem);
-                    if is_plain_word(&t.word) && !ix.surface.contains_key(&t.word) {
-                        ix.surface.insert(t.word.clone(), id);
-                        let len = t.word.chars().count();
-                        if ix.surface_by_len.len() <= len {
-                            ix.surface_by_len.resize(len + 1, Vec::new());
-                        }
-                        ix.surface_by_len[len].push(t.word.clone());
-                    }
-                    *acc.entry(id).or_default() += w;
-                    for g in &t.groups {
-                        let id = ix.term_id(g);
-                        *acc.entry(id).or_default() += w;
-                    }
-                    if let Some(next) = toks.get(i + 1) {
-                        let id = ix.term_id(&bigram(&t.stem, &next.stem));
-                        *acc.entry(id).or_default() += w;
-                    }
-                    len += w;
-                }
-            };
-            add(&mut ix, &f.title.en, W_TITLE);
-            add(&mut ix, &f.title.ru, W_TITLE);
-            add(&mut ix, &f.text.en, W_TEXT);
-            add(&mut ix, &f.text.ru, W_TEXT);
-            add(&mut ix, &f.source, W_SOURCE);
-            add(&mut ix, &f.id, W_ID);
+            len += b.add(&f.title.en, W_TITLE);
+            len += b.add(&f.title.ru, W_TITLE);
+            len += b.add(&f.text.en, W_TEXT);
+            len += b.add(&f.text.ru, W_TEXT);
+            len += b.add(&f.source, W_SOURCE);
+            len += b.add(&f.id, W_ID);
             for a in &f.aliases {
-                add(&mut ix, a, W_ALIAS);
+                len += b.add(a, W_ALIAS);
             }
             for intent in fact_intents(f) {
-                let id = ix.term_id(intent);
-                *acc.entry(id).or_default() += W_ALIAS;
+                let id = b.term_id(intent);
+                *b.acc.entry(id).or_default() += W_ALIAS;
             }
+            let acc = std::mem::take(&mut b.acc);
             for (&term, &tf) in &acc {
-                ix.postings[term as usize].push((doc as u32, tf));
+                b.ix.postings[term as usize].push((doc as u32, tf));
             }
-            ix.doc_len.push(len);
+            b.acc = acc;
+            doc_len.push(len);
         }
-        let n = ix.doc_len.len().max(1) as f32;
-        ix.avg_len = ix.doc_len.iter().sum::<f32>() / n;
+        let mut ix = b.ix;
+        let avg = doc_len.iter().sum::<f32>() / doc_len.len().max(1) as f32;
         for p in &mut ix.postings {
             p.sort_unstable_by_key(|&(d, _)| d);
-        }
-        ix
-    }
-
-    fn term_id(&mut self, term: &str) -> TermId {
-        if let Some(&id) = self.terms.get(term) {
-            return id;
-        }
-        let id = self.term_text.len() as TermId;
-        self.terms.insert(term.to_string(), id);
-        self.term_text.push(term.to_string());
-        self.postings.push(Vec::new());
-        if is_plain_word(term) {
-            let len = term.chars().count();
-            if self.by_len.len() <= len {
-                self.by_len.resize(len + 1, Vec::new());
+            for (doc, w) in p.iter_mut() {
+                let norm = K1 * (1.0 - B + B * doc_len[*doc as usize] / avg.max(f32::EPSILON));
+                *w = *w * (K1 + 1.0) / (*w + norm);
             }
-            self.by_len[len].push(id);
+            p.shrink_to_fit();
         }
-        id
+        ix.fuzzy.finish();
+        ix
     }
 
     pub fn analyzer(&self) -> &Analyzer {
@@ -183,15 +236,15 @@ impl Index {
     }
 
     pub fn len(&self) -> usize {
-        self.doc_len.len()
+        self.docs
     }
 
     pub fn is_empty(&self) -> bool {
-        self.doc_len.is_empty()
+        self.docs == 0
     }
 
     fn idf(&self, term: TermId) -> f32 {
-        let n = self.doc_len.len() as f32;
+        let n = self.docs as f32;
         let df = self.postings[term as usize].len() as f32;
         (1.0 + (n - df + 0.5) / (df + 0.5)).ln()
     }
@@ -199,39 +252,28 @@ impl Index {
     /// The IDF of a term no document has: a word the index has never seen
     /// weighs as much as the rarest one it has.
     fn max_idf(&self) -> f32 {
-        let n = self.doc_len.len() as f32;
+        let n = self.docs as f32;
         (1.0 + (n + 0.5) / 0.5).ln()
     }
 
-    /// Nearest known stems to an unknown word, within the typo budget: the
-    /// closest among stems (to the word's stem) and among written words (to
-    /// the word itself).
+    /// Nearest known terms to an unknown word: the closest among words as
+    /// written (to the word) and among stems (to its stem), since a misspelt
+    /// word may stem differently ("eurasion" → "euras").
     fn fuzzy(&self, word: &str, stem: &str) -> Vec<TermId> {
-        let mut best = usize::MAX;
-        let mut out: Vec<TermId> = Vec::new();
-        let mut consider = |d: usize, id: TermId| {
-            if d < best {
-                best = d;
-                out.clear();
-            }
-            if d == best && !out.contains(&id) {
-                out.push(id);
-            }
+        let mut found = self.fuzzy.lookup(word);
+        if stem != word {
+            found.extend(self.fuzzy.lookup(stem));
+        }
+        let Some(best) = found.iter().map(|&(d, _)| d).min() else {
+            return Vec::new();
         };
-        if let Some(budget) = typo_budget(stem) {
-            for (d, id) in near(stem, budget, &self.by_len, |&id| {
-                &self.term_text[id as usize]
-            }) {
-                consider(d, *id);
-            }
-        }
-        if let Some(budget) = typo_budget(word) {
-            for (d, w) in near(word, budget, &self.surface_by_len, |w| w.as_str()) {
-                if let Some(&id) = self.surface.get(w.as_str()) {
-                    consider(d, id);
-                }
-            }
-        }
+        let mut out: Vec<TermId> = found
+            .into_iter()
+            .filter(|&(d, _)| d == best)
+            .map(|(_, t)| t)
+            .collect();
+        out.sort_unstable();
+        out.dedup();
         out
     }
 
@@ -257,21 +299,30 @@ impl Index {
                 let mut alts = Vec::new();
                 match self.terms.get(&t.stem) {
                     Some(&id) => alts.push((id, 1.0)),
-                    None => {
+                    None if is_plain_word(&t.word) => {
                         for id in self.fuzzy(&t.word, &t.stem) {
                             alts.push((id, W_FUZZY));
                         }
                     }
+                    None => {}
                 }
-                for g in &t.groups {
-                    if let Some(&id) = self.terms.get(g) {
-                        alts.push((id, W_GROUP));
+                // Synonyms of a word most facts contain add next to nothing
+                // to the ranking (low IDF) but cost a second pass over a
+                // long posting list on a large store: skip them.
+                let common = alts.first().is_some_and(|&(id, w)| {
+                    w == 1.0 && self.postings[id as usize].len() * COMMON_SHARE > self.docs
+                });
+                if !common {
+                    for g in &t.groups {
+                        if let Some(&id) = self.terms.get(g) {
+                            alts.push((id, W_GROUP));
+                        }
                     }
                 }
                 let idf = alts
                     .iter()
                     .map(|&(id, _)| self.idf(id))
-                    .fold(None, |m: Option<f32>, x| Some(m.map_or(x, |m| m.max(x))))
+                    .reduce(f32::max)
                     .unwrap_or_else(|| self.max_idf());
                 QueryWord {
                     alts,
@@ -282,14 +333,15 @@ impl Index {
             .collect()
     }
 
-    /// Ranks facts for a question; at most `limit` hits, best first.
-    pub fn search(&self, query: &str, limit: usize) -> SearchResult {
+    /// Ranks facts for a question: at most `limit` hits, best first, each
+    /// covering at least `min_coverage` of the question (0 for all).
+    pub fn search(&self, query: &str, limit: usize, min_coverage: f32) -> SearchResult {
         let mut tokens = self.analyzer.analyze(query);
         let mut seen = std::collections::HashSet::new();
         tokens.retain(|t| seen.insert(t.stem.clone()));
         tokens.truncate(MAX_QUERY_WORDS);
         let words = self.query_words(&tokens);
-        let total_idf: f32 = words.iter().map(|w| w.idf).sum();
+        let total: f32 = words.iter().map(|w| w.idf).sum();
         let mut result = SearchResult {
             words: words.iter().filter(|w| !w.intent).count(),
             known_words: words
@@ -298,61 +350,120 @@ impl Index {
                 .count(),
             ..SearchResult::default()
         };
-        if words.is_empty() || total_idf <= 0.0 || self.is_empty() {
+        if words.is_empty() || total <= 0.0 || self.is_empty() || limit == 0 {
             return result;
         }
-        // Per document: score, IDF mass of the question words it matched, and
-        // the last word (1-based) counted in that mass. Dense arrays beat a
-        // hash map once common words touch most of a large store.
-        let mut acc: Vec<(f32, f32, u32)> = vec![(0.0, 0.0, 0); self.len()];
-        let mut touched: Vec<u32> = Vec::new();
-        for (wi, w) in words.iter().enumerate() {
-            let mark = wi as u32 + 1;
-            for &(term, weight) in &w.alts {
-                let idf = self.idf(term);
-                for &(doc, tf) in &self.postings[term as usize] {
-                    let norm = K1 * (1.0 - B + B * self.doc_len[doc as usize] / self.avg_len);
-                    let e = &mut acc[doc as usize];
-                    if e.2 == 0 {
-                        touched.push(doc);
+        // Rarest first; intents (no weight) last.
+        let mut order: Vec<usize> = (0..words.len()).collect();
+        order.sort_by(|&a, &b| words[b].idf.total_cmp(&words[a].idf));
+
+        SCRATCH.with(|cell| {
+            let mut scratch = cell.borrow_mut();
+            let Scratch { acc, touched } = &mut *scratch;
+            if acc.len() < self.docs {
+                acc.resize(self.docs, (0.0, 0));
+            }
+            let mut remaining = total;
+            for &wi in &order {
+                let w = &words[wi];
+                // A fact first met now can match at most the words left.
+                let admit = remaining >= min_coverage * total - 1e-6;
+                let bit = 1u32 << wi;
+                for &(term, weight) in &w.alts {
+                    let s = weight * self.idf(term);
+                    for &(doc, tw) in &self.postings[term as usize] {
+                        let e = &mut acc[doc as usize];
+                        if e.1 == 0 {
+                            if !admit {
+                                continue;
+                            }
+                            touched.push(doc);
+                        }
+                        e.0 += s * tw;
+                        e.1 |= bit;
                     }
-                    e.0 += weight * idf * tf * (K1 + 1.0) / (tf + norm);
-                    if e.2 != mark {
-                        e.1 += w.idf;
-                        e.2 = mark;
+                }
+                remaining -= w.idf;
+            }
+            // Phrases: adjacent question words adjacent in the fact.
+            for pair in tokens.windows(2) {
+                let (Some(&a), Some(&b)) =
+                    (self.terms.get(&pair[0].stem), self.terms.get(&pair[1].stem))
+                else {
+                    continue;
+                };
+                if let Some(&term) = self.bigrams.get(&(a, b)) {
+                    let bonus = W_BIGRAM * self.idf(term);
+                    for &(doc, _) in &self.postings[term as usize] {
+                        let e = &mut acc[doc as usize];
+                        if e.1 != 0 {
+                            e.0 += bonus;
+                        }
                     }
                 }
             }
-        }
-        // Phrases: adjacent question words adjacent in the fact.
-        for pair in tokens.windows(2) {
-            if let Some(&term) = self.terms.get(&bigram(&pair[0].stem, &pair[1].stem)) {
-                let idf = self.idf(term);
-                for &(doc, _) in &self.postings[term as usize] {
-                    acc[doc as usize].0 += W_BIGRAM * idf;
+            // The best `limit` hits, kept in a small heap (worst on top)
+            // rather than collecting every touched fact.
+            let idf: Vec<f32> = words.iter().map(|w| w.idf).collect();
+            let mut heap: std::collections::BinaryHeap<Ranked> =
+                std::collections::BinaryHeap::with_capacity(limit + 1);
+            for &doc in touched.iter() {
+                let (s, mask) = acc[doc as usize];
+                acc[doc as usize] = (0.0, 0);
+                let mut m = 0.0;
+                let mut bits = mask;
+                while bits != 0 {
+                    m += idf[bits.trailing_zeros() as usize];
+                    bits &= bits - 1;
                 }
-            }
-        }
-        let mut hits: Vec<Hit> = touched
-            .into_iter()
-            .map(|doc| {
-                let (s, m, _) = acc[doc as usize];
-                let coverage = (m / total_idf).min(1.0);
-                Hit {
+                let coverage = (m / total).min(1.0);
+                if coverage + 1e-6 < min_coverage {
+                    continue;
+                }
+                let hit = Ranked(Hit {
                     doc,
                     score: s * (0.25 + 0.75 * coverage),
                     coverage,
+                });
+                if heap.len() < limit {
+                    heap.push(hit);
+                } else if heap.peek().is_some_and(|worst| hit < *worst) {
+                    heap.pop();
+                    heap.push(hit);
                 }
-            })
-            .collect();
-        let by_rank = |a: &Hit, b: &Hit| b.score.total_cmp(&a.score).then(a.doc.cmp(&b.doc));
-        if hits.len() > limit {
-            hits.select_nth_unstable_by(limit, by_rank);
-            hits.truncate(limit);
-        }
-        hits.sort_unstable_by(by_rank);
-        result.hits = hits;
+            }
+            touched.clear();
+            result.hits = heap.into_sorted_vec().into_iter().map(|r| r.0).collect();
+        });
         result
+    }
+}
+
+/// A hit ordered best first: higher score, then lower document number.
+struct Ranked(Hit);
+
+impl PartialEq for Ranked {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other).is_eq()
+    }
+}
+
+impl Eq for Ranked {}
+
+impl PartialOrd for Ranked {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Ranked {
+    /// "Less" is better, so a max-heap keeps the worst of the best on top.
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        other
+            .0
+            .score
+            .total_cmp(&self.0.score)
+            .then(self.0.doc.cmp(&other.0.doc))
     }
 }
 
@@ -371,46 +482,9 @@ fn fact_intents(f: &Fact) -> Vec<&'static str> {
     out
 }
 
-/// How many edits a word of this length may have and still be a typo of a
-/// known one; `None` for words too short to guess at.
-fn typo_budget(word: &str) -> Option<usize> {
-    let len = word.chars().count();
-    match len {
-        _ if !is_plain_word(word) => None,
-        0..=3 => None,
-        4..=7 => Some(1),
-        _ => Some(2),
-    }
-}
-
-/// Candidates within `budget` edits of `word`, from length buckets.
-fn near<'a, T>(
-    word: &str,
-    budget: usize,
-    by_len: &'a [Vec<T>],
-    text: impl Fn(&'a T) -> &'a str,
-) -> Vec<(usize, &'a T)> {
-    let len = word.chars().count();
-    let mut out = Vec::new();
-    for l in len.saturating_sub(budget)..=len + budget {
-        for cand in by_len.get(l).map(Vec::as_slice).unwrap_or(&[]) {
-            let d = strsim::damerau_levenshtein(word, text(cand));
-            if d <= budget {
-                out.push((d, cand));
-            }
-        }
-    }
-    out
-}
-
-fn bigram(a: &str, b: &str) -> String {
-    format!("{a} {b}")
-}
-
 fn is_plain_word(term: &str) -> bool {
     !term.starts_with(GROUP_PREFIX)
         && !term.starts_with(INTENT_PREFIX)
-        && !term.contains(' ')
         && term.chars().all(char::is_alphabetic)
 }
 
@@ -427,7 +501,7 @@ mod tests {
 
     fn top(q: &str) -> String {
         let (facts, ix) = index();
-        let r = ix.search(q, 3);
+        let r = ix.search(q, 3, 0.0);
         r.hits
             .first()
             .map(|h| facts[h.doc as usize].id.clone())
@@ -439,21 +513,45 @@ mod tests {
         assert!(top("trade turnover 2011").starts_with("trade."));
         assert!(top("товарооборот 2011").starts_with("trade."));
         assert!(top("exprots from kazakstan").starts_with("exports."));
+        assert!(top("eurasion economic unoin").starts_with("milestones."));
     }
 
     #[test]
     fn unknown_words_lower_coverage() {
         let (_, ix) = index();
-        let r = ix.search("population of kazakhstan", 3);
+        let r = ix.search("population of kazakhstan", 3, 0.0);
         assert!(r.hits.iter().all(|h| h.coverage < 0.5), "{:?}", r.hits);
         assert_eq!(r.words, 2);
         assert_eq!(r.known_words, 1);
+        assert!(ix
+            .search("population of kazakhstan", 3, 0.5)
+            .hits
+            .is_empty());
+    }
+
+    #[test]
+    fn min_coverage_prunes_without_changing_the_survivors() {
+        let (_, ix) = index();
+        for q in [
+            "trade between belarus and kazakhstan in 2011",
+            "когда создан таможенный союз",
+            "exports of wheat",
+        ] {
+            let all: Vec<Hit> = ix
+                .search(q, 100, 0.0)
+                .hits
+                .into_iter()
+                .filter(|h| h.coverage >= 0.5)
+                .collect();
+            let pruned = ix.search(q, 100, 0.5).hits;
+            assert_eq!(all, pruned, "{q}");
+        }
     }
 
     #[test]
     fn empty_and_stopword_only_queries_find_nothing() {
         let (_, ix) = index();
-        assert!(ix.search("", 3).hits.is_empty());
-        assert!(ix.search("what is the", 3).hits.is_empty());
+        assert!(ix.search("", 3, 0.0).hits.is_empty());
+        assert!(ix.search("what is the", 3, 0.0).hits.is_empty());
     }
 }

@@ -1,6 +1,7 @@
 //! Query understanding: commands, language, and ranked search.
 
 mod command;
+mod fuzzy;
 mod index;
 mod lang;
 mod text;

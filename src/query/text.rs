@@ -464,10 +464,16 @@ impl Analyzer {
 
     /// Content tokens of a text: stop words dropped, stems and groups set.
     pub fn analyze(&self, text: &str) -> Vec<Token> {
+        self.analyze_with(text, |w| self.stem(w))
+    }
+
+    /// [`Analyzer::analyze`] with the stemming supplied (indexing passes a
+    /// caching one).
+    pub fn analyze_with(&self, text: &str, mut stem: impl FnMut(&str) -> String) -> Vec<Token> {
         let all: Vec<String> = words(text);
         // Stems of every word, stop words included, so that phrases such as
         // "head of government" still match their group.
-        let stems: Vec<String> = all.iter().map(|w| self.stem(w)).collect();
+        let stems: Vec<String> = all.iter().map(|w| stem(w)).collect();
         let mut out = Vec::new();
         for (i, word) in all.iter().enumerate() {
             let mut groups = Vec::new();
