@@ -189,9 +189,9 @@ fn kill_9_and_restart_replays_nothing_and_loses_nothing() {
     let mut bot = BotProcess::start(&emu, dir.path());
     ask(&emu, ANN, "/trade");
     ask(&emu, ANN, "/visit");
-    // Answered and confirmed. (A kill between sending a reply and recording
-    // it would repeat that one reply: delivery is at least once.)
-    emu.wait_confirmed(10);
+    // Both answered and recorded. (A kill between sending a reply and
+    // recording it repeats that one reply: delivery is at least once.)
+    bot.wait_answered(2, 10);
     bot.kill9();
 
     // Written while the bot is down.
@@ -261,4 +261,33 @@ fn webhook_mode_receives_updates_and_checks_the_secret() {
         Err(ureq::Error::Status(code, _)) => assert_eq!(code, 401),
         other => panic!("a forged update was accepted: {other:?}"),
     }
+}
+
+#[test]
+fn an_update_taken_in_but_not_answered_at_kill_9_is_answered_after_restart() {
+    let emu = Emulator::start();
+    let dir = tempfile::tempdir().unwrap();
+    let mut bot = BotProcess::start(&emu, dir.path());
+    ask(&emu, ANN, "/start");
+    // Telegram answers the next send with "retry after 60 s": the reply is
+    // stuck in the bot when it is killed.
+    emu.fault(json!({"method": "sendMessage", "kind": "429", "retry_after": 60, "count": 1}));
+    emu.say(ANN, "/milestones");
+    emu.wait_confirmed(10);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while emu.get("/control/stats")["result"]["faults"]["SendMessage"]["429"] != 1 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the 429 was never served"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    bot.kill9();
+    // Telegram has forgotten the update (confirmed); only the inbox has it.
+    let after = emu.last_seq();
+    let _bot = BotProcess::start(&emu, dir.path());
+    let r = emu.next(Some(ANN), "sent", after, 30);
+    assert!(text(&r).contains("2007"), "{r}");
+    ask(&emu, ANN, "/help");
+    assert_eq!(emu.sends_to(ANN), 3, "/start, /milestones once, /help");
 }

@@ -9,7 +9,7 @@ use factbot::answer::Engine;
 use factbot::facts::{Dataset, Store};
 use factbot::transport::telegram::handler_tree;
 use factbot::transport::telegram::handlers::Ctx;
-use factbot::transport::telegram::listener::{Acks, Handled};
+use factbot::transport::telegram::listener::Inbox;
 use teloxide::dptree::deps;
 use teloxide::types::ParseMode;
 use teloxide::Bot;
@@ -20,11 +20,10 @@ const ME: &str = "factbot_test_bot";
 fn ctx() -> Arc<Ctx> {
     let store = Store::temporary().unwrap();
     store.import(&Dataset::embedded().unwrap()).unwrap();
-    let handled = Handled::new(store.tree("telegram_handled").unwrap());
+    let inbox = Inbox::new(store.tree("telegram_inbox").unwrap());
     Arc::new(Ctx {
         engine: Arc::new(Engine::new(store).unwrap()),
-        acks: Arc::new(Acks::default()),
-        handled,
+        inbox,
     })
 }
 

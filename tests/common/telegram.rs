@@ -241,6 +241,19 @@ impl BotProcess {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// Waits (at most `secs`) until the bot has recorded `n` updates as
+    /// answered (its debug log says so).
+    pub fn wait_answered(&self, n: usize, secs: u64) {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        while self.log().matches("telegram: update answered").count() < n {
+            assert!(
+                Instant::now() < deadline,
+                "fewer than {n} updates recorded as answered after {secs} s"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// SIGKILL, and wait for it.
     pub fn kill9(&mut self) {
         let _ = self.child.kill();

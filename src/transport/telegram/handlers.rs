@@ -1,8 +1,7 @@
 //! The dispatcher's endpoints: messages, button presses, inline queries.
 //!
 //! Each endpoint turns the update into an engine request, sends the reply,
-//! and then records the update as handled (see [`super::listener`]) —
-//! whatever the outcome, so one poisonous update cannot block the chat.
+//! and then records the update as answered (see [`super::listener`]).
 
 use std::sync::Arc;
 
@@ -15,7 +14,7 @@ use teloxide::types::{
 };
 use teloxide::{ApiError, RequestError};
 
-use super::listener::{Acks, Handled};
+use super::listener::Inbox;
 use super::route::{route, Incoming, Route};
 use super::send::{keyboard, send_reply, with_retry};
 use crate::answer::{Engine, Request};
@@ -34,32 +33,15 @@ impl<T: Requester<Err = RequestError> + Clone + Send + Sync + 'static> TgRequest
 /// What every endpoint needs.
 pub struct Ctx {
     pub engine: Arc<Engine>,
-    pub acks: Arc<Acks>,
-    pub handled: Handled,
+    /// Where the listener keeps updates until they are answered.
+    pub inbox: Inbox,
 }
 
 impl Ctx {
-    /// Records an update as done: persisted first, then released to the
-    /// listener so Telegram may forget it.
+    /// Records an update as answered (durably), whatever the outcome, so
+    /// one poisonous update cannot come back after every restart.
     pub fn finish(&self, update: &Update) {
-        let id = update.id.0 as i32;
-        self.handled.insert(id);
-        self.acks.done(id);
-    }
-
-    /// True (and released) if this update was answered before a restart.
-    fn seen_before(&self, update: &Update) -> bool {
-        let id = update.id.0 as i32;
-        if self.handled.contains(id) {
-            tracing::debug!(
-                update_id = id,
-                "telegram: skipping an update answered before"
-            );
-            self.acks.done(id);
-            true
-        } else {
-            false
-        }
+        self.inbox.done(update.id.0 as i32);
     }
 }
 
@@ -80,9 +62,6 @@ pub async fn on_message<B: TgRequester>(
     me: Me,
     ctx: Arc<Ctx>,
 ) -> ResponseResult<()> {
-    if ctx.seen_before(&update) {
-        return Ok(());
-    }
     let result = answer_message(&bot, &msg, &me, &ctx).await;
     ctx.finish(&update);
     result
@@ -134,9 +113,6 @@ pub async fn on_callback<B: TgRequester>(
     update: Update,
     ctx: Arc<Ctx>,
 ) -> ResponseResult<()> {
-    if ctx.seen_before(&update) {
-        return Ok(());
-    }
     let result = answer_callback(&bot, &q, &ctx).await;
     // Always answer the query so the button stops spinning.
     let ack = bot.answer_callback_query(q.id.clone()).await;
@@ -195,9 +171,6 @@ pub async fn on_inline<B: TgRequester>(
     update: Update,
     ctx: Arc<Ctx>,
 ) -> ResponseResult<()> {
-    if ctx.seen_before(&update) {
-        return Ok(());
-    }
     let result = answer_inline(&bot, &q, &ctx).await;
     ctx.finish(&update);
     result

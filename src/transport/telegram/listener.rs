@@ -1,16 +1,19 @@
-//! Long polling that confirms an update only after it was handled.
+//! Long polling with a durable inbox: no update is lost or answered twice.
 //!
 //! teloxide's own `Polling` confirms a batch (the next `getUpdates` offset)
 //! as soon as it has handed the updates to the dispatcher, so a crash loses
-//! the updates still queued. This listener asks Telegram for updates from the
-//! oldest one not yet handled; updates it already handed out are not handed
-//! out again. Together with [`Handled`] — the ids of updates answered, kept
-//! in sled until Telegram stops sending them — a kill -9 and restart neither
-//! loses an update nor answers one twice (short of a kill between sending a
-//! reply and recording it, which repeats that one reply).
+//! the updates still queued. Here every batch is written to an inbox in sled
+//! (one flush per batch) *before* Telegram is told to forget it; an update
+//! leaves the inbox, durably, once answered ([`Inbox::done`]). After a
+//! crash or `kill -9` the next start replays what is still in the inbox, and
+//! skips anything Telegram re-sends that the inbox already took in. Only a
+//! kill between sending a reply and recording it repeats that one reply.
+//!
+//! Asking Telegram from the newest update (not from the oldest one still
+//! being handled) also means a poll never downloads the updates the throttle
+//! is still holding replies for.
 
-use std::collections::BTreeSet;
-use std::sync::{Arc, Mutex};
+use std::collections::VecDeque;
 use std::time::Duration;
 
 use futures::stream::{self, BoxStream, StreamExt};
@@ -19,133 +22,118 @@ use teloxide::stop::{mk_stop_token, StopFlag, StopToken};
 use teloxide::types::{AllowedUpdate, Update};
 use teloxide::update_listeners::{AsUpdateStream, UpdateListener};
 use teloxide::RequestError;
-use tokio::sync::Notify;
 
 /// Seconds a `getUpdates` call waits for an update.
 const POLL_TIMEOUT: u32 = 25;
 /// Longest wait between retries when polling fails.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// Key (in the inbox tree) of the highest update id ever taken in.
+const HIGH_WATER: &[u8] = b"high_water";
 
-/// Which updates have been handed out and which are done.
-#[derive(Default)]
-pub struct Acks {
-    state: Mutex<AckState>,
-    /// Woken whenever an update is done.
-    progress: Notify,
-}
-
-#[derive(Default)]
-struct AckState {
-    /// Handed out, not yet done.
-    in_flight: BTreeSet<i32>,
-    /// The highest update id handed out.
-    max_seen: Option<i32>,
-}
-
-impl Acks {
-    fn lock(&self) -> std::sync::MutexGuard<'_, AckState> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Records an update as handed out; false if it already was.
-    fn hand_out(&self, id: i32) -> bool {
-        let mut s = self.lock();
-        if s.max_seen.is_some_and(|m| id <= m) {
-            return false;
-        }
-        s.max_seen = Some(id);
-        s.in_flight.insert(id);
-        true
-    }
-
-    /// Marks an update done (answered, ignored or failed for good).
-    pub fn done(&self, id: i32) {
-        self.lock().in_flight.remove(&id);
-        self.progress.notify_waiters();
-    }
-
-    /// The offset to ask Telegram for: the oldest update not yet done.
-    pub fn offset(&self) -> i32 {
-        let s = self.lock();
-        match (s.in_flight.first(), s.max_seen) {
-            (Some(&first), _) => first,
-            (None, Some(max)) => max + 1,
-            (None, None) => 0,
-        }
-    }
-
-    fn busy(&self) -> bool {
-        !self.lock().in_flight.is_empty()
-    }
-}
-
-/// Update ids already answered, persisted so a restart does not answer
-/// them again when Telegram re-sends them.
+/// Updates received and not yet answered, in sled.
 #[derive(Clone)]
-pub struct Handled {
+pub struct Inbox {
     tree: sled::Tree,
 }
 
-impl Handled {
-    pub fn new(tree: sled::Tree) -> Handled {
-        Handled { tree }
+fn key(id: i32) -> [u8; 5] {
+    // A prefix keeps update keys apart from `HIGH_WATER`; big-endian ids
+    // (always positive) sort in arrival order.
+    let b = id.to_be_bytes();
+    [b'u', b[0], b[1], b[2], b[3]]
+}
+
+impl Inbox {
+    pub fn new(tree: sled::Tree) -> Inbox {
+        Inbox { tree }
     }
 
-    pub fn contains(&self, id: i32) -> bool {
-        self.tree.contains_key(id.to_be_bytes()).unwrap_or(false)
+    /// The highest update id taken in so far (0 when none).
+    pub fn high_water(&self) -> i32 {
+        self.tree
+            .get(HIGH_WATER)
+            .ok()
+            .flatten()
+            .and_then(|v| <[u8; 4]>::try_from(v.as_ref()).ok())
+            .map(i32::from_be_bytes)
+            .unwrap_or(0)
+    }
+
+    /// Takes in a batch: stores the updates newer than the high-water mark,
+    /// durably, and returns them. Telegram may forget them after this.
+    pub fn take_in(&self, updates: Vec<Update>) -> Result<Vec<Update>, sled::Error> {
+        let high = self.high_water();
+        let fresh: Vec<Update> = updates
+            .into_iter()
+            .filter(|u| u.id.0 as i32 > high)
+            .collect();
+        let Some(max) = fresh.iter().map(|u| u.id.0 as i32).max() else {
+            return Ok(fresh);
+        };
+        let mut batch = sled::Batch::default();
+        for u in &fresh {
+            match serde_json::to_vec(u) {
+                Ok(json) => batch.insert(&key(u.id.0 as i32), json),
+                Err(e) => {
+                    tracing::error!(update_id = u.id.0, error = %e, "telegram: cannot store an update")
+                }
+            }
+        }
+        batch.insert(HIGH_WATER, &max.to_be_bytes());
+        self.tree.apply_batch(batch)?;
+        self.tree.flush()?;
+        Ok(fresh)
+    }
+
+    /// Updates taken in but not answered (after a crash), oldest first.
+    pub fn pending(&self) -> Vec<Update> {
+        self.tree
+            .scan_prefix(b"u")
+            .values()
+            .filter_map(|v| v.ok())
+            .filter_map(|v| match serde_json::from_slice::<Update>(&v) {
+                Ok(u) => Some(u),
+                Err(e) => {
+                    tracing::error!(error = %e, "telegram: dropping an unreadable stored update");
+                    None
+                }
+            })
+            .collect()
     }
 
     /// Records an update as answered; durable before it returns.
-    pub fn insert(&self, id: i32) {
+    pub fn done(&self, id: i32) {
         let res = self
             .tree
-            .insert(id.to_be_bytes(), &[])
+            .remove(key(id))
             .and_then(|_| self.tree.flush().map(|_| ()));
-        if let Err(e) = res {
-            tracing::error!(update_id = id, error = %e, "cannot record a handled update");
-        }
-    }
-
-    /// Forgets ids below `offset`: Telegram never sends those again.
-    pub fn prune_below(&self, offset: i32) {
-        // Update ids are positive; big-endian keys sort like the numbers.
-        for key in self
-            .tree
-            .range(..offset.max(0).to_be_bytes())
-            .keys()
-            .flatten()
-        {
-            let _ = self.tree.remove(key);
+        match res {
+            Ok(()) => tracing::debug!(update_id = id, "telegram: update answered"),
+            Err(e) => {
+                tracing::error!(update_id = id, error = %e, "telegram: cannot record an answered update")
+            }
         }
     }
 }
 
 /// The listener. Build it, pass it to `Dispatcher::dispatch_with_listener`.
-pub struct AckPolling<B> {
+pub struct InboxPolling<B> {
     bot: B,
-    acks: Arc<Acks>,
-    handled: Handled,
+    inbox: Inbox,
     stop: Option<(StopToken, StopFlag)>,
-    allowed: Vec<AllowedUpdate>,
 }
 
-impl<B> AckPolling<B> {
-    pub fn new(bot: B, acks: Arc<Acks>, handled: Handled) -> Self {
-        AckPolling {
+impl<B> InboxPolling<B> {
+    pub fn new(bot: B, inbox: Inbox) -> Self {
+        InboxPolling {
             bot,
-            acks,
-            handled,
+            inbox,
             stop: Some(mk_stop_token()),
-            allowed: vec![
-                AllowedUpdate::Message,
-                AllowedUpdate::CallbackQuery,
-                AllowedUpdate::InlineQuery,
-            ],
         }
     }
 }
 
-impl<B> UpdateListener for AckPolling<B>
+impl<B> UpdateListener for InboxPolling<B>
 where
     B: Requester<Err = RequestError> + Clone + Send + Sync + 'static,
     B::GetUpdates: Send,
@@ -153,12 +141,14 @@ where
     type Err = RequestError;
 
     fn stop_token(&mut self) -> StopToken {
-        if self.stop.is_none() {
-            self.stop = Some(mk_stop_token());
-        }
         match &self.stop {
             Some((t, _)) => t.clone(),
-            None => mk_stop_token().0,
+            None => {
+                let pair = mk_stop_token();
+                let t = pair.0.clone();
+                self.stop = Some(pair);
+                t
+            }
         }
     }
 
@@ -169,16 +159,14 @@ where
 
 struct PollState<B> {
     bot: B,
-    acks: Arc<Acks>,
-    handled: Handled,
+    inbox: Inbox,
     flag: StopFlag,
-    allowed: Vec<AllowedUpdate>,
-    buffer: std::collections::VecDeque<Update>,
+    buffer: VecDeque<Update>,
     backoff: Duration,
     stopped: bool,
 }
 
-impl<'a, B> AsUpdateStream<'a> for AckPolling<B>
+impl<'a, B> AsUpdateStream<'a> for InboxPolling<B>
 where
     B: Requester<Err = RequestError> + Clone + Send + Sync + 'static,
     B::GetUpdates: Send,
@@ -188,13 +176,18 @@ where
 
     fn as_stream(&'a mut self) -> Self::Stream {
         let (_, flag) = self.stop.take().unwrap_or_else(mk_stop_token);
+        let replay = self.inbox.pending();
+        if !replay.is_empty() {
+            tracing::info!(
+                count = replay.len(),
+                "telegram: answering updates received before a restart"
+            );
+        }
         let state = PollState {
             bot: self.bot.clone(),
-            acks: Arc::clone(&self.acks),
-            handled: self.handled.clone(),
+            inbox: self.inbox.clone(),
             flag,
-            allowed: self.allowed.clone(),
-            buffer: Default::default(),
+            buffer: replay.into(),
             backoff: Duration::from_millis(500),
             stopped: false,
         };
@@ -216,45 +209,37 @@ where
         if st.stopped || st.flag.is_stopped() {
             return None;
         }
-        let offset = st.acks.offset();
+        // Everything up to the high-water mark is safe in the inbox.
+        let offset = st.inbox.high_water() + 1;
         let req = st
             .bot
             .get_updates()
             .offset(offset)
             .timeout(POLL_TIMEOUT)
-            .allowed_updates(st.allowed.clone());
+            .allowed_updates(vec![
+                AllowedUpdate::Message,
+                AllowedUpdate::CallbackQuery,
+                AllowedUpdate::InlineQuery,
+            ]);
         let res = tokio::select! {
             r = req.send() => r,
             _ = &mut st.flag => { st.stopped = true; continue; }
         };
-        match res {
-            Ok(updates) => {
+        let err = match res.map(|ups| st.inbox.take_in(ups)) {
+            Ok(Ok(fresh)) => {
                 st.backoff = Duration::from_millis(500);
-                st.handled.prune_below(offset);
-                let fresh: Vec<Update> = updates
-                    .into_iter()
-                    .filter(|u| st.acks.hand_out(u.id.0 as i32))
-                    .collect();
-                if fresh.is_empty() && st.acks.busy() {
-                    // Telegram re-sent only updates still being handled:
-                    // wait for progress instead of asking again at once.
-                    let _ = tokio::time::timeout(
-                        Duration::from_millis(500),
-                        st.acks.progress.notified(),
-                    )
-                    .await;
-                }
                 st.buffer.extend(fresh);
+                continue;
             }
-            Err(e) => {
-                let wait = st.backoff;
-                st.backoff = (st.backoff * 2).min(MAX_BACKOFF);
-                tracing::warn!(error = %e, retry_in = ?wait, "telegram: getUpdates failed");
-                tokio::select! {
-                    _ = tokio::time::sleep(wait) => {}
-                    _ = &mut st.flag => { st.stopped = true; }
-                }
-            }
+            Ok(Err(e)) => format!("cannot store updates: {e}"),
+            Err(e) => e.to_string(),
+        };
+        let wait = st.backoff;
+        st.backoff = (st.backoff * 2).min(MAX_BACKOFF);
+        tracing::warn!(error = %err, retry_in = ?wait, "telegram: getUpdates failed");
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = &mut st.flag => { st.stopped = true; }
         }
     }
 }
@@ -263,30 +248,33 @@ where
 mod tests {
     use super::*;
 
-    #[test]
-    fn offset_waits_for_the_oldest_update_in_flight() {
-        let a = Acks::default();
-        assert_eq!(a.offset(), 0);
-        assert!(a.hand_out(10) && a.hand_out(11) && a.hand_out(12));
-        assert!(!a.hand_out(11), "never handed out twice");
-        assert_eq!(a.offset(), 10);
-        a.done(11);
-        assert_eq!(a.offset(), 10);
-        a.done(10);
-        assert_eq!(a.offset(), 12);
-        a.done(12);
-        assert_eq!(a.offset(), 13);
+    fn update(id: i32) -> Update {
+        serde_json::from_value(serde_json::json!({
+            "update_id": id,
+            "message": {"message_id": id, "date": 0, "chat": {"id": 1, "type": "private"}, "text": "hi"}
+        }))
+        .unwrap()
     }
 
     #[test]
-    fn handled_ids_persist_and_prune() {
-        let db = sled::Config::new().temporary(true).open().unwrap();
-        let h = Handled::new(db.open_tree("h").unwrap());
-        for id in [5, 6, 300] {
-            h.insert(id);
+    fn takes_in_once_replays_until_done_and_survives_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let db = sled::open(dir.path()).unwrap();
+            let inbox = Inbox::new(db.open_tree("inbox").unwrap());
+            assert_eq!(inbox.high_water(), 0);
+            let fresh = inbox.take_in(vec![update(5), update(6)]).unwrap();
+            assert_eq!(fresh.len(), 2);
+            // Telegram re-sends 6 (not yet confirmed) with a new 7.
+            let fresh = inbox.take_in(vec![update(6), update(7)]).unwrap();
+            assert_eq!(fresh.iter().map(|u| u.id.0).collect::<Vec<_>>(), [7]);
+            inbox.done(5);
+            assert_eq!(inbox.high_water(), 7);
         }
-        assert!(h.contains(6));
-        h.prune_below(7);
-        assert!(!h.contains(5) && !h.contains(6) && h.contains(300));
+        let db = sled::open(dir.path()).unwrap();
+        let inbox = Inbox::new(db.open_tree("inbox").unwrap());
+        let pending: Vec<u32> = inbox.pending().iter().map(|u| u.id.0).collect();
+        assert_eq!(pending, [6, 7]);
+        assert_eq!(inbox.high_water(), 7);
     }
 }

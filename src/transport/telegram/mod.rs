@@ -1,7 +1,8 @@
 //! The Telegram transport (teloxide).
 //!
 //! - [`route`]: whether a message is for the bot (pure, tested beside it);
-//! - [`listener`]: long polling that confirms updates only once handled;
+//! - [`listener`]: long polling through a durable inbox (nothing lost or
+//!   answered twice across crashes);
 //! - [`handlers`]: the dispatcher's endpoints;
 //! - [`send`]: replies as HTML with inline keyboards, retries and failures.
 //!
@@ -28,7 +29,7 @@ use crate::answer::Engine;
 use crate::config::{TelegramConfig, TelegramMode};
 use crate::query::COMMANDS;
 use handlers::Ctx;
-use listener::{AckPolling, Acks, Handled};
+use listener::{Inbox, InboxPolling};
 
 /// The bot as handlers see it: every request goes through the throttle.
 pub type TgBot = Throttle<Bot>;
@@ -127,12 +128,10 @@ pub async fn run(
     }
 
     let bot: TgBot = plain.clone().throttle(LIMITS);
-    let handled = Handled::new(engine.store().tree("telegram_handled")?);
-    let acks = Arc::new(Acks::default());
+    let inbox = Inbox::new(engine.store().tree("telegram_inbox")?);
     let ctx = Arc::new(Ctx {
         engine,
-        acks: Arc::clone(&acks),
-        handled: handled.clone(),
+        inbox: inbox.clone(),
     });
     let handler = handler_tree::<TgBot>();
     let default_ctx = Arc::clone(&ctx);
@@ -165,7 +164,7 @@ pub async fn run(
             if let Err(e) = plain.delete_webhook().await {
                 tracing::warn!(error = %e, "telegram: deleteWebhook failed");
             }
-            let listener = AckPolling::new(bot, acks, handled);
+            let listener = InboxPolling::new(bot, inbox);
             dispatcher
                 .dispatch_with_listener(
                     listener,
