@@ -228,7 +228,7 @@ fn a_wrong_token_is_a_clear_error_at_start() {
     emu.fault(json!({"method": "getMe", "kind": "400", "description": "Unauthorized"}));
     let dir = tempfile::tempdir().unwrap();
     let mut bot = BotProcess::start(&emu, dir.path());
-    let status = bot.terminate_wait_exit();
+    let status = bot.wait_exit(30);
     assert_eq!(status.code(), Some(1));
     assert!(
         bot.log().contains("the bot token was rejected"),

@@ -260,16 +260,16 @@ impl BotProcess {
         let _ = self.child.wait();
     }
 
-    /// Waits (at most 30 s) for the bot to exit on its own.
-    pub fn terminate_wait_exit(&mut self) -> std::process::ExitStatus {
-        let deadline = Instant::now() + Duration::from_secs(30);
+    /// Waits (at most `secs`) for the bot to exit; its exit status.
+    pub fn wait_exit(&mut self, secs: u64) -> std::process::ExitStatus {
+        let deadline = Instant::now() + Duration::from_secs(secs);
         loop {
             if let Some(st) = self.child.try_wait().unwrap() {
                 return st;
             }
             assert!(
                 Instant::now() < deadline,
-                "the bot did not exit within 30 s"
+                "the bot did not exit within {secs} s"
             );
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -280,17 +280,7 @@ impl BotProcess {
         let _ = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status();
-        let deadline = Instant::now() + Duration::from_secs(secs);
-        loop {
-            if let Some(st) = self.child.try_wait().unwrap() {
-                return st;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the bot did not exit within {secs} s of SIGTERM"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        self.wait_exit(secs)
     }
 }
 

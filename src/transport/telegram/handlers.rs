@@ -38,8 +38,8 @@ pub struct Ctx {
 }
 
 impl Ctx {
-    /// Records an update as answered (durably), whatever the outcome, so
-    /// one poisonous update cannot come back after every restart.
+    /// Records an update as answered, whatever the outcome, so one
+    /// poisonous update cannot come back after every restart.
     pub fn finish(&self, update: &Update) {
         self.inbox.done(update.id.0 as i32);
     }

@@ -4,16 +4,18 @@
 //! as soon as it has handed the updates to the dispatcher, so a crash loses
 //! the updates still queued. Here every batch is written to an inbox in sled
 //! (one flush per batch) *before* Telegram is told to forget it; an update
-//! leaves the inbox, durably, once answered ([`Inbox::done`]). After a
-//! crash or `kill -9` the next start replays what is still in the inbox, and
-//! skips anything Telegram re-sends that the inbox already took in. Only a
-//! kill between sending a reply and recording it repeats that one reply.
+//! leaves the inbox once answered ([`Inbox::done`]), made durable by one
+//! flush per group of answers ([`GROUP_COMMIT`]). After a crash or `kill -9`
+//! the next start replays what is still in the inbox, and skips anything
+//! Telegram re-sends that the inbox already took in. Only a kill between
+//! sending a reply and that flush (milliseconds) repeats the reply.
 //!
 //! Asking Telegram from the newest update (not from the oldest one still
 //! being handled) also means a poll never downloads the updates the throttle
 //! is still holding replies for.
 
 use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::stream::{self, BoxStream, StreamExt};
@@ -22,11 +24,14 @@ use teloxide::stop::{mk_stop_token, StopFlag, StopToken};
 use teloxide::types::{AllowedUpdate, Update};
 use teloxide::update_listeners::{AsUpdateStream, UpdateListener};
 use teloxide::RequestError;
+use tokio::sync::Notify;
 
 /// Seconds a `getUpdates` call waits for an update.
 const POLL_TIMEOUT: u32 = 25;
 /// Longest wait between retries when polling fails.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// How long answered records gather before one flush makes them durable.
+pub const GROUP_COMMIT: Duration = Duration::from_millis(20);
 /// Key (in the inbox tree) of the highest update id ever taken in.
 const HIGH_WATER: &[u8] = b"high_water";
 
@@ -34,6 +39,10 @@ const HIGH_WATER: &[u8] = b"high_water";
 #[derive(Clone)]
 pub struct Inbox {
     tree: sled::Tree,
+    /// Answered update ids removed but not yet flushed; the flusher task
+    /// makes them durable together (one fsync for many answers).
+    answered: Arc<Mutex<Vec<i32>>>,
+    wake: Arc<Notify>,
 }
 
 fn key(id: i32) -> [u8; 5] {
@@ -45,7 +54,11 @@ fn key(id: i32) -> [u8; 5] {
 
 impl Inbox {
     pub fn new(tree: sled::Tree) -> Inbox {
-        Inbox { tree }
+        Inbox {
+            tree,
+            answered: Arc::default(),
+            wake: Arc::default(),
+        }
     }
 
     /// The highest update id taken in so far (0 when none).
@@ -101,19 +114,47 @@ impl Inbox {
             .collect()
     }
 
-    /// Records an update as answered; durable before it returns.
+    /// Records an update as answered. It becomes durable at the flusher's
+    /// next round (within [`GROUP_COMMIT`]); a kill before then repeats
+    /// that reply after the restart, never loses one.
     pub fn done(&self, id: i32) {
-        let res = self
-            .tree
-            .remove(key(id))
-            .and_then(|_| self.tree.flush().map(|_| ()));
-        match res {
-            Ok(()) => tracing::debug!(update_id = id, "telegram: update answered"),
-            Err(e) => {
-                tracing::error!(update_id = id, error = %e, "telegram: cannot record an answered update")
+        if let Err(e) = self.tree.remove(key(id)) {
+            tracing::error!(update_id = id, error = %e, "telegram: cannot record an answered update");
+            return;
+        }
+        lock(&self.answered).push(id);
+        self.wake.notify_one();
+    }
+
+    /// Makes answered records durable; logs each once it is.
+    pub fn flush_answered(&self) {
+        let ids = std::mem::take(&mut *lock(&self.answered));
+        if ids.is_empty() {
+            return;
+        }
+        match self.tree.flush() {
+            Ok(_) => {
+                for id in ids {
+                    tracing::debug!(update_id = id, "telegram: update answered");
+                }
             }
+            Err(e) => tracing::error!(error = %e, "telegram: cannot flush answered updates"),
         }
     }
+
+    /// Runs until the process ends: flushes answered records in groups.
+    pub async fn flusher(self) {
+        loop {
+            self.wake.notified().await;
+            tokio::time::sleep(GROUP_COMMIT).await;
+            let inbox = self.clone();
+            let _ = tokio::task::spawn_blocking(move || inbox.flush_answered()).await;
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// The listener. Build it, pass it to `Dispatcher::dispatch_with_listener`.
@@ -269,6 +310,7 @@ mod tests {
             let fresh = inbox.take_in(vec![update(6), update(7)]).unwrap();
             assert_eq!(fresh.iter().map(|u| u.id.0).collect::<Vec<_>>(), [7]);
             inbox.done(5);
+            inbox.flush_answered();
             assert_eq!(inbox.high_water(), 7);
         }
         let db = sled::open(dir.path()).unwrap();

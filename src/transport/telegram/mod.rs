@@ -129,6 +129,7 @@ pub async fn run(
 
     let bot: TgBot = plain.clone().throttle(LIMITS);
     let inbox = Inbox::new(engine.store().tree("telegram_inbox")?);
+    tokio::spawn(inbox.clone().flusher());
     let ctx = Arc::new(Ctx {
         engine,
         inbox: inbox.clone(),
@@ -164,7 +165,7 @@ pub async fn run(
             if let Err(e) = plain.delete_webhook().await {
                 tracing::warn!(error = %e, "telegram: deleteWebhook failed");
             }
-            let listener = InboxPolling::new(bot, inbox);
+            let listener = InboxPolling::new(bot, inbox.clone());
             dispatcher
                 .dispatch_with_listener(
                     listener,
@@ -202,6 +203,7 @@ pub async fn run(
                 .await;
         }
     }
+    inbox.flush_answered();
     tracing::info!("telegram: stopped");
     Ok(())
 }
