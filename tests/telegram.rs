@@ -50,9 +50,31 @@ fn private_chat_commands_and_questions_in_both_languages() {
     let ru = ask(&emu, ANN, "Сколько составил товарооборот в 2011 году?");
     assert!(text(&ru).contains("769 млн"), "{ru}");
 
-    // The command menu was registered in both languages.
     let no = ask(&emu, ANN, "What is the capital of France?");
     assert!(text(&no).contains("I have no fact on that"), "{no}");
+
+    // The command menu was registered in English and in Russian.
+    let token = common::telegram::TOKEN;
+    let en = emu.get(&format!("/bot{token}/getMyCommands"));
+    let ru = emu.get(&format!("/bot{token}/getMyCommands?language_code=ru"));
+    let names = |v: &serde_json::Value| -> Vec<String> {
+        v["result"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["command"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(names(&en), names(&ru));
+    assert!(names(&en).contains(&"milestones".to_string()), "{en}");
+    assert_eq!(
+        en["result"][2]["description"],
+        "the official visit of 9–10 November"
+    );
+    assert_eq!(
+        ru["result"][2]["description"],
+        "официальный визит 9–10 ноября"
+    );
 }
 
 #[test]
