@@ -36,12 +36,26 @@ pub fn open_engine(cfg: &Config, dir: &Path) -> Result<(Engine, ImportReport)> {
 }
 
 /// The dataset a start should import (`None`: keep what the store has).
+/// Digests are compared before anything is parsed, so a start whose store
+/// is up to date parses no dataset at all.
 pub fn start_dataset(cfg: &Config, store: &Store) -> Result<Option<Dataset>> {
+    let stored = store.dataset_digest()?;
+    let origin = store.dataset_origin()?;
+    let unchanged = |digest: String, o: Origin| {
+        stored.as_deref() == Some(digest.as_str()) && origin.as_ref() == Some(&o)
+    };
     if let Some(dir) = &cfg.store.dataset {
+        let o = Origin::Dir(std::fs::canonicalize(dir).unwrap_or_else(|_| dir.clone()));
+        if unchanged(Dataset::dir_digest(dir)?, o) {
+            return Ok(None);
+        }
         return Ok(Some(Dataset::from_dir(dir)?));
     }
-    match store.dataset_origin()? {
+    match origin.clone() {
         Some(Origin::Dir(dir)) if dir.join(crate::facts::dataset_files::FACTS).exists() => {
+            if unchanged(Dataset::dir_digest(&dir)?, Origin::Dir(dir.clone())) {
+                return Ok(None);
+            }
             Ok(Some(Dataset::from_dir(&dir)?))
         }
         Some(Origin::Dir(dir)) => {
@@ -51,6 +65,7 @@ pub fn start_dataset(cfg: &Config, store: &Store) -> Result<Option<Dataset>> {
             );
             Ok(None)
         }
+        _ if unchanged(Dataset::embedded_digest(), Origin::Embedded) => Ok(None),
         _ => Ok(Some(Dataset::embedded()?)),
     }
 }

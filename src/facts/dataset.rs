@@ -146,21 +146,23 @@ impl Dataset {
         )
     }
 
+    /// The digest of the built-in dataset, without parsing it: a start
+    /// whose store already holds it skips parsing altogether.
+    pub fn embedded_digest() -> String {
+        digest(EMBEDDED_FACTS, EMBEDDED_ARTICLE, EMBEDDED_SYNONYMS)
+    }
+
     /// Reads `facts.toml`, `article.txt` and (optionally) `synonyms.toml`.
     pub fn from_dir(dir: &Path) -> Result<Dataset, DatasetError> {
-        let read = |name: &str| {
-            let path = dir.join(name);
-            std::fs::read_to_string(&path).map_err(|source| DatasetError::Io { path, source })
-        };
-        let facts = read(FACTS_FILE)?;
-        let article = read(ARTICLE_FILE)?;
-        let synonyms = if dir.join(SYNONYMS_FILE).exists() {
-            read(SYNONYMS_FILE)?
-        } else {
-            String::new()
-        };
+        let (facts, article, synonyms) = read_dir(dir)?;
         let origin = Origin::Dir(std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf()));
         Dataset::parse(origin, &facts, &article, &synonyms)
+    }
+
+    /// The digest of a dataset directory, without parsing it.
+    pub fn dir_digest(dir: &Path) -> Result<String, DatasetError> {
+        let (facts, article, synonyms) = read_dir(dir)?;
+        Ok(digest(&facts, &article, &synonyms))
     }
 
     /// Parses and validates the three files' contents.
@@ -274,16 +276,7 @@ impl Dataset {
         if !problems.is_empty() {
             return Err(DatasetError::Invalid(problems));
         }
-        let mut h = Sha256::new();
-        for part in [facts_toml, article, synonyms_toml] {
-            h.update((part.len() as u64).to_le_bytes());
-            h.update(part.as_bytes());
-        }
-        let digest = h
-            .finalize()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect::<String>();
+        let digest = digest(facts_toml, article, synonyms_toml);
         Ok(Dataset {
             origin,
             facts,
@@ -292,6 +285,29 @@ impl Dataset {
             digest,
         })
     }
+}
+
+fn read_dir(dir: &Path) -> Result<(String, String, String), DatasetError> {
+    let read = |name: &str| {
+        let path = dir.join(name);
+        std::fs::read_to_string(&path).map_err(|source| DatasetError::Io { path, source })
+    };
+    let synonyms = if dir.join(SYNONYMS_FILE).exists() {
+        read(SYNONYMS_FILE)?
+    } else {
+        String::new()
+    };
+    Ok((read(FACTS_FILE)?, read(ARTICLE_FILE)?, synonyms))
+}
+
+/// SHA-256 over the three files, each prefixed by its length.
+fn digest(facts_toml: &str, article: &str, synonyms_toml: &str) -> String {
+    let mut h = Sha256::new();
+    for part in [facts_toml, article, synonyms_toml] {
+        h.update((part.len() as u64).to_le_bytes());
+        h.update(part.as_bytes());
+    }
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The article's paragraphs: one per non-empty line, the headline first (0).

@@ -43,24 +43,24 @@ fn hash(s: &str) -> u64 {
 /// Every distinct string made by deleting up to `max` characters of `word`
 /// (the word itself included).
 fn variants(word: &str, max: usize) -> Vec<String> {
-    let mut out: Vec<String> = vec![word.to_string()];
-    let mut frontier: Vec<Vec<char>> = vec![word.chars().collect()];
+    let mut seen: HashSet<String> = HashSet::new();
+    seen.insert(word.to_string());
+    let mut frontier: Vec<String> = vec![word.to_string()];
     for _ in 0..max {
         let mut next = Vec::new();
         for w in &frontier {
-            for i in 0..w.len() {
-                let mut v = w.clone();
-                v.remove(i);
-                let s: String = v.iter().collect();
-                if !out.contains(&s) {
-                    out.push(s);
+            for (i, c) in w.char_indices() {
+                let mut v = String::with_capacity(w.len());
+                v.push_str(&w[..i]);
+                v.push_str(&w[i + c.len_utf8()..]);
+                if seen.insert(v.clone()) {
                     next.push(v);
                 }
             }
         }
         frontier = next;
     }
-    out
+    seen.into_iter().collect()
 }
 
 impl Fuzzy {
