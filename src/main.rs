@@ -161,13 +161,10 @@ fn run(cli: Cli) -> Result<(), Failure> {
         }
         Cmd::Import { dir } => import(&cfg, &db, dir)?,
         Cmd::Facts { format } => {
-            let store = Store::open(&db)?;
-            if store.fact_count() == 0 {
-                let (engine, _) = open_engine(&cfg, &db)?;
-                list_facts(engine.store(), format)?;
-            } else {
-                list_facts(&store, format)?;
-            }
+            // Like every start, bring the store up to date first (a new
+            // store is seeded), then list what it holds.
+            let (engine, _) = open_engine(&cfg, &db)?;
+            list_facts(engine.store(), format)?;
         }
         Cmd::Check => {
             let store = Store::open(&db)?;

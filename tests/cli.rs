@@ -145,6 +145,22 @@ fn console_chats_over_stdin_and_keeps_lang_across_restarts() {
 }
 
 #[test]
+fn facts_lists_ids_and_titles_even_on_a_new_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = factbot(dir.path(), &["facts"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert_eq!(out.lines().count(), 49, "{out}");
+    assert!(
+        out.contains("trade.h1_2011") && out.contains("(derived)"),
+        "{out}"
+    );
+    let o = factbot(dir.path(), &["facts", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON");
+    assert_eq!(v.as_array().map(Vec::len), Some(49));
+}
+
+#[test]
 fn a_locked_store_is_reported_with_its_path_and_pid() {
     let dir = tempfile::tempdir().unwrap();
     let _held = Store::open(dir.path()).unwrap();

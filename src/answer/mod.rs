@@ -12,7 +12,7 @@ use std::sync::{Arc, RwLock};
 
 use crate::facts::{paragraphs, Dataset, Fact, ImportReport, Lang, Store, StoreError, Topic};
 use crate::query::{self, Command, Index, Input};
-use crate::reply::{Reply, ReplyKind};
+use crate::reply::Reply;
 
 /// A question must match at least this share (IDF-weighted) of its content
 /// words for the bot to answer; below it, the bot declines. Tuned on the
@@ -324,9 +324,4 @@ impl Engine {
         let lang = new.unwrap_or(c.lang);
         compose::Composer { cat: c.cat, lang }.lang_set(new)
     }
-}
-
-/// Whether a reply says the bot had nothing to say.
-pub fn is_no_answer(r: &Reply) -> bool {
-    r.kind == ReplyKind::NoAnswer
 }

@@ -406,12 +406,6 @@ impl Store {
     pub fn tree(&self, name: &str) -> Result<sled::Tree, StoreError> {
         Ok(self.db.open_tree(name)?)
     }
-
-    /// Writes everything to disk now.
-    pub fn flush(&self) -> Result<(), StoreError> {
-        self.db.flush()?;
-        Ok(())
-    }
 }
 
 /// Removes the pid file when the last handle to an on-disk store goes.

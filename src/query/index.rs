@@ -231,10 +231,6 @@ impl Index {
         ix
     }
 
-    pub fn analyzer(&self) -> &Analyzer {
-        &self.analyzer
-    }
-
     pub fn len(&self) -> usize {
         self.docs
     }
