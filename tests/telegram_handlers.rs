@@ -24,6 +24,7 @@ fn ctx() -> Arc<Ctx> {
     Arc::new(Ctx {
         engine: Arc::new(Engine::new(store).unwrap()),
         inbox,
+        waiters: Default::default(),
     })
 }
 

@@ -17,6 +17,7 @@ use teloxide::{ApiError, RequestError};
 use super::listener::Inbox;
 use super::route::{route, Incoming, Route};
 use super::send::{keyboard, send_reply, with_retry};
+use super::webhook::Waiters;
 use crate::answer::{Engine, Request};
 use crate::facts::Lang;
 use crate::query::detect_lang;
@@ -35,13 +36,17 @@ pub struct Ctx {
     pub engine: Arc<Engine>,
     /// Where the listener keeps updates until they are answered.
     pub inbox: Inbox,
+    /// Webhook requests waiting for their update to be handled.
+    pub waiters: Waiters,
 }
 
 impl Ctx {
     /// Records an update as answered, whatever the outcome, so one
     /// poisonous update cannot come back after every restart.
     pub fn finish(&self, update: &Update) {
-        self.inbox.done(update.id.0 as i32);
+        let id = update.id.0 as i32;
+        self.inbox.done(id);
+        self.waiters.done(id);
     }
 }
 

@@ -14,6 +14,7 @@ pub mod handlers;
 pub mod listener;
 pub mod route;
 pub mod send;
+pub mod webhook;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,7 +23,6 @@ use anyhow::{anyhow, Context};
 use teloxide::adaptors::throttle::{Limits, Throttle};
 use teloxide::prelude::*;
 use teloxide::types::BotCommand;
-use teloxide::update_listeners::webhooks;
 use teloxide::{ApiError, RequestError};
 
 use crate::answer::Engine;
@@ -133,6 +133,7 @@ pub async fn run(
     let ctx = Arc::new(Ctx {
         engine,
         inbox: inbox.clone(),
+        waiters: webhook::Waiters::default(),
     });
     let handler = handler_tree::<TgBot>();
     let default_ctx = Arc::clone(&ctx);
@@ -188,13 +189,19 @@ pub async fn run(
             let url = format!("{}{}", public.trim_end_matches('/'), path)
                 .parse()
                 .context("telegram: public_url + path is not a URL")?;
-            let mut opts = webhooks::Options::new(listen, url).path(path);
-            if let Some(s) = &cfg.secret_token {
-                opts = opts.secret_token(s.expose().to_string());
+            let mut set = plain.set_webhook(url);
+            if let Some(secret) = &cfg.secret_token {
+                set = set.secret_token(secret.expose().to_string());
             }
-            let listener = webhooks::axum(bot, opts)
-                .await
-                .context("telegram: cannot start the webhook listener")?;
+            set.await.context("telegram: setWebhook failed")?;
+            let listener = webhook::serve(
+                listen,
+                &path,
+                cfg.secret_token.as_ref().map(|s| s.expose().to_string()),
+                ctx.waiters.clone(),
+            )
+            .await
+            .with_context(|| format!("telegram: cannot listen on {listen}"))?;
             dispatcher
                 .dispatch_with_listener(
                     listener,
