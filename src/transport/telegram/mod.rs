@@ -189,11 +189,7 @@ pub async fn run(
             let url = format!("{}{}", public.trim_end_matches('/'), path)
                 .parse()
                 .context("telegram: public_url + path is not a URL")?;
-            let mut set = plain.set_webhook(url);
-            if let Some(secret) = &cfg.secret_token {
-                set = set.secret_token(secret.expose().to_string());
-            }
-            set.await.context("telegram: setWebhook failed")?;
+            // Listen first, then tell Telegram where to deliver.
             let listener = webhook::serve(
                 listen,
                 &path,
@@ -202,6 +198,11 @@ pub async fn run(
             )
             .await
             .with_context(|| format!("telegram: cannot listen on {listen}"))?;
+            let mut set = plain.set_webhook(url);
+            if let Some(secret) = &cfg.secret_token {
+                set = set.secret_token(secret.expose().to_string());
+            }
+            set.await.context("telegram: setWebhook failed")?;
             dispatcher
                 .dispatch_with_listener(
                     listener,
