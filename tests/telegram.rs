@@ -285,17 +285,16 @@ fn webhook_mode_receives_updates_and_checks_the_secret() {
     }
 }
 
-#[test]
-fn an_update_taken_in_but_not_answered_at_kill_9_is_answered_after_restart() {
+/// Kills the bot (started with `extra_config`) while the reply to a
+/// question is held by "retry after 60 s", restarts it, and checks the
+/// question is answered exactly once.
+fn held_reply_survives_kill_9(extra_config: &str) {
     let emu = Emulator::start();
     let dir = tempfile::tempdir().unwrap();
-    let mut bot = BotProcess::start(&emu, dir.path());
+    let mut bot = BotProcess::start_with(&emu, dir.path(), extra_config);
     ask(&emu, ANN, "/start");
-    // Telegram answers the next send with "retry after 60 s": the reply is
-    // stuck in the bot when it is killed.
     emu.fault(json!({"method": "sendMessage", "kind": "429", "retry_after": 60, "count": 1}));
     emu.say(ANN, "/milestones");
-    emu.wait_confirmed(10);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     while emu.get("/control/stats")["result"]["faults"]["SendMessage"]["429"] != 1 {
         assert!(
@@ -305,46 +304,30 @@ fn an_update_taken_in_but_not_answered_at_kill_9_is_answered_after_restart() {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     bot.kill9();
-    // Telegram has forgotten the update (confirmed); only the inbox has it.
     let after = emu.last_seq();
-    let _bot = BotProcess::start(&emu, dir.path());
+    let _bot = BotProcess::start_with(&emu, dir.path(), extra_config);
     let r = emu.next(Some(ANN), "sent", after, 30);
     assert!(text(&r).contains("2007"), "{r}");
     ask(&emu, ANN, "/help");
     assert_eq!(emu.sends_to(ANN), 3, "/start, /milestones once, /help");
 }
 
+/// Polling: Telegram forgot the update once the inbox took it in; only the
+/// inbox brings it back after the restart.
+#[test]
+fn an_update_taken_in_but_not_answered_at_kill_9_is_answered_after_restart() {
+    held_reply_survives_kill_9("");
+}
+
+/// Webhook: the call carrying the update was never answered, so the
+/// emulator, like Telegram, delivers it again after the restart.
 #[test]
 fn webhook_mode_answers_an_update_interrupted_by_kill_9_after_restart() {
-    let emu = Emulator::start();
-    let dir = tempfile::tempdir().unwrap();
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .unwrap()
         .port();
-    let cfg = format!(
+    held_reply_survives_kill_9(&format!(
         "mode = \"webhook\"\nlisten = \"127.0.0.1:{port}\"\npublic_url = \"http://127.0.0.1:{port}\"\npath = \"/hook\"\n"
-    );
-    let mut bot = BotProcess::start_with(&emu, dir.path(), &cfg);
-    ask(&emu, ANN, "/start");
-    // The reply to the next question is held by "retry after 60 s" when the
-    // bot is killed; the webhook call carrying it was never answered.
-    emu.fault(json!({"method": "sendMessage", "kind": "429", "retry_after": 60, "count": 1}));
-    emu.say(ANN, "/milestones");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while emu.get("/control/stats")["result"]["faults"]["SendMessage"]["429"] != 1 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the 429 was never served"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    bot.kill9();
-    let after = emu.last_seq();
-    let _bot = BotProcess::start_with(&emu, dir.path(), &cfg);
-    // The emulator, like Telegram, delivers the unanswered update again.
-    let r = emu.next(Some(ANN), "sent", after, 30);
-    assert!(text(&r).contains("2007"), "{r}");
-    ask(&emu, ANN, "/help");
-    assert_eq!(emu.sends_to(ANN), 3, "/start, /milestones once, /help");
+    ));
 }
