@@ -4,7 +4,8 @@
 //! - [`listener`]: long polling through a durable inbox (nothing lost or
 //!   answered twice across crashes);
 //! - [`handlers`]: the dispatcher's endpoints;
-//! - [`send`]: replies as HTML with inline keyboards, retries and failures.
+//! - [`send`]: replies as HTML with inline keyboards, retries and failures;
+//! - [`webhook`]: webhook mode, answering Telegram once an update is handled.
 //!
 //! Start-up: check the token with `getMe` (a wrong token is a clear error),
 //! register the command list in English and Russian, then dispatch until
