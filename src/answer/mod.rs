@@ -325,3 +325,43 @@ impl Engine {
         compose::Composer { cat: c.cat, lang }.lang_set(new)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reply::render_plain;
+
+    fn engine() -> Engine {
+        let store = Store::temporary().unwrap();
+        store.import(&Dataset::embedded().unwrap()).unwrap();
+        Engine::new(store).unwrap()
+    }
+
+    #[test]
+    fn a_live_import_swaps_the_catalog_answers_use() {
+        let e = engine();
+        let ask = |e: &Engine| render_plain(&e.handle(&Request::new("t", "/fact trade.2011")));
+        assert!(ask(&e).contains("USD 769 million"));
+        let mut ds = Dataset::embedded().unwrap();
+        let f = ds.facts.iter_mut().find(|f| f.id == "trade.2011").unwrap();
+        f.text.en = f.text.en.replace("769", "770");
+        ds.digest = "edited".into();
+        let held = e.catalog();
+        let report = e.import(&ds).unwrap();
+        assert_eq!((report.updated, report.written), (1, true));
+        assert!(ask(&e).contains("USD 770 million"));
+        // A catalog taken before the import is unchanged (answers in flight).
+        assert!(held.get("trade.2011").unwrap().text.en.contains("769"));
+    }
+
+    #[test]
+    fn did_you_mean_stays_within_a_namespace() {
+        let e = engine();
+        let out = render_plain(&e.handle(&Request::new("t", "/fact trade.201")));
+        assert!(out.contains("/fact trade.2011"), "{out}");
+        let out = render_plain(&e.handle(&Request::new("t", "/source trde.2011")));
+        assert!(out.contains("/source trade.2011"), "{out}");
+        let out = render_plain(&e.handle(&Request::new("t", "/fact nothing.like.it")));
+        assert!(!out.contains("Did you mean"), "{out}");
+    }
+}

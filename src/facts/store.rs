@@ -255,7 +255,8 @@ impl Store {
     /// writes nothing. The very first import (empty store) seeds the store
     /// without logging: a seed is not news.
     pub fn import(&self, ds: &Dataset) -> Result<ImportReport, StoreError> {
-        if self.dataset_digest()?.as_deref() == Some(ds.digest.as_str())
+        let stored = self.dataset_digest()?;
+        if stored.as_deref() == Some(ds.digest.as_str())
             && self.dataset_origin()?.as_ref() == Some(&ds.origin)
         {
             return Ok(ImportReport {
@@ -263,7 +264,7 @@ impl Store {
                 ..ImportReport::default()
             });
         }
-        let first = self.dataset_digest()?.is_none() && self.facts.is_empty();
+        let first = stored.is_none() && self.facts.is_empty();
         let mut old: BTreeMap<String, Fact> = self
             .facts()?
             .into_iter()

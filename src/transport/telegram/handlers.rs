@@ -21,7 +21,7 @@ use super::webhook::Waiters;
 use crate::answer::{Engine, Request};
 use crate::facts::Lang;
 use crate::query::detect_lang;
-use crate::reply::{render_telegram_html, TELEGRAM_LIMIT};
+use crate::reply::{render_telegram_html, Reply, TELEGRAM_LIMIT};
 
 /// Inline results offered at most (Telegram's limit).
 const INLINE_RESULTS: usize = 50;
@@ -43,6 +43,18 @@ pub struct Ctx {
 impl Ctx {
     /// Records an update as answered, whatever the outcome, so one
     /// poisonous update cannot come back after every restart.
+    /// The engine's reply to `text` written by `user` in `chat`.
+    fn answer(&self, chat: ChatId, text: &str, user: Option<&teloxide::types::User>) -> Reply {
+        let key = chat_key(chat);
+        self.engine.handle(&Request {
+            chat: &key,
+            text,
+            user_lang: user_lang(user),
+            force_lang: None,
+            prefixes: &['/'],
+        })
+    }
+
     pub fn finish(&self, update: &Update) {
         let id = update.id.0 as i32;
         self.inbox.done(id);
@@ -100,15 +112,7 @@ async fn answer_message<B: TgRequester>(
     let Route::Answer(text) = route(incoming, me.username()) else {
         return Ok(());
     };
-    let key = chat_key(msg.chat.id);
-    let req = Request {
-        chat: &key,
-        text: &text,
-        user_lang: user_lang(msg.from.as_ref()),
-        force_lang: None,
-        prefixes: &['/'],
-    };
-    let reply = ctx.engine.handle(&req);
+    let reply = ctx.answer(msg.chat.id, &text, msg.from.as_ref());
     send_reply(bot, msg.chat.id, Some(msg.id), &reply).await
 }
 
@@ -137,15 +141,7 @@ async fn answer_callback<B: TgRequester>(
         return Ok(());
     };
     let chat = message.chat().id;
-    let key = chat_key(chat);
-    let req = Request {
-        chat: &key,
-        text: data,
-        user_lang: user_lang(Some(&q.from)),
-        force_lang: None,
-        prefixes: &['/'],
-    };
-    let reply = ctx.engine.handle(&req);
+    let reply = ctx.answer(chat, data, Some(&q.from));
     // A button edits its message in place: the first chunk is the page.
     let Some(html) = render_telegram_html(&reply, TELEGRAM_LIMIT)
         .into_iter()

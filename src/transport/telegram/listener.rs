@@ -117,13 +117,19 @@ impl Inbox {
     /// Records an update as answered. It becomes durable at the flusher's
     /// next round (within [`GROUP_COMMIT`]); a kill before then repeats
     /// that reply after the restart, never loses one.
+    /// An update that never passed through the inbox (webhook mode) costs
+    /// nothing here.
     pub fn done(&self, id: i32) {
-        if let Err(e) = self.tree.remove(key(id)) {
-            tracing::error!(update_id = id, error = %e, "telegram: cannot record an answered update");
-            return;
+        match self.tree.remove(key(id)) {
+            Ok(Some(_)) => {
+                lock(&self.answered).push(id);
+                self.wake.notify_one();
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::error!(update_id = id, error = %e, "telegram: cannot record an answered update")
+            }
         }
-        lock(&self.answered).push(id);
-        self.wake.notify_one();
     }
 
     /// Makes answered records durable; logs each once it is.
