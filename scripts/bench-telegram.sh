@@ -105,9 +105,8 @@ die() {
 }
 
 echo "bench-telegram: building (release)" >&2
-# factbot on its own: built together with an example, cargo would unify the
-# dev-dependencies' features into it (teloxide_tests turns on teloxide's
-# default features: native-tls, sqlx, ...), which is not what ships.
+# factbot on its own: built together with an example or test, cargo would
+# unify the dev-dependencies' features into it, which is not what ships.
 if [ -n "${FACTBOT_BIN:-}" ]; then
     FACTBOT=$FACTBOT_BIN
 else

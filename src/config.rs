@@ -120,6 +120,30 @@ pub struct MatrixConfig {
     pub admins: Vec<String>,
 }
 
+impl MatrixConfig {
+    /// What is missing or malformed, in the operator's words; checked at
+    /// start so a bad section fails before anything connects.
+    pub fn problems(&self) -> Vec<String> {
+        let mut p = Vec::new();
+        if !(self.homeserver_url.starts_with("http://")
+            || self.homeserver_url.starts_with("https://"))
+        {
+            p.push("[matrix] homeserver_url must be an http(s) URL, e.g. \"https://matrix.example.org\"".to_string());
+        }
+        let valid_user = self.user_id.starts_with('@') && self.user_id.contains(':');
+        if !valid_user {
+            p.push(
+                "[matrix] user_id must be a full Matrix id, e.g. \"@factbot:example.org\""
+                    .to_string(),
+            );
+        }
+        if self.password.is_none() && self.access_token.is_none() {
+            p.push("[matrix] needs password (or MATRIX_PASSWORD) or access_token (or MATRIX_ACCESS_TOKEN)".to_string());
+        }
+        p
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config {}: {source}", path.display())]

@@ -267,26 +267,77 @@ fn run_transports(cfg: &Config, db: &Path) -> Result<(), Failure> {
             "the config enables no transport: add a [telegram] or [matrix] section (see config.example.toml)",
         ));
     }
-    if cfg.matrix.is_some() {
-        eprintln!("factbot: matrix: configured, but not yet available in this build");
+    if let Some(m) = &cfg.matrix {
+        let problems = m.problems();
+        if !problems.is_empty() {
+            return Err(usage(problems.join("; ")));
+        }
     }
-    let Some(tg) = cfg.telegram.clone() else {
-        return Err(Failure {
-            code: 1,
-            error: anyhow::anyhow!("no configured transport is available yet (matrix)"),
-        });
-    };
     let (engine, _) = open_engine(cfg, db)?;
     let engine = std::sync::Arc::new(engine);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    rt.block_on(factbot::transport::telegram::run(
-        &tg,
-        engine,
-        shutdown_signal(),
-    ))?;
+    rt.block_on(serve(cfg, engine))?;
     Ok(())
+}
+
+/// Serves every configured transport from one process and one store until
+/// SIGTERM or Ctrl-C. If one transport fails (at start: a wrong token, a
+/// refused login), the others are stopped and the error is returned.
+async fn serve(cfg: &Config, engine: std::sync::Arc<Engine>) -> anyhow::Result<()> {
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let mut transports = tokio::task::JoinSet::new();
+    if let Some(tg) = cfg.telegram.clone() {
+        let engine = std::sync::Arc::clone(&engine);
+        let stop = stopped(stop_rx.clone());
+        transports.spawn(async move {
+            factbot::transport::telegram::run(&tg, engine, stop)
+                .await
+                .map_err(|e| e.context("telegram"))
+        });
+    }
+    if let Some(mx) = cfg.matrix.clone() {
+        let engine = std::sync::Arc::clone(&engine);
+        let stop = stopped(stop_rx.clone());
+        transports.spawn(async move {
+            factbot::transport::matrix::run(&mx, engine, stop)
+                .await
+                .map_err(|e| e.context("matrix"))
+        });
+    }
+    let signal = shutdown_signal();
+    tokio::pin!(signal);
+    let mut result = Ok(());
+    loop {
+        tokio::select! {
+            _ = &mut signal, if !*stop_tx.borrow() => {
+                let _ = stop_tx.send(true);
+            }
+            done = transports.join_next() => match done {
+                None => break,
+                Some(Ok(Ok(()))) => {
+                    let _ = stop_tx.send(true);
+                }
+                Some(Ok(Err(e))) => {
+                    let _ = stop_tx.send(true);
+                    if result.is_ok() {
+                        result = Err(e);
+                    }
+                }
+                Some(Err(join)) => {
+                    let _ = stop_tx.send(true);
+                    if result.is_ok() {
+                        result = Err(anyhow::anyhow!("a transport crashed: {join}"));
+                    }
+                }
+            },
+        }
+    }
+    result
 }
 
 /// Resolves on SIGTERM or Ctrl-C (SIGINT).

@@ -193,8 +193,12 @@ fn run_reports_configured_transports() {
     )
     .unwrap();
     let o = factbot(dir.path(), &["run", "--config", cfg.to_str().unwrap()]);
-    assert_eq!(o.status.code(), Some(1));
-    assert!(stderr(&o).contains("matrix: configured"), "{}", stderr(&o));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("homeserver_url") && stderr(&o).contains("MATRIX_PASSWORD"),
+        "{}",
+        stderr(&o)
+    );
 
     std::fs::write(&cfg, "[stor]\n").unwrap();
     let o = factbot(dir.path(), &["run", "--config", cfg.to_str().unwrap()]);

@@ -75,7 +75,8 @@ pub fn render_telegram_html(reply: &Reply, limit: usize) -> Vec<String> {
 /// Matrix messages as (`body`, `formatted_body`) pairs. Buttons, which
 /// Matrix lacks, become a line of commands to type.
 pub fn render_matrix(reply: &Reply, limit: usize) -> Vec<(String, String)> {
-    let mut blocks = reply.blocks.clone();
+    // Commands are typed with `!` in Matrix (Element keeps `/` for itself).
+    let mut blocks: Vec<Block> = reply.blocks.iter().map(bang_commands).collect();
     let actions: Vec<Inline> = reply
         .buttons
         .iter()
@@ -100,6 +101,25 @@ pub fn render_matrix(reply: &Reply, limit: usize) -> Vec<(String, String)> {
         plain.into_iter().zip(html).collect()
     } else {
         html.into_iter().map(|h| (strip_tags(&h), h)).collect()
+    }
+}
+
+/// `/trade` in code spans becomes `!trade`.
+fn bang_commands(b: &Block) -> Block {
+    let fix = |i: &Inline| match i {
+        Inline::Code(c)
+            if c.starts_with('/') && c[1..].starts_with(|ch: char| ch.is_alphabetic()) =>
+        {
+            Inline::Code(c.replacen('/', "!", 1))
+        }
+        other => other.clone(),
+    };
+    let line = |v: &Vec<Inline>| v.iter().map(fix).collect::<Vec<_>>();
+    match b {
+        Block::Heading(v) => Block::Heading(line(v)),
+        Block::Paragraph(v) => Block::Paragraph(line(v)),
+        Block::List(items) => Block::List(items.iter().map(line).collect()),
+        Block::Quote(v) => Block::Quote(line(v)),
     }
 }
 

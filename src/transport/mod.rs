@@ -5,4 +5,5 @@
 //! Platform crates (teloxide, matrix-sdk) may appear only below this module.
 
 pub mod console;
+pub mod matrix;
 pub mod telegram;

@@ -21,6 +21,9 @@ pub fn factbot(db: &Path, args: &[&str]) -> Output {
         .arg(db)
         .env_remove("FACTBOT_CONFIG")
         .env_remove("RUST_LOG")
+        .env_remove("MATRIX_PASSWORD")
+        .env_remove("MATRIX_ACCESS_TOKEN")
+        .env_remove("TELOXIDE_TOKEN")
         .output()
         .expect("run factbot")
 }
@@ -43,4 +46,5 @@ pub fn copy_dataset(dir: &Path) -> PathBuf {
     to
 }
 
+pub mod matrix;
 pub mod telegram;

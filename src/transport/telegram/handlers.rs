@@ -27,7 +27,7 @@ use crate::reply::{render_telegram_html, Reply, TELEGRAM_LIMIT};
 const INLINE_RESULTS: usize = 50;
 
 /// The bot as endpoints see it: the throttled bot in production, teloxide's
-/// plain `Bot` in handler tests (`teloxide_tests`).
+/// plain `Bot` elsewhere.
 pub trait TgRequester: Requester<Err = RequestError> + Clone + Send + Sync + 'static {}
 impl<T: Requester<Err = RequestError> + Clone + Send + Sync + 'static> TgRequester for T {}
 

@@ -319,7 +319,19 @@ mod tests {
             inbox.flush_answered();
             assert_eq!(inbox.high_water(), 7);
         }
-        let db = sled::open(dir.path()).unwrap();
+        // sled's flusher thread releases the file lock shortly after the
+        // last handle is dropped; under load that takes a moment.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let db = loop {
+            match sled::open(dir.path()) {
+                Ok(db) => break db,
+                Err(e) if std::time::Instant::now() < deadline => {
+                    let _ = e;
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                Err(e) => panic!("cannot reopen the inbox: {e}"),
+            }
+        };
         let inbox = Inbox::new(db.open_tree("inbox").unwrap());
         let pending: Vec<u32> = inbox.pending().iter().map(|u| u.id.0).collect();
         assert_eq!(pending, [6, 7]);

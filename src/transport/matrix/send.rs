@@ -1,0 +1,156 @@
+//! Answering one message: the engine's reply as `m.notice` events with
+//! `body` and HTML `formatted_body`, the first one a reply (`m.in_reply_to`)
+//! to the question; and `!leave`.
+//!
+//! `m.notice` is the Matrix convention for bot output: clients show it
+//! differently and well-behaved bots (this one included) never answer it,
+//! so bots cannot loop. Rate limits are waited out by the SDK; a send that
+//! fails for another transient reason (homeserver restarting, network) is
+//! retried here with a doubling pause, so an answer survives a short outage.
+
+use std::time::Duration;
+
+use matrix_sdk::ruma::events::room::message::{
+    AddMentions, ForwardThread, ReplyMetadata, RoomMessageEventContent,
+};
+use matrix_sdk::ruma::events::room::power_levels::UserPowerLevel;
+use matrix_sdk::ruma::{EventId, RoomId, UserId};
+use matrix_sdk::Room;
+
+use super::inbox::{Action, Job};
+use super::route::PREFIXES;
+use super::Ctx;
+use crate::answer::Request;
+use crate::reply::render_matrix;
+
+/// Characters per message: Matrix events are limited to 64 KiB of JSON,
+/// which must hold `body` and `formatted_body` (Cyrillic is two bytes per
+/// character, and encryption adds a third).
+pub const MATRIX_LIMIT: usize = 8000;
+/// Attempts for a send that failed for a transient reason.
+const ATTEMPTS: u32 = 6;
+/// Power level a user needs for `!leave` (Matrix's "moderator").
+const ROOM_ADMIN_LEVEL: i64 = 50;
+
+/// Answers one job; the reply's kind for the log, `None` when nothing was
+/// sent.
+pub(crate) async fn handle(ctx: &Ctx, job: &Job) -> Option<String> {
+    let Ok(room_id) = <&RoomId>::try_from(job.room_id.as_str()) else {
+        return None;
+    };
+    let Some(room) = ctx.client.get_room(room_id) else {
+        tracing::info!(room = %job.room_id, "matrix: no longer in the room; message dropped");
+        return None;
+    };
+    match &job.action {
+        Action::Answer(text) => {
+            let chat = format!("mx:{}", job.room_id);
+            let reply = ctx.engine.handle(&Request {
+                chat: &chat,
+                text,
+                user_lang: None,
+                force_lang: None,
+                prefixes: PREFIXES,
+            });
+            let parts = render_matrix(&reply, MATRIX_LIMIT);
+            let mut first = true;
+            for (body, html) in parts {
+                let content = RoomMessageEventContent::notice_html(body, html);
+                let content = if first {
+                    reply_to(content, job)
+                } else {
+                    content
+                };
+                first = false;
+                if !send(&room, content).await {
+                    return None;
+                }
+            }
+            Some(format!("{:?}", reply.kind))
+        }
+        Action::Leave => {
+            leave(ctx, &room, job).await;
+            Some("Leave".into())
+        }
+    }
+}
+
+fn reply_to(content: RoomMessageEventContent, job: &Job) -> RoomMessageEventContent {
+    match (
+        <&EventId>::try_from(job.event_id.as_str()),
+        <&UserId>::try_from(job.sender.as_str()),
+    ) {
+        (Ok(e), Ok(s)) => content.make_reply_to(
+            ReplyMetadata::new(e, s, None),
+            ForwardThread::Yes,
+            AddMentions::No,
+        ),
+        _ => content,
+    }
+}
+
+/// Sends with retries; false when it finally failed.
+async fn send(room: &Room, content: RoomMessageEventContent) -> bool {
+    let mut pause = Duration::from_secs(1);
+    for attempt in 1..=ATTEMPTS {
+        match room.send(content.clone()).await {
+            Ok(_) => return true,
+            Err(e) => {
+                let status = e.as_client_api_error().map(|a| a.status_code.as_u16());
+                // 4xx other than 429 will not change on retry (forbidden,
+                // not in the room, event too large).
+                let permanent = matches!(status, Some(s) if (400..500).contains(&s) && s != 429);
+                if permanent || attempt == ATTEMPTS {
+                    tracing::warn!(room = %room.room_id(), error = %e, "matrix: giving up on a reply");
+                    return false;
+                }
+                tracing::warn!(room = %room.room_id(), attempt, error = %e, retry_in = ?pause, "matrix: send failed");
+                tokio::time::sleep(pause).await;
+                pause *= 2;
+            }
+        }
+    }
+    false
+}
+
+/// `!leave`: room admins (power level ≥ 50) and the bot's configured
+/// admins may ask; anyone else is told who can.
+async fn leave(ctx: &Ctx, room: &Room, job: &Job) {
+    let allowed = ctx.admins.iter().any(|a| a == &job.sender)
+        || match <&UserId>::try_from(job.sender.as_str()) {
+            Ok(u) => match room.get_user_power_level(u).await {
+                Ok(UserPowerLevel::Infinite) => true,
+                Ok(UserPowerLevel::Int(l)) => i64::from(l) >= ROOM_ADMIN_LEVEL,
+                Ok(_) => false,
+                Err(e) => {
+                    tracing::warn!(error = %e, "matrix: cannot read power levels");
+                    false
+                }
+            },
+            Err(_) => false,
+        };
+    if !allowed {
+        let text = "Only a room admin (power level 50 or more) can ask me to leave. \
+                    / Попросить меня выйти может только администратор комнаты.";
+        send(
+            room,
+            reply_to(RoomMessageEventContent::notice_plain(text), job),
+        )
+        .await;
+        return;
+    }
+    send(
+        room,
+        reply_to(
+            RoomMessageEventContent::notice_plain("Leaving the room. Bye! / Выхожу из комнаты."),
+            job,
+        ),
+    )
+    .await;
+    match room.leave().await {
+        Ok(()) => {
+            tracing::info!(room = %job.room_id, by = %job.sender, "matrix: left the room on request")
+        }
+        Err(e) => tracing::warn!(room = %job.room_id, error = %e, "matrix: cannot leave the room"),
+    }
+}

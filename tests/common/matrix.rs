@@ -1,0 +1,573 @@
+//! The Matrix side of the end-to-end tests: a real Synapse homeserver
+//! (`tests/synapse`, from PyPI) on 127.0.0.1, people talking to the bot
+//! through matrix-sdk clients of their own, and the real `factbot run`
+//! process. Every wait is bounded.
+//!
+//! One Synapse serves all tests of a test binary (started on first use and
+//! stopped by a watcher when the test process exits, whichever way it
+//! exits); a test that stops the homeserver starts a private one.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use matrix_sdk::config::SyncSettings;
+use matrix_sdk::deserialized_responses::TimelineEventKind;
+use matrix_sdk::ruma::api::client::room::create_room::v3::Request as CreateRoom;
+use matrix_sdk::ruma::events::room::encryption::RoomEncryptionEventContent;
+use matrix_sdk::ruma::events::room::message::{
+    MessageType, OriginalSyncRoomMessageEvent, Relation, RoomMessageEventContent,
+};
+use matrix_sdk::ruma::events::{
+    AnySyncMessageLikeEvent, AnySyncTimelineEvent, InitialStateEvent, SyncMessageLikeEvent,
+};
+use matrix_sdk::ruma::{OwnedEventId, OwnedRoomId, OwnedUserId};
+use matrix_sdk::{Client, Room};
+
+pub const BOT_PASSWORD: &str = "bot-PASSWORD-do-not-log";
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+fn scripts() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/synapse")
+}
+
+/// A Synapse started by `tests/synapse/start.sh` into a throw-away folder.
+pub struct Synapse {
+    pub url: String,
+    pub port: u16,
+    pub dir: PathBuf,
+}
+
+impl Synapse {
+    /// The test binary's shared homeserver.
+    pub fn shared() -> &'static Synapse {
+        static SHARED: OnceLock<Synapse> = OnceLock::new();
+        SHARED.get_or_init(|| {
+            let s = Synapse::start_private();
+            s.stop_when_tests_exit();
+            s
+        })
+    }
+
+    /// A homeserver of one's own (to stop and start it).
+    pub fn start_private() -> Synapse {
+        let dir = tempfile::Builder::new()
+            .prefix("factbot-synapse-")
+            .tempdir()
+            .expect("temp dir")
+            .keep();
+        let port = free_port();
+        let s = Synapse {
+            url: format!("http://127.0.0.1:{port}"),
+            port,
+            dir,
+        };
+        s.start();
+        s
+    }
+
+    /// Starts (again) on the same folder and port; panics with the script's
+    /// output if it fails (a missing Synapse is a failure, never a skip).
+    pub fn start(&self) {
+        let out = Command::new(scripts().join("start.sh"))
+            .arg(&self.dir)
+            .arg(self.port.to_string())
+            .output()
+            .expect("run tests/synapse/start.sh");
+        assert!(
+            out.status.success(),
+            "Synapse did not start (tests/synapse/start.sh):\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    pub fn stop(&self) {
+        let out = Command::new(scripts().join("stop.sh"))
+            .arg(&self.dir)
+            .output()
+            .expect("run tests/synapse/stop.sh");
+        assert!(out.status.success(), "stop.sh failed");
+    }
+
+    /// Synapse runs in its own session (start.sh uses setsid) and would
+    /// outlive the tests: a watcher stops it when this process is gone.
+    // The watcher must outlive this process, so it is never waited for.
+    #[allow(clippy::zombie_processes)]
+    pub fn stop_when_tests_exit(&self) {
+        let script = format!(
+            "tail --pid={} -f /dev/null; '{}' '{}' >/dev/null 2>&1; rm -rf '{}'",
+            std::process::id(),
+            scripts().join("stop.sh").display(),
+            self.dir.display(),
+            self.dir.display()
+        );
+        Command::new("setsid")
+            .args(["bash", "-c", &script])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn the Synapse watcher");
+    }
+
+    /// Registers `user` (or logs in if it exists): (user id, access token,
+    /// device id).
+    pub fn register(&self, user: &str, password: &str, admin: bool) -> (String, String, String) {
+        let mut cmd = Command::new("python3");
+        cmd.arg(scripts().join("register.py"))
+            .args(["--url", &self.url, "--secret-file"])
+            .arg(self.dir.join("shared_secret"))
+            .args(["--user", user, "--password", password, "--login-if-exists"]);
+        if admin {
+            cmd.arg("--admin");
+        }
+        let out = cmd.output().expect("run register.py");
+        assert!(
+            out.status.success(),
+            "register.py {user}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("register.py JSON");
+        let s = |k: &str| v[k].as_str().unwrap_or_default().to_string();
+        (s("user_id"), s("access_token"), s("device_id"))
+    }
+
+    /// Sets a user's message rate limit (Synapse admin API).
+    pub fn override_ratelimit(
+        &self,
+        admin_token: &str,
+        user_id: &str,
+        per_second: u32,
+        burst: u32,
+    ) {
+        ureq::post(&format!(
+            "{}/_synapse/admin/v1/users/{user_id}/override_ratelimit",
+            self.url
+        ))
+        .set("Authorization", &format!("Bearer {admin_token}"))
+        .send_json(serde_json::json!({"messages_per_second": per_second, "burst_count": burst}))
+        .expect("override_ratelimit");
+    }
+
+    /// The devices of a user (Synapse admin API).
+    pub fn devices(&self, admin_token: &str, user_id: &str) -> Vec<String> {
+        let v: serde_json::Value = ureq::get(&format!(
+            "{}/_synapse/admin/v2/users/{user_id}/devices",
+            self.url
+        ))
+        .set("Authorization", &format!("Bearer {admin_token}"))
+        .call()
+        .expect("list devices")
+        .into_json()
+        .expect("devices JSON");
+        v["devices"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|d| d["device_id"].as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+/// A unique user name per call (tests share the homeserver).
+pub fn unique(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "{prefix}{}x{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    )
+}
+
+/// A message seen by a person.
+#[derive(Clone, Debug)]
+pub struct Seen {
+    pub event_id: OwnedEventId,
+    pub sender: OwnedUserId,
+    pub notice: bool,
+    pub body: String,
+    pub html: Option<String>,
+    pub in_reply_to: Option<OwnedEventId>,
+}
+
+/// A person with a matrix-sdk client (in-memory stores, encryption on).
+pub struct Person {
+    pub client: Client,
+    pub user_id: OwnedUserId,
+    token: Option<String>,
+    /// Messages seen so far, in order.
+    pub seen: Vec<(OwnedRoomId, Seen)>,
+}
+
+impl Person {
+    pub async fn new(hs: &Synapse, name: &str) -> Person {
+        hs.register(name, "pw", false);
+        let client = Client::builder()
+            .homeserver_url(&hs.url)
+            .build()
+            .await
+            .expect("client");
+        client
+            .matrix_auth()
+            .login_username(name, "pw")
+            .initial_device_display_name("test person")
+            .send()
+            .await
+            .expect("login");
+        let user_id = client.user_id().expect("user id").to_owned();
+        let mut p = Person {
+            client,
+            user_id,
+            token: None,
+            seen: Vec::new(),
+        };
+        p.sync(Duration::ZERO).await;
+        p
+    }
+
+    /// One sync; records messages.
+    pub async fn sync(&mut self, timeout: Duration) {
+        let mut s = SyncSettings::default().timeout(timeout);
+        if let Some(t) = &self.token {
+            s = s.token(t.clone());
+        }
+        let r = self.client.sync_once(s).await.expect("sync");
+        for (room_id, update) in &r.rooms.joined {
+            for ev in &update.timeline.events {
+                if let TimelineEventKind::UnableToDecrypt { .. } = ev.kind {
+                    self.seen.push((
+                        room_id.clone(),
+                        Seen {
+                            event_id: ev.event_id().expect("event id"),
+                            sender: ev.raw().get_field("sender").ok().flatten().expect("sender"),
+                            notice: false,
+                            body: "<unable to decrypt>".into(),
+                            html: None,
+                            in_reply_to: None,
+                        },
+                    ));
+                    continue;
+                }
+                if let Ok(AnySyncTimelineEvent::MessageLike(
+                    AnySyncMessageLikeEvent::RoomMessage(SyncMessageLikeEvent::Original(m)),
+                )) = ev.raw().deserialize()
+                {
+                    self.seen.push((room_id.clone(), seen(&m)));
+                }
+            }
+        }
+        self.token = Some(r.next_batch);
+    }
+
+    /// Creates a room and invites `invite`; encrypted if asked.
+    pub async fn create_room(&mut self, invite: &[&str], encrypted: bool) -> Room {
+        let mut req = CreateRoom::new();
+        req.invite = invite.iter().map(|u| u.parse().expect("user id")).collect();
+        if encrypted {
+            req.initial_state = vec![InitialStateEvent::with_empty_state_key(
+                RoomEncryptionEventContent::with_recommended_defaults(),
+            )
+            .to_raw_any()];
+        }
+        let room = self.client.create_room(req).await.expect("create room");
+        self.sync(Duration::ZERO).await;
+        room
+    }
+
+    /// Waits until `user` has joined `room` (at most `secs`).
+    pub async fn wait_joined(&mut self, room: &Room, user: &str, secs: u64) {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        let uid: OwnedUserId = user.parse().expect("user id");
+        loop {
+            if let Ok(Some(m)) = room.get_member_no_sync(&uid).await {
+                if *m.membership() == matrix_sdk::ruma::events::room::member::MembershipState::Join
+                {
+                    return;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{user} did not join within {secs} s"
+            );
+            self.sync(Duration::from_millis(500)).await;
+        }
+    }
+
+    /// The membership of `user` in `room`, as last synced.
+    pub async fn membership(&self, room: &Room, user: &str) -> Option<String> {
+        let uid: OwnedUserId = user.parse().ok()?;
+        room.get_member_no_sync(&uid)
+            .await
+            .ok()
+            .flatten()
+            .map(|m| m.membership().to_string())
+    }
+
+    /// Waits (at most `secs`) until `user`'s membership in `room` is `state`
+    /// (`join`, `leave`, `invite`).
+    pub async fn wait_membership(&mut self, room: &Room, user: &str, state: &str, secs: u64) {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            self.sync(Duration::from_millis(200)).await;
+            let now = self.membership(room, user).await;
+            if now.as_deref() == Some(state) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{user} is {now:?}, not {state}, after {secs} s"
+            );
+        }
+    }
+
+    pub async fn say(&mut self, room: &Room, text: &str) -> OwnedEventId {
+        self.send(room, RoomMessageEventContent::text_plain(text))
+            .await
+    }
+
+    pub async fn send(&mut self, room: &Room, content: RoomMessageEventContent) -> OwnedEventId {
+        room.send(content).await.expect("send").response.event_id
+    }
+
+    /// The bot's reply to `question` (a notice replying to it), waiting at
+    /// most `secs`.
+    pub async fn reply_to(&mut self, question: &OwnedEventId, secs: u64) -> Seen {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            if let Some(s) = self.replies_to(question).into_iter().next() {
+                return s;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no reply to {question} within {secs} s; seen: {:#?}",
+                self.seen
+            );
+            self.sync(Duration::from_millis(500)).await;
+        }
+    }
+
+    /// Every reply to `question` seen so far.
+    pub fn replies_to(&self, question: &OwnedEventId) -> Vec<Seen> {
+        self.seen
+            .iter()
+            .filter(|(_, s)| s.in_reply_to.as_ref() == Some(question))
+            .map(|(_, s)| s.clone())
+            .collect()
+    }
+}
+
+fn seen(m: &OriginalSyncRoomMessageEvent) -> Seen {
+    let (body, html, notice) = match &m.content.msgtype {
+        MessageType::Text(t) => (
+            t.body.clone(),
+            t.formatted.as_ref().map(|f| f.body.clone()),
+            false,
+        ),
+        MessageType::Notice(n) => (
+            n.body.clone(),
+            n.formatted.as_ref().map(|f| f.body.clone()),
+            true,
+        ),
+        other => (other.body().to_string(), None, false),
+    };
+    let in_reply_to = match &m.content.relates_to {
+        Some(Relation::Reply(r)) => Some(r.in_reply_to.event_id.clone()),
+        _ => None,
+    };
+    Seen {
+        event_id: m.event_id.clone(),
+        sender: m.sender.clone(),
+        notice,
+        body,
+        html,
+        in_reply_to,
+    }
+}
+
+/// A running `factbot run` with a `[matrix]` section; killed on drop, after
+/// which its log is checked to hold neither password nor access token.
+pub struct MatrixBot {
+    pub child: Child,
+    pub dir: PathBuf,
+    pub log: PathBuf,
+    pub user_id: String,
+    /// Secrets that must never reach the log.
+    secrets: Vec<String>,
+    runs: u32,
+    config: PathBuf,
+    /// Environment for the process (secrets come from here).
+    env: Vec<(String, String)>,
+    rust_log: String,
+}
+
+impl MatrixBot {
+    /// Registers bot user `name` and starts the bot with its store in `dir`.
+    pub fn start(hs: &Synapse, dir: &Path, name: &str, extra: &str) -> MatrixBot {
+        let (user_id, _, _) = hs.register(name, BOT_PASSWORD, false);
+        let config = dir.join("bot.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[store]\npath = \"state\"\n[matrix]\nhomeserver_url = \"{}\"\nuser_id = \"{user_id}\"\n{extra}\n",
+                hs.url
+            ),
+        )
+        .expect("write config");
+        let mut bot = MatrixBot {
+            child: Command::new("true").spawn().expect("placeholder"),
+            dir: dir.to_path_buf(),
+            log: dir.join("bot-0.log"),
+            user_id,
+            secrets: vec![BOT_PASSWORD.to_string()],
+            runs: 0,
+            config,
+            env: vec![("MATRIX_PASSWORD".into(), BOT_PASSWORD.into())],
+            rust_log: "debug".into(),
+        };
+        bot.restart();
+        bot
+    }
+
+    /// Starts with a config and environment written by the test (e.g.
+    /// access-token login); `secrets` are checked never to be logged.
+    pub fn start_with_config(
+        dir: &Path,
+        user_id: &str,
+        config: &str,
+        env: Vec<(String, String)>,
+        rust_log: &str,
+    ) -> MatrixBot {
+        let secrets = env.iter().map(|(_, v)| v.clone()).collect();
+        let path = dir.join("bot.toml");
+        std::fs::write(&path, config).expect("write config");
+        let mut bot = MatrixBot {
+            child: Command::new("true").spawn().expect("placeholder"),
+            dir: dir.to_path_buf(),
+            log: dir.join("bot-0.log"),
+            user_id: user_id.to_string(),
+            secrets,
+            runs: 0,
+            config: path,
+            env,
+            rust_log: rust_log.into(),
+        };
+        bot.restart();
+        bot
+    }
+
+    /// (Re)starts the process (after `kill9` or `terminate`) and waits
+    /// until it has synced.
+    pub fn restart(&mut self) {
+        self.runs += 1;
+        self.log = self.dir.join(format!("bot-{}.log", self.runs));
+        self.child = Command::new(super::BIN)
+            .args(["run", "--config"])
+            .arg(&self.config)
+            .env_remove("MATRIX_PASSWORD")
+            .env_remove("MATRIX_ACCESS_TOKEN")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .env("RUST_LOG", &self.rust_log)
+            .env_remove("FACTBOT_CONFIG")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&self.log).expect("log file"))
+            .spawn()
+            .expect("start factbot");
+        self.wait_log("matrix: ready", 1, 60);
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Waits (at most `secs`) until `needle` occurs `n` times in this run's log.
+    pub fn wait_log(&mut self, needle: &str, n: usize, secs: u64) {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        while self.log().matches(needle).count() < n {
+            if let Ok(Some(st)) = self.child.try_wait() {
+                panic!(
+                    "the bot exited ({st}) before logging {needle:?}:\n{}",
+                    self.log()
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{needle:?} not logged {n} times within {secs} s:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM; the exit status (at most `secs`).
+    pub fn terminate(&mut self, secs: u64) -> std::process::ExitStatus {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            if let Ok(Some(st)) = self.child.try_wait() {
+                return st;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the bot did not stop within {secs} s"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Every log of every run, concatenated.
+    pub fn all_logs(&self) -> String {
+        (1..=self.runs)
+            .map(|i| {
+                std::fs::read_to_string(self.dir.join(format!("bot-{i}.log"))).unwrap_or_default()
+            })
+            .collect()
+    }
+
+    /// The access token the bot saved (to check it never reaches a log).
+    pub fn saved_access_token(&self) -> Option<String> {
+        let text = std::fs::read_to_string(self.dir.join("state/matrix/session.json")).ok()?;
+        let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+        v["session"]["access_token"].as_str().map(String::from)
+    }
+
+    pub fn saved_device_id(&self) -> Option<String> {
+        let text = std::fs::read_to_string(self.dir.join("state/matrix/session.json")).ok()?;
+        let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+        v["session"]["device_id"].as_str().map(String::from)
+    }
+}
+
+impl Drop for MatrixBot {
+    fn drop(&mut self) {
+        self.kill9();
+        let logs = self.all_logs();
+        let mut secrets = self.secrets.clone();
+        secrets.extend(self.saved_access_token());
+        for s in secrets {
+            if !std::thread::panicking() {
+                assert!(
+                    !s.is_empty() && !logs.contains(&s),
+                    "a secret reached the bot's log"
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,399 @@
+//! End-to-end tests of the Matrix transport: the real `factbot run` against
+//! a real Synapse homeserver on 127.0.0.1, with people as matrix-sdk clients.
+//! Synapse comes from `tests/synapse` (installed from PyPI by the scripts);
+//! if it cannot start, the tests fail — they never skip.
+
+mod common;
+
+use std::time::Duration;
+
+use common::matrix::{unique, MatrixBot, Person, Synapse};
+use matrix_sdk::ruma::events::room::message::RoomMessageEventContent;
+use matrix_sdk::ruma::events::Mentions;
+use matrix_sdk::ruma::OwnedUserId;
+use matrix_sdk::RoomState;
+
+/// Waits this long for any single reply.
+const REPLY_SECS: u64 = 30;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn joins_on_invite_and_answers_commands_and_questions_in_both_languages() {
+    let hs = Synapse::shared();
+    let tmp = tempfile::tempdir().unwrap();
+    let mut bot = MatrixBot::start(hs, tmp.path(), &unique("bot"), "");
+    let mut ann = Person::new(hs, &unique("ann")).await;
+    let room = ann.create_room(&[&bot.user_id], false).await;
+    ann.wait_joined(&room, &bot.user_id, REPLY_SECS).await;
+
+    let q = ann.say(&room, "!trade").await;
+    let r = ann.reply_to(&q, REPLY_SECS).await;
+    assert!(r.notice, "replies are m.notice: {r:?}");
+    assert_eq!(r.sender.as_str(), bot.user_id);
+    let html = r.html.clone().expect("an HTML formatted_body");
+    assert!(
+        html.contains("<b>") || html.contains("<strong>") || html.contains("<ul>"),
+        "{html}"
+    );
+    assert!(r.body.contains("2011"), "{}", r.body);
+    assert!(
+        !r.body.contains('<'),
+        "the plain body has no tags: {}",
+        r.body
+    );
+
+    let q = ann.say(&room, "/help").await;
+    let r = ann.reply_to(&q, REPLY_SECS).await;
+    assert!(
+        r.body.contains("!trade"),
+        "help names the ! commands: {}",
+        r.body
+    );
+
+    let q = ann
+        .say(
+            &room,
+            "How much was trade between Belarus and Kazakhstan in 2011?",
+        )
+        .await;
+    let r = ann.reply_to(&q, REPLY_SECS).await;
+    assert!(
+        r.body.contains("2011") && r.body.contains("USD"),
+        "{}",
+        r.body
+    );
+
+    let q = ann.say(&room, "Когда был создан Таможенный союз?").await;
+    let r = ann.reply_to(&q, REPLY_SECS).await;
+    assert!(
+        r.body.contains("2007") || r.body.contains("2010"),
+        "{}",
+        r.body
+    );
+    assert!(
+        r.body.chars().any(|c| ('а'..='я').contains(&c)),
+        "answers in Russian: {}",
+        r.body
+    );
+
+    // !lang is per room.
+    let q = ann.say(&room, "!lang ru").await;
+    ann.reply_to(&q, REPLY_SECS).await;
+    let q = ann.say(&room, "!trade").await;
+    let r = ann.reply_to(&q, REPLY_SECS).await;
+    assert!(
+        r.body.contains("Товарооборот") || r.body.contains("товарооборот"),
+        "{}",
+        r.body
+    );
+    bot.wait_log("matrix: message answered", 6, REPLY_SECS);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_a_group_room_only_mentions_commands_and_replies_are_answered() {
+    let hs = Synapse::shared();
+    let tmp = tempfile::tempdir().unwrap();
+    let bot = MatrixBot::start(hs, tmp.path(), &unique("bot"), "");
+    let mut ann = Person::new(hs, &unique("ann")).await;
+    let mut bob = Person::new(hs, &unique("bob")).await;
+    let room = ann
+        .create_room(&[&bot.user_id, bob.user_id.as_str()], false)
+        .await;
+    ann.wait_joined(&room, &bot.user_id, REPLY_SECS).await;
+    let bob_room = {
+        bob.sync(Duration::ZERO).await;
+        let r = bob.client.get_room(room.room_id()).expect("bob is invited");
+        r.join().await.expect("bob joins");
+        r
+    };
+    ann.wait_joined(&room, bob.user_id.as_str(), REPLY_SECS)
+        .await;
+
+    let unaddressed = bob.say(&bob_room, "How much was trade in 2011?").await;
+    let bot_id: OwnedUserId = bot.user_id.parse().unwrap();
+    let mut content = RoomMessageEventContent::text_plain("factbot, how much was trade in 2011?");
+    content = content.add_mentions(Mentions::with_user_ids([bot_id]));
+    let mentioned = bob.send(&bob_room, content).await;
+    let r = ann.reply_to(&mentioned, REPLY_SECS).await;
+    assert!(r.body.contains("2011"), "{}", r.body);
+
+    // A reply to the bot's message is for the bot, without a mention.
+    let follow = bob
+        .send(
+            &bob_room,
+            RoomMessageEventContent::text_plain("and the Customs Union?").make_reply_to(
+                matrix_sdk::ruma::events::room::message::ReplyMetadata::new(
+                    &r.event_id,
+                    &r.sender,
+                    None,
+                ),
+                matrix_sdk::ruma::events::room::message::ForwardThread::Yes,
+                matrix_sdk::ruma::events::room::message::AddMentions::No,
+            ),
+        )
+        .await;
+    ann.reply_to(&follow, REPLY_SECS).await;
+    // Another bot's command and a notice are ignored; a command for us is not.
+    bob.say(&bob_room, "!weather Minsk").await;
+    bob.send(&bob_room, RoomMessageEventContent::notice_plain("!trade"))
+        .await;
+    let cmd = bob.say(&bob_room, "!milestones").await;
+    ann.reply_to(&cmd, REPLY_SECS).await;
+    // By now every earlier message has been considered: the bot answers in
+    // order of arrival within a sync, and sync order is room order.
+    let notices = ann
+        .seen
+        .iter()
+        .filter(|(_, s)| s.notice && s.sender == bot.user_id.as_str())
+        .count();
+    assert_eq!(
+        notices, 3,
+        "exactly the three addressed messages were answered: {:#?}",
+        ann.seen
+    );
+    assert!(ann.replies_to(&unaddressed).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_encrypted_room_works_the_same() {
+    let hs = Synapse::shared();
+    let tmp = tempfile::tempdir().unwrap();
+    let bot = MatrixBot::start(hs, tmp.path(), &unique("bot"), "");
+    let mut ann = Person::new(hs, &unique("ann")).await;
+    let room = ann.create_room(&[&bot.user_id], true).await;
+    ann.wait_joined(&room, &bot.user_id, REPLY_SECS).await;
+    assert!(room.latest_encryption_state().await.unwrap().is_encrypted());
+    let q = ann.say(&room, "!investment").await;
+    let r = ann.reply_to(&q, REPLY_SECS).await;
+    assert!(
+        r.notice && r.body.to_lowercase().contains("invest"),
+        "{r:?}"
+    );
+    let q = ann.say(&room, "Кто возглавлял делегацию Беларуси?").await;
+    let r = ann.reply_to(&q, REPLY_SECS).await;
+    assert!(r.body.contains("Мясникович"), "{}", r.body);
+    drop(bot);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_keeps_the_device_repeats_nothing_and_answers_what_came_meanwhile() {
+    let hs = Synapse::shared();
+    let (_, admin_token, _) = hs.register(&unique("admin"), "pw", true);
+    let tmp = tempfile::tempdir().unwrap();
+    let mut bot = MatrixBot::start(hs, tmp.path(), &unique("bot"), "");
+    let device = bot.saved_device_id().expect("a saved session");
+    // Registration made a device too; the bot's login added its own.
+    let devices_before = hs.devices(&admin_token, &bot.user_id);
+    assert!(devices_before.contains(&device));
+    let mut ann = Person::new(hs, &unique("ann")).await;
+    let room = ann.create_room(&[&bot.user_id], true).await;
+    ann.wait_joined(&room, &bot.user_id, REPLY_SECS).await;
+    let q1 = ann.say(&room, "!visit").await;
+    ann.reply_to(&q1, REPLY_SECS).await;
+    bot.wait_log("matrix: message answered", 1, REPLY_SECS);
+
+    // Killed without warning; two questions arrive while it is down.
+    bot.kill9();
+    let q2 = ann.say(&room, "!trade").await;
+    let q3 = ann
+        .say(&room, "When was the Eurasian Economic Union launched?")
+        .await;
+    bot.restart();
+    ann.reply_to(&q2, REPLY_SECS).await;
+    ann.reply_to(&q3, REPLY_SECS).await;
+    // SIGTERM, restart, one more question: its answer comes after any replay.
+    assert!(bot.terminate(10).success());
+    bot.restart();
+    let q4 = ann.say(&room, "!people").await;
+    ann.reply_to(&q4, REPLY_SECS).await;
+    for q in [&q1, &q2, &q3, &q4] {
+        assert_eq!(
+            ann.replies_to(q).len(),
+            1,
+            "one answer to {q}: {:#?}",
+            ann.seen
+        );
+    }
+    assert_eq!(bot.saved_device_id().as_deref(), Some(device.as_str()));
+    assert_eq!(
+        hs.devices(&admin_token, &bot.user_id),
+        devices_before,
+        "no new device per start"
+    );
+    assert!(!ann
+        .seen
+        .iter()
+        .any(|(_, s)| s.body.contains("unable to decrypt")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bot_rides_out_a_homeserver_restart() {
+    let hs = Synapse::start_private();
+    hs.stop_when_tests_exit();
+    let tmp = tempfile::tempdir().unwrap();
+    let mut bot = MatrixBot::start(&hs, tmp.path(), "bot", "");
+    let mut ann = Person::new(&hs, "ann").await;
+    let room = ann.create_room(&[&bot.user_id], false).await;
+    ann.wait_joined(&room, &bot.user_id, REPLY_SECS).await;
+
+    hs.stop();
+    bot.wait_log("matrix: sync failed", 2, 60);
+    hs.start();
+    bot.wait_log("matrix: homeserver reachable again", 1, 60);
+    let q = ann.say(&room, "!trade").await;
+    let r = ann.reply_to(&q, REPLY_SECS).await;
+    assert!(r.body.contains("2011"));
+    assert!(
+        bot.child.try_wait().unwrap().is_none(),
+        "the bot is still running"
+    );
+    hs.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limits_are_waited_out_and_every_question_answered_once() {
+    let hs = Synapse::shared();
+    let (_, admin_token, _) = hs.register(&unique("admin"), "pw", true);
+    let tmp = tempfile::tempdir().unwrap();
+    let name = unique("bot");
+    let (bot_id, _, _) = hs.register(&name, common::matrix::BOT_PASSWORD, false);
+    // One message per second, burst of one: five quick questions make the
+    // bot hit M_LIMIT_EXCEEDED.
+    hs.override_ratelimit(&admin_token, &bot_id, 1, 1);
+    let bot = MatrixBot::start(hs, tmp.path(), &name, "");
+    let mut ann = Person::new(hs, &unique("ann")).await;
+    let room = ann.create_room(&[&bot.user_id], false).await;
+    ann.wait_joined(&room, &bot.user_id, REPLY_SECS).await;
+    let mut qs = Vec::new();
+    for c in ["!trade", "!visit", "!people", "!exports", "!milestones"] {
+        qs.push(ann.say(&room, c).await);
+    }
+    for q in &qs {
+        ann.reply_to(q, 60).await;
+    }
+    for q in &qs {
+        assert_eq!(ann.replies_to(q).len(), 1);
+    }
+    let log = bot.log();
+    assert!(!log.contains("giving up"), "{log}");
+    // The limit was really hit: the SDK's HTTP layer (debug log) re-sent
+    // requests after M_LIMIT_EXCEEDED.
+    assert!(
+        log.contains("num_attempt=2"),
+        "no request was retried: {log}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_room_admins_make_the_bot_leave_and_invites_follow_the_allow_list() {
+    let hs = Synapse::shared();
+    let tmp = tempfile::tempdir().unwrap();
+    let ann_name = unique("ann");
+    let mut ann = Person::new(hs, &ann_name).await;
+    let mut bob = Person::new(hs, &unique("bob")).await;
+    let mut bot = MatrixBot::start(
+        hs,
+        tmp.path(),
+        &unique("bot"),
+        &format!("allowed_inviters = [\"{}\"]", ann.user_id),
+    );
+    // Bob is not allowed to invite the bot.
+    let bobs = bob.create_room(&[&bot.user_id], false).await;
+    bot.wait_log("invite declined", 1, REPLY_SECS);
+    bob.wait_membership(&bobs, &bot.user_id, "leave", REPLY_SECS)
+        .await;
+
+    // Ann is; in her room Bob (power 0) cannot make the bot leave, Ann can.
+    let room = ann
+        .create_room(&[&bot.user_id, bob.user_id.as_str()], false)
+        .await;
+    ann.wait_joined(&room, &bot.user_id, REPLY_SECS).await;
+    bob.sync(Duration::ZERO).await;
+    let bob_room = bob.client.get_room(room.room_id()).unwrap();
+    bob_room.join().await.unwrap();
+    let q = bob.say(&bob_room, "!leave").await;
+    let r = bob.reply_to(&q, REPLY_SECS).await;
+    assert!(r.body.contains("room admin"), "{}", r.body);
+    let q = ann.say(&room, "!leave").await;
+    ann.reply_to(&q, REPLY_SECS).await;
+    bot.wait_log("left the room on request", 1, REPLY_SECS);
+    ann.wait_membership(&room, &bot.user_id, "leave", REPLY_SECS)
+        .await;
+    assert_eq!(room.state(), RoomState::Joined);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_access_token_from_the_environment_logs_in_and_never_reaches_the_log() {
+    let hs = Synapse::shared();
+    let tmp = tempfile::tempdir().unwrap();
+    let name = unique("bot");
+    let (bot_id, token, device) = hs.register(&name, "unused-pw", false);
+    let config = format!(
+        "[store]\npath = \"state\"\n[matrix]\nhomeserver_url = \"{}\"\nuser_id = \"{bot_id}\"\n",
+        hs.url
+    );
+    // The token comes from the environment only, and the bot logs at trace
+    // level: the token must still not appear.
+    let bot = MatrixBot::start_with_config(
+        tmp.path(),
+        &bot_id,
+        &config,
+        vec![("MATRIX_ACCESS_TOKEN".into(), token.clone())],
+        "trace",
+    );
+    assert_eq!(bot.saved_device_id().as_deref(), Some(device.as_str()));
+    let mut ann = Person::new(hs, &unique("ann")).await;
+    let room = ann.create_room(&[&bot_id], false).await;
+    ann.wait_joined(&room, &bot_id, REPLY_SECS).await;
+    let q = ann.say(&room, "!source visit.dates").await;
+    ann.reply_to(&q, REPLY_SECS).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_process_serves_telegram_and_matrix_from_one_store() {
+    use common::telegram::{Emulator, TOKEN};
+    let hs = Synapse::shared();
+    let emu = Emulator::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let name = unique("bot");
+    let (bot_id, _, _) = hs.register(&name, common::matrix::BOT_PASSWORD, false);
+    let config = format!(
+        "[store]\npath = \"state\"\n[telegram]\napi_url = \"{}/\"\n[matrix]\nhomeserver_url = \"{}\"\nuser_id = \"{bot_id}\"\n",
+        emu.url, hs.url
+    );
+    let bot = MatrixBot::start_with_config(
+        tmp.path(),
+        &bot_id,
+        &config,
+        vec![
+            (
+                "MATRIX_PASSWORD".into(),
+                common::matrix::BOT_PASSWORD.into(),
+            ),
+            ("TELOXIDE_TOKEN".into(), TOKEN.into()),
+        ],
+        "debug",
+    );
+    let mut ann = Person::new(hs, &unique("ann")).await;
+    let room = ann.create_room(&[&bot_id], false).await;
+    ann.wait_joined(&room, &bot_id, REPLY_SECS).await;
+    let q = ann.say(&room, "!trade").await;
+    assert!(ann.reply_to(&q, REPLY_SECS).await.body.contains("769"));
+
+    let after = emu.last_seq();
+    emu.say(42, "/trade");
+    let sent = emu.next(Some(42), "sent", after, REPLY_SECS);
+    assert!(
+        sent["message"]["text"]
+            .as_str()
+            .unwrap_or("")
+            .contains("769"),
+        "{sent}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(tmp.path().join("state/factbot.pid"))
+            .unwrap()
+            .trim(),
+        bot.child.id().to_string(),
+        "one process holds the one store"
+    );
+}
