@@ -20,12 +20,17 @@ cargo fmt --all -- --check
 step "lint"
 cargo clippy --locked --all-targets -- -D warnings
 
-# Test servers for the chat transports: the Telegram Bot API emulator (npm),
-# installed before the Rust tests, which start their own instances of it.
+# Test servers for the chat transports, installed before the Rust tests,
+# which start their own instances: the Telegram Bot API emulator (npm) and
+# the Synapse homeserver (PyPI, a venv under ~/.cache/factbot; a no-op when
+# it is up to date).
 step "install the Telegram Bot API emulator"
 (cd tests/telegram-emulator && npm ci --no-audit --no-fund --loglevel=error)
 
-step "unit, integration, property, answer-quality and Telegram end-to-end tests"
+step "install the Synapse homeserver"
+tests/synapse/install.sh
+
+step "unit, integration, property, answer-quality, Telegram and Matrix end-to-end tests"
 cargo test --locked
 
 # The test servers' own smoke checks prove they install and run here.
