@@ -20,7 +20,10 @@ const REPLY_SECS: u64 = 30;
 async fn joins_on_invite_and_answers_commands_and_questions_in_both_languages() {
     let hs = Synapse::shared();
     let tmp = tempfile::tempdir().unwrap();
-    let mut bot = MatrixBot::start(hs, tmp.path(), &unique("bot"), "");
+    // At trace level, where the SDK logs every request: the password must
+    // still not appear (checked when `bot` drops).
+    let mut bot = MatrixBot::prepare(hs, tmp.path(), &unique("bot"), "", "trace");
+    bot.restart();
     let mut ann = Person::new(hs, &unique("ann")).await;
     let room = ann.create_room(&[&bot.user_id], false).await;
     ann.wait_joined(&room, &bot.user_id, REPLY_SECS).await;
@@ -230,7 +233,13 @@ async fn the_bot_rides_out_a_homeserver_restart() {
     let hs = Synapse::start_private();
     hs.stop_when_tests_exit();
     let tmp = tempfile::tempdir().unwrap();
-    let mut bot = MatrixBot::start(&hs, tmp.path(), "bot", "");
+    // The very first start finds the homeserver down: it waits, not exits.
+    let mut bot = MatrixBot::prepare(&hs, tmp.path(), "bot", "", "debug");
+    hs.stop();
+    bot.launch();
+    bot.wait_log("matrix: homeserver not reachable yet", 2, 60);
+    hs.start();
+    bot.wait_log("matrix: ready", 1, 60);
     let mut ann = Person::new(&hs, "ann").await;
     let room = ann.create_room(&[&bot.user_id], false).await;
     ann.wait_joined(&room, &bot.user_id, REPLY_SECS).await;

@@ -414,6 +414,14 @@ pub struct MatrixBot {
 impl MatrixBot {
     /// Registers bot user `name` and starts the bot with its store in `dir`.
     pub fn start(hs: &Synapse, dir: &Path, name: &str, extra: &str) -> MatrixBot {
+        let mut bot = Self::prepare(hs, dir, name, extra, "debug");
+        bot.restart();
+        bot
+    }
+
+    /// Registers bot user `name` and writes its config; `launch` or
+    /// `restart` starts it.
+    pub fn prepare(hs: &Synapse, dir: &Path, name: &str, extra: &str, rust_log: &str) -> MatrixBot {
         let (user_id, _, _) = hs.register(name, BOT_PASSWORD, false);
         let config = dir.join("bot.toml");
         std::fs::write(
@@ -424,7 +432,7 @@ impl MatrixBot {
             ),
         )
         .expect("write config");
-        let mut bot = MatrixBot {
+        MatrixBot {
             child: Command::new("true").spawn().expect("placeholder"),
             dir: dir.to_path_buf(),
             log: dir.join("bot-0.log"),
@@ -433,10 +441,8 @@ impl MatrixBot {
             runs: 0,
             config,
             env: vec![("MATRIX_PASSWORD".into(), BOT_PASSWORD.into())],
-            rust_log: "debug".into(),
-        };
-        bot.restart();
-        bot
+            rust_log: rust_log.into(),
+        }
     }
 
     /// Starts with a config and environment written by the test (e.g.
@@ -469,6 +475,14 @@ impl MatrixBot {
     /// (Re)starts the process (after `kill9` or `terminate`) and waits
     /// until it has synced.
     pub fn restart(&mut self) {
+        self.launch();
+        self.wait_log("matrix: ready", 1, 60);
+    }
+
+    /// Starts the process without waiting for it.
+    pub fn launch(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
         self.runs += 1;
         self.log = self.dir.join(format!("bot-{}.log", self.runs));
         self.child = Command::new(super::BIN)
@@ -483,7 +497,6 @@ impl MatrixBot {
             .stderr(std::fs::File::create(&self.log).expect("log file"))
             .spawn()
             .expect("start factbot");
-        self.wait_log("matrix: ready", 1, 60);
     }
 
     pub fn log(&self) -> String {

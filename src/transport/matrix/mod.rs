@@ -73,7 +73,13 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let paths = session::Paths::under(engine.store().dir());
     let inbox = Inbox::open(engine.store())?;
-    let client = session::connect(cfg, &paths).await?;
+    tokio::pin!(shutdown);
+    // A first login waits for an unreachable homeserver; SIGTERM must still
+    // stop it.
+    let client = tokio::select! {
+        _ = &mut shutdown => return Ok(()),
+        c = session::connect(cfg, &paths) => c?,
+    };
     let me = client
         .user_id()
         .context("the Matrix client has no user id after login")?
@@ -114,7 +120,6 @@ pub async fn run(
     let mut was_down = false;
     let mut ready = false;
 
-    tokio::pin!(shutdown);
     loop {
         let mut s = settings.clone();
         if let Some(t) = &token {

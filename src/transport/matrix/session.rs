@@ -101,6 +101,7 @@ async fn build(cfg: &MatrixConfig, paths: &Paths) -> anyhow::Result<Client> {
 async fn login(cfg: &MatrixConfig, paths: &Paths, device: Option<&str>) -> anyhow::Result<Client> {
     let name = cfg.device_name.as_deref().unwrap_or("factbot");
     let client = build(cfg, paths).await?;
+    wait_for_homeserver(&client, &cfg.homeserver_url).await;
     if let Some(pw) = &cfg.password {
         let mut req = client
             .matrix_auth()
@@ -150,6 +151,19 @@ async fn login(cfg: &MatrixConfig, paths: &Paths, device: Option<&str>) -> anyho
     Ok(client)
 }
 
+/// Waits (1 s doubling to 30 s, logging each failure) until the homeserver
+/// answers `/versions`: a first start while it is down waits for it, like
+/// the sync loop does, instead of exiting. A wrong password or token still
+/// fails at once, with the homeserver's own error.
+async fn wait_for_homeserver(client: &Client, url: &str) {
+    let mut pause = std::time::Duration::from_secs(1);
+    while let Err(e) = client.fetch_server_versions(None).await {
+        tracing::warn!(homeserver = url, error = %e, retry_in = ?pause, "matrix: homeserver not reachable yet");
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(std::time::Duration::from_secs(30));
+    }
+}
+
 /// The device an access token belongs to (`/account/whoami`), asked with a
 /// throw-away in-memory client so no store is tied to a wrong device id.
 async fn whoami_device(cfg: &MatrixConfig, token: &str) -> anyhow::Result<String> {
@@ -158,6 +172,7 @@ async fn whoami_device(cfg: &MatrixConfig, token: &str) -> anyhow::Result<String
         .build()
         .await
         .with_context(|| format!("cannot reach {}", cfg.homeserver_url))?;
+    wait_for_homeserver(&probe, &cfg.homeserver_url).await;
     probe
         .matrix_auth()
         .restore_session(
