@@ -26,6 +26,9 @@ pub struct Job {
     pub room_id: String,
     pub event_id: String,
     pub sender: String,
+    /// The room had at most two members: a one-to-one chat with the bot.
+    #[serde(default)]
+    pub direct: bool,
     /// What to do, decided by the router when the message arrived.
     pub action: Action,
 }
@@ -139,6 +142,7 @@ mod tests {
             room_id: "!r:x".into(),
             event_id: id.into(),
             sender: "@a:x".into(),
+            direct: true,
             action: Action::Answer("!trade".into()),
         }
     }

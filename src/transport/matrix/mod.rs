@@ -239,11 +239,12 @@ async fn collect_jobs(
             if !queued.insert(event_id.clone()) {
                 continue;
             }
-            if let Some(action) = decide(ctx, names, &room, &m).await {
+            if let Some((action, direct)) = decide(ctx, names, &room, &m).await {
                 jobs.push(Job {
                     room_id: room_id.to_string(),
                     event_id,
                     sender: m.sender.to_string(),
+                    direct,
                     action,
                 });
             }
@@ -252,13 +253,14 @@ async fn collect_jobs(
     jobs
 }
 
-/// What to do about one message, if anything.
+/// What to do about one message, if anything, and whether the room is a
+/// one-to-one chat.
 async fn decide(
     ctx: &Ctx,
     names: &Names,
     room: &Room,
     m: &matrix_sdk::ruma::events::room::message::OriginalSyncRoomMessageEvent,
-) -> Option<Action> {
+) -> Option<(Action, bool)> {
     let (body, notice) = match &m.content.msgtype {
         MessageType::Text(t) => (t.body.as_str(), false),
         MessageType::Notice(n) => (n.body.as_str(), true),
@@ -292,8 +294,8 @@ async fn decide(
         }
     }
     match decision {
-        Route::Answer(text) => Some(Action::Answer(text)),
-        Route::Leave => Some(Action::Leave),
+        Route::Answer(text) => Some((Action::Answer(text), direct)),
+        Route::Leave => Some((Action::Leave, direct)),
         Route::Ignore => None,
     }
 }

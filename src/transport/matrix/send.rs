@@ -113,22 +113,28 @@ async fn send(room: &Room, content: RoomMessageEventContent) -> bool {
     false
 }
 
-/// `!leave`: room admins (power level ≥ 50) and the bot's configured
-/// admins may ask; anyone else is told who can.
+/// Whether `user` administers `room`: power level ≥ 50 (Matrix's
+/// "moderator"; a room creator's unlimited power in room version 12 counts).
+pub(crate) async fn is_room_admin(room: &Room, user: &str) -> bool {
+    let Ok(u) = <&UserId>::try_from(user) else {
+        return false;
+    };
+    match room.get_user_power_level(u).await {
+        Ok(UserPowerLevel::Infinite) => true,
+        Ok(UserPowerLevel::Int(l)) => i64::from(l) >= ROOM_ADMIN_LEVEL,
+        Ok(_) => false,
+        Err(e) => {
+            tracing::warn!(error = %e, "matrix: cannot read power levels");
+            false
+        }
+    }
+}
+
+/// `!leave`: room admins and the bot's configured admins may ask; anyone
+/// else is told who can.
 async fn leave(ctx: &Ctx, room: &Room, job: &Job) {
-    let allowed = ctx.admins.iter().any(|a| a == &job.sender)
-        || match <&UserId>::try_from(job.sender.as_str()) {
-            Ok(u) => match room.get_user_power_level(u).await {
-                Ok(UserPowerLevel::Infinite) => true,
-                Ok(UserPowerLevel::Int(l)) => i64::from(l) >= ROOM_ADMIN_LEVEL,
-                Ok(_) => false,
-                Err(e) => {
-                    tracing::warn!(error = %e, "matrix: cannot read power levels");
-                    false
-                }
-            },
-            Err(_) => false,
-        };
+    let allowed =
+        ctx.admins.iter().any(|a| a == &job.sender) || is_room_admin(room, &job.sender).await;
     if !allowed {
         let text = "Only a room admin (power level 50 or more) can ask me to leave. \
                     / Попросить меня выйти может только администратор комнаты.";
