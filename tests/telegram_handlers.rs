@@ -25,6 +25,7 @@ fn ctx() -> Arc<Ctx> {
         engine: Arc::new(Engine::new(store).unwrap()),
         inbox,
         waiters: Default::default(),
+        admins: Vec::new(),
     })
 }
 

@@ -172,6 +172,27 @@ impl Emulator {
         }
     }
 
+    /// Declares `user`'s status in `chat` for getChatMember.
+    pub fn member(&self, chat: i64, user: i64, status: &str) {
+        self.post(
+            "/control/member",
+            json!({"chat_id": chat, "user_id": user, "status": status}),
+        );
+    }
+
+    /// Successful sends per chat, as the emulator counted them.
+    pub fn sends_by_chat(&self) -> std::collections::HashMap<i64, u64> {
+        let stats = self.get("/control/stats");
+        stats["result"]["chats"]
+            .as_object()
+            .map(|m| {
+                m.iter()
+                    .filter_map(|(k, v)| Some((k.parse().ok()?, v["SendMessage"].as_u64()?)))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// Successful sends to `chat`, as the emulator counted them.
     pub fn sends_to(&self, chat: i64) -> u64 {
         // teloxide names methods in PascalCase; the emulator counts as called.
@@ -202,6 +223,16 @@ impl BotProcess {
     }
 
     pub fn start_with(emu: &Emulator, dir: &Path, extra_config: &str) -> BotProcess {
+        Self::start_env(emu, dir, extra_config, &[])
+    }
+
+    /// Like [`BotProcess::start_with`], with extra environment variables.
+    pub fn start_env(
+        emu: &Emulator,
+        dir: &Path,
+        extra_config: &str,
+        env: &[(&str, &str)],
+    ) -> BotProcess {
         let cfg = dir.join("bot.toml");
         std::fs::write(
             &cfg,
@@ -223,6 +254,7 @@ impl BotProcess {
         let child = Command::new(super::BIN)
             .args(["run", "--config"])
             .arg(&cfg)
+            .envs(env.iter().copied())
             .env("TELOXIDE_TOKEN", TOKEN)
             .env("RUST_LOG", "trace")
             .env_remove("FACTBOT_CONFIG")
@@ -249,6 +281,24 @@ impl BotProcess {
             assert!(
                 Instant::now() < deadline,
                 "fewer than {n} updates recorded as answered after {secs} s"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits (at most `secs`) until the log has `n` lines containing `what`.
+    pub fn wait_log(&self, what: &str, n: usize, secs: u64) {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        while self.log().matches(what).count() < n {
+            assert!(
+                Instant::now() < deadline,
+                "fewer than {n} log lines with {what:?} after {secs} s; log tail:\n{}",
+                self.log()
+                    .lines()
+                    .rev()
+                    .take(30)
+                    .collect::<Vec<_>>()
+                    .join("\n")
             );
             std::thread::sleep(Duration::from_millis(20));
         }
