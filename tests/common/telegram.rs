@@ -64,6 +64,12 @@ impl Emulator {
     fn post(&self, path: &str, body: Value) -> Value {
         match ureq::post(&format!("{}{path}", self.url)).send_json(body) {
             Ok(r) => r.into_json().expect("JSON from the emulator"),
+            Err(ureq::Error::Status(code, r)) => {
+                panic!(
+                    "POST {path}: {code} {}",
+                    r.into_string().unwrap_or_default()
+                )
+            }
             Err(e) => panic!("POST {path}: {e}"),
         }
     }
@@ -106,6 +112,16 @@ impl Emulator {
         self.post(
             "/control/callback",
             json!({"chat_id": chat, "message_id": message_id, "data": data}),
+        )["result"]
+            .clone()
+    }
+
+    /// Like [`Emulator::press`], even if the button is no longer there (a
+    /// second tap that raced the message's edit).
+    pub fn press_forced(&self, chat: i64, message_id: i64, data: &str) -> Value {
+        self.post(
+            "/control/callback",
+            json!({"chat_id": chat, "message_id": message_id, "data": data, "force": true}),
         )["result"]
             .clone()
     }
@@ -270,7 +286,9 @@ impl BotProcess {
     }
 
     pub fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+        std::fs::read(&self.log)
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default()
     }
 
     /// Waits (at most `secs`) until the bot has recorded `n` updates as
