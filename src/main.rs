@@ -381,7 +381,7 @@ fn subscriptions(db: &Path, import: Option<&Path>) -> Result<(), Failure> {
     if let Some(file) = import {
         let text = std::fs::read_to_string(file)
             .map_err(|e| usage(format!("cannot read {}: {e}", file.display())))?;
-        let mut n = 0;
+        let mut items = Vec::new();
         for (i, line) in text.lines().enumerate() {
             let line = line.trim();
             if line.is_empty() || line.starts_with('#') {
@@ -397,10 +397,10 @@ fn subscriptions(db: &Path, import: Option<&Path>) -> Result<(), Failure> {
             }
             let topics = parse_topics(topics)
                 .map_err(|w| usage(format!("{}:{}: unknown topic {w:?}", file.display(), i + 1)))?;
-            subs.subscribe(chat, &topics)?;
-            n += 1;
+            items.push((chat.to_string(), topics));
         }
-        eprintln!("imported {n} subscriptions");
+        subs.subscribe_many(&items)?;
+        eprintln!("imported {} subscriptions", items.len());
         return Ok(());
     }
     for (chat, topics) in subs.list()? {

@@ -112,6 +112,22 @@ impl Subscriptions {
         Ok(now)
     }
 
+    /// Adds many chats' topics with one flush at the end (bulk import).
+    pub fn subscribe_many(&self, items: &[(String, Topics)]) -> Result<(), StoreError> {
+        let mut batch = sled::Batch::default();
+        for (chat, topics) in items {
+            let mut now = self.get(chat)?;
+            now.extend(topics.iter().cloned());
+            batch.insert(
+                chat.as_bytes(),
+                serde_json::to_vec(&now).unwrap_or_default(),
+            );
+        }
+        self.tree.apply_batch(batch)?;
+        self.tree.flush()?;
+        Ok(())
+    }
+
     /// Replaces a chat's topics (config-subscribed channels).
     pub fn set(&self, chat: &str, topics: &Topics) -> Result<(), StoreError> {
         self.put(chat, topics)
