@@ -47,6 +47,90 @@ pub struct Config {
     pub telegram: Option<TelegramConfig>,
     /// Present: serve Matrix.
     pub matrix: Option<MatrixConfig>,
+    /// Notifications: the admin endpoint, delivery and the daily digest.
+    pub notify: NotifyConfig,
+}
+
+/// `[notify]`: subscriptions' deliveries, the admin endpoint, the digest.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NotifyConfig {
+    /// Loopback address of the admin endpoint (`factbot announce`,
+    /// `factbot notifications`); unset: no endpoint.
+    pub admin_listen: Option<String>,
+    /// Bearer token of the admin endpoint; or `FACTBOT_ADMIN_TOKEN`.
+    pub admin_token: Option<Secret>,
+    /// Deliveries sent at once, across all chats; also the most deliveries
+    /// that can be repeated after a crash.
+    pub max_in_flight: usize,
+    /// Present: send a daily digest.
+    pub digest: Option<DigestConfig>,
+}
+
+impl Default for NotifyConfig {
+    fn default() -> Self {
+        NotifyConfig {
+            admin_listen: None,
+            admin_token: None,
+            max_in_flight: 16,
+            digest: None,
+        }
+    }
+}
+
+/// `[notify.digest]`: the daily digest.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DigestConfig {
+    /// Local time of day, `HH:MM`.
+    pub time: String,
+    /// IANA time zone name (`Europe/Minsk`).
+    pub time_zone: String,
+    /// A digest due while the bot was down is sent on start if it is at
+    /// most this many minutes late; older ones are skipped (and logged).
+    pub catch_up_minutes: u64,
+    /// Operator countdowns shown until their date.
+    pub countdowns: Vec<Countdown>,
+}
+
+impl Default for DigestConfig {
+    fn default() -> Self {
+        DigestConfig {
+            time: "09:00".into(),
+            time_zone: "UTC".into(),
+            catch_up_minutes: 360,
+            countdowns: Vec::new(),
+        }
+    }
+}
+
+/// One countdown of the digest: "N days until {en}".
+#[derive(Clone, Debug, Deserialize, serde::Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Countdown {
+    /// `YYYY-MM-DD`.
+    pub date: String,
+    pub en: String,
+    pub ru: String,
+}
+
+/// A Telegram channel (or group) subscribed from the config.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelConfig {
+    /// Numeric chat id (`-1001234567890`) or `@username`.
+    pub chat: ChannelId,
+    /// Topics (`trade`, `milestones`, …, or `all`); default: all.
+    #[serde(default)]
+    pub topics: Vec<String>,
+}
+
+/// A channel's id as the config gives it.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(untagged)]
+pub enum ChannelId {
+    Id(i64),
+    Username(String),
 }
 
 /// `[store]`: where the bot keeps its state and finds its dataset.
@@ -100,8 +184,10 @@ pub struct TelegramConfig {
     pub path: Option<String>,
     /// Webhook: the secret Telegram sends back in a header.
     pub secret_token: Option<Secret>,
-    /// Numeric user ids allowed to administer the bot.
+    /// Numeric user ids allowed to administer the bot (`/announce`).
     pub admins: Vec<i64>,
+    /// Channels that receive notifications (the bot must be an admin there).
+    pub channels: Vec<ChannelConfig>,
 }
 
 /// `[matrix]`.
@@ -188,6 +274,9 @@ impl Config {
             if t.token.is_none() {
                 t.token = env("TELOXIDE_TOKEN").map(Secret);
             }
+        }
+        if self.notify.admin_token.is_none() {
+            self.notify.admin_token = env("FACTBOT_ADMIN_TOKEN").map(Secret);
         }
         if let Some(m) = &mut self.matrix {
             if m.password.is_none() {

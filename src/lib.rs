@@ -12,6 +12,8 @@
 //!   Telegram HTML, Matrix HTML), with splitting to a platform's limit.
 //! - [`answer`]: the answering service every transport calls: a request in,
 //!   a reply out.
+//! - [`notify`]: subscriptions, the durable outbox and its delivery
+//!   worker, change notifications, the daily digest and announcements.
 //! - [`app`]: start-up wiring — config, store, automatic import.
 //! - [`config`]: the operator's configuration file.
 //! - [`transport`]: adapters between a platform and [`answer`]; the only
@@ -21,6 +23,7 @@ pub mod answer;
 pub mod app;
 pub mod config;
 pub mod facts;
+pub mod notify;
 pub mod query;
 pub mod reply;
 pub mod transport;

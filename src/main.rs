@@ -63,6 +63,33 @@ enum Cmd {
     Check,
     /// Run the transports the config enables.
     Run,
+    /// Announce to subscribed chats through the running bot (its admin
+    /// endpoint, `[notify] admin_listen`), printing progress until every
+    /// chat has it.
+    Announce {
+        /// Only chats subscribed to this topic (default: every subscribed chat).
+        #[arg(long)]
+        topic: Option<String>,
+        /// Give up waiting for delivery after this many seconds.
+        #[arg(long, default_value_t = 600)]
+        timeout: u64,
+        /// The announcement (several words are joined with spaces).
+        #[arg(required = true, num_args = 1..)]
+        text: Vec<String>,
+    },
+    /// List subscribed chats (bot stopped); `--import FILE` first adds the
+    /// subscriptions in FILE, one `CHAT_KEY [TOPIC…]` a line (`tg:-100123
+    /// trade`), e.g. to move them from another store or seed a benchmark.
+    Subscriptions {
+        #[arg(long, value_name = "FILE")]
+        import: Option<PathBuf>,
+    },
+    /// List notifications with their pending, delivered and failed
+    /// deliveries (from the running bot, else from the store).
+    Notifications {
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -179,6 +206,13 @@ fn run(cli: Cli) -> Result<(), Failure> {
             );
         }
         Cmd::Run => run_transports(&cfg, &db)?,
+        Cmd::Announce {
+            topic,
+            timeout,
+            text,
+        } => announce(&cfg, topic.as_deref(), &text.join(" "), timeout)?,
+        Cmd::Notifications { format } => notifications(&cfg, &db, format)?,
+        Cmd::Subscriptions { import } => subscriptions(&db, import.as_deref())?,
     }
     Ok(())
 }
@@ -282,10 +316,132 @@ fn run_transports(cfg: &Config, db: &Path) -> Result<(), Failure> {
     Ok(())
 }
 
-/// Serves every configured transport from one process and one store until
-/// SIGTERM or Ctrl-C. If one transport fails (at start: a wrong token, a
-/// refused login), the others are stopped and the error is returned.
+/// `factbot announce`: hands the text to the running bot, then follows it.
+fn announce(cfg: &Config, topic: Option<&str>, text: &str, timeout: u64) -> Result<(), Failure> {
+    use factbot::notify::admin::{parse_topic, Client};
+    if text.trim().is_empty() {
+        return Err(usage("the announcement is empty"));
+    }
+    parse_topic(topic).map_err(|w| usage(format!("unknown topic {w:?}")))?;
+    let client = Client::from_config(&cfg.notify).ok_or_else(|| {
+        usage("announcing needs the running bot's admin endpoint: set [notify] admin_listen and admin_token (or FACTBOT_ADMIN_TOKEN)")
+    })?;
+    let a = client.announce(topic, text)?;
+    let Some(id) = a.id else {
+        println!("no chat is subscribed to that; nothing was sent");
+        return Ok(());
+    };
+    println!("announcement #{id}: {} chats", a.chats);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(timeout);
+    let mut shown = None;
+    loop {
+        let p = client.progress(id)?;
+        let now = (p.delivered, p.failed, p.pending);
+        if shown != Some(now) {
+            println!(
+                "delivered {}/{}, failed {}, pending {}",
+                p.delivered, p.total, p.failed, p.pending
+            );
+            shown = Some(now);
+        }
+        if p.pending == 0 {
+            return if p.failed == 0 {
+                Ok(())
+            } else {
+                Err(
+                    anyhow::anyhow!("{} of {} chats could not be reached", p.failed, p.total)
+                        .into(),
+                )
+            };
+        }
+        if std::time::Instant::now() >= deadline {
+            return Err(anyhow::anyhow!(
+                "still {} deliveries pending after {timeout} s; the bot keeps sending them (see `factbot notifications`)",
+                p.pending
+            )
+            .into());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+}
+
+/// `factbot subscriptions [--import FILE]`.
+fn subscriptions(db: &Path, import: Option<&Path>) -> Result<(), Failure> {
+    use factbot::notify::subscriptions::parse_topics;
+    let store = Store::open(db)?;
+    let subs = factbot::notify::Subscriptions::open(&store)?;
+    if let Some(file) = import {
+        let text = std::fs::read_to_string(file)
+            .map_err(|e| usage(format!("cannot read {}: {e}", file.display())))?;
+        let mut items = Vec::new();
+        for (i, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let (chat, topics) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
+            if !chat.contains(':') {
+                return Err(usage(format!(
+                    "{}:{}: {chat:?} is not a chat key such as tg:-100123",
+                    file.display(),
+                    i + 1
+                )));
+            }
+            let topics = parse_topics(topics)
+                .map_err(|w| usage(format!("{}:{}: unknown topic {w:?}", file.display(), i + 1)))?;
+            items.push((chat.to_string(), topics));
+        }
+        subs.subscribe_many(&items)?;
+        eprintln!("imported {} subscriptions", items.len());
+        return Ok(());
+    }
+    for (chat, topics) in subs.list()? {
+        println!(
+            "{chat}\t{}",
+            topics.into_iter().collect::<Vec<_>>().join(" ")
+        );
+    }
+    Ok(())
+}
+
+/// `factbot notifications`: from the running bot if it answers, else from the store.
+fn notifications(cfg: &Config, db: &Path, format: Format) -> Result<(), Failure> {
+    use factbot::notify::admin::{Client, ClientError};
+    let from_bot = match Client::from_config(&cfg.notify).map(|c| c.list()) {
+        Some(Ok(p)) => Some(p),
+        Some(Err(ClientError::NotRunning(_))) | None => None,
+        Some(Err(e)) => return Err(e.into()),
+    };
+    let list = match from_bot {
+        Some(p) => p,
+        None => {
+            let store = Store::open(db)?;
+            factbot::notify::Outbox::open(&store)?.all_progress()?
+        }
+    };
+    match format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&list)?),
+        Format::Text => {
+            if list.is_empty() {
+                println!("no notifications");
+            }
+            for p in &list {
+                println!(
+                    "#{:<5} {:12} pending {:>6}  delivered {:>6}  failed {:>4}  {}",
+                    p.id, p.kind, p.pending, p.delivered, p.failed, p.summary
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Serves every configured transport, and the notifications they deliver,
+/// from one process and one store until SIGTERM or Ctrl-C. If one transport
+/// fails (at start: a wrong token, a refused login), the others are stopped
+/// and the error is returned.
 async fn serve(cfg: &Config, engine: std::sync::Arc<Engine>) -> anyhow::Result<()> {
+    let notify = factbot::notify::Service::start(std::sync::Arc::clone(&engine), cfg).await?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
@@ -337,6 +493,7 @@ async fn serve(cfg: &Config, engine: std::sync::Arc<Engine>) -> anyhow::Result<(
             },
         }
     }
+    notify.stop().await;
     result
 }
 

@@ -153,6 +153,14 @@ pub struct Request<'a> {
     pub force_lang: Option<Lang>,
     /// Characters that start a command on this transport.
     pub prefixes: &'a [char],
+    /// The sender administers this chat (Telegram: creator/administrator;
+    /// Matrix: power level ≥ 50). Transports find out only when
+    /// `Input::needs_chat_admin()`; a private chat counts as administered.
+    pub chat_admin: bool,
+    /// The sender is one of the bot's configured admins (`/announce`).
+    pub bot_admin: bool,
+    /// A one-to-one chat with the bot.
+    pub private: bool,
 }
 
 impl<'a> Request<'a> {
@@ -163,6 +171,9 @@ impl<'a> Request<'a> {
             user_lang: None,
             force_lang: None,
             prefixes: &['/'],
+            chat_admin: false,
+            bot_admin: false,
+            private: false,
         }
     }
 }
@@ -171,15 +182,19 @@ impl<'a> Request<'a> {
 pub struct Engine {
     store: Store,
     catalog: RwLock<Arc<Catalog>>,
+    /// Subscriptions and the outbox (notification commands, deliveries).
+    hub: crate::notify::Hub,
 }
 
 impl Engine {
     /// Builds the engine over an already imported store.
     pub fn new(store: Store) -> Result<Engine, StoreError> {
         let catalog = Self::load(&store)?;
+        let hub = crate::notify::Hub::open(&store)?;
         Ok(Engine {
             store,
             catalog: RwLock::new(Arc::new(catalog)),
+            hub,
         })
     }
 
@@ -209,6 +224,11 @@ impl Engine {
 
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// Notifications: where transports register their deliverer.
+    pub fn hub(&self) -> &crate::notify::Hub {
+        &self.hub
     }
 
     /// The current catalog (cheap: an `Arc` clone).
@@ -264,6 +284,22 @@ impl Engine {
                 Command::Fact(id) => c.fact(id.trim(), || cat.closest_id(id.trim())),
                 Command::Source(id) => c.source(id.trim(), || cat.closest_id(id.trim())),
                 Command::Lang(arg) => self.set_lang(&c, req.chat, settings, arg),
+                Command::Subscribe(_)
+                | Command::Unsubscribe(_)
+                | Command::Subscriptions
+                | Command::Announce(_)
+                | Command::AnnounceSend(_)
+                | Command::AnnounceCancel(_) => {
+                    let who = crate::notify::commands::Who {
+                        chat: req.chat,
+                        chat_admin: req.chat_admin,
+                        bot_admin: req.bot_admin,
+                        private: req.private,
+                    };
+                    self.hub
+                        .command(who, lang, &command)
+                        .unwrap_or_else(|| c.unknown("?"))
+                }
                 Command::Unknown(name) => c.unknown(&name),
             },
         }

@@ -24,8 +24,28 @@ pub enum Command {
     Source(String),
     /// Show (`None`) or set the chat's answer language (`en`, `ru`, `auto`).
     Lang(Option<String>),
+    /// Subscribe this chat to topics (words as typed; empty: all).
+    Subscribe(String),
+    /// Unsubscribe this chat from topics (empty: from everything).
+    Unsubscribe(String),
+    /// This chat's subscriptions.
+    Subscriptions,
+    /// A bot admin's announcement draft: `[topic] TEXT`.
+    Announce(String),
+    /// Confirms (sends) announcement draft `id` (a button's action).
+    AnnounceSend(String),
+    /// Drops announcement draft `id` (a button's action).
+    AnnounceCancel(String),
     /// A command word the bot does not know.
     Unknown(String),
+}
+
+impl Command {
+    /// Whether only a chat's administrators may run it in a group (the
+    /// transport then asks its platform and sets `Request::chat_admin`).
+    pub fn needs_chat_admin(&self) -> bool {
+        matches!(self, Command::Subscribe(_) | Command::Unsubscribe(_))
+    }
 }
 
 /// A parsed line of input.
@@ -40,6 +60,13 @@ pub enum Input {
     },
     /// Free text: a question.
     Text(String),
+}
+
+impl Input {
+    /// Whether answering needs to know if the sender administers the chat.
+    pub fn needs_chat_admin(&self) -> bool {
+        matches!(self, Input::Command { command, .. } if command.needs_chat_admin())
+    }
 }
 
 /// Every command word with its help line, in help order.
@@ -103,6 +130,26 @@ pub const COMMANDS: &[(&str, &str, &str)] = &[
         "en|ru|auto — answer language for this chat",
         "en|ru|auto — язык ответов в этом чате",
     ),
+    (
+        "subscribe",
+        "[TOPICS] — news of these topics (or all) in this chat",
+        "[ТЕМЫ] — новости этих тем (или всех) в этом чате",
+    ),
+    (
+        "unsubscribe",
+        "[TOPICS] — stop news of these topics (or all)",
+        "[ТЕМЫ] — отключить новости этих тем (или все)",
+    ),
+    (
+        "subscriptions",
+        "this chat's subscriptions",
+        "подписки этого чата",
+    ),
+    (
+        "announce",
+        "[TOPIC] TEXT — announce to subscribed chats (bot admins)",
+        "[ТЕМА] ТЕКСТ — объявление подписанным чатам (админы бота)",
+    ),
 ];
 
 /// Parses a line. `prefixes` are the characters that start a command
@@ -140,6 +187,12 @@ pub fn parse(text: &str, prefixes: &[char]) -> Input {
         "fact" | "факт" => Command::Fact(arg),
         "source" | "источник" => Command::Source(arg),
         "lang" | "language" | "язык" => Command::Lang((!arg.is_empty()).then_some(arg)),
+        "subscribe" | "подписаться" => Command::Subscribe(arg),
+        "unsubscribe" | "отписаться" => Command::Unsubscribe(arg),
+        "subscriptions" | "подписки" => Command::Subscriptions,
+        "announce" | "объявить" => Command::Announce(arg),
+        "announce_send" => Command::AnnounceSend(arg),
+        "announce_cancel" => Command::AnnounceCancel(arg),
         other => match Topic::parse(other).or_else(|| russian_topic(other)) {
             Some(t) => Command::Topic(t),
             None => Command::Unknown(name.clone()),
@@ -202,6 +255,13 @@ mod tests {
         );
         assert_eq!(cmd("/lang").0, Command::Lang(None));
         assert_eq!(cmd("/lang ru").0, Command::Lang(Some("ru".into())));
+        assert_eq!(
+            cmd("/subscribe trade milestones").0,
+            Command::Subscribe("trade milestones".into())
+        );
+        assert!(parse("/unsubscribe", &['/']).needs_chat_admin());
+        assert!(!parse("/subscriptions", &['/']).needs_chat_admin());
+        assert!(!parse("/trade", &['/']).needs_chat_admin());
         assert_eq!(
             cmd("/frobnicate x").0,
             Command::Unknown("frobnicate".into())

@@ -64,6 +64,12 @@ impl Emulator {
     fn post(&self, path: &str, body: Value) -> Value {
         match ureq::post(&format!("{}{path}", self.url)).send_json(body) {
             Ok(r) => r.into_json().expect("JSON from the emulator"),
+            Err(ureq::Error::Status(code, r)) => {
+                panic!(
+                    "POST {path}: {code} {}",
+                    r.into_string().unwrap_or_default()
+                )
+            }
             Err(e) => panic!("POST {path}: {e}"),
         }
     }
@@ -106,6 +112,16 @@ impl Emulator {
         self.post(
             "/control/callback",
             json!({"chat_id": chat, "message_id": message_id, "data": data}),
+        )["result"]
+            .clone()
+    }
+
+    /// Like [`Emulator::press`], even if the button is no longer there (a
+    /// second tap that raced the message's edit).
+    pub fn press_forced(&self, chat: i64, message_id: i64, data: &str) -> Value {
+        self.post(
+            "/control/callback",
+            json!({"chat_id": chat, "message_id": message_id, "data": data, "force": true}),
         )["result"]
             .clone()
     }
@@ -172,6 +188,27 @@ impl Emulator {
         }
     }
 
+    /// Declares `user`'s status in `chat` for getChatMember.
+    pub fn member(&self, chat: i64, user: i64, status: &str) {
+        self.post(
+            "/control/member",
+            json!({"chat_id": chat, "user_id": user, "status": status}),
+        );
+    }
+
+    /// Successful sends per chat, as the emulator counted them.
+    pub fn sends_by_chat(&self) -> std::collections::HashMap<i64, u64> {
+        let stats = self.get("/control/stats");
+        stats["result"]["chats"]
+            .as_object()
+            .map(|m| {
+                m.iter()
+                    .filter_map(|(k, v)| Some((k.parse().ok()?, v["SendMessage"].as_u64()?)))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// Successful sends to `chat`, as the emulator counted them.
     pub fn sends_to(&self, chat: i64) -> u64 {
         // teloxide names methods in PascalCase; the emulator counts as called.
@@ -202,6 +239,16 @@ impl BotProcess {
     }
 
     pub fn start_with(emu: &Emulator, dir: &Path, extra_config: &str) -> BotProcess {
+        Self::start_env(emu, dir, extra_config, &[])
+    }
+
+    /// Like [`BotProcess::start_with`], with extra environment variables.
+    pub fn start_env(
+        emu: &Emulator,
+        dir: &Path,
+        extra_config: &str,
+        env: &[(&str, &str)],
+    ) -> BotProcess {
         let cfg = dir.join("bot.toml");
         std::fs::write(
             &cfg,
@@ -223,6 +270,7 @@ impl BotProcess {
         let child = Command::new(super::BIN)
             .args(["run", "--config"])
             .arg(&cfg)
+            .envs(env.iter().copied())
             .env("TELOXIDE_TOKEN", TOKEN)
             .env("RUST_LOG", "trace")
             .env_remove("FACTBOT_CONFIG")
@@ -238,7 +286,9 @@ impl BotProcess {
     }
 
     pub fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+        std::fs::read(&self.log)
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default()
     }
 
     /// Waits (at most `secs`) until the bot has recorded `n` updates as
@@ -249,6 +299,24 @@ impl BotProcess {
             assert!(
                 Instant::now() < deadline,
                 "fewer than {n} updates recorded as answered after {secs} s"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits (at most `secs`) until the log has `n` lines containing `what`.
+    pub fn wait_log(&self, what: &str, n: usize, secs: u64) {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        while self.log().matches(what).count() < n {
+            assert!(
+                Instant::now() < deadline,
+                "fewer than {n} log lines with {what:?} after {secs} s; log tail:\n{}",
+                self.log()
+                    .lines()
+                    .rev()
+                    .take(30)
+                    .collect::<Vec<_>>()
+                    .join("\n")
             );
             std::thread::sleep(Duration::from_millis(20));
         }

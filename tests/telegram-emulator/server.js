@@ -45,6 +45,7 @@ function reset() {
     events: [], // what the bot did: sent / edited / deleted / callback_answer / inline_answer
     faults: [],
     commands: new Map(),
+    members: new Map(), // "chat:user" -> status declared with /control/member
     callbacks: new Map(), // callback_query id -> chat id
     sends: [], // timestamps for the enforce-limits mode
     stats: { calls: {}, ok: {}, errors: {}, faults: {}, chats: {} },
@@ -254,6 +255,26 @@ const H = {
     ok(res, true);
   },
   sendChatAction: (req, res) => ok(res, true),
+  // Not in the package. A member's status is what the test declared with
+  // /control/member; otherwise the bot itself is an administrator and anyone
+  // else a plain member.
+  getChatMember(req, res) {
+    const p = req.tg, chat = Number(p.chat_id), user = Number(p.user_id);
+    if (!Number.isFinite(chat)) return fail(res, 400, 'Bad Request: chat not found');
+    if (!Number.isFinite(user)) return fail(res, 400, 'Bad Request: user not found');
+    const bot = botUser(req.params.token);
+    const status = st.members.get(key(chat, user)) || (user === bot.id ? 'administrator' : 'member');
+    const u = user === bot.id ? bot : { id: user, is_bot: false, first_name: 'Tester' };
+    const m = { status, user: u };
+    if (status === 'creator') Object.assign(m, { is_anonymous: false });
+    if (status === 'administrator') {
+      Object.assign(m, { is_anonymous: false, can_be_edited: false, can_manage_chat: true, can_change_info: true,
+        can_post_messages: true, can_edit_messages: true, can_delete_messages: true, can_manage_video_chats: true,
+        can_invite_users: true, can_restrict_members: true, can_pin_messages: true, can_promote_members: false,
+        can_post_stories: false, can_edit_stories: false, can_delete_stories: false });
+    }
+    ok(res, m);
+  },
   // DEVIATION D1: getWebhookInfo, setMyCommands, getMyCommands and
   // deleteMyCommands are unknown to the package (HTTP 500, non-Telegram body);
   // setWebhook / deleteWebhook answer result:null / ignore drop_pending_updates.
@@ -426,6 +447,13 @@ function controlRoutes(app) {
     const b = req.body || {};
     if (!Number.isFinite(Number(b.chat_id))) return bad(res, 'chat_id (number) required');
     cok(res, chatFor(b.chat_id, { type: b.type, title: b.title, username: b.username, first_name: b.first_name }));
+  });
+  app.post('/control/member', (req, res) => { // {chat_id, user_id, status: creator|administrator|member|left|kicked}
+    const b = req.body || {};
+    if (!Number.isFinite(Number(b.chat_id)) || !Number.isFinite(Number(b.user_id))) return bad(res, 'chat_id and user_id (numbers) required');
+    if (!['creator', 'administrator', 'member', 'left', 'kicked'].includes(b.status)) return bad(res, 'status: creator|administrator|member|left|kicked');
+    st.members.set(key(b.chat_id, b.user_id), b.status);
+    cok(res, true);
   });
   app.post('/control/message', wrap(async (req, res) => {
     const b = req.body || {}, cid = Number(b.chat_id);

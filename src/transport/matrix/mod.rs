@@ -7,6 +7,8 @@
 //! - [`send`]: replies as `m.notice` with HTML, threaded as a reply;
 //!   `!leave`.
 //! - [`invites`]: joining on invite, with an allow-list and backoff.
+//! - [`deliver`]: notifications to subscribed rooms (the notify worker's
+//!   [`Deliver`](crate::notify::Deliver) for `mx:` chats).
 //!
 //! The loop is matrix-sdk's `sync_once` driven by hand rather than
 //! `Client::sync`: each sync's messages go to the inbox before the token
@@ -15,6 +17,7 @@
 //! (`M_LIMIT_EXCEEDED`) are obeyed by the SDK's HTTP layer, which waits the
 //! `retry_after_ms` the server asks for.
 
+mod deliver;
 mod inbox;
 mod invites;
 pub mod route;
@@ -94,6 +97,9 @@ pub async fn run(
         me,
         admins: cfg.admins.clone(),
     });
+    ctx.engine
+        .hub()
+        .register(Arc::new(deliver::MxDeliver::new(client.clone())));
     let invites = invites::Joiner::new(client.clone(), cfg.allowed_inviters.clone());
     let permits = Arc::new(Semaphore::new(CONCURRENT_ANSWERS));
     let mut tasks = JoinSet::new();

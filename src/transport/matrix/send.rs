@@ -45,13 +45,21 @@ pub(crate) async fn handle(ctx: &Ctx, job: &Job) -> Option<String> {
     match &job.action {
         Action::Answer(text) => {
             let chat = format!("mx:{}", job.room_id);
-            let reply = ctx.engine.handle(&Request {
+            let input = crate::query::parse(text, PREFIXES);
+            // Only admin-only commands cost a power-level lookup.
+            let chat_admin =
+                job.direct || (input.needs_chat_admin() && is_room_admin(&room, &job.sender).await);
+            let req = Request {
                 chat: &chat,
                 text,
                 user_lang: None,
                 force_lang: None,
                 prefixes: PREFIXES,
-            });
+                chat_admin,
+                bot_admin: ctx.admins.iter().any(|a| a == &job.sender),
+                private: job.direct,
+            };
+            let reply = ctx.engine.handle_input(&req, input);
             let parts = render_matrix(&reply, MATRIX_LIMIT);
             let mut first = true;
             for (body, html) in parts {

@@ -38,13 +38,64 @@ pub struct Ctx {
     pub inbox: Inbox,
     /// Webhook requests waiting for their update to be handled.
     pub waiters: Waiters,
+    /// Telegram user ids of the bot's admins (`[telegram] admins`).
+    pub admins: Vec<i64>,
+}
+
+/// What the engine needs to know about the sender, found out here.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Sender {
+    pub chat_admin: bool,
+    pub bot_admin: bool,
+    pub private: bool,
+}
+
+/// Finds out who sends `text` in `chat`; asks Telegram (`getChatMember`)
+/// only when the command needs a chat admin and the chat is a group.
+pub async fn sender<B: TgRequester>(
+    bot: &B,
+    ctx: &Ctx,
+    chat: &teloxide::types::Chat,
+    user: Option<&teloxide::types::User>,
+    sender_chat: Option<&teloxide::types::Chat>,
+    text: &str,
+) -> Sender {
+    let private = chat.is_private();
+    let bot_admin =
+        user.is_some_and(|u| i64::try_from(u.id.0).is_ok_and(|id| ctx.admins.contains(&id)));
+    let mut chat_admin = private;
+    if !private && crate::query::parse(text, &['/']).needs_chat_admin() {
+        // An anonymous group admin writes as the group itself.
+        if sender_chat.is_some_and(|c| c.id == chat.id) {
+            chat_admin = true;
+        } else if let Some(u) = user {
+            chat_admin = match bot.get_chat_member(chat.id, u.id).await {
+                Ok(m) => m.is_privileged(),
+                Err(e) => {
+                    tracing::warn!(chat = chat.id.0, error = %e, "telegram: getChatMember failed; treating the sender as a plain member");
+                    false
+                }
+            };
+        }
+    }
+    Sender {
+        chat_admin,
+        bot_admin,
+        private,
+    }
 }
 
 impl Ctx {
     /// Records an update as answered, whatever the outcome, so one
     /// poisonous update cannot come back after every restart.
     /// The engine's reply to `text` written by `user` in `chat`.
-    fn answer(&self, chat: ChatId, text: &str, user: Option<&teloxide::types::User>) -> Reply {
+    fn answer(
+        &self,
+        chat: ChatId,
+        text: &str,
+        user: Option<&teloxide::types::User>,
+        who: Sender,
+    ) -> Reply {
         let key = chat_key(chat);
         self.engine.handle(&Request {
             chat: &key,
@@ -52,6 +103,9 @@ impl Ctx {
             user_lang: user_lang(user),
             force_lang: None,
             prefixes: &['/'],
+            chat_admin: who.chat_admin,
+            bot_admin: who.bot_admin,
+            private: who.private,
         })
     }
 
@@ -96,6 +150,12 @@ async fn answer_message<B: TgRequester>(
             to = to.0,
             "telegram: group migrated to a supergroup"
         );
+        crate::notify::worker::move_chat(
+            ctx.engine.hub(),
+            &ctx.engine,
+            &chat_key(msg.chat.id),
+            &chat_key(*to),
+        );
         return Ok(());
     }
     let Some(text) = msg.text() else {
@@ -112,7 +172,16 @@ async fn answer_message<B: TgRequester>(
     let Route::Answer(text) = route(incoming, me.username()) else {
         return Ok(());
     };
-    let reply = ctx.answer(msg.chat.id, &text, msg.from.as_ref());
+    let who = sender(
+        bot,
+        ctx,
+        &msg.chat,
+        msg.from.as_ref(),
+        msg.sender_chat.as_ref(),
+        &text,
+    )
+    .await;
+    let reply = ctx.answer(msg.chat.id, &text, msg.from.as_ref(), who);
     send_reply(bot, msg.chat.id, Some(msg.id), &reply).await
 }
 
@@ -141,7 +210,8 @@ async fn answer_callback<B: TgRequester>(
         return Ok(());
     };
     let chat = message.chat().id;
-    let reply = ctx.answer(chat, data, Some(&q.from));
+    let who = sender(bot, ctx, message.chat(), Some(&q.from), None, data).await;
+    let reply = ctx.answer(chat, data, Some(&q.from), who);
     // A button edits its message in place: the first chunk is the page.
     let Some(html) = render_telegram_html(&reply, TELEGRAM_LIMIT)
         .into_iter()
@@ -196,7 +266,7 @@ async fn answer_inline<B: TgRequester>(bot: &B, q: &InlineQuery, ctx: &Ctx) -> R
                 text: &line,
                 user_lang: None,
                 force_lang: Some(lang),
-                prefixes: &['/'],
+                ..Request::new("tg:inline", &line)
             };
             let html = render_telegram_html(&ctx.engine.handle(&req), TELEGRAM_LIMIT)
                 .into_iter()

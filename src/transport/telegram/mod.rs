@@ -5,12 +5,14 @@
 //!   answered twice across crashes);
 //! - [`handlers`]: the dispatcher's endpoints;
 //! - [`send`]: replies as HTML with inline keyboards, retries and failures;
-//! - [`webhook`]: webhook mode, answering Telegram once an update is handled.
+//! - [`webhook`]: webhook mode, answering Telegram once an update is handled;
+//! - [`deliver`]: notifications to chats and configured channels.
 //!
 //! Start-up: check the token with `getMe` (a wrong token is a clear error),
 //! register the command list in English and Russian, then dispatch until
 //! SIGTERM or Ctrl-C, finishing replies in flight (at most 5 s).
 
+pub mod deliver;
 pub mod handlers;
 pub mod listener;
 pub mod route;
@@ -129,12 +131,17 @@ pub async fn run(
     }
 
     let bot: TgBot = plain.clone().throttle(LIMITS);
+    engine
+        .hub()
+        .register(Arc::new(deliver::TgDeliver::new(bot.clone())));
+    deliver::subscribe_channels(&bot, &me, &engine, &cfg.channels).await;
     let inbox = Inbox::new(engine.store().tree("telegram_inbox")?);
     tokio::spawn(inbox.clone().flusher());
     let ctx = Arc::new(Ctx {
         engine,
         inbox: inbox.clone(),
         waiters: webhook::Waiters::default(),
+        admins: cfg.admins.clone(),
     });
     let handler = handler_tree::<TgBot>();
     let default_ctx = Arc::clone(&ctx);

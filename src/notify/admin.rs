@@ -1,0 +1,251 @@
+//! The admin endpoint: a small HTTP API on loopback, so the shell can reach
+//! the running bot (which holds the store's lock).
+//!
+//! - `POST /announce` `{"topic": "trade"?, "text": "..."}` → `{"id", "chats"}`
+//! - `GET /notifications` → progress of every notification
+//! - `GET /notifications/{id}` → progress of one
+//!
+//! Every request needs `Authorization: Bearer <token>` (`[notify]
+//! admin_token` or `FACTBOT_ADMIN_TOKEN`); the token is compared by digest
+//! in constant time and never logged. Only loopback addresses are accepted
+//! for `admin_listen`: this is not an API for the network.
+
+use std::net::SocketAddr;
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::subscriptions::{parse_topics, ALL};
+use super::{Hub, Progress};
+use crate::config::{NotifyConfig, Secret};
+use crate::facts::Topic;
+
+#[derive(Clone)]
+struct AppState {
+    hub: Hub,
+    token: [u8; 32],
+}
+
+/// `POST /announce` body.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct AnnounceRequest {
+    pub topic: Option<String>,
+    pub text: String,
+}
+
+/// `POST /announce` answer: the notification id (`None`: nobody subscribed).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Announced {
+    pub id: Option<u64>,
+    pub chats: usize,
+}
+
+fn digest(s: &str) -> [u8; 32] {
+    Sha256::digest(s.as_bytes()).into()
+}
+
+fn authorized(st: &AppState, headers: &HeaderMap) -> bool {
+    let Some(given) = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+    else {
+        return false;
+    };
+    let g = digest(given);
+    g.iter()
+        .zip(st.token.iter())
+        .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+        == 0
+}
+
+type Answer<T> = Result<Json<T>, (StatusCode, String)>;
+
+fn deny() -> (StatusCode, String) {
+    (
+        StatusCode::UNAUTHORIZED,
+        "missing or wrong admin token".into(),
+    )
+}
+
+fn internal(e: impl std::fmt::Display) -> (StatusCode, String) {
+    tracing::error!(error = %e, "notify: admin endpoint failure");
+    (StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+}
+
+/// Parses an announcement topic: none or `all` = every subscriber.
+pub fn parse_topic(t: Option<&str>) -> Result<Option<Topic>, String> {
+    let Some(t) = t.map(str::trim).filter(|t| !t.is_empty()) else {
+        return Ok(None);
+    };
+    let set = parse_topics(t)?;
+    match set.iter().next().map(String::as_str) {
+        Some(ALL) | None => Ok(None),
+        Some(name) if set.len() == 1 => Ok(Topic::parse(name)),
+        _ => Err(t.to_string()),
+    }
+}
+
+async fn announce(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Json(req): Json<AnnounceRequest>,
+) -> Answer<Announced> {
+    if !authorized(&st, &headers) {
+        return Err(deny());
+    }
+    if req.text.trim().is_empty() {
+        return Err((StatusCode::BAD_REQUEST, "the text is empty".into()));
+    }
+    let topic = parse_topic(req.topic.as_deref())
+        .map_err(|w| (StatusCode::BAD_REQUEST, format!("unknown topic {w:?}")))?;
+    let hub = st.hub.clone();
+    let text = req.text.clone();
+    let n = tokio::task::spawn_blocking(move || hub.announce(topic, &text))
+        .await
+        .map_err(internal)?
+        .map_err(internal)?;
+    tracing::info!(
+        id = n.as_ref().map(|n| n.id),
+        "notify: announcement from the admin endpoint"
+    );
+    Ok(Json(Announced {
+        id: n.as_ref().map(|n| n.id),
+        chats: n.map_or(0, |n| n.targets),
+    }))
+}
+
+async fn list(State(st): State<AppState>, headers: HeaderMap) -> Answer<Vec<Progress>> {
+    if !authorized(&st, &headers) {
+        return Err(deny());
+    }
+    let hub = st.hub.clone();
+    let p = tokio::task::spawn_blocking(move || hub.outbox.all_progress())
+        .await
+        .map_err(internal)?
+        .map_err(internal)?;
+    Ok(Json(p))
+}
+
+async fn one(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<u64>,
+) -> Answer<Progress> {
+    if !authorized(&st, &headers) {
+        return Err(deny());
+    }
+    match st.hub.outbox.progress(id).map_err(internal)? {
+        Some(p) => Ok(Json(p)),
+        None => Err((StatusCode::NOT_FOUND, format!("no notification {id}"))),
+    }
+}
+
+/// Binds the endpoint; serving runs in a spawned task.
+pub async fn serve(listen: &str, token: &Secret, hub: Hub) -> anyhow::Result<SocketAddr> {
+    let addr: SocketAddr = listen
+        .parse()
+        .map_err(|_| anyhow::anyhow!("[notify] admin_listen {listen:?} is not an address:port"))?;
+    if !addr.ip().is_loopback() {
+        anyhow::bail!(
+            "[notify] admin_listen {listen:?} must be a loopback address (127.0.0.1 or [::1])"
+        );
+    }
+    let st = AppState {
+        hub,
+        token: digest(token.expose()),
+    };
+    let app = Router::new()
+        .route("/announce", post(announce))
+        .route("/notifications", get(list))
+        .route("/notifications/{id}", get(one))
+        .with_state(st);
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("notify: cannot listen on {addr}: {e}"))?;
+    let local = listener.local_addr()?;
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            tracing::error!(error = %e, "notify: admin endpoint stopped");
+        }
+    });
+    tracing::info!(listen = %local, "notify: admin endpoint listening");
+    Ok(local)
+}
+
+/// The shell's side of the endpoint (`factbot announce`, `notifications`).
+pub struct Client {
+    base: String,
+    auth: String,
+}
+
+/// Why a call to the endpoint failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("no bot is answering on {0}")]
+    NotRunning(String),
+    #[error("the admin endpoint answered {0}: {1}")]
+    Status(u16, String),
+    #[error("unreadable answer from the admin endpoint: {0}")]
+    Body(String),
+}
+
+impl Client {
+    /// `None` when the config has no endpoint or no token.
+    pub fn from_config(cfg: &NotifyConfig) -> Option<Client> {
+        let listen = cfg.admin_listen.as_ref()?;
+        let token = cfg.admin_token.as_ref()?;
+        Some(Client {
+            base: format!("http://{listen}"),
+            auth: format!("Bearer {}", token.expose()),
+        })
+    }
+
+    fn call(
+        &self,
+        req: ureq::Request,
+        body: Option<serde_json::Value>,
+    ) -> Result<ureq::Response, ClientError> {
+        let req = req
+            .set("Authorization", &self.auth)
+            .timeout(std::time::Duration::from_secs(30));
+        let r = match body {
+            Some(b) => req.send_json(b),
+            None => req.call(),
+        };
+        match r {
+            Ok(r) => Ok(r),
+            Err(ureq::Error::Status(code, r)) => Err(ClientError::Status(
+                code,
+                r.into_string().unwrap_or_default(),
+            )),
+            Err(ureq::Error::Transport(_)) => Err(ClientError::NotRunning(self.base.clone())),
+        }
+    }
+
+    pub fn announce(&self, topic: Option<&str>, text: &str) -> Result<Announced, ClientError> {
+        let body = serde_json::json!({ "topic": topic, "text": text });
+        self.call(ureq::post(&format!("{}/announce", self.base)), Some(body))?
+            .into_json()
+            .map_err(|e| ClientError::Body(e.to_string()))
+    }
+
+    pub fn progress(&self, id: u64) -> Result<Progress, ClientError> {
+        self.call(
+            ureq::get(&format!("{}/notifications/{id}", self.base)),
+            None,
+        )?
+        .into_json()
+        .map_err(|e| ClientError::Body(e.to_string()))
+    }
+
+    pub fn list(&self) -> Result<Vec<Progress>, ClientError> {
+        self.call(ureq::get(&format!("{}/notifications", self.base)), None)?
+            .into_json()
+            .map_err(|e| ClientError::Body(e.to_string()))
+    }
+}

@@ -1,0 +1,192 @@
+//! What a notification says, kept transport- and language-neutral.
+//!
+//! A notification is stored as data (the change, the digest's facts and
+//! countdowns, the announcement's text), not as text: each chat gets it
+//! rendered at send time, in that chat's language, as the core's [`Reply`],
+//! which every transport already knows how to format.
+
+use serde::{Deserialize, Serialize};
+
+use crate::answer::Catalog;
+use crate::facts::{Change, Fact, Lang};
+use crate::reply::{Block, Inline, Reply, ReplyKind};
+
+/// One countdown line of a digest.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CountdownLine {
+    pub en: String,
+    pub ru: String,
+    /// `YYYY-MM-DD`.
+    pub date: String,
+    /// Days from the digest's date to `date` (> 0).
+    pub days: i64,
+}
+
+/// A fact whose date falls on the digest's day, some years ago.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Anniversary {
+    pub fact_id: String,
+    pub year: i32,
+}
+
+/// What a notification is about.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Content {
+    /// A fact added, changed or removed by an import.
+    Change { change: Box<Change> },
+    /// The daily digest of `date` (`YYYY-MM-DD`, local).
+    Digest {
+        date: String,
+        anniversaries: Vec<Anniversary>,
+        countdowns: Vec<CountdownLine>,
+    },
+    /// An operator's announcement.
+    Announcement { text: String },
+}
+
+impl Content {
+    /// A short name for listings (`change`, `digest`, `announcement`).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Content::Change { .. } => "change",
+            Content::Digest { .. } => "digest",
+            Content::Announcement { .. } => "announcement",
+        }
+    }
+
+    /// One line describing it, for `factbot notifications`.
+    pub fn summary(&self) -> String {
+        let mut s = match self {
+            Content::Change { change } => format!("change of {}", change.fact_id),
+            Content::Digest { date, .. } => format!("digest of {date}"),
+            Content::Announcement { text } => text.clone(),
+        };
+        if s.chars().count() > 60 {
+            s = s.chars().take(57).collect::<String>() + "…";
+        }
+        s
+    }
+
+    /// The message a chat reading `lang` receives.
+    pub fn render(&self, lang: Lang, cat: &Catalog) -> Reply {
+        let en = lang == Lang::En;
+        let mut r = Reply::new(ReplyKind::Info, lang);
+        match self {
+            Content::Change { change } => {
+                let c = change.as_ref();
+                let (head, fact) = match (&c.old, &c.new) {
+                    (_, Some(new)) if c.old.is_none() => (
+                        if en {
+                            "New fact"
+                        } else {
+                            "Новый факт"
+                        },
+                        new,
+                    ),
+                    (_, Some(new)) => (if en { "Updated" } else { "Обновлено" }, new),
+                    (Some(old), None) => (if en { "Removed" } else { "Удалено" }, old),
+                    (None, None) => return r.text(c.fact_id.clone()),
+                };
+                r = r.block(Block::Heading(vec![Inline::Text(format!(
+                    "{head}: {}",
+                    fact.title.get(lang)
+                ))]));
+                if let (Some(old), Some(new)) = (&c.old, &c.new) {
+                    let was = value_line(old, lang);
+                    let now = value_line(new, lang);
+                    if !was.is_empty() && was != now {
+                        r = r.block(Block::Paragraph(vec![
+                            Inline::Text(was),
+                            Inline::Text(" → ".into()),
+                            Inline::Bold(now),
+                        ]));
+                    }
+                    if old.text.get(lang) != new.text.get(lang) {
+                        r = r.block(Block::Paragraph(vec![
+                            Inline::Italic(if en { "Was: " } else { "Было: " }.into()),
+                            Inline::Text(old.text.get(lang).to_string()),
+                        ]));
+                    }
+                    r = r.block(Block::Paragraph(vec![
+                        Inline::Italic(if en { "Now: " } else { "Стало: " }.into()),
+                        Inline::Text(new.text.get(lang).to_string()),
+                    ]));
+                } else {
+                    r = r.text(fact.text.get(lang).to_string());
+                }
+                r = r.block(Block::Paragraph(vec![Inline::Italic(
+                    if en { "Source:" } else { "Источник:" }.into(),
+                )]));
+                r = r.block(Block::Quote(vec![Inline::Text(fact.source.clone())]));
+                r.facts.push(fact.id.clone());
+            }
+            Content::Digest {
+                date,
+                anniversaries,
+                countdowns,
+            } => {
+                let day = date
+                    .parse::<crate::facts::PartialDate>()
+                    .map(|d| d.display(lang))
+                    .unwrap_or_else(|_| date.clone());
+                r = r.block(Block::Heading(vec![Inline::Text(if en {
+                    format!("Daily digest, {day}")
+                } else {
+                    format!("Дайджест дня, {day}")
+                })]));
+                let mut items = Vec::new();
+                for a in anniversaries {
+                    let Some(f) = cat.get(&a.fact_id) else {
+                        continue;
+                    };
+                    let lead = if en {
+                        format!("On this day in {}: ", a.year)
+                    } else {
+                        format!("В этот день в {} году: ", a.year)
+                    };
+                    items.push(vec![
+                        Inline::Bold(lead),
+                        Inline::Text(f.text.get(lang).to_string()),
+                    ]);
+                    r.facts.push(f.id.clone());
+                }
+                for c in countdowns {
+                    let what = if en { &c.en } else { &c.ru };
+                    let d = c
+                        .date
+                        .parse::<crate::facts::PartialDate>()
+                        .map(|d| d.display(lang))
+                        .unwrap_or_else(|_| c.date.clone());
+                    items.push(vec![Inline::Text(if en {
+                        format!("{} days until {what} ({d})", c.days)
+                    } else {
+                        format!("{} дн. до: {what} ({d})", c.days)
+                    })]);
+                }
+                r = r.block(Block::List(items));
+            }
+            Content::Announcement { text } => {
+                r = r.block(Block::Heading(vec![Inline::Text(
+                    if en {
+                        "Announcement"
+                    } else {
+                        "Объявление"
+                    }
+                    .into(),
+                )]));
+                r = r.text(text.clone());
+            }
+        }
+        r
+    }
+}
+
+/// A fact's typed values in one line ("USD 769 million (2011)").
+fn value_line(f: &Fact, lang: Lang) -> String {
+    f.values
+        .iter()
+        .map(|v| v.display(lang))
+        .collect::<Vec<_>>()
+        .join(", ")
+}

@@ -1,0 +1,129 @@
+//! Notifications: chats subscribe to topics and receive news there — once,
+//! reliably, within each platform's limits, across restarts and crashes.
+//!
+//! Why it is split this way (one concept per file):
+//! - [`subscriptions`]: which chat wants which topics (sled);
+//! - [`content`]: what a notification says, stored as data and rendered per
+//!   chat at send time, so each chat reads it in its own language;
+//! - [`outbox`]: the durable record of every notification and each of its
+//!   deliveries, written before anything is sent;
+//! - [`worker`]: sends due deliveries through a transport's [`Deliver`],
+//!   with retries, pacing and crash-safe bookkeeping;
+//! - [`changes`]: the store's change log becomes "Updated: …" notifications;
+//! - [`digest`]: the daily digest and its clock;
+//! - [`commands`]: `/subscribe`, `/unsubscribe`, `/subscriptions`,
+//!   `/announce` — the answers for every transport;
+//! - [`admin`]: the loopback admin endpoint behind `factbot announce` and
+//!   `factbot notifications` (the running bot holds the store's lock);
+//! - [`service`]: start-up wiring for `factbot run`.
+//!
+//! Transports never touch the outbox: they register a [`Deliver`] with the
+//! engine's [`Hub`] and pass chat-admin facts in `answer::Request`.
+
+pub mod admin;
+pub mod changes;
+pub mod commands;
+pub mod content;
+pub mod digest;
+pub mod outbox;
+pub mod service;
+pub mod subscriptions;
+pub mod worker;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+
+pub use content::Content;
+pub use outbox::{Delivery, Notification, Outbox, Progress, State};
+pub use service::Service;
+pub use subscriptions::{Subscriptions, Topics};
+pub use worker::{Deliver, Outcome};
+
+use crate::facts::{Store, StoreError, Topic};
+
+/// The engine's handle on notifications: the outbox, the subscriptions,
+/// the registered deliverers and the worker's wake-up. Cheap to clone.
+#[derive(Clone)]
+pub struct Hub {
+    pub outbox: Outbox,
+    pub subs: Subscriptions,
+    drafts: sled::Tree,
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    wake: tokio::sync::Notify,
+    /// Notifications enqueued since the worker last looked.
+    fresh: Mutex<Vec<u64>>,
+    deliverers: RwLock<HashMap<String, Arc<dyn Deliver>>>,
+}
+
+impl Hub {
+    pub fn open(store: &Store) -> Result<Hub, StoreError> {
+        Ok(Hub {
+            outbox: Outbox::open(store)?,
+            subs: Subscriptions::open(store)?,
+            drafts: store.tree("notify_drafts")?,
+            inner: Arc::new(Inner {
+                wake: tokio::sync::Notify::new(),
+                fresh: Mutex::new(Vec::new()),
+                deliverers: RwLock::new(HashMap::new()),
+            }),
+        })
+    }
+
+    /// A transport offers its way of sending; deliveries to chat keys with
+    /// its prefix (`tg:`, `mx:`) go through it from now on.
+    pub fn register(&self, d: Arc<dyn Deliver>) {
+        let p = d.platform().to_string();
+        self.inner
+            .deliverers
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(p, d);
+        self.inner.wake.notify_one();
+    }
+
+    /// The deliverer for a chat key, if its transport is running.
+    pub fn deliverer(&self, chat: &str) -> Option<Arc<dyn Deliver>> {
+        let platform = chat.split(':').next().unwrap_or("");
+        self.inner
+            .deliverers
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(platform)
+            .cloned()
+    }
+
+    /// Enqueues `content` for every chat subscribed to `topic` (`None`: all
+    /// subscribed chats), with `mark` written in the same transaction.
+    /// `None` when no chat wants it (the mark is still written).
+    pub fn notify(
+        &self,
+        topic: Option<Topic>,
+        content: Content,
+        mark: Option<(&str, Vec<u8>)>,
+    ) -> Result<Option<Notification>, StoreError> {
+        let chats = self.subs.subscribers_of(topic)?;
+        if chats.is_empty() {
+            if let Some((k, v)) = mark {
+                self.outbox.set_mark(k, &v)?;
+            }
+            return Ok(None);
+        }
+        let n = self.outbox.enqueue(topic, content, &chats, mark)?;
+        tracing::info!(
+            id = n.id,
+            kind = n.content.kind(),
+            chats = n.targets,
+            "notify: notification enqueued"
+        );
+        self.inner
+            .fresh
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(n.id);
+        self.inner.wake.notify_one();
+        Ok(Some(n))
+    }
+}

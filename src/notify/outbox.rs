@@ -1,0 +1,363 @@
+//! The durable outbox: every notification, and one delivery record per
+//! target chat, written to sled before anything is sent.
+//!
+//! Why: a crash (kill -9, power loss) at any moment must not lose a
+//! notification nor send it twice to more than the few chats whose sends
+//! were in flight. So the notification and all its deliveries are written in
+//! one transaction and flushed; the worker then marks each delivery done and
+//! flushes *before* it counts the send as finished. After a restart, every
+//! delivery still `pending` is sent again — including those in flight at the
+//! crash, which may therefore arrive twice (at most `max_in_flight`).
+//!
+//! Trees:
+//! - `notify_notifications`: id (u64, big-endian) → JSON [`Notification`];
+//! - `notify_deliveries`: id ++ chat key → JSON [`Delivery`], so one
+//!   notification's deliveries are a prefix scan;
+//! - `notify_meta`: watermarks (last change sent, last digest date) written in
+//!   the same transaction as the notification they produced, so each change
+//!   and each day's digest is enqueued exactly once.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+use sled::transaction::{ConflictableTransactionError, TransactionError};
+use sled::Transactional;
+
+use super::content::Content;
+use crate::facts::{Store, StoreError, Topic};
+
+/// A notification: what to say, to whom (by topic), when it was made.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Notification {
+    pub id: u64,
+    /// Unix seconds.
+    pub created: u64,
+    /// The topic its chats were chosen by (`None`: every subscriber).
+    pub topic: Option<Topic>,
+    pub content: Content,
+    /// Number of deliveries made for it.
+    pub targets: usize,
+}
+
+/// Where a delivery stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum State {
+    Pending,
+    Delivered,
+    Failed,
+}
+
+/// One notification to one chat.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Delivery {
+    /// The chat it was made for (part of the key).
+    pub chat: String,
+    /// Where it goes now: `chat`, or the chat's new id after a migration.
+    pub target: String,
+    pub state: State,
+    pub attempts: u32,
+    /// Unix milliseconds before which it is not tried again.
+    pub next_at_ms: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+}
+
+/// Counts of one notification's deliveries.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Progress {
+    pub id: u64,
+    pub kind: String,
+    pub summary: String,
+    pub created: u64,
+    pub total: usize,
+    pub pending: usize,
+    pub delivered: usize,
+    pub failed: usize,
+}
+
+/// The outbox trees. Cheap to clone.
+#[derive(Clone)]
+pub struct Outbox {
+    db_notifications: sled::Tree,
+    deliveries: sled::Tree,
+    meta: sled::Tree,
+    ids: sled::Tree,
+}
+
+pub fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+fn corrupt(tree: &'static str, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt {
+        tree,
+        message: e.to_string(),
+    }
+}
+
+fn dkey(id: u64, chat: &str) -> Vec<u8> {
+    let mut k = id.to_be_bytes().to_vec();
+    k.extend_from_slice(chat.as_bytes());
+    k
+}
+
+fn id_of(key: &[u8]) -> u64 {
+    key.get(..8)
+        .and_then(|b| <[u8; 8]>::try_from(b).ok())
+        .map(u64::from_be_bytes)
+        .unwrap_or(0)
+}
+
+impl Outbox {
+    pub fn open(store: &Store) -> Result<Outbox, StoreError> {
+        Ok(Outbox {
+            db_notifications: store.tree("notify_notifications")?,
+            deliveries: store.tree("notify_deliveries")?,
+            meta: store.tree("notify_meta")?,
+            ids: store.tree("notify_ids")?,
+        })
+    }
+
+    /// Records a notification and one pending delivery per chat, durably,
+    /// in one transaction — with `mark` (a `notify_meta` key and value)
+    /// when given. Returns the notification's id.
+    pub fn enqueue(
+        &self,
+        topic: Option<Topic>,
+        content: Content,
+        chats: &[String],
+        mark: Option<(&str, Vec<u8>)>,
+    ) -> Result<Notification, StoreError> {
+        let id = self.next_id()?;
+        let n = Notification {
+            id,
+            created: unix_ms() / 1000,
+            topic,
+            content,
+            targets: chats.len(),
+        };
+        let nv = serde_json::to_vec(&n).map_err(|e| corrupt("notify_notifications", e))?;
+        let now = unix_ms();
+        let ds: Vec<(Vec<u8>, Vec<u8>)> = chats
+            .iter()
+            .map(|c| {
+                let d = Delivery {
+                    chat: c.clone(),
+                    target: c.clone(),
+                    state: State::Pending,
+                    attempts: 0,
+                    next_at_ms: now,
+                    last_error: None,
+                };
+                (dkey(id, c), serde_json::to_vec(&d).unwrap_or_default())
+            })
+            .collect();
+        let r: Result<(), TransactionError<StoreError>> =
+            (&self.db_notifications, &self.deliveries, &self.meta).transaction(|(nt, dt, mt)| {
+                nt.insert(&id.to_be_bytes(), nv.as_slice())?;
+                for (k, v) in &ds {
+                    dt.insert(k.as_slice(), v.as_slice())?;
+                }
+                if let Some((k, v)) = &mark {
+                    mt.insert(k.as_bytes(), v.as_slice())?;
+                }
+                Ok::<(), ConflictableTransactionError<StoreError>>(())
+            });
+        match r {
+            Ok(()) => {}
+            Err(TransactionError::Abort(e)) => return Err(e),
+            Err(TransactionError::Storage(e)) => return Err(e.into()),
+        }
+        self.deliveries.flush()?;
+        Ok(n)
+    }
+
+    /// Ids increase and are never reused, even across restarts.
+    fn next_id(&self) -> Result<u64, StoreError> {
+        let v = self.ids.update_and_fetch("next", |old| {
+            let n = old
+                .and_then(|b| <[u8; 8]>::try_from(b).ok())
+                .map(u64::from_be_bytes)
+                .unwrap_or(0)
+                + 1;
+            Some(n.to_be_bytes().to_vec())
+        })?;
+        Ok(v.as_deref().map(id_of).unwrap_or(1))
+    }
+
+    /// Writes a watermark alone (nothing to notify, but the input was seen).
+    pub fn set_mark(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        self.meta.insert(key, value)?;
+        self.meta.flush()?;
+        Ok(())
+    }
+
+    pub fn mark(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.meta.get(key)?.map(|v| v.to_vec()))
+    }
+
+    pub fn notification(&self, id: u64) -> Result<Option<Notification>, StoreError> {
+        self.db_notifications
+            .get(id.to_be_bytes())?
+            .map(|v| serde_json::from_slice(&v).map_err(|e| corrupt("notify_notifications", e)))
+            .transpose()
+    }
+
+    /// All notifications, oldest first.
+    pub fn notifications(&self) -> Result<Vec<Notification>, StoreError> {
+        self.db_notifications
+            .iter()
+            .map(|kv| {
+                let (_, v) = kv?;
+                serde_json::from_slice(&v).map_err(|e| corrupt("notify_notifications", e))
+            })
+            .collect()
+    }
+
+    fn scan(&self, prefix: &[u8]) -> impl Iterator<Item = Result<(u64, Delivery), StoreError>> {
+        self.deliveries.scan_prefix(prefix).map(|kv| {
+            let (k, v) = kv?;
+            let d = serde_json::from_slice(&v).map_err(|e| corrupt("notify_deliveries", e))?;
+            Ok((id_of(&k), d))
+        })
+    }
+
+    /// One notification's deliveries.
+    pub fn deliveries(&self, id: u64) -> Result<Vec<Delivery>, StoreError> {
+        self.scan(&id.to_be_bytes())
+            .map(|r| r.map(|(_, d)| d))
+            .collect()
+    }
+
+    /// One delivery.
+    pub fn deliveries_get(&self, id: u64, chat: &str) -> Result<Option<Delivery>, StoreError> {
+        self.deliveries
+            .get(dkey(id, chat))?
+            .map(|v| serde_json::from_slice(&v).map_err(|e| corrupt("notify_deliveries", e)))
+            .transpose()
+    }
+
+    /// Every pending delivery (`id`: of one notification only).
+    pub fn pending(&self, id: Option<u64>) -> Result<Vec<(u64, Delivery)>, StoreError> {
+        let prefix = id.map(|i| i.to_be_bytes().to_vec()).unwrap_or_default();
+        self.scan(&prefix)
+            .filter(|r| !matches!(r, Ok((_, d)) if d.state != State::Pending))
+            .collect()
+    }
+
+    /// Saves a delivery's new state. Not flushed: see [`Outbox::flush`].
+    pub fn update(&self, id: u64, d: &Delivery) -> Result<(), StoreError> {
+        let v = serde_json::to_vec(d).map_err(|e| corrupt("notify_deliveries", e))?;
+        self.deliveries.insert(dkey(id, &d.chat), v)?;
+        Ok(())
+    }
+
+    /// Makes updates durable (sled groups concurrent flushes).
+    pub async fn flush(&self) -> Result<(), StoreError> {
+        self.deliveries.flush_async().await?;
+        Ok(())
+    }
+
+    /// Counts per state of one notification.
+    pub fn progress(&self, id: u64) -> Result<Option<Progress>, StoreError> {
+        let Some(n) = self.notification(id)? else {
+            return Ok(None);
+        };
+        let mut p = Progress {
+            id,
+            kind: n.content.kind().into(),
+            summary: n.content.summary(),
+            created: n.created,
+            total: n.targets,
+            ..Progress::default()
+        };
+        for r in self.scan(&id.to_be_bytes()) {
+            match r?.1.state {
+                State::Pending => p.pending += 1,
+                State::Delivered => p.delivered += 1,
+                State::Failed => p.failed += 1,
+            }
+        }
+        Ok(Some(p))
+    }
+
+    /// Progress of every notification, oldest first.
+    pub fn all_progress(&self) -> Result<Vec<Progress>, StoreError> {
+        let mut out = Vec::new();
+        for n in self.notifications()? {
+            if let Some(p) = self.progress(n.id)? {
+                out.push(p);
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ann(t: &str) -> Content {
+        Content::Announcement { text: t.into() }
+    }
+
+    #[test]
+    fn enqueue_writes_one_pending_delivery_per_chat() {
+        let o = Outbox::open(&Store::temporary().unwrap()).unwrap();
+        let chats: Vec<String> = (1..=3).map(|i| format!("tg:-{i}")).collect();
+        let a = o.enqueue(None, ann("a"), &chats, None).unwrap();
+        let b = o
+            .enqueue(
+                Some(Topic::Trade),
+                ann("b"),
+                &chats[..1],
+                Some(("k", b"v".to_vec())),
+            )
+            .unwrap();
+        assert!(b.id > a.id);
+        assert_eq!(o.mark("k").unwrap().as_deref(), Some(&b"v"[..]));
+        assert_eq!(o.pending(None).unwrap().len(), 4);
+        assert_eq!(o.pending(Some(a.id)).unwrap().len(), 3);
+        let p = o.progress(a.id).unwrap().unwrap();
+        assert_eq!((p.total, p.pending, p.delivered), (3, 3, 0));
+    }
+
+    #[test]
+    fn delivered_and_failed_leave_the_pending_set() {
+        let o = Outbox::open(&Store::temporary().unwrap()).unwrap();
+        let chats = vec!["tg:1".to_string(), "tg:2".to_string()];
+        let n = o.enqueue(None, ann("x"), &chats, None).unwrap();
+        let mut ds = o.deliveries(n.id).unwrap();
+        ds[0].state = State::Delivered;
+        ds[1].state = State::Failed;
+        ds[1].last_error = Some("gone".into());
+        for d in &ds {
+            o.update(n.id, d).unwrap();
+        }
+        assert!(o.pending(None).unwrap().is_empty());
+        let p = o.progress(n.id).unwrap().unwrap();
+        assert_eq!((p.pending, p.delivered, p.failed), (0, 1, 1));
+        assert_eq!(o.all_progress().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn the_outbox_survives_reopening_the_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let id = {
+            let store = Store::open(dir.path()).unwrap();
+            let o = Outbox::open(&store).unwrap();
+            o.enqueue(None, ann("x"), &["tg:1".to_string()], None)
+                .unwrap()
+                .id
+        };
+        let store = Store::open(dir.path()).unwrap();
+        let o = Outbox::open(&store).unwrap();
+        assert_eq!(o.pending(None).unwrap()[0].0, id);
+        let next = o.enqueue(None, ann("y"), &[], None).unwrap().id;
+        assert!(next > id, "ids are not reused after a restart");
+    }
+}

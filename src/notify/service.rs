@@ -1,0 +1,110 @@
+//! Start-up wiring of notifications for `factbot run`: the delivery worker,
+//! the change-log pump, the digest schedule and the admin endpoint, all on
+//! the caller's tokio runtime. Transports register their [`super::Deliver`]
+//! with the engine's hub whenever they are ready; deliveries for a platform
+//! that is not (yet) running simply wait.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use super::digest::{self, Clock, Schedule};
+use super::{admin, changes, worker::Worker};
+use crate::answer::Engine;
+use crate::config::Config;
+
+/// How often the change log is looked at (imports by this process, or
+/// edits, show up within this).
+const CHANGES_EVERY: Duration = Duration::from_secs(1);
+
+/// The running notification tasks.
+pub struct Service {
+    stop: watch::Sender<bool>,
+    worker: JoinHandle<()>,
+    /// The admin endpoint's bound address, when configured.
+    pub admin: Option<std::net::SocketAddr>,
+}
+
+impl Service {
+    /// Starts everything; a bad `[notify]` config is an error here, at start.
+    pub async fn start(engine: Arc<Engine>, cfg: &Config) -> anyhow::Result<Service> {
+        let hub = engine.hub().clone();
+        let schedule = cfg
+            .notify
+            .digest
+            .as_ref()
+            .map(Schedule::from_config)
+            .transpose()?;
+        let clock = Clock::from_env()?;
+        let admin = match (&cfg.notify.admin_listen, &cfg.notify.admin_token) {
+            (Some(listen), Some(token)) => Some(admin::serve(listen, token, hub.clone()).await?),
+            (Some(_), None) => anyhow::bail!(
+                "[notify] admin_listen is set but no admin token: set [notify] admin_token or FACTBOT_ADMIN_TOKEN"
+            ),
+            _ => None,
+        };
+        let (stop, rx) = watch::channel(false);
+
+        // Changes made while the bot was stopped go out first.
+        let (h, e) = (hub.clone(), Arc::clone(&engine));
+        let mut s = rx.clone();
+        tokio::spawn(async move {
+            loop {
+                let (h2, e2) = (h.clone(), Arc::clone(&e));
+                match tokio::task::spawn_blocking(move || changes::pump(&h2, e2.store())).await {
+                    Ok(Err(err)) => {
+                        tracing::error!(error = %err, "notify: cannot read the change log")
+                    }
+                    Err(err) => tracing::error!(error = %err, "notify: change-log task failed"),
+                    Ok(Ok(_)) => {}
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(CHANGES_EVERY) => {}
+                    _ = s.changed() => return,
+                }
+            }
+        });
+
+        if let Some(sched) = schedule {
+            let (h, e) = (hub.clone(), Arc::clone(&engine));
+            let mut s = rx.clone();
+            tracing::info!(time = %sched.time, time_zone = sched.tz.iana_name().unwrap_or("?"), "notify: daily digest scheduled");
+            tokio::spawn(async move {
+                loop {
+                    let now = clock.now();
+                    let next = match digest::tick(&h, &sched, &e.catalog(), now) {
+                        Ok(at) => at,
+                        Err(err) => {
+                            tracing::error!(error = %err, "notify: digest failed");
+                            now
+                        }
+                    };
+                    let wait = if next <= now {
+                        Duration::from_millis(200)
+                    } else {
+                        digest::sleep_for(clock.now(), next)
+                    };
+                    tokio::select! {
+                        _ = tokio::time::sleep(wait) => {}
+                        _ = s.changed() => return,
+                    }
+                }
+            });
+        }
+
+        let worker = tokio::spawn(Worker::new(hub, engine, cfg.notify.max_in_flight).run(rx));
+        Ok(Service {
+            stop,
+            worker,
+            admin,
+        })
+    }
+
+    /// Stops the tasks; waits (bounded) for sends in flight.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        let _ = tokio::time::timeout(Duration::from_secs(6), self.worker).await;
+    }
+}

@@ -1,0 +1,164 @@
+//! Notifications to Telegram chats and channels: the [`Deliver`] the
+//! notification worker sends through, and the config-subscribed channels.
+//!
+//! Sends go through the same `Throttle` as interactive replies, so the two
+//! share Telegram's 30 messages/s (Throttle also waits out 429 `retry_after`
+//! itself, freezing all sends, as Telegram asks). The worker adds the
+//! per-chat pacing: 1 message/s per chat, one per 3 s in groups and
+//! channels (20 a minute).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use teloxide::payloads::SendMessageSetters;
+use teloxide::prelude::*;
+use teloxide::types::{Me, ParseMode, Recipient};
+
+use super::send::{classify, Failure};
+use super::TgBot;
+use crate::answer::Engine;
+use crate::config::{ChannelConfig, ChannelId};
+use crate::notify::subscriptions::parse_topics;
+use crate::notify::{Deliver, Outcome};
+use crate::reply::{render_telegram_html, Reply, TELEGRAM_LIMIT};
+
+/// Sends notifications with the bot's throttled client.
+pub struct TgDeliver {
+    bot: TgBot,
+}
+
+impl TgDeliver {
+    pub fn new(bot: TgBot) -> TgDeliver {
+        TgDeliver { bot }
+    }
+}
+
+/// The recipient of a `tg:` chat key (`tg:-100123`, `tg:@channel`).
+pub fn recipient(chat: &str) -> Option<Recipient> {
+    let id = chat.strip_prefix("tg:")?;
+    if id.starts_with('@') {
+        return Some(Recipient::ChannelUsername(id.to_string()));
+    }
+    id.parse().ok().map(|n| Recipient::Id(ChatId(n)))
+}
+
+/// The chat key of a configured channel.
+pub fn channel_key(c: &ChannelId) -> String {
+    match c {
+        ChannelId::Id(n) => format!("tg:{n}"),
+        ChannelId::Username(u) => format!("tg:@{}", u.trim_start_matches('@')),
+    }
+}
+
+impl Deliver for TgDeliver {
+    fn platform(&self) -> &'static str {
+        "tg"
+    }
+
+    fn chat_interval(&self, chat: &str) -> Duration {
+        match recipient(chat) {
+            Some(Recipient::Id(id)) if id.0 > 0 => Duration::from_secs(1),
+            // Groups, supergroups and channels: 20 a minute.
+            _ => Duration::from_secs(3),
+        }
+    }
+
+    fn deliver<'a>(&'a self, chat: &'a str, reply: &'a Reply) -> BoxFuture<'a, Outcome> {
+        Box::pin(async move {
+            let Some(to) = recipient(chat) else {
+                return Outcome::Rejected(format!("not a Telegram chat key: {chat}"));
+            };
+            for html in render_telegram_html(reply, TELEGRAM_LIMIT) {
+                let res = self
+                    .bot
+                    .send_message(to.clone(), html)
+                    .parse_mode(ParseMode::Html)
+                    .link_preview_options(teloxide::types::LinkPreviewOptions {
+                        is_disabled: true,
+                        url: None,
+                        prefer_small_media: false,
+                        prefer_large_media: false,
+                        show_above_text: false,
+                    })
+                    .await;
+                if let Err(e) = res {
+                    return match classify(&e) {
+                        Failure::Transient => Outcome::Transient(e.to_string()),
+                        Failure::RetryAfter(d) => Outcome::RetryAfter(d),
+                        Failure::Migrated(id) => Outcome::Migrated(format!("tg:{}", id.0)),
+                        Failure::Gone => Outcome::Gone(e.to_string()),
+                        Failure::Permanent => Outcome::Rejected(e.to_string()),
+                    };
+                }
+            }
+            Outcome::Delivered
+        })
+    }
+}
+
+/// Subscribes the configured channels and checks, for each, that the bot
+/// is an administrator there (else it cannot post; said loudly at start).
+pub async fn subscribe_channels(
+    bot: &TgBot,
+    me: &Me,
+    engine: &Arc<Engine>,
+    channels: &[ChannelConfig],
+) {
+    for c in channels {
+        let key = channel_key(&c.chat);
+        let topics = match parse_topics(&c.topics.join(" ")) {
+            Ok(t) => t,
+            Err(w) => {
+                tracing::error!(channel = %key, topic = %w, "telegram: [telegram] channels: unknown topic; channel not subscribed");
+                continue;
+            }
+        };
+        let Some(to) = recipient(&key) else {
+            continue;
+        };
+        match bot.get_chat_member(to, me.id).await {
+            Ok(m) if m.is_privileged() => {}
+            Ok(_) => {
+                tracing::error!(
+                    channel = %key,
+                    "telegram: the bot is NOT an administrator of this channel, so it cannot post there; make it an administrator with the right to post messages (not subscribed)"
+                );
+                continue;
+            }
+            // Unknown: subscribe anyway; a delivery that finds the bot
+            // cannot post drops the subscription (and says so).
+            Err(e) => {
+                tracing::error!(channel = %key, error = %e, "telegram: cannot check the bot's rights in this channel (is it a member?)")
+            }
+        }
+        match engine.hub().subs.set(&key, &topics) {
+            Ok(()) => {
+                tracing::info!(channel = %key, topics = ?topics, "telegram: channel subscribed")
+            }
+            Err(e) => {
+                tracing::error!(channel = %key, error = %e, "telegram: cannot subscribe a channel")
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chat_keys_map_to_recipients() {
+        assert_eq!(
+            recipient("tg:-100123"),
+            Some(Recipient::Id(ChatId(-100123)))
+        );
+        assert_eq!(
+            recipient("tg:@news"),
+            Some(Recipient::ChannelUsername("@news".into()))
+        );
+        assert_eq!(recipient("mx:!a:b"), None);
+        assert_eq!(channel_key(&ChannelId::Username("news".into())), "tg:@news");
+        assert_eq!(channel_key(&ChannelId::Id(-1001)), "tg:-1001");
+    }
+}

@@ -1,0 +1,463 @@
+//! End to end: notifications with the real `factbot run` and the Telegram
+//! Bot API emulator — subscriptions and who may change them, fact changes,
+//! the daily digest (with a controlled clock, `FACTBOT_NOW`), announcements
+//! from a chat and from the shell, 500 chats with a kill -9 in the middle of
+//! the broadcast, flood control and a blocked chat, a migrated group, and a
+//! config-subscribed channel. Every count is taken on the emulator side.
+
+mod common;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::telegram::{BotProcess, Emulator};
+use serde_json::{json, Value};
+
+/// The sender of `Emulator::say` in a group: the user whose id is the
+/// chat id's absolute value.
+fn sender(chat: i64) -> i64 {
+    chat.abs()
+}
+const ADMIN: i64 = 9009;
+const ADMIN_TOKEN: &str = "admin-TEST-token-never-logged";
+const COMPLETE: &str = "notify: notification complete";
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+fn text(e: &Value) -> String {
+    e["text"].as_str().unwrap_or_default().to_string()
+}
+
+/// Says `q` in `chat` and returns the bot's reply event.
+fn ask(emu: &Emulator, chat: i64, q: &str) -> Value {
+    let after = emu.last_seq();
+    emu.say(chat, q);
+    emu.next(Some(chat), "sent", after, 30)
+}
+
+fn config(admin_port: u16, extra_telegram: &str, extra: &str) -> String {
+    format!(
+        "admins = [{ADMIN}]\n{extra_telegram}\n[notify]\nadmin_listen = \"127.0.0.1:{admin_port}\"\nadmin_token = \"{ADMIN_TOKEN}\"\nmax_in_flight = 8\n{extra}"
+    )
+}
+
+/// The change since `before`, per chat, of successful sends.
+fn delta(emu: &Emulator, before: &HashMap<i64, u64>) -> HashMap<i64, u64> {
+    emu.sends_by_chat()
+        .into_iter()
+        .map(|(c, n)| (c, n - before.get(&c).copied().unwrap_or(0)))
+        .filter(|(_, n)| *n > 0)
+        .collect()
+}
+
+fn only(pairs: &[(i64, u64)]) -> HashMap<i64, u64> {
+    pairs.iter().copied().collect()
+}
+
+fn announce_http(port: u16, topic: Option<&str>, text: &str) -> Value {
+    ureq::post(&format!("http://127.0.0.1:{port}/announce"))
+        .set("Authorization", &format!("Bearer {ADMIN_TOKEN}"))
+        .send_json(json!({"topic": topic, "text": text}))
+        .expect("the admin endpoint answers")
+        .into_json()
+        .expect("JSON")
+}
+
+fn factbot_cli(cfg: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(common::BIN)
+        .args(args)
+        .arg("--config")
+        .arg(cfg)
+        .env_remove("FACTBOT_CONFIG")
+        .env_remove("FACTBOT_ADMIN_TOKEN")
+        .output()
+        .expect("run factbot")
+}
+
+#[test]
+fn changes_and_announcements_reach_exactly_the_subscribed_chats_once() {
+    let emu = Emulator::start();
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    const TRADE: i64 = -7001;
+    const VISIT: i64 = -7002;
+    const OTHER: i64 = -7003;
+    const ALL: i64 = 5005;
+    const CHANNEL: i64 = -1009999;
+    const NOT_ADMIN_CHANNEL: i64 = -1008888;
+    let bot_id: i64 = 123456; // the number before ':' in the test token
+    emu.member(NOT_ADMIN_CHANNEL, bot_id, "member");
+    let cfg = config(
+        port,
+        &format!("channels = [{{ chat = {CHANNEL}, topics = [\"trade\"] }}, {{ chat = {NOT_ADMIN_CHANNEL} }}]"),
+        "",
+    );
+    let mut bot = BotProcess::start_with(&emu, dir.path(), &cfg);
+    for g in [TRADE, VISIT] {
+        emu.member(g, sender(g), "administrator");
+    }
+    emu.member(OTHER, sender(OTHER), "creator");
+
+    assert!(text(&ask(&emu, TRADE, "/subscribe trade")).contains("subscribed to: trade"));
+    assert!(text(&ask(&emu, VISIT, "/subscribe visit")).contains("visit"));
+    assert!(text(&ask(&emu, ALL, "/subscribe")).contains("all topics"));
+    // Another group: a plain member is refused and nothing changes; after
+    // the creator subscribes and unsubscribes it, nothing is left.
+    emu.say_as(
+        OTHER,
+        "/subscribe all",
+        json!({"id": 1002, "first_name": "Bob"}),
+    );
+    let refused = emu.next(Some(OTHER), "sent", 0, 30);
+    assert!(
+        text(&refused).contains("Only an administrator"),
+        "{refused}"
+    );
+    assert!(text(&ask(&emu, OTHER, "/subscriptions")).contains("no subscriptions"));
+    ask(&emu, OTHER, "/subscribe trade");
+    assert!(text(&ask(&emu, OTHER, "/unsubscribe")).contains("no longer subscribed"));
+    bot.wait_log(
+        "telegram: the bot is NOT an administrator of this channel",
+        1,
+        10,
+    );
+    assert!(bot.log().contains(&NOT_ADMIN_CHANNEL.to_string()));
+
+    // 1. An announcement from a bot admin's private chat: preview, confirm.
+    let before = emu.sends_by_chat();
+    let preview = ask(&emu, ADMIN, "/announce trade New trade figures are out");
+    assert!(
+        text(&preview).contains("Chats it will reach: 3"),
+        "{preview}"
+    );
+    let data = preview["message"]["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let after = emu.last_seq();
+    emu.press(
+        ADMIN,
+        preview["message"]["message_id"].as_i64().unwrap(),
+        &data,
+    );
+    let confirmed = emu.next(Some(ADMIN), "edited", after, 30);
+    assert!(
+        text(&confirmed).contains("sending to chats: 3"),
+        "{confirmed}"
+    );
+    bot.wait_log(COMPLETE, 1, 60);
+    assert_eq!(
+        delta(&emu, &before),
+        only(&[(TRADE, 1), (ALL, 1), (CHANNEL, 1), (ADMIN, 1)])
+    );
+    // A second press of the same button sends nothing more.
+    let before = emu.sends_by_chat();
+    let after = emu.last_seq();
+    emu.press_forced(
+        ADMIN,
+        confirmed["message"]["message_id"].as_i64().unwrap(),
+        &data,
+    );
+    let again = emu.next(Some(ADMIN), "edited", after, 30);
+    assert!(
+        text(&again).contains("already sent or cancelled"),
+        "{again}"
+    );
+    // A non-admin cannot announce.
+    let no = ask(&emu, 5006, "/announce hello");
+    assert!(text(&no).contains("Only the bot's administrators"), "{no}");
+    assert_eq!(delta(&emu, &before), only(&[(5006, 1)]));
+
+    // 2. An announcement from the shell, to every subscriber, with progress.
+    let before = emu.sends_by_chat();
+    let seq = emu.last_seq();
+    let out = factbot_cli(
+        &dir.path().join("bot.toml"),
+        &["announce", "Maintenance tonight"],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("4 chats") && stdout.contains("delivered 4/4"),
+        "{stdout}"
+    );
+    assert_eq!(
+        delta(&emu, &before),
+        only(&[(TRADE, 1), (VISIT, 1), (ALL, 1), (CHANNEL, 1)])
+    );
+    let msg = emu.next(Some(VISIT), "sent", seq, 5);
+    assert!(text(&msg).contains("Announcement"), "{msg}");
+    // A wrong token is refused.
+    let bad = ureq::post(&format!("http://127.0.0.1:{port}/announce"))
+        .set("Authorization", "Bearer wrong")
+        .send_json(json!({"text": "x"}));
+    assert!(matches!(bad, Err(ureq::Error::Status(401, _))));
+
+    // 3. A dataset change imported while the bot is stopped goes out at
+    //    start to subscribers of the fact's topic.
+    assert!(bot.terminate(20).success());
+    let data_dir = common::copy_dataset(dir.path());
+    let facts = data_dir.join("facts.toml");
+    let edited = std::fs::read_to_string(&facts).unwrap().replacen(
+        "text_en = \"Total trade turnover between Belarus and Kazakhstan amounted to USD 769 million in 2011.\"",
+        "text_en = \"Total trade turnover between Belarus and Kazakhstan amounted to USD 770 million in 2011.\"",
+        1,
+    );
+    assert!(edited.contains("USD 770 million in 2011."));
+    std::fs::write(&facts, edited).unwrap();
+    let out = common::factbot(
+        &dir.path().join("state"),
+        &["import", data_dir.to_str().unwrap()],
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("1 updated"),
+        "{out:?}"
+    );
+    let before = emu.sends_by_chat();
+    let seq = emu.last_seq();
+    let bot = BotProcess::start_with(&emu, dir.path(), &cfg);
+    bot.wait_log(COMPLETE, 1, 60);
+    assert_eq!(
+        delta(&emu, &before),
+        only(&[(TRADE, 1), (ALL, 1), (CHANNEL, 1)])
+    );
+    let upd = emu.next(Some(TRADE), "sent", seq, 5);
+    assert!(
+        text(&upd).contains("Updated") && text(&upd).contains("770"),
+        "{upd}"
+    );
+
+    // `factbot notifications` through the running bot.
+    let out = factbot_cli(&dir.path().join("bot.toml"), &["notifications"]);
+    let listing = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        listing.contains("announcement") && listing.contains("change"),
+        "{listing}"
+    );
+    drop(bot);
+    assert!(!std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".log"))
+        .any(|e| std::fs::read_to_string(e.path())
+            .unwrap_or_default()
+            .contains(ADMIN_TOKEN)));
+}
+
+#[test]
+fn the_daily_digest_goes_out_once_at_local_time_and_is_caught_up_or_skipped() {
+    let emu = Emulator::start();
+    let dir = tempfile::tempdir().unwrap();
+    const MILESTONES: i64 = 6001;
+    const TRADE: i64 = 6002;
+    let digest = "[notify.digest]\ntime = \"09:00\"\ntime_zone = \"Europe/Minsk\"\ncatch_up_minutes = 60\ncountdowns = [{ date = \"2027-01-01\", en = \"the new year\", ru = \"нового года\" }]\n";
+    let cfg = config(free_port(), "", digest);
+    {
+        // Subscribe, with the clock a minute before the digest.
+        let mut bot = BotProcess::start_env(
+            &emu,
+            dir.path(),
+            &cfg,
+            &[("FACTBOT_NOW", "2026-11-09T08:59:00+03:00")],
+        );
+        ask(&emu, MILESTONES, "/subscribe milestones");
+        ask(&emu, TRADE, "/subscribe trade");
+        bot.wait_log("notify: daily digest scheduled", 1, 10);
+        assert!(bot.terminate(20).success());
+    }
+    // Running through 09:00 Minsk time: the digest goes out once.
+    let before = emu.sends_by_chat();
+    let seq = emu.last_seq();
+    let mut bot = BotProcess::start_env(
+        &emu,
+        dir.path(),
+        &cfg,
+        &[("FACTBOT_NOW", "2026-11-09T08:59:58+03:00")],
+    );
+    bot.wait_log(COMPLETE, 1, 30);
+    assert_eq!(delta(&emu, &before), only(&[(MILESTONES, 1)]));
+    let d = emu.next(Some(MILESTONES), "sent", seq, 5);
+    assert!(text(&d).contains("On this day in 2012"), "{d}");
+    assert!(text(&d).contains("days until the new year"), "{d}");
+    // No update is in flight: a kill loses nothing.
+    bot.kill9();
+
+    // Restarted the same morning: the day's digest is not sent again.
+    let before = emu.sends_by_chat();
+    let mut bot = BotProcess::start_env(
+        &emu,
+        dir.path(),
+        &cfg,
+        &[("FACTBOT_NOW", "2026-11-09T09:20:00+03:00")],
+    );
+    bot.wait_log("notify: next digest", 1, 10);
+    bot.kill9();
+    // Down at 09:00 the next day, back 20 minutes later: caught up once.
+    let mut bot = BotProcess::start_env(
+        &emu,
+        dir.path(),
+        &cfg,
+        &[("FACTBOT_NOW", "2026-11-10T09:20:00+03:00")],
+    );
+    bot.wait_log(COMPLETE, 1, 30);
+    bot.wait_log("notify: next digest", 1, 10);
+    bot.kill9();
+    // Down for the whole morning of the 11th: too late, skipped and logged.
+    let mut bot = BotProcess::start_env(
+        &emu,
+        dir.path(),
+        &cfg,
+        &[("FACTBOT_NOW", "2026-11-11T12:00:00+03:00")],
+    );
+    bot.wait_log("older than catch_up_minutes; skipped", 1, 10);
+    bot.wait_log("notify: next digest", 1, 10);
+    bot.kill9();
+    assert_eq!(delta(&emu, &before), only(&[(MILESTONES, 1)]));
+}
+
+#[test]
+fn five_hundred_chats_all_get_a_broadcast_despite_a_kill_9_in_the_middle() {
+    const N: i64 = 500;
+    const MAX_IN_FLIGHT: u64 = 8;
+    let emu = Emulator::start();
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let cfg = config(port, "", "");
+    let mut bot = BotProcess::start_with(&emu, dir.path(), &cfg);
+    let chats: Vec<i64> = (0..N).map(|i| 200_001 + i).collect();
+    // Every chat subscribes the way a user would.
+    for &c in &chats {
+        emu.say(c, "/subscribe");
+    }
+    bot.wait_answered(N as usize, 120);
+    let before = emu.sends_by_chat();
+    assert_eq!(
+        before.values().sum::<u64>(),
+        N as u64,
+        "one reply per /subscribe"
+    );
+
+    let a = announce_http(port, None, "Broadcast to all");
+    assert_eq!(a["chats"], N);
+    // Kill it once a fifth has gone out.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let sent: u64 = delta(&emu, &before).values().sum();
+        if sent >= (N as u64) / 5 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the broadcast did not start");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    bot.kill9();
+    let at_kill: u64 = delta(&emu, &before).values().sum();
+    assert!(
+        at_kill < N as u64,
+        "killed after the broadcast ended ({at_kill})"
+    );
+
+    let bot = BotProcess::start_with(&emu, dir.path(), &cfg);
+    bot.wait_log(COMPLETE, 1, 120);
+    let got = delta(&emu, &before);
+    let missing: Vec<_> = chats.iter().filter(|c| !got.contains_key(c)).collect();
+    assert!(
+        missing.is_empty(),
+        "chats without the broadcast: {missing:?}"
+    );
+    let duplicates: u64 = got.values().map(|n| n - 1).sum();
+    assert!(
+        duplicates <= MAX_IN_FLIGHT,
+        "{duplicates} duplicates, more than the {MAX_IN_FLIGHT} sends that can be in flight"
+    );
+    eprintln!(
+        "500 chats: {at_kill} delivered before the kill, {duplicates} duplicates after the restart"
+    );
+}
+
+#[test]
+fn flood_control_and_a_blocked_chat_do_not_stop_the_others() {
+    let emu = Emulator::start();
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let cfg = config(port, "", "");
+    let bot = BotProcess::start_with(&emu, dir.path(), &cfg);
+    let chats: Vec<i64> = (0..6).map(|i| 300_001 + i).collect();
+    const BLOCKED: i64 = 300_003;
+    for &c in &chats {
+        ask(&emu, c, "/subscribe");
+    }
+    let before = emu.sends_by_chat();
+    emu.fault(json!({"kind": "403", "chat_id": BLOCKED}));
+    emu.fault(json!({"kind": "429", "method": "sendMessage", "retry_after": 1, "count": 4}));
+    let a = announce_http(port, None, "Despite everything");
+    assert_eq!(a["chats"], 6);
+    bot.wait_log(COMPLETE, 1, 60);
+    let expected: HashMap<i64, u64> = chats
+        .iter()
+        .filter(|&&c| c != BLOCKED)
+        .map(|&c| (c, 1))
+        .collect();
+    assert_eq!(delta(&emu, &before), expected);
+    let stats = emu.get("/control/stats");
+    assert!(
+        stats["result"]["faults"]["SendMessage"]["429"]
+            .as_u64()
+            .unwrap_or(0)
+            >= 1,
+        "{stats}"
+    );
+    bot.wait_log("its subscription is dropped", 1, 5);
+    // The blocked chat is unsubscribed: the next announcement skips it.
+    let a = announce_http(port, None, "Again");
+    assert_eq!(a["chats"], 5);
+    bot.wait_log(COMPLETE, 2, 60);
+    let p: Value = ureq::get(&format!(
+        "http://127.0.0.1:{port}/notifications/{}",
+        a["id"]
+    ))
+    .set("Authorization", &format!("Bearer {ADMIN_TOKEN}"))
+    .call()
+    .unwrap()
+    .into_json()
+    .unwrap();
+    assert_eq!(
+        (p["delivered"].as_u64(), p["failed"].as_u64()),
+        (Some(5), Some(0)),
+        "{p}"
+    );
+}
+
+#[test]
+fn a_group_migrated_to_a_supergroup_keeps_receiving() {
+    let emu = Emulator::start();
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let cfg = config(port, "", "");
+    let bot = BotProcess::start_with(&emu, dir.path(), &cfg);
+    const OLD: i64 = -4500;
+    const NEW: i64 = -1004500;
+    emu.member(OLD, sender(OLD), "administrator");
+    assert!(text(&ask(&emu, OLD, "/subscribe trade")).contains("subscribed to: trade"));
+    let before = emu.sends_by_chat();
+    emu.fault(json!({"kind": "migrate", "chat_id": OLD, "to": NEW}));
+    announce_http(port, Some("trade"), "First after the upgrade");
+    bot.wait_log(COMPLETE, 1, 60);
+    assert_eq!(delta(&emu, &before), only(&[(NEW, 1)]));
+    bot.wait_log("notify: chat migrated; subscription moved", 1, 5);
+    // The subscription itself moved: the next one goes straight there.
+    let a = announce_http(port, Some("trade"), "Second");
+    assert_eq!(a["chats"], 1);
+    bot.wait_log(COMPLETE, 2, 60);
+    assert_eq!(delta(&emu, &before), only(&[(NEW, 2)]));
+}
