@@ -406,3 +406,124 @@ async fn one_process_serves_telegram_and_matrix_from_one_store() {
         "one process holds the one store"
     );
 }
+
+/// Notifications in a Matrix room: only a room admin subscribes it; an
+/// announcement from the shell, a fact change imported while the bot was
+/// stopped and the daily digest (clock set by `FACTBOT_NOW`) each arrive
+/// once, and an announcement for another topic does not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_room_admin_subscribes_a_room_and_it_gets_each_notification_once() {
+    const ADMIN_TOKEN: &str = "admin-TEST-token-never-logged";
+    const COMPLETE: &str = "notify: notification complete";
+    let hs = Synapse::shared();
+    let tmp = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap();
+    let notify = format!(
+        "\n[notify]\nadmin_listen = \"127.0.0.1:{port}\"\nadmin_token = \"{ADMIN_TOKEN}\"\n\
+         [notify.digest]\ntime = \"09:00\"\ntime_zone = \"Europe/Minsk\"\n"
+    );
+    let mut bot = MatrixBot::prepare(hs, tmp.path(), &unique("bot"), &notify, "debug");
+    // An hour before the digest.
+    bot.set_env("FACTBOT_NOW", "2026-11-09T08:00:00+03:00");
+    bot.restart();
+    let mut ann = Person::new(hs, &unique("ann")).await;
+    let mut bob = Person::new(hs, &unique("bob")).await;
+    let room = ann
+        .create_room(&[&bot.user_id, bob.user_id.as_str()], false)
+        .await;
+    ann.wait_joined(&room, &bot.user_id, REPLY_SECS).await;
+    bob.sync(Duration::ZERO).await;
+    let bob_room = bob.client.get_room(room.room_id()).unwrap();
+    bob_room.join().await.unwrap();
+    ann.wait_joined(&room, bob.user_id.as_str(), REPLY_SECS)
+        .await;
+
+    // Bob (power level 0) is refused; Ann (the creator) subscribes.
+    let q = bob.say(&bob_room, "!subscribe all").await;
+    let r = bob.reply_to(&q, REPLY_SECS).await;
+    assert!(r.body.contains("Only an administrator"), "{}", r.body);
+    let q = ann.say(&room, "!subscriptions").await;
+    assert!(ann
+        .reply_to(&q, REPLY_SECS)
+        .await
+        .body
+        .contains("no subscriptions"));
+    let q = ann.say(&room, "!subscribe trade milestones").await;
+    let r = ann.reply_to(&q, REPLY_SECS).await;
+    assert!(r.body.contains("trade"), "{}", r.body);
+
+    // From the shell, through the running bot's admin endpoint.
+    let config = bot.config_path().to_path_buf();
+    let cli = |args: &[&str]| {
+        std::process::Command::new(common::BIN)
+            .args(args)
+            .arg("--config")
+            .arg(&config)
+            .env_remove("FACTBOT_CONFIG")
+            .env_remove("FACTBOT_ADMIN_TOKEN")
+            .output()
+            .unwrap()
+    };
+    let out = cli(&["announce", "--topic", "trade", "Matrix trade news"]);
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success() && stdout.contains("delivered 1/1"),
+        "{stdout}"
+    );
+    let out = cli(&["announce", "--topic", "visit", "Visit news"]);
+    assert!(out.status.success());
+    ann.wait_for(&bot.user_id, "Matrix trade news", REPLY_SECS)
+        .await;
+
+    // A change imported while the bot is stopped; the bot comes back a few
+    // seconds before 09:00 Minsk time.
+    assert!(bot.terminate(20).success());
+    let data = common::copy_dataset(tmp.path());
+    let facts = data.join("facts.toml");
+    let edited = std::fs::read_to_string(&facts).unwrap().replacen(
+        "amounted to USD 769 million in 2011.\"",
+        "amounted to USD 770 million in 2011.\"",
+        1,
+    );
+    std::fs::write(&facts, edited).unwrap();
+    let out = common::factbot(
+        &tmp.path().join("state"),
+        &["import", data.to_str().unwrap()],
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("1 updated"),
+        "{out:?}"
+    );
+    bot.set_env("FACTBOT_NOW", "2026-11-09T08:59:57+03:00");
+    bot.restart();
+    ann.wait_for(&bot.user_id, "USD 770 million", 60).await;
+    ann.wait_for(&bot.user_id, "On this day", 60).await;
+    bot.wait_log(COMPLETE, 2, 30);
+    // One more round trip: anything sent twice would be here by now.
+    let q = ann.say(&room, "!subscriptions").await;
+    ann.reply_to(&q, REPLY_SECS).await;
+    let me = bot.user_id.clone();
+    assert_eq!(ann.count(&me, "Matrix trade news"), 1);
+    assert_eq!(ann.count(&me, "Visit news"), 0);
+    assert_eq!(ann.count(&me, "UPDATED"), 1, "{:#?}", ann.seen);
+    assert_eq!(ann.count(&me, "On this day"), 1, "{:#?}", ann.seen);
+
+    // Kicked out of the room: the next notification drops the subscription.
+    let bot_uid: OwnedUserId = me.parse().unwrap();
+    room.kick_user(&bot_uid, Some("test")).await.unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(REPLY_SECS);
+    loop {
+        let out = cli(&["announce", "--topic", "trade", "After the kick"]);
+        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+        if stdout.contains("no chat is subscribed") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{stdout}");
+    }
+    bot.wait_log("its subscription is dropped", 1, 5);
+    assert_eq!(ann.count(&me, "After the kick"), 0);
+    assert!(!bot.all_logs().contains(ADMIN_TOKEN));
+}

@@ -357,6 +357,35 @@ impl Person {
         }
     }
 
+    /// Waits (at most `secs`) until a message from `sender` whose body
+    /// contains `needle` has been seen; returns it.
+    pub async fn wait_for(&mut self, sender: &str, needle: &str, secs: u64) -> Seen {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            if let Some((_, s)) = self
+                .seen
+                .iter()
+                .find(|(_, s)| s.sender == sender && s.body.contains(needle))
+            {
+                return s.clone();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no message with {needle:?} from {sender} within {secs} s; seen: {:#?}",
+                self.seen
+            );
+            self.sync(Duration::from_millis(500)).await;
+        }
+    }
+
+    /// How many messages from `sender` containing `needle` were seen.
+    pub fn count(&self, sender: &str, needle: &str) -> usize {
+        self.seen
+            .iter()
+            .filter(|(_, s)| s.sender == sender && s.body.contains(needle))
+            .count()
+    }
+
     /// Every reply to `question` seen so far.
     pub fn replies_to(&self, question: &OwnedEventId) -> Vec<Seen> {
         self.seen
@@ -470,6 +499,16 @@ impl MatrixBot {
         };
         bot.restart();
         bot
+    }
+
+    /// Sets an environment variable for the next start.
+    pub fn set_env(&mut self, key: &str, value: &str) {
+        self.env.retain(|(k, _)| k != key);
+        self.env.push((key.to_string(), value.to_string()));
+    }
+
+    pub fn config_path(&self) -> &Path {
+        &self.config
     }
 
     /// (Re)starts the process (after `kill9` or `terminate`) and waits
