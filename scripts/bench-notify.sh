@@ -21,7 +21,7 @@ cd "$ROOT"
 CHATS=${CHATS:-10000}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/factbot-target}
 TMP=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$TMP"' EXIT
+trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; [ -n "${KEEP:-}" ] || rm -rf "$TMP"' EXIT
 
 if [ -n "${FACTBOT_BIN:-}" ]; then FACTBOT=$FACTBOT_BIN; else
     cargo build --quiet --bin factbot
@@ -45,7 +45,7 @@ t=$(date +%s.%N)
 echo "seeded $CHATS subscriptions in $(python3 -c "print(round($(date +%s.%N) - $t, 1))") s" >&2
 printf '[store]\npath = "state"\n[telegram]\napi_url = "%s/"\n[notify]\nadmin_listen = "127.0.0.1:%s"\nadmin_token = "%s"\n' \
     "$EMU" "$APORT" "$TOKEN" >"$TMP/bot.toml"
-db_kib() { du -sk "$TMP/state/db" | cut -f1; }
+db_kib() { du -sk --apparent-size "$TMP/state/db" | cut -f1; }
 rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 TELOXIDE_TOKEN=123456:bench RUST_LOG=info "$FACTBOT" run --config "$TMP/bot.toml" 2>"$TMP/bot.log" &
 BOT=$!
@@ -70,6 +70,7 @@ while :; do
 done
 T1=$(date +%s.%N)
 STATS=$(curl -sf "$EMU/control/stats")
+[ -n "${KEEP:-}" ] && curl -sf "$EMU/control/messages?after=0&timeout=0" >"$TMP/events.json" && echo "kept $TMP" >&2
 python3 - "$STATS" "$P" "$T0" "$T_ENQ" "$T1" "$CHATS" "$RSS0" "$RSS1" "$RSSMAX" "$DB0" "$DB1" <<'PY'
 import json, sys
 st, p = json.loads(sys.argv[1])["result"], json.loads(sys.argv[2])

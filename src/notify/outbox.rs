@@ -17,6 +17,7 @@
 //!   the same transaction as the notification they produced, so each change
 //!   and each day's digest is enqueued exactly once.
 
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
@@ -83,6 +84,9 @@ pub struct Outbox {
     deliveries: sled::Tree,
     meta: sled::Tree,
     ids: sled::Tree,
+    /// One flush at a time: concurrent `flush_async` calls deadlock sled
+    /// 0.34 (spacejam/sled#1308, fixed only after the last release).
+    flushing: Arc<tokio::sync::Mutex<()>>,
 }
 
 pub fn unix_ms() -> u64 {
@@ -119,6 +123,7 @@ impl Outbox {
             deliveries: store.tree("notify_deliveries")?,
             meta: store.tree("notify_meta")?,
             ids: store.tree("notify_ids")?,
+            flushing: Arc::new(tokio::sync::Mutex::new(())),
         })
     }
 
@@ -256,10 +261,22 @@ impl Outbox {
         Ok(())
     }
 
-    /// Makes updates durable (sled groups concurrent flushes).
+    /// Makes updates durable. Flushes are serialized (see `flushing`) and
+    /// run on a blocking thread; a flush also covers every update made
+    /// before it started, so waiters behind a running flush cost little.
     pub async fn flush(&self) -> Result<(), StoreError> {
-        self.deliveries.flush_async().await?;
-        Ok(())
+        let _one = self.flushing.lock().await;
+        let tree = self.deliveries.clone();
+        match tokio::task::spawn_blocking(move || tree.flush()).await {
+            Ok(r) => {
+                r?;
+                Ok(())
+            }
+            Err(e) => Err(StoreError::Corrupt {
+                tree: "notify_deliveries",
+                message: format!("flush task failed: {e}"),
+            }),
+        }
     }
 
     /// Counts per state of one notification.

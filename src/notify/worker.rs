@@ -55,6 +55,12 @@ pub trait Deliver: Send + Sync {
     fn chat_interval(&self, _chat: &str) -> Duration {
         Duration::from_secs(1)
     }
+    /// Least time between two deliveries on this platform, so a broadcast
+    /// is spread evenly instead of bursting into the platform's flood
+    /// control (zero: no pacing).
+    fn min_gap(&self) -> Duration {
+        Duration::ZERO
+    }
 }
 
 /// Give up a transiently failing delivery after this many attempts.
@@ -83,6 +89,8 @@ pub struct Worker {
     /// Deliveries not yet final, per notification.
     outstanding: HashMap<u64, usize>,
     notifications: HashMap<u64, Arc<Notification>>,
+    /// Per platform, when the next delivery may start.
+    gates: HashMap<String, Instant>,
 }
 
 impl Worker {
@@ -97,6 +105,7 @@ impl Worker {
             last_sent: HashMap::new(),
             outstanding: HashMap::new(),
             notifications: HashMap::new(),
+            gates: HashMap::new(),
         }
     }
 
@@ -142,7 +151,7 @@ impl Worker {
     /// Runs until `stop` turns true; then waits (bounded) for sends in flight.
     pub async fn run(mut self, mut stop: tokio::sync::watch::Receiver<bool>) {
         self.load(None);
-        let mut tasks: JoinSet<(u64, String, Delivery)> = JoinSet::new();
+        let mut tasks: JoinSet<(u64, String, Delivery, Option<Duration>)> = JoinSet::new();
         loop {
             if *stop.borrow() {
                 break;
@@ -150,11 +159,17 @@ impl Worker {
             let now = unix_ms();
             // Launch what is due, while there are free slots.
             let mut later = Vec::new();
+            let mut gated: Option<Instant> = None;
             while tasks.len() < self.max_in_flight {
-                let Some(Reverse((due, _, _))) = self.queue.peek() else {
+                let Some(Reverse((due, _, chat))) = self.queue.peek() else {
                     break;
                 };
                 if *due > now {
+                    break;
+                }
+                let platform = chat.split(':').next().unwrap_or("");
+                if let Some(at) = self.gates.get(platform).filter(|at| **at > Instant::now()) {
+                    gated = Some(*at);
                     break;
                 }
                 let Some(Reverse((_, nid, chat))) = self.queue.pop() else {
@@ -166,29 +181,33 @@ impl Worker {
                 }
             }
             self.queue.extend(later);
-            let wait = self
-                .queue
-                .peek()
-                .map(|Reverse((due, _, _))| due.saturating_sub(unix_ms()))
-                .unwrap_or(60_000)
-                .clamp(5, 60_000);
+            let mut wait = Duration::from_millis(
+                self.queue
+                    .peek()
+                    .map(|Reverse((due, _, _))| due.saturating_sub(unix_ms()))
+                    .unwrap_or(60_000)
+                    .clamp(5, 60_000),
+            );
+            if let Some(at) = gated {
+                wait = at.saturating_duration_since(Instant::now());
+            }
             let full = tasks.len() >= self.max_in_flight;
             tokio::select! {
                 Some(done) = tasks.join_next(), if !tasks.is_empty() => {
-                    if let Ok((nid, was, d)) = done { self.finished(nid, &was, d); }
+                    if let Ok((nid, was, d, pause)) = done { self.finished(nid, &was, d, pause); }
                 }
                 _ = self.hub.inner.wake.notified() => {
                     let fresh: Vec<u64> = std::mem::take(&mut *self.hub.inner.fresh.lock().unwrap_or_else(|p| p.into_inner()));
                     for id in fresh { self.load(Some(id)); }
                 }
-                _ = tokio::time::sleep(Duration::from_millis(wait)), if !full => {}
+                _ = tokio::time::sleep(wait), if !full => {}
                 _ = stop.changed() => {}
             }
         }
         let grace = tokio::time::timeout(Duration::from_secs(5), async {
             while let Some(done) = tasks.join_next().await {
-                if let Ok((nid, was, d)) = done {
-                    self.finished(nid, &was, d);
+                if let Ok((nid, was, d, pause)) = done {
+                    self.finished(nid, &was, d, pause);
                 }
             }
         });
@@ -205,7 +224,7 @@ impl Worker {
         nid: u64,
         chat: &str,
         now: u64,
-        tasks: &mut JoinSet<(u64, String, Delivery)>,
+        tasks: &mut JoinSet<(u64, String, Delivery, Option<Duration>)>,
     ) -> Launch {
         let d = match self.hub.outbox.deliveries_get(nid, chat) {
             Ok(Some(d)) if d.state == State::Pending => d,
@@ -239,6 +258,15 @@ impl Worker {
             self.forget(nid, chat);
             return Launch::Dropped;
         };
+        let gap = deliverer.min_gap();
+        if !gap.is_zero() {
+            let now = Instant::now();
+            let prev = self.gates.get(deliverer.platform()).copied().unwrap_or(now);
+            // Keep the average rate exact, catching up at most one gap.
+            let from = prev.max(now.checked_sub(gap).unwrap_or(now));
+            self.gates
+                .insert(deliverer.platform().to_string(), from + gap);
+        }
         self.busy.insert(d.target.clone());
         let hub = self.hub.clone();
         let engine = Arc::clone(&self.engine);
@@ -274,9 +302,16 @@ impl Worker {
         }
     }
 
-    fn finished(&mut self, nid: u64, was: &str, d: Delivery) {
+    fn finished(&mut self, nid: u64, was: &str, d: Delivery, pause: Option<Duration>) {
         self.busy.remove(was);
         self.last_sent.insert(was.to_string(), Instant::now());
+        if let Some(p) = pause {
+            // Flood control is per bot: hold every delivery of the platform.
+            let platform = was.split(':').next().unwrap_or("").to_string();
+            let until = Instant::now() + p;
+            let gate = self.gates.entry(platform).or_insert(until);
+            *gate = (*gate).max(until);
+        }
         if d.state == State::Pending {
             self.queue.push(Reverse((d.next_at_ms, nid, d.chat)));
         } else {
@@ -299,8 +334,9 @@ async fn attempt(
     deliverer: Arc<dyn Deliver>,
     n: Arc<Notification>,
     mut d: Delivery,
-) -> (u64, String, Delivery) {
+) -> (u64, String, Delivery, Option<Duration>) {
     let was = d.target.clone();
+    let mut pause = None;
     let lang = engine
         .store()
         .chat_settings(&d.target)
@@ -322,6 +358,7 @@ async fn attempt(
             tracing::warn!(id = n.id, chat = %d.target, ?wait, "notify: flood control, retrying later");
             d.next_at_ms = now + wait.as_millis() as u64;
             d.last_error = Some(format!("retry after {wait:?}"));
+            pause = Some(wait);
         }
         Outcome::Transient(e) if d.attempts < MAX_ATTEMPTS => {
             tracing::warn!(id = n.id, chat = %d.target, attempt = d.attempts, error = %e, "notify: send failed, retrying");
@@ -365,7 +402,7 @@ async fn attempt(
     if d.state == State::Delivered {
         tracing::debug!(id = n.id, chat = %d.target, "notify: delivered");
     }
-    (n.id, was, d)
+    (n.id, was, d, pause)
 }
 
 /// Moves a chat's subscription and settings to its new key.
@@ -383,6 +420,104 @@ pub fn move_chat(hub: &Hub, engine: &Engine, from: &str, to: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::facts::{Dataset, Store};
+    use crate::notify::subscriptions::parse_topics;
+    use std::sync::Mutex;
+
+    /// A platform whose chats answer as scripted; records what it sent.
+    struct Fake {
+        sent: Mutex<Vec<String>>,
+        flaky_once: Mutex<bool>,
+    }
+
+    impl Deliver for Fake {
+        fn platform(&self) -> &'static str {
+            "fk"
+        }
+        fn chat_interval(&self, _chat: &str) -> Duration {
+            Duration::ZERO
+        }
+        fn deliver<'a>(&'a self, chat: &'a str, reply: &'a Reply) -> BoxFuture<'a, Outcome> {
+            Box::pin(async move {
+                match chat {
+                    "fk:gone" => Outcome::Gone("kicked".into()),
+                    "fk:old" => Outcome::Migrated("fk:new".into()),
+                    "fk:flaky"
+                        if std::mem::replace(&mut *self.flaky_once.lock().unwrap(), false) =>
+                    {
+                        Outcome::Transient("network".into())
+                    }
+                    _ => {
+                        let text = crate::reply::render_plain(reply);
+                        self.sent.lock().unwrap().push(format!("{chat} {text}"));
+                        Outcome::Delivered
+                    }
+                }
+            })
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn delivers_retries_drops_gone_chats_and_follows_migrations() {
+        let store = Store::temporary().unwrap();
+        store.import(&Dataset::embedded().unwrap()).unwrap();
+        let engine = Arc::new(Engine::new(store).unwrap());
+        let hub = engine.hub().clone();
+        let all = parse_topics("").unwrap();
+        for c in ["fk:a", "fk:gone", "fk:old", "fk:flaky"] {
+            hub.subs.subscribe(c, &all).unwrap();
+        }
+        engine
+            .store()
+            .set_chat_settings(
+                "fk:a",
+                &crate::facts::ChatSettings {
+                    lang: Some(Lang::Ru),
+                },
+            )
+            .unwrap();
+        let fake = Arc::new(Fake {
+            sent: Mutex::new(Vec::new()),
+            flaky_once: Mutex::new(true),
+        });
+        hub.register(fake.clone());
+        let (stop, rx) = tokio::sync::watch::channel(false);
+        let worker = tokio::spawn(Worker::new(hub.clone(), Arc::clone(&engine), 4).run(rx));
+        let n = hub.announce(None, "hello").unwrap().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let p = hub.outbox.progress(n.id).unwrap().unwrap();
+            if p.pending == 0 {
+                assert_eq!((p.delivered, p.failed), (3, 1), "{p:?}");
+                break;
+            }
+            assert!(Instant::now() < deadline, "not done: {p:?}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let mut sent = fake.sent.lock().unwrap().clone();
+        sent.sort();
+        assert_eq!(sent.len(), 3, "{sent:?}");
+        assert!(
+            sent[0].starts_with("fk:a ОБЪЯВЛЕНИЕ"),
+            "rendered in the chat's language: {sent:?}"
+        );
+        assert!(sent[1].starts_with("fk:flaky ANNOUNCEMENT"));
+        assert!(sent[2].starts_with("fk:new ANNOUNCEMENT"));
+        // Gone: unsubscribed. Migrated: the subscription moved.
+        let subs: Vec<String> = hub
+            .subs
+            .list()
+            .unwrap()
+            .into_iter()
+            .map(|(c, _)| c)
+            .collect();
+        assert_eq!(subs, ["fk:a", "fk:flaky", "fk:new"]);
+        stop.send(true).unwrap();
+        tokio::time::timeout(Duration::from_secs(10), worker)
+            .await
+            .unwrap()
+            .unwrap();
+    }
 
     #[test]
     fn backoff_doubles_and_is_capped() {

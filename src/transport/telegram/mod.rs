@@ -133,7 +133,7 @@ pub async fn run(
     let bot: TgBot = plain.clone().throttle(LIMITS);
     engine
         .hub()
-        .register(Arc::new(deliver::TgDeliver::new(bot.clone())));
+        .register(Arc::new(deliver::TgDeliver::new(plain.clone())));
     deliver::subscribe_channels(&bot, &me, &engine, &cfg.channels).await;
     let inbox = Inbox::new(engine.store().tree("telegram_inbox")?);
     tokio::spawn(inbox.clone().flusher());
