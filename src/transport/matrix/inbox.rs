@@ -79,8 +79,7 @@ impl Inbox {
             self.pending.insert(job.event_id.as_bytes(), v)?;
         }
         self.state.insert(TOKEN, token.as_bytes())?;
-        self.state.flush_async().await?;
-        Ok(())
+        flush(&self.state).await
     }
 
     /// Jobs taken in and not yet answered (after a restart: those cut off
@@ -104,7 +103,7 @@ impl Inbox {
             .and_then(|_| self.pending.remove(event_id.as_bytes()))
             .map(|_| ());
         let r = match r {
-            Ok(()) => self.answered.flush_async().await.map(|_| ()),
+            Ok(()) => flush(&self.answered).await,
             Err(e) => Err(e),
         };
         if let Err(e) = r {
@@ -123,6 +122,19 @@ impl Inbox {
                 let _ = self.answered.remove(k);
             }
         }
+    }
+}
+
+/// Makes every write so far durable (one flush covers all trees). On a
+/// blocking thread: sled 0.34's `flush_async` can deadlock when called
+/// concurrently (spacejam/sled#1308), and answers finish concurrently.
+async fn flush(tree: &sled::Tree) -> Result<(), sled::Error> {
+    let tree = tree.clone();
+    match tokio::task::spawn_blocking(move || tree.flush()).await {
+        Ok(r) => r.map(|_| ()),
+        Err(e) => Err(sled::Error::ReportableBug(format!(
+            "flush task failed: {e}"
+        ))),
     }
 }
 
