@@ -97,9 +97,6 @@ pub async fn run(
         me,
         admins: cfg.admins.clone(),
     });
-    ctx.engine
-        .hub()
-        .register(Arc::new(deliver::MxDeliver::new(client.clone())));
     let invites = invites::Joiner::new(client.clone(), cfg.allowed_inviters.clone());
     let permits = Arc::new(Semaphore::new(CONCURRENT_ANSWERS));
     let mut tasks = JoinSet::new();
@@ -176,6 +173,11 @@ pub async fn run(
         token = Some(response.next_batch);
         if !ready {
             ready = true;
+            // Only now does the client know its rooms: a notification sent
+            // earlier would find none and drop the room's subscription.
+            ctx.engine
+                .hub()
+                .register(Arc::new(deliver::MxDeliver::new(client.clone())));
             tracing::info!(user = %ctx.me, "matrix: ready");
         }
         for job in jobs {
