@@ -104,7 +104,9 @@ pub fn render_matrix(reply: &Reply, limit: usize) -> Vec<(String, String)> {
     }
 }
 
-/// `/trade` in code spans becomes `!trade`.
+/// `/trade` becomes `!trade`: in code spans always, in plain text when the
+/// word after `/` is one of the bot's commands and the `/` starts a word
+/// (so `a/b` and URLs stay as they are).
 fn bang_commands(b: &Block) -> Block {
     let fix = |i: &Inline| match i {
         Inline::Code(c)
@@ -112,6 +114,7 @@ fn bang_commands(b: &Block) -> Block {
         {
             Inline::Code(c.replacen('/', "!", 1))
         }
+        Inline::Text(t) if t.contains('/') => Inline::Text(bang_text(t)),
         other => other.clone(),
     };
     let line = |v: &Vec<Inline>| v.iter().map(fix).collect::<Vec<_>>();
@@ -121,6 +124,31 @@ fn bang_commands(b: &Block) -> Block {
         Block::List(items) => Block::List(items.iter().map(line).collect()),
         Block::Quote(v) => Block::Quote(line(v)),
     }
+}
+
+fn bang_text(t: &str) -> String {
+    let mut out = String::with_capacity(t.len());
+    let mut prev: Option<char> = None;
+    for (i, c) in t.char_indices() {
+        if c == '/' && prev.is_none_or(|p| p.is_whitespace() || "([«\"'".contains(p)) {
+            let word: String = t[i + 1..]
+                .chars()
+                .take_while(|ch| ch.is_ascii_alphanumeric() || *ch == '_')
+                .collect();
+            let known = crate::query::COMMANDS
+                .iter()
+                .any(|(name, _, _)| *name == word)
+                || word.starts_with("announce_");
+            if known {
+                out.push('!');
+                prev = Some(c);
+                continue;
+            }
+        }
+        out.push(c);
+        prev = Some(c);
+    }
+    out
 }
 
 fn strip_tags(html: &str) -> String {
@@ -143,6 +171,20 @@ fn strip_tags(html: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn matrix_shows_commands_with_a_bang() {
+        let r = Reply::new(crate::reply::ReplyKind::Answer, crate::facts::Lang::En).text(
+            "Subscribe with /subscribe [topics]; see /help, not a/b or /etc or http://x/help",
+        );
+        let (body, html) = render_matrix(&r, 4000).remove(0);
+        assert!(
+            body.contains("with !subscribe [topics]; see !help"),
+            "{body}"
+        );
+        assert!(body.contains("a/b or /etc or http://x/help"), "{body}");
+        assert!(html.contains("!subscribe"), "{html}");
+    }
     use crate::facts::Lang;
     use crate::reply::ReplyKind;
 
