@@ -98,18 +98,7 @@ async fn in_a_group_room_only_mentions_commands_and_replies_are_answered() {
     let bot = MatrixBot::start(hs, tmp.path(), &unique("bot"), "");
     let mut ann = Person::new(hs, &unique("ann")).await;
     let mut bob = Person::new(hs, &unique("bob")).await;
-    let room = ann
-        .create_room(&[&bot.user_id, bob.user_id.as_str()], false)
-        .await;
-    ann.wait_joined(&room, &bot.user_id, REPLY_SECS).await;
-    let bob_room = {
-        bob.sync(Duration::ZERO).await;
-        let r = bob.client.get_room(room.room_id()).expect("bob is invited");
-        r.join().await.expect("bob joins");
-        r
-    };
-    ann.wait_joined(&room, bob.user_id.as_str(), REPLY_SECS)
-        .await;
+    let (_room, bob_room) = ann.group_with(&mut bob, &bot.user_id).await;
 
     let unaddressed = bob.say(&bob_room, "How much was trade in 2011?").await;
     let bot_id: OwnedUserId = bot.user_id.parse().unwrap();
@@ -312,13 +301,7 @@ async fn only_room_admins_make_the_bot_leave_and_invites_follow_the_allow_list()
         .await;
 
     // Ann is; in her room Bob (power 0) cannot make the bot leave, Ann can.
-    let room = ann
-        .create_room(&[&bot.user_id, bob.user_id.as_str()], false)
-        .await;
-    ann.wait_joined(&room, &bot.user_id, REPLY_SECS).await;
-    bob.sync(Duration::ZERO).await;
-    let bob_room = bob.client.get_room(room.room_id()).unwrap();
-    bob_room.join().await.unwrap();
+    let (room, bob_room) = ann.group_with(&mut bob, &bot.user_id).await;
     let q = bob.say(&bob_room, "!leave").await;
     let r = bob.reply_to(&q, REPLY_SECS).await;
     assert!(r.body.contains("room admin"), "{}", r.body);
@@ -417,10 +400,7 @@ async fn a_room_admin_subscribes_a_room_and_it_gets_each_notification_once() {
     const COMPLETE: &str = "notify: notification complete";
     let hs = Synapse::shared();
     let tmp = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap();
+    let port = common::free_port();
     let notify = format!(
         "\n[notify]\nadmin_listen = \"127.0.0.1:{port}\"\nadmin_token = \"{ADMIN_TOKEN}\"\n\
          [notify.digest]\ntime = \"09:00\"\ntime_zone = \"Europe/Minsk\"\n"
@@ -431,15 +411,7 @@ async fn a_room_admin_subscribes_a_room_and_it_gets_each_notification_once() {
     bot.restart();
     let mut ann = Person::new(hs, &unique("ann")).await;
     let mut bob = Person::new(hs, &unique("bob")).await;
-    let room = ann
-        .create_room(&[&bot.user_id, bob.user_id.as_str()], false)
-        .await;
-    ann.wait_joined(&room, &bot.user_id, REPLY_SECS).await;
-    bob.sync(Duration::ZERO).await;
-    let bob_room = bob.client.get_room(room.room_id()).unwrap();
-    bob_room.join().await.unwrap();
-    ann.wait_joined(&room, bob.user_id.as_str(), REPLY_SECS)
-        .await;
+    let (room, bob_room) = ann.group_with(&mut bob, &bot.user_id).await;
 
     // Bob (power level 0) is refused; Ann (the creator) subscribes.
     let q = bob.say(&bob_room, "!subscribe all").await;

@@ -7,6 +7,7 @@
 
 mod common;
 
+use common::free_port;
 use std::collections::HashMap;
 use std::path::Path;
 use std::process::Command;
@@ -23,13 +24,6 @@ fn sender(chat: i64) -> i64 {
 const ADMIN: i64 = 9009;
 const ADMIN_TOKEN: &str = "admin-TEST-token-never-logged";
 const COMPLETE: &str = "notify: notification complete";
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
 
 fn text(e: &Value) -> String {
     e["text"].as_str().unwrap_or_default().to_string()

@@ -7,6 +7,7 @@
 //! stopped by a watcher when the test process exits, whichever way it
 //! exits); a test that stops the homeserver starts a private one.
 
+use super::free_port;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
@@ -26,13 +27,6 @@ use matrix_sdk::ruma::{OwnedEventId, OwnedRoomId, OwnedUserId};
 use matrix_sdk::{Client, Room};
 
 pub const BOT_PASSWORD: &str = "bot-PASSWORD-do-not-log";
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
 
 fn scripts() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/synapse")
@@ -283,6 +277,23 @@ impl Person {
         let room = self.client.create_room(req).await.expect("create room");
         self.sync(Duration::ZERO).await;
         room
+    }
+
+    /// A group room: this person creates it, invites the bot and `other`,
+    /// and both join. Returns the room as seen by each person.
+    pub async fn group_with(&mut self, other: &mut Person, bot: &str) -> (Room, Room) {
+        let room = self
+            .create_room(&[bot, other.user_id.as_str()], false)
+            .await;
+        self.wait_joined(&room, bot, 30).await;
+        other.sync(Duration::ZERO).await;
+        let theirs = other
+            .client
+            .get_room(room.room_id())
+            .expect("the other person is invited");
+        theirs.join().await.expect("the other person joins");
+        self.wait_joined(&room, other.user_id.as_str(), 30).await;
+        (room, theirs)
     }
 
     /// Waits until `user` has joined `room` (at most `secs`).

@@ -2,6 +2,7 @@
 //! (`tests/telegram-emulator`, Node) and the real `factbot run` process
 //! pointed at it, both on 127.0.0.1. Every wait is bounded.
 
+use super::free_port;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -11,13 +12,6 @@ use serde_json::{json, Value};
 /// The token the tests give the bot; asserted never to reach a log line.
 pub const TOKEN: &str = "123456:TEST-SECRET-TOKEN-do-not-log";
 pub const BOT_USERNAME: &str = "factbot_test_bot";
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
 
 /// A running emulator; killed on drop.
 pub struct Emulator {

@@ -115,23 +115,12 @@ async fn login(cfg: &MatrixConfig, paths: &Paths, device: Option<&str>) -> anyho
         })?;
     } else if let Some(token) = &cfg.access_token {
         let device_id = whoami_device(cfg, token.expose()).await?;
-        let session = MatrixSession {
-            meta: SessionMeta {
-                user_id: cfg
-                    .user_id
-                    .as_str()
-                    .try_into()
-                    .context("user_id is not a Matrix user id")?,
-                device_id: device_id.as_str().into(),
-            },
-            tokens: SessionTokens {
-                access_token: token.expose().to_string(),
-                refresh_token: None,
-            },
-        };
         client
             .matrix_auth()
-            .restore_session(session, RoomLoadSettings::default())
+            .restore_session(
+                token_session(cfg, &device_id, token.expose())?,
+                RoomLoadSettings::default(),
+            )
             .await
             .context("cannot use the configured access token")?;
     } else {
@@ -176,20 +165,7 @@ async fn whoami_device(cfg: &MatrixConfig, token: &str) -> anyhow::Result<String
     probe
         .matrix_auth()
         .restore_session(
-            MatrixSession {
-                meta: SessionMeta {
-                    user_id: cfg
-                        .user_id
-                        .as_str()
-                        .try_into()
-                        .context("user_id is not a Matrix user id")?,
-                    device_id: "FACTBOT_PROBE".into(),
-                },
-                tokens: SessionTokens {
-                    access_token: token.to_string(),
-                    refresh_token: None,
-                },
-            },
+            token_session(cfg, "FACTBOT_PROBE", token)?,
             RoomLoadSettings::default(),
         )
         .await?;
@@ -207,6 +183,28 @@ async fn whoami_device(cfg: &MatrixConfig, token: &str) -> anyhow::Result<String
     who.device_id
         .map(|d| d.to_string())
         .context("the homeserver did not say which device the access token belongs to")
+}
+
+/// A session made of an access token and the device it belongs to.
+fn token_session(
+    cfg: &MatrixConfig,
+    device_id: &str,
+    token: &str,
+) -> anyhow::Result<MatrixSession> {
+    Ok(MatrixSession {
+        meta: SessionMeta {
+            user_id: cfg
+                .user_id
+                .as_str()
+                .try_into()
+                .context("user_id is not a Matrix user id")?,
+            device_id: device_id.into(),
+        },
+        tokens: SessionTokens {
+            access_token: token.to_string(),
+            refresh_token: None,
+        },
+    })
 }
 
 fn is_unknown_token(e: &matrix_sdk::HttpError) -> bool {
