@@ -61,6 +61,11 @@ pub trait Deliver: Send + Sync {
     fn min_gap(&self) -> Duration {
         Duration::ZERO
     }
+    /// Sends in flight on this platform at most. A small number keeps a
+    /// stalled server from receiving a burst of queued sends afterwards.
+    fn max_in_flight(&self) -> usize {
+        usize::MAX
+    }
 }
 
 /// Give up a transiently failing delivery after this many attempts.
@@ -91,6 +96,8 @@ pub struct Worker {
     notifications: HashMap<u64, Arc<Notification>>,
     /// Per platform, when the next delivery may start.
     gates: HashMap<String, Instant>,
+    /// Per platform, sends in flight.
+    in_flight: HashMap<String, usize>,
 }
 
 impl Worker {
@@ -106,6 +113,7 @@ impl Worker {
             outstanding: HashMap::new(),
             notifications: HashMap::new(),
             gates: HashMap::new(),
+            in_flight: HashMap::new(),
         }
     }
 
@@ -170,6 +178,15 @@ impl Worker {
                 let platform = chat.split(':').next().unwrap_or("");
                 if let Some(at) = self.gates.get(platform).filter(|at| **at > Instant::now()) {
                     gated = Some(*at);
+                    break;
+                }
+                let cap = self
+                    .hub
+                    .deliverer(chat)
+                    .map_or(usize::MAX, |d| d.max_in_flight());
+                if self.in_flight.get(platform).copied().unwrap_or(0) >= cap {
+                    // A send of this platform finishing wakes the loop.
+                    gated = Some(Instant::now() + Duration::from_secs(60));
                     break;
                 }
                 let Some(Reverse((_, nid, chat))) = self.queue.pop() else {
@@ -267,6 +284,10 @@ impl Worker {
             self.gates
                 .insert(deliverer.platform().to_string(), from + gap);
         }
+        *self
+            .in_flight
+            .entry(deliverer.platform().to_string())
+            .or_default() += 1;
         self.busy.insert(d.target.clone());
         let hub = self.hub.clone();
         let engine = Arc::clone(&self.engine);
@@ -305,6 +326,9 @@ impl Worker {
     fn finished(&mut self, nid: u64, was: &str, d: Delivery, pause: Option<Duration>) {
         self.busy.remove(was);
         self.last_sent.insert(was.to_string(), Instant::now());
+        if let Some(n) = self.in_flight.get_mut(was.split(':').next().unwrap_or("")) {
+            *n = n.saturating_sub(1);
+        }
         if let Some(p) = pause {
             // Flood control is per bot: hold every delivery of the platform.
             let platform = was.split(':').next().unwrap_or("").to_string();
