@@ -139,7 +139,12 @@ async fn one(
     if !authorized(&st, &headers) {
         return Err(deny());
     }
-    match st.hub.outbox.progress(id).map_err(internal)? {
+    let hub = st.hub.clone();
+    // A scan of every delivery: off the async threads the worker paces on.
+    let p = tokio::task::spawn_blocking(move || hub.outbox.progress(id))
+        .await
+        .map_err(internal)?;
+    match p.map_err(internal)? {
         Some(p) => Ok(Json(p)),
         None => Err((StatusCode::NOT_FOUND, format!("no notification {id}"))),
     }

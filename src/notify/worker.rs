@@ -72,6 +72,8 @@ pub trait Deliver: Send + Sync {
 pub const MAX_ATTEMPTS: u32 = 8;
 /// A send taking longer is abandoned and retried.
 const SEND_TIMEOUT: Duration = Duration::from_secs(120);
+/// How far behind its schedule a paced platform may catch up.
+const CATCH_UP: Duration = Duration::from_millis(2);
 /// Retried this long after an attempt found no deliverer for its platform.
 const NO_DELIVERER_WAIT: u64 = 2_000;
 
@@ -279,8 +281,10 @@ impl Worker {
         if !gap.is_zero() {
             let now = Instant::now();
             let prev = self.gates.get(deliverer.platform()).copied().unwrap_or(now);
-            // Keep the average rate exact, catching up at most one gap.
-            let from = prev.max(now.checked_sub(gap).unwrap_or(now));
+            // Absorb timer lateness (a millisecond or two) to keep the
+            // rate, but never catch up after a stall: two sends close
+            // together are what trips a sliding-window flood control.
+            let from = prev.max(now.checked_sub(CATCH_UP).unwrap_or(now));
             self.gates
                 .insert(deliverer.platform().to_string(), from + gap);
         }
