@@ -276,6 +276,19 @@ fn changes_and_announcements_reach_exactly_the_subscribed_chats_once() {
         "{listing}"
     );
     drop(bot);
+    // With the bot stopped, straight from the store: every delivery done.
+    let out = factbot_cli(
+        &dir.path().join("bot.toml"),
+        &["notifications", "--format", "json"],
+    );
+    let list: Value = serde_json::from_slice(&out.stdout).expect("JSON from factbot notifications");
+    let list = list.as_array().unwrap();
+    assert_eq!(list.len(), 4, "{list:?}");
+    assert!(
+        list.iter().all(|p| p["pending"] == 0 && p["failed"] == 0),
+        "{list:?}"
+    );
+    assert_eq!(list[1]["delivered"], 4);
     assert!(!std::fs::read_dir(dir.path())
         .unwrap()
         .filter_map(|e| e.ok())
