@@ -129,6 +129,11 @@ impl Worker {
         };
         let mut added = 0usize;
         for (nid, d) in pending {
+            // Deliveries whose notification is not (yet, or ever: a crash
+            // while enqueueing) recorded are not sent.
+            if self.notification(nid).is_none() {
+                continue;
+            }
             if self.known.insert((nid, d.chat.clone())) {
                 *self.outstanding.entry(nid).or_default() += 1;
                 self.queue.push(Reverse((d.next_at_ms, nid, d.chat)));
