@@ -69,11 +69,11 @@ while :; do
     sleep 0.5
 done
 T1=$(date +%s.%N)
-STATS=$(curl -sf "$EMU/control/stats")
+curl -sf "$EMU/control/stats" >"$TMP/stats.json"
 [ -n "${KEEP:-}" ] && curl -sf "$EMU/control/messages?after=0&timeout=0" >"$TMP/events.json" && echo "kept $TMP" >&2
-python3 - "$STATS" "$P" "$T0" "$T_ENQ" "$T1" "$CHATS" "$RSS0" "$RSS1" "$RSSMAX" "$DB0" "$DB1" <<'PY'
+python3 - "$TMP/stats.json" "$P" "$T0" "$T_ENQ" "$T1" "$CHATS" "$RSS0" "$RSS1" "$RSSMAX" "$DB0" "$DB1" <<'PY'
 import json, sys
-st, p = json.loads(sys.argv[1])["result"], json.loads(sys.argv[2])
+st, p = json.load(open(sys.argv[1]))["result"], json.loads(sys.argv[2])
 t0, tenq, t1 = map(float, sys.argv[3:6]); n = int(sys.argv[6])
 rss0, rss1, rssmax, db0, db1 = map(int, sys.argv[7:12])
 f = st["faults"].get("SendMessage", {})

@@ -254,11 +254,31 @@ fn ask(engine: &Engine, question: &str, force_lang: Option<Lang>, format: Format
 }
 
 fn import(cfg: &Config, db: &Path, dir: Option<PathBuf>) -> Result<(), Failure> {
-    let ds = match dir.or_else(|| cfg.store.dataset.clone()) {
-        Some(d) => Dataset::from_dir(&d).map_err(|e| usage(e.to_string()))?,
+    let dir = dir.or_else(|| cfg.store.dataset.clone());
+    let ds = match &dir {
+        Some(d) => Dataset::from_dir(d).map_err(|e| usage(e.to_string()))?,
         None => Dataset::embedded()?,
     };
-    let store = Store::open(db)?;
+    let store = match Store::open(db) {
+        Ok(s) => s,
+        // The running bot holds the store: hand the import to it (its
+        // admin endpoint), so the changes go out as notifications now.
+        Err(e @ factbot::facts::StoreError::Locked { .. }) => {
+            let Some(client) = factbot::notify::admin::Client::from_config(&cfg.notify) else {
+                return Err(e.into());
+            };
+            let abs = dir
+                .as_ref()
+                .map(|d| std::fs::canonicalize(d).unwrap_or_else(|_| d.clone()));
+            let r = client.import(abs.as_deref().and_then(Path::to_str))?;
+            println!(
+                "imported into the running bot: {} added, {} updated, {} removed, {} unchanged",
+                r.added, r.updated, r.removed, r.unchanged
+            );
+            return Ok(());
+        }
+        Err(e) => return Err(e.into()),
+    };
     let r = store.import(&ds)?;
     if r.written {
         println!(

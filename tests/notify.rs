@@ -232,6 +232,36 @@ fn changes_and_announcements_reach_exactly_the_subscribed_chats_once() {
         "{upd}"
     );
 
+    // 4. A live import while the bot runs: `factbot import` finds the store
+    //    locked and hands the import to the bot, whose change goes out now.
+    let again = std::fs::read_to_string(&facts).unwrap().replacen(
+        "USD 770 million in 2011.\"",
+        "USD 771 million in 2011.\"",
+        1,
+    );
+    std::fs::write(&facts, again).unwrap();
+    let before = emu.sends_by_chat();
+    let seq = emu.last_seq();
+    let out = factbot_cli(
+        &dir.path().join("bot.toml"),
+        &["import", data_dir.to_str().unwrap()],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("running bot") && stdout.contains("1 updated"),
+        "{stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    bot.wait_log(COMPLETE, 2, 60);
+    assert_eq!(
+        delta(&emu, &before),
+        only(&[(TRADE, 1), (ALL, 1), (CHANNEL, 1)])
+    );
+    let upd = emu.next(Some(ALL), "sent", seq, 5);
+    assert!(text(&upd).contains("771"), "{upd}");
+    // Answers use the new fact at once.
+    assert!(text(&ask(&emu, ALL, "/fact trade.2011")).contains("USD 771 million"));
+
     // `factbot notifications` through the running bot.
     let out = factbot_cli(&dir.path().join("bot.toml"), &["notifications"]);
     let listing = String::from_utf8_lossy(&out.stdout);
@@ -240,6 +270,19 @@ fn changes_and_announcements_reach_exactly_the_subscribed_chats_once() {
         "{listing}"
     );
     drop(bot);
+    // With the bot stopped, straight from the store: every delivery done.
+    let out = factbot_cli(
+        &dir.path().join("bot.toml"),
+        &["notifications", "--format", "json"],
+    );
+    let list: Value = serde_json::from_slice(&out.stdout).expect("JSON from factbot notifications");
+    let list = list.as_array().unwrap();
+    assert_eq!(list.len(), 4, "{list:?}");
+    assert!(
+        list.iter().all(|p| p["pending"] == 0 && p["failed"] == 0),
+        "{list:?}"
+    );
+    assert_eq!(list[1]["delivered"], 4);
     assert!(!std::fs::read_dir(dir.path())
         .unwrap()
         .filter_map(|e| e.ok())

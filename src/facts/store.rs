@@ -62,7 +62,7 @@ pub struct ChatSettings {
 }
 
 /// What an import did.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ImportReport {
     pub added: usize,
     pub updated: usize,

@@ -4,6 +4,9 @@
 //! - `POST /announce` `{"topic": "trade"?, "text": "..."}` → `{"id", "chats"}`
 //! - `GET /notifications` → progress of every notification
 //! - `GET /notifications/{id}` → progress of one
+//! - `POST /import` `{"dir": "..."?}` → the import report: a live import
+//!   (`factbot import` uses it when the running bot holds the store); the
+//!   changes go out as notifications within a second.
 //!
 //! Every request needs `Authorization: Bearer <token>` (`[notify]
 //! admin_token` or `FACTBOT_ADMIN_TOKEN`); the token is compared by digest
@@ -27,6 +30,7 @@ use crate::facts::Topic;
 #[derive(Clone)]
 struct AppState {
     hub: Hub,
+    engine: std::sync::Arc<crate::answer::Engine>,
     token: [u8; 32],
 }
 
@@ -119,6 +123,45 @@ async fn announce(
     }))
 }
 
+/// `POST /import` body: a dataset directory (default: the one the store
+/// last imported, else the built-in dataset).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ImportRequest {
+    pub dir: Option<String>,
+}
+
+async fn import(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Json(req): Json<ImportRequest>,
+) -> Answer<crate::facts::ImportReport> {
+    if !authorized(&st, &headers) {
+        return Err(deny());
+    }
+    let engine = st.engine.clone();
+    let r = tokio::task::spawn_blocking(move || {
+        let ds = match req.dir {
+            Some(d) => crate::facts::Dataset::from_dir(std::path::Path::new(&d))
+                .map_err(|e| (StatusCode::BAD_REQUEST, e.to_string()))?,
+            None => match engine.store().dataset_origin().map_err(internal)? {
+                Some(crate::facts::Origin::Dir(d)) => crate::facts::Dataset::from_dir(&d)
+                    .map_err(|e| (StatusCode::BAD_REQUEST, e.to_string()))?,
+                _ => crate::facts::Dataset::embedded().map_err(internal)?,
+            },
+        };
+        engine.import(&ds).map_err(internal)
+    })
+    .await
+    .map_err(internal)??;
+    tracing::info!(
+        added = r.added,
+        updated = r.updated,
+        removed = r.removed,
+        "notify: live import from the admin endpoint"
+    );
+    Ok(Json(r))
+}
+
 async fn list(State(st): State<AppState>, headers: HeaderMap) -> Answer<Vec<Progress>> {
     if !authorized(&st, &headers) {
         return Err(deny());
@@ -139,14 +182,24 @@ async fn one(
     if !authorized(&st, &headers) {
         return Err(deny());
     }
-    match st.hub.outbox.progress(id).map_err(internal)? {
+    let hub = st.hub.clone();
+    // A scan of every delivery: off the async threads the worker paces on.
+    let p = tokio::task::spawn_blocking(move || hub.outbox.progress(id))
+        .await
+        .map_err(internal)?;
+    match p.map_err(internal)? {
         Some(p) => Ok(Json(p)),
         None => Err((StatusCode::NOT_FOUND, format!("no notification {id}"))),
     }
 }
 
 /// Binds the endpoint; serving runs in a spawned task.
-pub async fn serve(listen: &str, token: &Secret, hub: Hub) -> anyhow::Result<SocketAddr> {
+pub async fn serve(
+    listen: &str,
+    token: &Secret,
+    engine: std::sync::Arc<crate::answer::Engine>,
+) -> anyhow::Result<SocketAddr> {
+    let hub = engine.hub().clone();
     let addr: SocketAddr = listen
         .parse()
         .map_err(|_| anyhow::anyhow!("[notify] admin_listen {listen:?} is not an address:port"))?;
@@ -157,11 +210,13 @@ pub async fn serve(listen: &str, token: &Secret, hub: Hub) -> anyhow::Result<Soc
     }
     let st = AppState {
         hub,
+        engine,
         token: digest(token.expose()),
     };
     let app = Router::new()
         .route("/announce", post(announce))
         .route("/notifications", get(list))
+        .route("/import", post(import))
         .route("/notifications/{id}", get(one))
         .with_state(st);
     let listener = tokio::net::TcpListener::bind(addr)
@@ -241,6 +296,14 @@ impl Client {
         )?
         .into_json()
         .map_err(|e| ClientError::Body(e.to_string()))
+    }
+
+    /// A live import by the running bot (`dir`: absolute path).
+    pub fn import(&self, dir: Option<&str>) -> Result<crate::facts::ImportReport, ClientError> {
+        let body = serde_json::json!({ "dir": dir });
+        self.call(ureq::post(&format!("{}/import", self.base)), Some(body))?
+            .into_json()
+            .map_err(|e| ClientError::Body(e.to_string()))
     }
 
     pub fn list(&self) -> Result<Vec<Progress>, ClientError> {

@@ -3,9 +3,10 @@
 //!
 //! Why: a crash (kill -9, power loss) at any moment must not lose a
 //! notification nor send it twice to more than the few chats whose sends
-//! were in flight. So the notification and all its deliveries are written in
-//! one transaction and flushed; the worker then marks each delivery done and
-//! flushes *before* it counts the send as finished. After a restart, every
+//! were in flight. So all deliveries, then the notification as the commit
+//! record, are written and flushed (see [`Outbox::enqueue`]) before any
+//! send; the worker then marks each delivery done and flushes *before* it
+//! counts the send as finished. After a restart, every
 //! delivery still `pending` is sent again — including those in flight at the
 //! crash, which may therefore arrive twice (at most `max_in_flight`).
 //!
@@ -16,6 +17,9 @@
 //! - `notify_meta`: watermarks (last change sent, last digest date) written in
 //!   the same transaction as the notification they produced, so each change
 //!   and each day's digest is enqueued exactly once.
+//!
+//! Sled 0.34 deadlocks on concurrent `flush_async` (spacejam/sled#1308), so
+//! flushes here are blocking, one at a time, on a blocking thread.
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -127,9 +131,9 @@ impl Outbox {
         })
     }
 
-    /// Records a notification and one pending delivery per chat, durably,
-    /// in one transaction — with `mark` (a `notify_meta` key and value)
-    /// when given. Returns the notification's id.
+    /// Records a notification and one pending delivery per chat, durably —
+    /// with `mark` (a `notify_meta` key and value) written together with
+    /// the notification. Returns the notification.
     pub fn enqueue(
         &self,
         topic: Option<Topic>,
@@ -161,12 +165,23 @@ impl Outbox {
                 (dkey(id, c), serde_json::to_vec(&d).unwrap_or_default())
             })
             .collect();
-        let r: Result<(), TransactionError<StoreError>> =
-            (&self.db_notifications, &self.deliveries, &self.meta).transaction(|(nt, dt, mt)| {
+        // Deliveries first, in atomic batches, then the notification itself
+        // (with its watermark) as the commit record: a crash in between
+        // leaves deliveries of a notification that does not exist, which
+        // the worker ignores, and — the watermark unwritten — the change or
+        // digest is enqueued again on restart. One transaction over 10,000
+        // deliveries held all of them in memory at once.
+        for chunk in ds.chunks(1_000) {
+            let mut batch = sled::Batch::default();
+            for (k, v) in chunk {
+                batch.insert(k.as_slice(), v.as_slice());
+            }
+            self.deliveries.apply_batch(batch)?;
+        }
+        drop(ds);
+        let r: Result<(), TransactionError<StoreError>> = (&self.db_notifications, &self.meta)
+            .transaction(|(nt, mt)| {
                 nt.insert(&id.to_be_bytes(), nv.as_slice())?;
-                for (k, v) in &ds {
-                    dt.insert(k.as_slice(), v.as_slice())?;
-                }
                 if let Some((k, v)) = &mark {
                     mt.insert(k.as_bytes(), v.as_slice())?;
                 }

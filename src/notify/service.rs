@@ -39,7 +39,9 @@ impl Service {
             .transpose()?;
         let clock = Clock::from_env()?;
         let admin = match (&cfg.notify.admin_listen, &cfg.notify.admin_token) {
-            (Some(listen), Some(token)) => Some(admin::serve(listen, token, hub.clone()).await?),
+            (Some(listen), Some(token)) => {
+                Some(admin::serve(listen, token, Arc::clone(&engine)).await?)
+            }
             (Some(_), None) => anyhow::bail!(
                 "[notify] admin_listen is set but no admin token: set [notify] admin_token or FACTBOT_ADMIN_TOKEN"
             ),

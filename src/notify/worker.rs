@@ -61,12 +61,19 @@ pub trait Deliver: Send + Sync {
     fn min_gap(&self) -> Duration {
         Duration::ZERO
     }
+    /// Sends in flight on this platform at most. A small number keeps a
+    /// stalled server from receiving a burst of queued sends afterwards.
+    fn max_in_flight(&self) -> usize {
+        usize::MAX
+    }
 }
 
 /// Give up a transiently failing delivery after this many attempts.
 pub const MAX_ATTEMPTS: u32 = 8;
 /// A send taking longer is abandoned and retried.
 const SEND_TIMEOUT: Duration = Duration::from_secs(120);
+/// How far behind its schedule a paced platform may catch up.
+const CATCH_UP: Duration = Duration::from_millis(2);
 /// Retried this long after an attempt found no deliverer for its platform.
 const NO_DELIVERER_WAIT: u64 = 2_000;
 
@@ -91,6 +98,8 @@ pub struct Worker {
     notifications: HashMap<u64, Arc<Notification>>,
     /// Per platform, when the next delivery may start.
     gates: HashMap<String, Instant>,
+    /// Per platform, sends in flight.
+    in_flight: HashMap<String, usize>,
 }
 
 impl Worker {
@@ -106,6 +115,7 @@ impl Worker {
             outstanding: HashMap::new(),
             notifications: HashMap::new(),
             gates: HashMap::new(),
+            in_flight: HashMap::new(),
         }
     }
 
@@ -119,6 +129,11 @@ impl Worker {
         };
         let mut added = 0usize;
         for (nid, d) in pending {
+            // Deliveries whose notification is not (yet, or ever: a crash
+            // while enqueueing) recorded are not sent.
+            if self.notification(nid).is_none() {
+                continue;
+            }
             if self.known.insert((nid, d.chat.clone())) {
                 *self.outstanding.entry(nid).or_default() += 1;
                 self.queue.push(Reverse((d.next_at_ms, nid, d.chat)));
@@ -170,6 +185,15 @@ impl Worker {
                 let platform = chat.split(':').next().unwrap_or("");
                 if let Some(at) = self.gates.get(platform).filter(|at| **at > Instant::now()) {
                     gated = Some(*at);
+                    break;
+                }
+                let cap = self
+                    .hub
+                    .deliverer(chat)
+                    .map_or(usize::MAX, |d| d.max_in_flight());
+                if self.in_flight.get(platform).copied().unwrap_or(0) >= cap {
+                    // A send of this platform finishing wakes the loop.
+                    gated = Some(Instant::now() + Duration::from_secs(60));
                     break;
                 }
                 let Some(Reverse((_, nid, chat))) = self.queue.pop() else {
@@ -262,11 +286,17 @@ impl Worker {
         if !gap.is_zero() {
             let now = Instant::now();
             let prev = self.gates.get(deliverer.platform()).copied().unwrap_or(now);
-            // Keep the average rate exact, catching up at most one gap.
-            let from = prev.max(now.checked_sub(gap).unwrap_or(now));
+            // Absorb timer lateness (a millisecond or two) to keep the
+            // rate, but never catch up after a stall: two sends close
+            // together are what trips a sliding-window flood control.
+            let from = prev.max(now.checked_sub(CATCH_UP).unwrap_or(now));
             self.gates
                 .insert(deliverer.platform().to_string(), from + gap);
         }
+        *self
+            .in_flight
+            .entry(deliverer.platform().to_string())
+            .or_default() += 1;
         self.busy.insert(d.target.clone());
         let hub = self.hub.clone();
         let engine = Arc::clone(&self.engine);
@@ -305,6 +335,9 @@ impl Worker {
     fn finished(&mut self, nid: u64, was: &str, d: Delivery, pause: Option<Duration>) {
         self.busy.remove(was);
         self.last_sent.insert(was.to_string(), Instant::now());
+        if let Some(n) = self.in_flight.get_mut(was.split(':').next().unwrap_or("")) {
+            *n = n.saturating_sub(1);
+        }
         if let Some(p) = pause {
             // Flood control is per bot: hold every delivery of the platform.
             let platform = was.split(':').next().unwrap_or("").to_string();

@@ -77,6 +77,12 @@ impl Deliver for TgDeliver {
         Duration::from_micros(1_000_000 / 29)
     }
 
+    /// Two: a server that stalls gets at most two queued sends at once
+    /// afterwards, not a burst that trips its sliding window.
+    fn max_in_flight(&self) -> usize {
+        2
+    }
+
     fn deliver<'a>(&'a self, chat: &'a str, reply: &'a Reply) -> BoxFuture<'a, Outcome> {
         Box::pin(async move {
             let Some(to) = recipient(chat) else {
