@@ -317,6 +317,52 @@ impl Outbox {
         Ok(Some(p))
     }
 
+    /// Deletes what nobody needs any more, so the outbox (and the scan for
+    /// pending deliveries at every start) does not grow without end:
+    /// notifications created more than `keep_secs` before `now_secs` whose
+    /// deliveries are all done, with their deliveries; and deliveries a
+    /// crash left without their notification record (an enqueue cut off
+    /// before its commit record). Call only while nothing is being
+    /// enqueued: at start, before the worker runs. Returns (notifications,
+    /// deliveries) removed.
+    pub fn prune(&self, keep_secs: u64, now_secs: u64) -> Result<(usize, usize), StoreError> {
+        let mut ids: Vec<u64> = Vec::new();
+        for kv in self.deliveries.iter() {
+            let (k, _) = kv?;
+            let id = id_of(&k);
+            if ids.last() != Some(&id) {
+                ids.push(id);
+            }
+        }
+        let (mut notes, mut dels) = (0, 0);
+        for id in ids {
+            let drop = match self.notification(id)? {
+                None => true,
+                Some(n) => {
+                    n.created.saturating_add(keep_secs) < now_secs
+                        && self.pending(Some(id))?.is_empty()
+                }
+            };
+            if !drop {
+                continue;
+            }
+            let mut batch = sled::Batch::default();
+            for kv in self.deliveries.scan_prefix(id.to_be_bytes()) {
+                let (k, _) = kv?;
+                batch.remove(k);
+                dels += 1;
+            }
+            self.deliveries.apply_batch(batch)?;
+            if self.db_notifications.remove(id.to_be_bytes())?.is_some() {
+                notes += 1;
+            }
+        }
+        if notes + dels > 0 {
+            self.deliveries.flush()?;
+        }
+        Ok((notes, dels))
+    }
+
     /// Progress of every notification, oldest first.
     pub fn all_progress(&self) -> Result<Vec<Progress>, StoreError> {
         let mut out = Vec::new();
@@ -356,6 +402,40 @@ mod tests {
         assert_eq!(o.pending(Some(a.id)).unwrap().len(), 3);
         let p = o.progress(a.id).unwrap().unwrap();
         assert_eq!((p.total, p.pending, p.delivered), (3, 3, 0));
+    }
+
+    #[test]
+    fn pruning_drops_old_finished_notifications_and_orphans_only() {
+        let o = Outbox::open(&Store::temporary().unwrap()).unwrap();
+        let chats: Vec<String> = (1..=3).map(|i| format!("tg:-{i}")).collect();
+        let done = o.enqueue(None, ann("done"), &chats, None).unwrap();
+        let open = o.enqueue(None, ann("open"), &chats, None).unwrap();
+        for (i, mut d) in o.deliveries(done.id).unwrap().into_iter().enumerate() {
+            d.state = if i == 0 {
+                State::Failed
+            } else {
+                State::Delivered
+            };
+            o.update(done.id, &d).unwrap();
+        }
+        // An enqueue cut off before its commit record.
+        let orphan = Delivery {
+            chat: "tg:-9".into(),
+            target: "tg:-9".into(),
+            state: State::Pending,
+            attempts: 0,
+            next_at_ms: 0,
+            last_error: None,
+        };
+        o.update(open.id + 1, &orphan).unwrap();
+        let now = unix_ms() / 1000;
+        // Young: only the orphan goes.
+        assert_eq!(o.prune(30 * 86_400, now).unwrap(), (0, 1));
+        // Old: the finished one goes, the one still pending stays.
+        assert_eq!(o.prune(30 * 86_400, now + 31 * 86_400).unwrap(), (1, 3));
+        assert!(o.notification(done.id).unwrap().is_none());
+        assert_eq!(o.pending(None).unwrap().len(), 3);
+        assert!(o.notification(open.id).unwrap().is_some());
     }
 
     #[test]

@@ -11,6 +11,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::digest::{self, Clock, Schedule};
+use super::outbox::unix_ms;
 use super::{admin, changes, worker::Worker};
 use crate::answer::Engine;
 use crate::config::Config;
@@ -18,6 +19,10 @@ use crate::config::Config;
 /// How often the change log is looked at (imports by this process, or
 /// edits, show up within this).
 const CHANGES_EVERY: Duration = Duration::from_secs(1);
+
+/// Finished notifications are kept this long (for `factbot
+/// notifications`), then pruned at the next start.
+const KEEP_SECS: u64 = 30 * 86_400;
 
 /// The running notification tasks.
 pub struct Service {
@@ -31,6 +36,18 @@ impl Service {
     /// Starts everything; a bad `[notify]` config is an error here, at start.
     pub async fn start(engine: Arc<Engine>, cfg: &Config) -> anyhow::Result<Service> {
         let hub = engine.hub().clone();
+        // Before anything can enqueue (the admin endpoint, the change pump).
+        let outbox = hub.outbox.clone();
+        match tokio::task::spawn_blocking(move || outbox.prune(KEEP_SECS, unix_ms() / 1000)).await {
+            Ok(Ok((0, 0))) => {}
+            Ok(Ok((n, d))) => tracing::info!(
+                notifications = n,
+                deliveries = d,
+                "notify: pruned finished notifications older than 30 days"
+            ),
+            Ok(Err(e)) => tracing::warn!(error = %e, "notify: cannot prune the outbox"),
+            Err(e) => tracing::warn!(error = %e, "notify: prune task failed"),
+        }
         let schedule = cfg
             .notify
             .digest
