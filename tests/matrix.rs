@@ -193,7 +193,8 @@ async fn a_restart_keeps_the_device_repeats_nothing_and_answers_what_came_meanwh
     ann.reply_to(&q2, REPLY_SECS).await;
     ann.reply_to(&q3, REPLY_SECS).await;
     // SIGTERM, restart, one more question: its answer comes after any replay.
-    assert!(bot.terminate(10).success());
+    let st = bot.terminate(10);
+    assert!(st.success(), "SIGTERM: {st}; log:\n{}", bot.log());
     bot.restart();
     let q4 = ann.say(&room, "!people").await;
     ann.reply_to(&q4, REPLY_SECS).await;
@@ -452,7 +453,8 @@ async fn a_room_admin_subscribes_a_room_and_it_gets_each_notification_once() {
 
     // A change imported while the bot is stopped; the bot comes back a few
     // seconds before 09:00 Minsk time.
-    assert!(bot.terminate(20).success());
+    let st = bot.terminate(20);
+    assert!(st.success(), "SIGTERM: {st}; log:\n{}", bot.log());
     let data = common::copy_dataset(tmp.path());
     let facts = data.join("facts.toml");
     let edited = std::fs::read_to_string(&facts).unwrap().replacen(

@@ -200,7 +200,8 @@ fn changes_and_announcements_reach_exactly_the_subscribed_chats_once() {
 
     // 3. A dataset change imported while the bot is stopped goes out at
     //    start to subscribers of the fact's topic.
-    assert!(bot.terminate(20).success());
+    let st = bot.terminate(20);
+    assert!(st.success(), "SIGTERM: {st}; log:\n{}", bot.log());
     let data_dir = common::copy_dataset(dir.path());
     let facts = data_dir.join("facts.toml");
     let edited = std::fs::read_to_string(&facts).unwrap().replacen(
@@ -311,7 +312,8 @@ fn the_daily_digest_goes_out_once_at_local_time_and_is_caught_up_or_skipped() {
         ask(&emu, MILESTONES, "/subscribe milestones");
         ask(&emu, TRADE, "/subscribe trade");
         bot.wait_log("notify: daily digest scheduled", 1, 10);
-        assert!(bot.terminate(20).success());
+        let st = bot.terminate(20);
+        assert!(st.success(), "SIGTERM: {st}; log:\n{}", bot.log());
     }
     // Running through 09:00 Minsk time: the digest goes out once.
     let before = emu.sends_by_chat();

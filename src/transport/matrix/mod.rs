@@ -63,7 +63,7 @@ pub(crate) struct Ctx {
     pub client: Client,
     pub inbox: Inbox,
     pub me: OwnedUserId,
-    /// Config `admins`: may make the bot leave any room.
+    /// Config `admins`: may make the bot leave any room and announce.
     pub admins: Vec<String>,
 }
 

@@ -29,7 +29,8 @@ use crate::reply::render_matrix;
 pub const MATRIX_LIMIT: usize = 8000;
 /// Attempts for a send that failed for a transient reason.
 const ATTEMPTS: u32 = 6;
-/// Power level a user needs for `!leave` (Matrix's "moderator").
+/// Power level of a room admin: `!leave`, `!subscribe`, `!unsubscribe`
+/// (Matrix's "moderator").
 const ROOM_ADMIN_LEVEL: i64 = 50;
 
 /// Answers one job; the reply's kind for the log, `None` when nothing was
