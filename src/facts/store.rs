@@ -143,6 +143,23 @@ impl Store {
         Ok(store)
     }
 
+    /// Opens a store this process has just closed (unit tests): sled's
+    /// flusher thread releases the file lock a moment after the last handle
+    /// is dropped, so an immediate reopen may briefly find it locked.
+    #[cfg(test)]
+    pub(crate) fn reopen(dir: &Path) -> Store {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            match Store::open(dir) {
+                Ok(s) => return s,
+                Err(StoreError::Locked { .. }) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                Err(e) => panic!("cannot reopen the store: {e}"),
+            }
+        }
+    }
+
     /// A throw-away store in memory (tests, benchmarks).
     pub fn temporary() -> Result<Store, StoreError> {
         let db = sled::Config::new().temporary(true).open()?;

@@ -466,7 +466,7 @@ mod tests {
                 .unwrap()
                 .id
         };
-        let store = Store::open(dir.path()).unwrap();
+        let store = Store::reopen(dir.path());
         let o = Outbox::open(&store).unwrap();
         assert_eq!(o.pending(None).unwrap()[0].0, id);
         let next = o.enqueue(None, ann("y"), &[], None).unwrap().id;
