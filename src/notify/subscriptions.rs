@@ -28,7 +28,7 @@ pub fn parse_topics(args: &str) -> Result<Topics, String> {
         let w = w.to_lowercase();
         let name = match w.as_str() {
             "all" | "все" | "всё" => ALL,
-            other => match Topic::parse(other).or_else(|| russian_topic(other)) {
+            other => match Topic::parse(other).or_else(|| crate::query::russian_topic(other)) {
                 Some(t) => t.name(),
                 None => return Err(w),
             },
@@ -39,21 +39,6 @@ pub fn parse_topics(args: &str) -> Result<Topics, String> {
         out.insert(ALL.to_string());
     }
     Ok(out)
-}
-
-fn russian_topic(w: &str) -> Option<Topic> {
-    Some(match w {
-        "визит" => Topic::Visit,
-        "люди" => Topic::People,
-        "отношения" => Topic::Relations,
-        "торговля" => Topic::Trade,
-        "экспорт" => Topic::Exports,
-        "инвестиции" => Topic::Investment,
-        "этапы" | "хронология" => Topic::Milestones,
-        "встречи" => Topic::Meetings,
-        "соглашения" => Topic::Agreements,
-        _ => return None,
-    })
 }
 
 /// Whether a chat with `topics` gets news of `topic` (`None`: news for

@@ -203,7 +203,7 @@ pub fn parse(text: &str, prefixes: &[char]) -> Input {
 
 /// Russian command words, for the console and Matrix (Telegram's command
 /// list only allows Latin letters, but typing them there works too).
-fn russian_topic(word: &str) -> Option<Topic> {
+pub(crate) fn russian_topic(word: &str) -> Option<Topic> {
     Some(match word {
         "визит" => Topic::Visit,
         "люди" => Topic::People,

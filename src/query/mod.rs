@@ -6,6 +6,7 @@ mod index;
 mod lang;
 mod text;
 
+pub(crate) use command::russian_topic;
 pub use command::{parse, Command, Input, COMMANDS};
 pub use index::{Hit, Index, SearchResult};
 pub use lang::detect as detect_lang;

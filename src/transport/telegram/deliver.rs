@@ -20,7 +20,7 @@ use teloxide::payloads::SendMessageSetters;
 use teloxide::prelude::*;
 use teloxide::types::{Me, ParseMode, Recipient};
 
-use super::send::{classify, Failure};
+use super::send::{classify, no_link_preview, Failure};
 use super::TgBot;
 use crate::answer::Engine;
 use crate::config::{ChannelConfig, ChannelId};
@@ -93,13 +93,7 @@ impl Deliver for TgDeliver {
                     .bot
                     .send_message(to.clone(), html)
                     .parse_mode(ParseMode::Html)
-                    .link_preview_options(teloxide::types::LinkPreviewOptions {
-                        is_disabled: true,
-                        url: None,
-                        prefer_small_media: false,
-                        prefer_large_media: false,
-                        show_above_text: false,
-                    })
+                    .link_preview_options(no_link_preview())
                     .await;
                 if let Err(e) = res {
                     return match classify(&e) {

@@ -36,6 +36,18 @@ pub enum Failure {
     Permanent,
 }
 
+/// Answers and notifications quote the article, not web pages: no link
+/// previews.
+pub fn no_link_preview() -> teloxide::types::LinkPreviewOptions {
+    teloxide::types::LinkPreviewOptions {
+        is_disabled: true,
+        url: None,
+        prefer_small_media: false,
+        prefer_large_media: false,
+        show_above_text: false,
+    }
+}
+
 /// Classifies a teloxide error.
 pub fn classify(e: &RequestError) -> Failure {
     match e {
@@ -157,13 +169,7 @@ where
             let mut req = bot
                 .send_message(chat, text.clone())
                 .parse_mode(ParseMode::Html)
-                .link_preview_options(teloxide::types::LinkPreviewOptions {
-                    is_disabled: true,
-                    url: None,
-                    prefer_small_media: false,
-                    prefer_large_media: false,
-                    show_above_text: false,
-                });
+                .link_preview_options(no_link_preview());
             if let Some(id) = to {
                 req = req.reply_parameters(ReplyParameters::new(id).allow_sending_without_reply());
             }
