@@ -14,4 +14,6 @@ pub mod dataset_files {
     };
 }
 pub use model::{Bilingual, Derivation, Fact, Lang, PartialDate, Topic, Value};
-pub use store::{Change, ChatSettings, ImportReport, Store, StoreError, SCHEMA_VERSION};
+pub use store::{
+    next_in_sequence, Change, ChatSettings, ImportReport, Store, StoreError, SCHEMA_VERSION,
+};

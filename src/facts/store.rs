@@ -446,6 +446,18 @@ impl Drop for PidFile {
 }
 
 /// Equal but for the position in the file.
+/// The next value of a persistent counter kept under `key` in `tree`:
+/// 1, 2, 3, … atomically, never reused across restarts (ids of
+/// notifications, announcement drafts).
+pub fn next_in_sequence(tree: &sled::Tree, key: &str) -> Result<u64, sled::Error> {
+    let read = |b: &[u8]| <[u8; 8]>::try_from(b).ok().map(u64::from_be_bytes);
+    let v = tree.update_and_fetch(key, |old| {
+        let n = old.and_then(read).unwrap_or(0) + 1;
+        Some(n.to_be_bytes().to_vec())
+    })?;
+    Ok(v.as_deref().and_then(read).unwrap_or(1))
+}
+
 fn same_content(a: &Fact, b: &Fact) -> bool {
     Fact {
         order: b.order,

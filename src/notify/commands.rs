@@ -242,19 +242,7 @@ impl Hub {
     }
 
     fn save_draft(&self, d: &Draft) -> Result<u64, crate::facts::StoreError> {
-        let id = self.drafts.update_and_fetch("next", |old| {
-            let n = old
-                .and_then(|b| <[u8; 8]>::try_from(b).ok())
-                .map(u64::from_be_bytes)
-                .unwrap_or(0)
-                + 1;
-            Some(n.to_be_bytes().to_vec())
-        })?;
-        let id = id
-            .as_deref()
-            .and_then(|b| <[u8; 8]>::try_from(b).ok())
-            .map(u64::from_be_bytes)
-            .unwrap_or(1);
+        let id = crate::facts::next_in_sequence(&self.drafts, "next")?;
         self.drafts
             .insert(format!("d{id}"), serde_json::to_vec(d).unwrap_or_default())?;
         self.drafts.flush()?;

@@ -198,15 +198,7 @@ impl Outbox {
 
     /// Ids increase and are never reused, even across restarts.
     fn next_id(&self) -> Result<u64, StoreError> {
-        let v = self.ids.update_and_fetch("next", |old| {
-            let n = old
-                .and_then(|b| <[u8; 8]>::try_from(b).ok())
-                .map(u64::from_be_bytes)
-                .unwrap_or(0)
-                + 1;
-            Some(n.to_be_bytes().to_vec())
-        })?;
-        Ok(v.as_deref().map(id_of).unwrap_or(1))
+        Ok(crate::facts::next_in_sequence(&self.ids, "next")?)
     }
 
     /// Writes a watermark alone (nothing to notify, but the input was seen).
