@@ -103,6 +103,11 @@ pub struct Store {
     chats: sled::Tree,
     /// The store directory (empty for a temporary store).
     dir: PathBuf,
+    /// One flush at a time, store-wide: sled 0.34's flushes can deadlock
+    /// when they overlap (spacejam/sled#1308, fixed only after the last
+    /// release). Every flush goes through [`Store::flush`] or
+    /// [`Store::flush_async`].
+    flushing: Arc<std::sync::Mutex<()>>,
     /// Shared by clones; the last one dropped removes the pid file.
     _pid: Option<Arc<PidFile>>,
 }
@@ -137,6 +142,7 @@ impl Store {
             chats: db.open_tree("chats")?,
             db,
             dir: dir.to_path_buf(),
+            flushing: Arc::default(),
             _pid: Some(Arc::new(pid)),
         };
         store.check_schema()?;
@@ -170,6 +176,7 @@ impl Store {
             chats: db.open_tree("chats")?,
             db,
             dir: PathBuf::new(),
+            flushing: Arc::default(),
             _pid: None,
         };
         store.check_schema()?;
@@ -178,6 +185,31 @@ impl Store {
 
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// Makes every write so far durable, in every tree (one sled flush
+    /// covers the whole database). Blocks on disk I/O: from async code use
+    /// [`Store::flush_async`]. Serialised store-wide (see `flushing`).
+    pub fn flush(&self) -> Result<(), StoreError> {
+        let _one = self
+            .flushing
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// [`Store::flush`] on a blocking thread, so the async runtime's worker
+    /// threads never wait for the disk.
+    pub async fn flush_async(&self) -> Result<(), StoreError> {
+        let store = self.clone();
+        match tokio::task::spawn_blocking(move || store.flush()).await {
+            Ok(r) => r,
+            Err(e) => Err(StoreError::Corrupt {
+                tree: "(flush)",
+                message: format!("flush task failed: {e}"),
+            }),
+        }
     }
 
     fn check_schema(&self) -> Result<(), StoreError> {
@@ -356,7 +388,7 @@ impl Store {
             Err(TransactionError::Abort(e)) => return Err(e),
             Err(TransactionError::Storage(e)) => return Err(e.into()),
         }
-        self.db.flush()?;
+        self.flush()?;
         Ok(report)
     }
 
@@ -382,7 +414,7 @@ impl Store {
 
     pub fn set_chat_settings(&self, chat: &str, s: &ChatSettings) -> Result<(), StoreError> {
         self.chats.insert(chat, encode(s))?;
-        self.chats.flush()?;
+        self.flush()?;
         Ok(())
     }
 
