@@ -13,11 +13,29 @@ use serde::Deserialize;
 /// held-out measure; the floor guards against sliding back.
 const HELD_OUT_FLOOR: f64 = 0.55;
 
+/// The second held-out table's floor: its score when it was written, before
+/// any change it prompted (33/60: no follow-ups, small talk or "the article
+/// does not say" yet).
+const HELD_OUT_2_FLOOR: f64 = 0.55;
+
 #[derive(Deserialize)]
 struct Table {
+    #[serde(default)]
     case: Vec<Case>,
+    /// Follow-up sequences: turns asked in order in one chat.
+    #[serde(default)]
+    dialogue: Vec<Dialogue>,
 }
 
+#[derive(Deserialize)]
+struct Dialogue {
+    turn: Vec<Case>,
+}
+
+/// One question and what its answer must be: exactly one of `expect`
+/// (facts the answer contains), `decline` (no fact on that; with `offer`:
+/// and the facts the article does give about what was asked) or
+/// `smalltalk` (a short friendly reply, neither facts nor "no fact").
 #[derive(Deserialize)]
 struct Case {
     q: String,
@@ -26,9 +44,46 @@ struct Case {
     expect: Vec<String>,
     #[serde(default)]
     decline: bool,
+    #[serde(default)]
+    offer: Vec<String>,
+    #[serde(default)]
+    smalltalk: bool,
 }
 
-/// Runs every case of a table; returns (passed, total, misses).
+/// Why a reply misses its case (empty: it passes).
+fn judge(c: &Case, r: &factbot::reply::Reply) -> Vec<String> {
+    let mut why = Vec::new();
+    if r.lang != c.lang {
+        why.push(format!("answered in {} not {}", r.lang, c.lang));
+    }
+    if c.decline {
+        if r.kind != ReplyKind::NoAnswer {
+            why.push(format!("should decline, answered {:?}", r.facts));
+        }
+        for id in &c.offer {
+            if !r.facts.contains(id) {
+                why.push(format!("should offer {id}, offered {:?}", r.facts));
+            }
+        }
+    } else if c.smalltalk {
+        if r.kind != ReplyKind::Info || !r.facts.is_empty() {
+            why.push(format!(
+                "should be small talk, got {:?} {:?}",
+                r.kind, r.facts
+            ));
+        }
+    } else {
+        for id in &c.expect {
+            if !r.facts.contains(id) {
+                why.push(format!("missing {id}, got {:?}", r.facts));
+            }
+        }
+    }
+    why
+}
+
+/// Runs every case of a table, each in a chat of its own, and every
+/// dialogue's turns in order in one chat; returns (passed, total, misses).
 fn evaluate(table: &str) -> (usize, usize, Vec<String>) {
     let table: Table = toml::from_str(table).expect("the table parses");
     let store = Store::temporary().unwrap();
@@ -40,41 +95,47 @@ fn evaluate(table: &str) -> (usize, usize, Vec<String>) {
         .iter()
         .map(|f| f.id.clone())
         .collect();
+    let sequences: Vec<(String, &[Case])> = table
+        .case
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (format!("quality-{i}"), std::slice::from_ref(c)))
+        .chain(
+            table
+                .dialogue
+                .iter()
+                .enumerate()
+                .map(|(i, d)| (format!("quality-dialogue-{i}"), d.turn.as_slice())),
+        )
+        .collect();
     let mut misses = Vec::new();
-    for c in &table.case {
-        for id in &c.expect {
+    let mut total = 0;
+    for (chat, turns) in &sequences {
+        for (n, c) in turns.iter().enumerate() {
+            for id in c.expect.iter().chain(&c.offer) {
+                assert!(known.contains(id), "case {:?} names unknown fact {id}", c.q);
+            }
+            let kinds = usize::from(!c.expect.is_empty())
+                + usize::from(c.decline)
+                + usize::from(c.smalltalk);
             assert!(
-                known.contains(id),
-                "case {:?} expects unknown fact {id}",
+                kinds == 1 && (c.offer.is_empty() || c.decline),
+                "case {:?}: give one of expect, decline (with offer) or smalltalk",
                 c.q
             );
-        }
-        assert!(
-            c.decline == c.expect.is_empty(),
-            "case {:?}: give expect or decline",
-            c.q
-        );
-        let r = engine.handle(&Request::new("quality", &c.q));
-        let mut why = Vec::new();
-        if r.lang != c.lang {
-            why.push(format!("answered in {} not {}", r.lang, c.lang));
-        }
-        if c.decline {
-            if r.kind != ReplyKind::NoAnswer {
-                why.push(format!("should decline, answered {:?}", r.facts));
+            total += 1;
+            let r = engine.handle(&Request::new(chat, &c.q));
+            let why = judge(c, &r);
+            if !why.is_empty() {
+                let at = if turns.len() > 1 {
+                    format!(" (turn {} of {chat})", n + 1)
+                } else {
+                    String::new()
+                };
+                misses.push(format!("{:?}{at}: {}", c.q, why.join("; ")));
             }
-        } else {
-            for id in &c.expect {
-                if !r.facts.contains(id) {
-                    why.push(format!("missing {id}, got {:?}", r.facts));
-                }
-            }
-        }
-        if !why.is_empty() {
-            misses.push(format!("{:?}: {}", c.q, why.join("; ")));
         }
     }
-    let total = table.case.len();
     (total - misses.len(), total, misses)
 }
 
@@ -112,5 +173,23 @@ fn held_out_answer_quality_is_reported() {
         "held-out answer quality {:.1}% is under {:.0}%",
         share * 100.0,
         HELD_OUT_FLOOR * 100.0
+    );
+}
+
+/// A second held-out table (60 cases), written by a helper who saw only
+/// the article and the fact ids with their titles: paraphrases, colloquial
+/// Russian, typos, questions the article cannot answer (some about people
+/// and things it does mention, whose answer should offer what it does
+/// say), small talk and follow-up dialogues.
+#[test]
+fn second_held_out_answer_quality_is_reported() {
+    let r = evaluate(include_str!("quality_holdout_2.toml"));
+    assert_eq!(r.1, 60, "the table has 60 cases");
+    let share = report("held-out answer quality, set 2", &r);
+    assert!(
+        share >= HELD_OUT_2_FLOOR,
+        "held-out set 2 answer quality {:.1}% is under {:.0}%",
+        share * 100.0,
+        HELD_OUT_2_FLOOR * 100.0
     );
 }
