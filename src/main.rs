@@ -205,7 +205,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
                     .unwrap_or_else(|| "none".into())
             );
         }
-        Cmd::Run => run_transports(&cfg, &db)?,
+        Cmd::Run => run_transports(&cfg, cli.config.as_deref(), &db)?,
         Cmd::Announce {
             topic,
             timeout,
@@ -315,17 +315,15 @@ fn list_facts(store: &Store, format: Format) -> Result<(), Failure> {
     Ok(())
 }
 
-fn run_transports(cfg: &Config, db: &Path) -> Result<(), Failure> {
-    if cfg.telegram.is_none() && cfg.matrix.is_none() {
-        return Err(usage(
-            "the config enables no transport: add a [telegram] or [matrix] section (see config.example.toml)",
-        ));
-    }
-    if let Some(m) = &cfg.matrix {
-        let problems = m.problems();
-        if !problems.is_empty() {
-            return Err(usage(problems.join("; ")));
-        }
+fn run_transports(cfg: &Config, file: Option<&Path>, db: &Path) -> Result<(), Failure> {
+    // Every mistake at once, before anything connects or is imported.
+    let problems = cfg.validate();
+    if !problems.is_empty() {
+        let what = match file {
+            Some(p) => format!("config {} is not usable:", p.display()),
+            None => "the config is not usable (no --config given):".to_string(),
+        };
+        return Err(usage(format!("{what}\n  - {}", problems.join("\n  - "))));
     }
     let (engine, _) = open_engine(cfg, db)?;
     let engine = std::sync::Arc::new(engine);

@@ -104,6 +104,7 @@ fn write_synthetic(dir: &std::path::Path, n: usize, salt: u64) -> Dataset {
     let ds = synthetic::generate(n, salt);
     std::fs::write(dir.join("facts.toml"), synthetic::to_toml(&ds)).unwrap();
     std::fs::write(dir.join("article.txt"), &ds.article).unwrap();
+    std::fs::write(dir.join("synonyms.toml"), "").unwrap();
     Dataset::from_dir(dir).unwrap()
 }
 
@@ -186,4 +187,22 @@ fn an_import_killed_at_any_moment_leaves_the_old_or_the_new_dataset() {
         "kills that left the old dataset: {saw_old}, the new one: {saw_new}; full import {full:?}"
     );
     assert!(saw_old > 0, "at least one kill must land before the commit");
+}
+
+/// A dataset directory without `synonyms.toml` is refused rather than read
+/// as "no synonyms" (which silently changed answers).
+#[test]
+fn a_dataset_without_synonyms_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db");
+    let ds = copy_dataset(dir.path());
+    assert!(factbot(&db, &["import", ds.to_str().unwrap()])
+        .status
+        .success());
+    std::fs::remove_file(ds.join("synonyms.toml")).unwrap();
+    let o = factbot(&db, &["import", ds.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
+    assert!(stderr(&o).contains("no synonyms.toml"), "{}", stderr(&o));
+    let store = Store::open(&db).unwrap();
+    assert!(!store.synonyms().unwrap().is_empty(), "synonyms kept");
 }
