@@ -180,6 +180,59 @@ fn html_special_characters_come_back_escaped() {
     assert!(!t.contains("<b>tariffs"), "{t}");
 }
 
+/// `/lang xx` in a group changes what everyone there gets: only a group
+/// administrator may; anyone may look at the setting.
+#[test]
+fn a_groups_language_is_changed_by_its_admins_only() {
+    let emu = Emulator::start();
+    let dir = tempfile::tempdir().unwrap();
+    let _bot = BotProcess::start(&emu, dir.path());
+    const GROUP: i64 = -4343;
+    // `say` writes as the user whose id is the group id's absolute value.
+    emu.member(GROUP, GROUP.abs(), "administrator");
+    let bob = json!({"id": 1003, "first_name": "Bob", "language_code": "en"});
+
+    let after = emu.last_seq();
+    emu.say_as(GROUP, "/lang ru", bob.clone());
+    let refused = emu.next(Some(GROUP), "sent", after, 20);
+    assert!(
+        text(&refused).contains("Only an administrator"),
+        "{refused}"
+    );
+    let after = emu.last_seq();
+    emu.say_as(GROUP, "/lang", bob);
+    let shown = emu.next(Some(GROUP), "sent", after, 20);
+    assert!(text(&shown).contains("follow the language"), "{shown}");
+    assert!(text(&ask(&emu, GROUP, "/trade")).contains("USD 769 million"));
+
+    assert!(text(&ask(&emu, GROUP, "/lang ru")).contains("по-русски"));
+    let r = ask(&emu, GROUP, "/trade");
+    assert!(text(&r).contains("769 млн"), "{r}");
+}
+
+/// One message in, one message out: 4,000 `"` after `/fact` (24,000
+/// characters once escaped) get one short reply, and another chat's
+/// question is answered meanwhile.
+#[test]
+fn a_huge_message_gets_one_short_reply() {
+    let emu = Emulator::start();
+    let dir = tempfile::tempdir().unwrap();
+    let _bot = BotProcess::start(&emu, dir.path());
+    const OTHER: i64 = 5002;
+    let after = emu.last_seq();
+    emu.say(ANN, &format!("/fact {}", "\"".repeat(4_000)));
+    emu.say(OTHER, "How much was trade in 2011?");
+    // A bounded wait, generous for a loaded machine: not a timing claim.
+    let r = emu.next(Some(OTHER), "sent", after, 20);
+    assert!(text(&r).contains("USD 769 million"), "{r}");
+    let r = emu.next(Some(ANN), "sent", after, 20);
+    assert!(text(&r).contains("There is no fact"), "{r}");
+    assert!(text(&r).chars().count() < 1_000, "{}", text(&r).len());
+    // A marker: by its reply every earlier one has been sent.
+    ask(&emu, ANN, "/help");
+    assert_eq!(emu.sends_to(ANN), 2, "one reply to the huge message");
+}
+
 #[test]
 fn bursts_of_429_and_5xx_are_ridden_out_with_each_reply_sent_once() {
     let emu = Emulator::start();

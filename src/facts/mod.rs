@@ -5,7 +5,7 @@ mod model;
 mod store;
 pub mod synthetic;
 
-pub use dataset::{paragraphs, Dataset, DatasetError, Origin};
+pub use dataset::{paragraphs, Dataset, DatasetError, Origin, MAX_ID_LEN};
 
 /// The file names of a dataset directory.
 pub mod dataset_files {

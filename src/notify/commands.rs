@@ -123,8 +123,9 @@ impl Hub {
                 return error(
                     lang,
                     format!(
-                        "{} “{word}”. {} {}.",
+                        "{} “{}”. {} {}.",
                         t(lang, "Unknown topic", "Неизвестная тема"),
+                        crate::reply::echo(&word),
                         t(lang, "Topics:", "Темы:"),
                         topic_names()
                     ),
