@@ -501,3 +501,64 @@ async fn a_room_admin_subscribes_a_room_and_it_gets_each_notification_once() {
     assert_eq!(ann.count(&me, "After the kick"), 0);
     assert!(!bot.all_logs().contains(ADMIN_TOKEN));
 }
+
+/// A room created as a direct chat that then has a third member is a group
+/// room: a power-0 member's `!subscribe` and `!lang` are refused and their
+/// chatter is ignored, while the room's creator (power 100) may set the
+/// language. In the same room, a 60 KB event of `"` after `!fact` (180 KB
+/// once escaped) gets one short reply while another room's question is
+/// answered meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_direct_room_that_grew_is_a_group_with_room_admin_settings_and_no_echo_floods() {
+    let hs = Synapse::shared();
+    let tmp = tempfile::tempdir().unwrap();
+    let bot = MatrixBot::start(hs, tmp.path(), &unique("bot"), "");
+    let mut ann = Person::new(hs, &unique("ann")).await;
+    let mut bob = Person::new(hs, &unique("bob")).await;
+    let mut carl = Person::new(hs, &unique("carl")).await;
+    let room = ann
+        .create_direct_room(&[&bot.user_id, bob.user_id.as_str()])
+        .await;
+    ann.wait_joined(&room, &bot.user_id, REPLY_SECS).await;
+    let bob_room = bob.join_invited(&room).await;
+    ann.wait_joined(&room, bob.user_id.as_str(), REPLY_SECS)
+        .await;
+    let carl_room = carl.create_room(&[&bot.user_id], false).await;
+    carl.wait_joined(&carl_room, &bot.user_id, REPLY_SECS).await;
+
+    let chatter = bob.say(&bob_room, "How much was trade in 2011?").await;
+    let q = bob.say(&bob_room, "!subscribe all").await;
+    let r = bob.reply_to(&q, REPLY_SECS).await;
+    assert!(r.body.contains("Only an administrator"), "{}", r.body);
+    let q = bob.say(&bob_room, "!lang ru").await;
+    let r = bob.reply_to(&q, REPLY_SECS).await;
+    assert!(r.body.contains("Only an administrator"), "{}", r.body);
+
+    let huge = bob
+        .say(&bob_room, &format!("!fact {}", "\"".repeat(30_000)))
+        .await;
+    let cq = carl.say(&carl_room, "How much was trade in 2011?").await;
+    // Bounded waits, generous for a loaded machine: not timing claims.
+    let r = carl.reply_to(&cq, REPLY_SECS).await;
+    assert!(r.body.contains("769"), "{}", r.body);
+    let r = bob.reply_to(&huge, REPLY_SECS).await;
+    assert!(r.body.contains("There is no fact"), "{}", r.body);
+    assert!(r.body.chars().count() < 1_000, "{} chars", r.body.len());
+
+    let q = ann.say(&room, "!lang ru").await;
+    let r = ann.reply_to(&q, REPLY_SECS).await;
+    assert!(r.body.contains("по-русски"), "{}", r.body);
+    let q = ann.say(&room, "!trade").await;
+    let r = ann.reply_to(&q, REPLY_SECS).await;
+    assert!(r.body.contains("769 млн"), "{}", r.body);
+    // By the last reply every earlier message has been considered: two
+    // refusals, one reply to the huge message, the language, the trade.
+    let notices = ann
+        .seen
+        .iter()
+        .filter(|(id, s)| id == room.room_id() && s.sender == bot.user_id.as_str())
+        .count();
+    assert_eq!(notices, 5, "{:#?}", ann.seen);
+    assert!(ann.replies_to(&chatter).is_empty());
+    drop(bot);
+}

@@ -279,6 +279,30 @@ impl Person {
         room
     }
 
+    /// A room created as a direct chat (`is_direct: true`, the flag clients
+    /// set for one-to-one chats) that invites everyone in `invite`.
+    pub async fn create_direct_room(&mut self, invite: &[&str]) -> Room {
+        let mut req = CreateRoom::new();
+        req.invite = invite.iter().map(|u| u.parse().expect("user id")).collect();
+        req.is_direct = true;
+        let room = self.client.create_room(req).await.expect("create room");
+        self.sync(Duration::ZERO).await;
+        room
+    }
+
+    /// Joins a room this person was invited to; the room as they see it.
+    pub async fn join_invited(&mut self, room: &Room) -> Room {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            self.sync(Duration::from_millis(200)).await;
+            if let Some(r) = self.client.get_room(room.room_id()) {
+                r.join().await.expect("join");
+                return r;
+            }
+            assert!(Instant::now() < deadline, "no invite to {}", room.room_id());
+        }
+    }
+
     /// A group room: this person creates it, invites the bot and `other`,
     /// and both join. Returns the room as seen by each person.
     pub async fn group_with(&mut self, other: &mut Person, bot: &str) -> (Room, Room) {
