@@ -206,3 +206,80 @@ fn a_dataset_without_synonyms_is_refused() {
     let store = Store::open(&db).unwrap();
     assert!(!store.synonyms().unwrap().is_empty(), "synonyms kept");
 }
+
+/// `facts.toml` cut off after its first `keep` facts (still valid TOML).
+fn truncate_facts(ds: &std::path::Path, keep: usize) {
+    let text = std::fs::read_to_string(ds.join("facts.toml")).unwrap();
+    let cut = text
+        .match_indices("[[fact]]")
+        .nth(keep)
+        .map(|(i, _)| i)
+        .unwrap();
+    std::fs::write(ds.join("facts.toml"), &text[..cut]).unwrap();
+}
+
+/// A truncated or empty `facts.toml` is refused by `factbot import`, by
+/// the automatic import at start (`run` stops; one-shot commands keep the
+/// stored facts and say why) — the store untouched — unless the operator
+/// passes `--allow-removals`.
+#[test]
+fn a_truncated_dataset_is_refused_unless_removals_are_allowed() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db");
+    let ds = copy_dataset(dir.path());
+    let ds_arg = ds.to_str().unwrap();
+    assert!(factbot(&db, &["import", ds_arg]).status.success());
+    truncate_facts(&ds, 7);
+
+    let o = factbot(&db, &["import", ds_arg]);
+    assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("would remove 42 of the 49 stored facts") && err.contains("--allow-removals"),
+        "{err}"
+    );
+    // The store's dataset directory changed: a start imports it — refused.
+    let o = factbot(&db, &["ask", "trade turnover in 2011"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("USD 769 million"), "{}", stdout(&o));
+    assert!(
+        stderr(&o).contains("answering from the facts already stored"),
+        "{}",
+        stderr(&o)
+    );
+    let cfg = dir.path().join("bot.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[store]\npath = \"db\"\ndataset = \"{ds_arg}\"\n[telegram]\ntoken = \"1:x\"\napi_url = \"http://127.0.0.1:9/\"\n"
+        ),
+    )
+    .unwrap();
+    let o = Command::new(BIN)
+        .args(["run", "--config", cfg.to_str().unwrap()])
+        .env_remove("FACTBOT_CONFIG")
+        .env_remove("TELOXIDE_TOKEN")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("import refused"), "{}", stderr(&o));
+    // An empty facts.toml too.
+    std::fs::write(ds.join("facts.toml"), "").unwrap();
+    let o = factbot(&db, &["import", ds_arg]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("holds no facts"), "{}", stderr(&o));
+
+    let store = Store::open(&db).unwrap();
+    assert_eq!(store.fact_count(), 49);
+    assert!(store.changes_since(0).unwrap().is_empty(), "nothing logged");
+    drop(store);
+
+    // The operator means it.
+    copy_dataset(dir.path());
+    truncate_facts(&ds, 7);
+    let o = factbot(&db, &["import", "--allow-removals", ds_arg]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("42 removed"), "{}", stdout(&o));
+    let o = factbot(&db, &["check"]);
+    assert!(stdout(&o).starts_with("ok: 7 facts"), "{}", stdout(&o));
+}

@@ -214,9 +214,19 @@ impl Engine {
     }
 
     /// Imports `ds` into the store and, if anything changed, swaps in a new
-    /// catalog; answers in flight keep the old one.
+    /// catalog; answers in flight keep the old one. An empty or drastically
+    /// smaller dataset is refused (see [`Store::import`]).
     pub fn import(&self, ds: &Dataset) -> Result<ImportReport, StoreError> {
-        let report = self.store.import(ds)?;
+        self.import_with(ds, false)
+    }
+
+    /// [`Engine::import`], with `allow_removals` lifting the shrink guard.
+    pub fn import_with(
+        &self,
+        ds: &Dataset,
+        allow_removals: bool,
+    ) -> Result<ImportReport, StoreError> {
+        let report = self.store.import_with(ds, allow_removals)?;
         if report.written {
             let fresh = Arc::new(Self::load(&self.store)?);
             match self.catalog.write() {

@@ -15,5 +15,6 @@ pub mod dataset_files {
 }
 pub use model::{Bilingual, Derivation, Fact, Lang, PartialDate, Topic, Value};
 pub use store::{
-    next_in_sequence, Change, ChatSettings, ImportReport, Store, StoreError, SCHEMA_VERSION,
+    next_in_sequence, shrink_problem, Change, ChatSettings, ImportReport, Store, StoreError,
+    MAX_REMOVED_SHARE, SCHEMA_VERSION,
 };
