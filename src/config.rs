@@ -204,6 +204,11 @@ pub struct MatrixConfig {
     /// User ids or `*:server` patterns whose invites are accepted; empty: anyone.
     pub allowed_inviters: Vec<String>,
     pub admins: Vec<String>,
+    /// `factbot run --reset-matrix-device`: move the saved session and the
+    /// device's encryption store aside and log in as a new device. Never
+    /// from the file: it throws the bot's identity away.
+    #[serde(skip)]
+    pub reset_device: bool,
 }
 
 impl MatrixConfig {

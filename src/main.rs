@@ -72,6 +72,12 @@ enum Cmd {
         /// removes more than a quarter of the stored facts.
         #[arg(long)]
         allow_removals: bool,
+        /// Start the Matrix bot as a new device: the saved session and the
+        /// end-to-end encryption store are moved aside (never deleted) to
+        /// `<store>/matrix/old-<time>/`. Messages encrypted for the old
+        /// device cannot be read by the new one.
+        #[arg(long)]
+        reset_matrix_device: bool,
     },
     /// Announce to subscribed chats through the running bot (its admin
     /// endpoint, `[notify] admin_listen`), printing progress until every
@@ -131,6 +137,10 @@ fn usage(msg: impl Into<String>) -> Failure {
 }
 
 fn main() -> ExitCode {
+    // Everything factbot creates (the store, sled's files, the Matrix SDK's
+    // sqlite stores, the console history) is for this user only.
+    #[cfg(unix)]
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
     let cli = Cli::parse();
     let default_level = match cli.command {
         Some(Cmd::Run { .. }) => "info",
@@ -218,7 +228,20 @@ fn run(cli: Cli) -> Result<(), Failure> {
                     .unwrap_or_else(|| "none".into())
             );
         }
-        Cmd::Run { allow_removals } => {
+        Cmd::Run {
+            allow_removals,
+            reset_matrix_device,
+        } => {
+            let mut cfg = cfg;
+            match (&mut cfg.matrix, reset_matrix_device) {
+                (Some(m), true) => m.reset_device = true,
+                (None, true) => {
+                    return Err(usage(
+                        "--reset-matrix-device: the config has no [matrix] section",
+                    ))
+                }
+                _ => {}
+            }
             let removals = if allow_removals {
                 Removals::Allow
             } else {

@@ -283,3 +283,70 @@ fn a_truncated_dataset_is_refused_unless_removals_are_allowed() {
     let o = factbot(&db, &["check"]);
     assert!(stdout(&o).starts_with("ok: 7 facts"), "{}", stdout(&o));
 }
+
+/// Every file and directory under `dir` that others could read or write.
+#[cfg(unix)]
+fn loose_paths(dir: &std::path::Path) -> Vec<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(p) = todo.pop() {
+        let m = std::fs::symlink_metadata(&p).unwrap();
+        if m.permissions().mode() & 0o077 != 0 {
+            out.push(format!("{} {:o}", p.display(), m.permissions().mode()));
+        }
+        if m.is_dir() {
+            todo.extend(std::fs::read_dir(&p).unwrap().map(|e| e.unwrap().path()));
+        }
+    }
+    out
+}
+
+/// The store directory is created 0700 and its files 0600 (sled's, the
+/// console history); a store with looser modes (an older version's, a
+/// copy) is tightened at the next open, with a warning.
+#[cfg(unix)]
+#[test]
+fn the_store_is_private_to_its_user() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db");
+    let o = factbot(&db, &["ask", "trade in 2011"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let mut child = Command::new(BIN)
+        .arg("--db")
+        .arg(&db)
+        .env_remove("FACTBOT_CONFIG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    drop(child.stdin.take());
+    assert!(child.wait().unwrap().success());
+    let mode = std::fs::metadata(&db).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o700);
+    assert!(db.join("db").is_dir());
+    assert_eq!(loose_paths(&db), Vec::<String>::new());
+    assert!(!stderr(&o).contains("readable by others"), "{}", stderr(&o));
+
+    // Loosened as an older version or a careless copy would leave it.
+    let mut todo = vec![db.clone()];
+    while let Some(p) = todo.pop() {
+        let loose = if p.is_dir() { 0o755 } else { 0o644 };
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(loose)).unwrap();
+        if p.is_dir() {
+            todo.extend(std::fs::read_dir(&p).unwrap().map(|e| e.unwrap().path()));
+        }
+    }
+    std::fs::write(db.join("console_history.txt"), "/trade\n").unwrap();
+    std::fs::set_permissions(
+        db.join("console_history.txt"),
+        std::fs::Permissions::from_mode(0o666),
+    )
+    .unwrap();
+    assert!(!loose_paths(&db).is_empty());
+    let o = factbot(&db, &["ask", "trade in 2011"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("readable by others"), "{}", stderr(&o));
+    assert_eq!(loose_paths(&db), Vec::<String>::new());
+}

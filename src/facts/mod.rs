@@ -2,6 +2,7 @@
 
 mod dataset;
 mod model;
+pub mod private;
 mod store;
 pub mod synthetic;
 

@@ -142,12 +142,15 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens (creating if needed) the store in directory `dir`.
+    /// Opens (creating if needed) the store in directory `dir`, private to
+    /// this user (see [`super::private`]): a looser existing store is
+    /// tightened and reported.
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
-        std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
+        super::private::create_dir(dir).map_err(|source| StoreError::CreateDir {
             path: dir.to_path_buf(),
             source,
         })?;
+        super::private::report(dir, &super::private::tighten(dir));
         let db = match sled::Config::new()
             .path(dir.join(DB_DIR))
             .cache_capacity(16 * 1024 * 1024)
@@ -164,6 +167,9 @@ impl Store {
         };
         // We hold sled's lock now: record who we are for the next opener.
         let pid = PidFile::write(dir);
+        // What sled just created, should the process umask be loose (the
+        // library used by another program): private too, silently.
+        super::private::tighten(dir);
         let store = Store {
             facts: db.open_tree("facts")?,
             meta: db.open_tree("meta")?,

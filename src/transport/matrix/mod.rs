@@ -80,10 +80,24 @@ pub async fn run(
     tokio::pin!(shutdown);
     // A first login waits for an unreachable homeserver; SIGTERM must still
     // stop it.
-    let client = tokio::select! {
+    if cfg.reset_device {
+        match session::reset(&paths)? {
+            Some(to) => tracing::warn!(
+                moved_to = %to.display(),
+                "matrix: --reset-matrix-device: the old device's session and keys were moved aside; logging in as a new device"
+            ),
+            None => tracing::info!("matrix: --reset-matrix-device: no device to reset"),
+        }
+    }
+    let (client, new_device) = tokio::select! {
         _ = &mut shutdown => return Ok(()),
         c = session::connect(cfg, &paths) => c?,
     };
+    if new_device {
+        // A new device store knows no room: sync from scratch, not from the
+        // old device's position.
+        inbox.forget_sync_token().await?;
+    }
     let me = client
         .user_id()
         .context("the Matrix client has no user id after login")?
