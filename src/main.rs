@@ -395,6 +395,12 @@ fn run_transports(
         };
         return Err(usage(format!("{what}\n  - {}", problems.join("\n  - "))));
     }
+    if let Some(f) = file.filter(|f| factbot::facts::private::is_loose(f)) {
+        tracing::warn!(
+            config = %f.display(),
+            "the config file is readable by other users and may hold secrets; chmod 600 it"
+        );
+    }
     let (engine, _) = open_engine(cfg, db, removals).map_err(|e| match e
         .downcast_ref::<factbot::facts::StoreError>()
     {

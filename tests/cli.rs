@@ -294,3 +294,25 @@ fn run_refuses_a_webhook_without_a_secret_and_lists_every_problem() {
         "refused before the store"
     );
 }
+
+/// `factbot announce` refuses an announcement longer than one message
+/// before it contacts the bot, and says why (without echoing it).
+#[test]
+fn announce_refuses_an_announcement_longer_than_one_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("bot.toml");
+    let port = common::free_port();
+    std::fs::write(
+        &cfg,
+        format!("[notify]\nadmin_listen = \"127.0.0.1:{port}\"\nadmin_token = \"a-long-enough-admin-token\"\n"),
+    )
+    .unwrap();
+    let text = "x".repeat(4_001);
+    let o = factbot(
+        &dir.path().join("state"),
+        &["announce", "--config", cfg.to_str().unwrap(), &text],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("4001 characters"), "{}", stderr(&o));
+    assert!(stderr(&o).len() < 300, "the text is not echoed");
+}

@@ -110,7 +110,7 @@ impl HookState {
         let n = self
             .refused
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        if n % 100 == 0 {
+        if n.is_multiple_of(100) {
             tracing::warn!(
                 status = status.as_u16(),
                 why,
@@ -276,7 +276,7 @@ async fn accept_loop(tcp: tokio::net::TcpListener, app: axum::Router, stop: Stop
             },
         };
         let Ok(permit) = Arc::clone(&slots).try_acquire_owned() else {
-            if over_cap % 100 == 0 {
+            if over_cap.is_multiple_of(100) {
                 tracing::warn!(
                     max = MAX_CONNECTIONS,
                     closed_so_far = over_cap + 1,
