@@ -9,19 +9,45 @@
 
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
 use crate::answer::Engine;
 use crate::config::Config;
-use crate::facts::{Dataset, ImportReport, Origin, Store};
+use crate::facts::{Dataset, ImportReport, Origin, Store, StoreError};
+
+/// What a start does with a dataset that is empty or would remove more
+/// than a quarter of the stored facts (the shrink guard of
+/// [`Store::import`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Removals {
+    /// Import it anyway (the operator's `--allow-removals`).
+    Allow,
+    /// Stop with the error (`factbot run`: a bot must not serve, or
+    /// notify, on a dataset its operator has not seen through).
+    Refuse,
+    /// Log the refusal and go on with the facts already stored (one-shot
+    /// commands: `ask`, `facts`, the console).
+    KeepStored,
+}
 
 /// Opens the store at `dir` and imports the dataset due at start.
-pub fn open_engine(cfg: &Config, dir: &Path) -> Result<(Engine, ImportReport)> {
+pub fn open_engine(cfg: &Config, dir: &Path, removals: Removals) -> Result<(Engine, ImportReport)> {
     let store = Store::open(dir)?;
     let report = match start_dataset(cfg, &store)? {
-        Some(ds) => store
-            .import(&ds)
-            .with_context(|| format!("importing the dataset into {}", dir.display()))?,
+        Some(ds) => match store.import_with(&ds, removals == Removals::Allow) {
+            Ok(r) => r,
+            Err(e @ StoreError::Shrink { .. }) if removals == Removals::KeepStored => {
+                tracing::warn!(
+                    dataset = %ds.origin.to_meta(),
+                    "{e}; answering from the facts already stored"
+                );
+                ImportReport::default()
+            }
+            Err(e) => {
+                return Err(anyhow::Error::new(e)
+                    .context(format!("importing the dataset into {}", dir.display())))
+            }
+        },
         None => ImportReport::default(),
     };
     if report.written {

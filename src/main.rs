@@ -8,7 +8,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use serde_json::json;
 
 use factbot::answer::{Engine, Request};
-use factbot::app::open_engine;
+use factbot::app::{open_engine, Removals};
 use factbot::config::Config;
 use factbot::facts::{Dataset, Lang, Store, SCHEMA_VERSION};
 use factbot::reply::render_plain;
@@ -53,6 +53,11 @@ enum Cmd {
     Import {
         /// Directory with facts.toml, article.txt and synonyms.toml.
         dir: Option<PathBuf>,
+        /// Import even if the dataset is empty or removes more than a
+        /// quarter of the stored facts (refused otherwise: a cut-off
+        /// facts.toml must not wipe the bot).
+        #[arg(long)]
+        allow_removals: bool,
     },
     /// List the stored facts.
     Facts {
@@ -62,7 +67,18 @@ enum Cmd {
     /// Check the store's consistency.
     Check,
     /// Run the transports the config enables.
-    Run,
+    Run {
+        /// Import the configured dataset at start even if it is empty or
+        /// removes more than a quarter of the stored facts.
+        #[arg(long)]
+        allow_removals: bool,
+        /// Start the Matrix bot as a new device: the saved session and the
+        /// end-to-end encryption store are moved aside (never deleted) to
+        /// `<store>/matrix/old-<time>/`. Messages encrypted for the old
+        /// device cannot be read by the new one.
+        #[arg(long)]
+        reset_matrix_device: bool,
+    },
     /// Announce to subscribed chats through the running bot (its admin
     /// endpoint, `[notify] admin_listen`), printing progress until every
     /// chat has it.
@@ -121,9 +137,13 @@ fn usage(msg: impl Into<String>) -> Failure {
 }
 
 fn main() -> ExitCode {
+    // Everything factbot creates (the store, sled's files, the Matrix SDK's
+    // sqlite stores, the console history) is for this user only.
+    #[cfg(unix)]
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
     let cli = Cli::parse();
     let default_level = match cli.command {
-        Some(Cmd::Run) => "info",
+        Some(Cmd::Run { .. }) => "info",
         _ => "warn",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
@@ -150,7 +170,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
     let db = cli.db.clone().unwrap_or_else(|| cfg.store.path.clone());
     match cli.command.unwrap_or(Cmd::Console) {
         Cmd::Console => {
-            let (engine, _) = open_engine(&cfg, &db)?;
+            let (engine, _) = open_engine(&cfg, &db, Removals::KeepStored)?;
             console::run(&engine, Some(db.join("console_history.txt")))?;
         }
         Cmd::Ask {
@@ -172,7 +192,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
                         .ok_or_else(|| usage(format!("unknown language {l:?}; use en or ru")))?,
                 ),
             };
-            let (engine, _) = open_engine(&cfg, &db)?;
+            let (engine, _) = open_engine(&cfg, &db, Removals::KeepStored)?;
             ask(&engine, &question, force_lang, format);
             if explain {
                 let cat = engine.catalog();
@@ -186,11 +206,14 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 }
             }
         }
-        Cmd::Import { dir } => import(&cfg, &db, dir)?,
+        Cmd::Import {
+            dir,
+            allow_removals,
+        } => import(&cfg, &db, dir, allow_removals)?,
         Cmd::Facts { format } => {
             // Like every start, bring the store up to date first (a new
             // store is seeded), then list what it holds.
-            let (engine, _) = open_engine(&cfg, &db)?;
+            let (engine, _) = open_engine(&cfg, &db, Removals::KeepStored)?;
             list_facts(engine.store(), format)?;
         }
         Cmd::Check => {
@@ -205,7 +228,27 @@ fn run(cli: Cli) -> Result<(), Failure> {
                     .unwrap_or_else(|| "none".into())
             );
         }
-        Cmd::Run => run_transports(&cfg, &db)?,
+        Cmd::Run {
+            allow_removals,
+            reset_matrix_device,
+        } => {
+            let mut cfg = cfg;
+            match (&mut cfg.matrix, reset_matrix_device) {
+                (Some(m), true) => m.reset_device = true,
+                (None, true) => {
+                    return Err(usage(
+                        "--reset-matrix-device: the config has no [matrix] section",
+                    ))
+                }
+                _ => {}
+            }
+            let removals = if allow_removals {
+                Removals::Allow
+            } else {
+                Removals::Refuse
+            };
+            run_transports(&cfg, cli.config.as_deref(), &db, removals)?
+        }
         Cmd::Announce {
             topic,
             timeout,
@@ -253,7 +296,20 @@ fn ask(engine: &Engine, question: &str, force_lang: Option<Lang>, format: Format
     }
 }
 
-fn import(cfg: &Config, db: &Path, dir: Option<PathBuf>) -> Result<(), Failure> {
+/// A failure of the store: a refused import is the operator's input (2).
+fn store_failure(e: factbot::facts::StoreError) -> Failure {
+    match e {
+        e @ factbot::facts::StoreError::Shrink { .. } => usage(e.to_string()),
+        e => e.into(),
+    }
+}
+
+fn import(
+    cfg: &Config,
+    db: &Path,
+    dir: Option<PathBuf>,
+    allow_removals: bool,
+) -> Result<(), Failure> {
     let dir = dir.or_else(|| cfg.store.dataset.clone());
     let ds = match &dir {
         Some(d) => Dataset::from_dir(d).map_err(|e| usage(e.to_string()))?,
@@ -270,7 +326,14 @@ fn import(cfg: &Config, db: &Path, dir: Option<PathBuf>) -> Result<(), Failure> 
             let abs = dir
                 .as_ref()
                 .map(|d| std::fs::canonicalize(d).unwrap_or_else(|_| d.clone()));
-            let r = client.import(abs.as_deref().and_then(Path::to_str))?;
+            let r = match client.import(abs.as_deref().and_then(Path::to_str), allow_removals) {
+                Ok(r) => r,
+                // Refused by the bot (the shrink guard, a bad dataset).
+                Err(factbot::notify::admin::ClientError::Status(400 | 409, msg)) => {
+                    return Err(usage(msg))
+                }
+                Err(e) => return Err(e.into()),
+            };
             println!(
                 "imported into the running bot: {} added, {} updated, {} removed, {} unchanged",
                 r.added, r.updated, r.removed, r.unchanged
@@ -279,7 +342,9 @@ fn import(cfg: &Config, db: &Path, dir: Option<PathBuf>) -> Result<(), Failure> 
         }
         Err(e) => return Err(e.into()),
     };
-    let r = store.import(&ds)?;
+    let r = store
+        .import_with(&ds, allow_removals)
+        .map_err(store_failure)?;
     if r.written {
         println!(
             "imported {} facts into {}: {} added, {} updated, {} removed, {} unchanged",
@@ -315,19 +380,33 @@ fn list_facts(store: &Store, format: Format) -> Result<(), Failure> {
     Ok(())
 }
 
-fn run_transports(cfg: &Config, db: &Path) -> Result<(), Failure> {
-    if cfg.telegram.is_none() && cfg.matrix.is_none() {
-        return Err(usage(
-            "the config enables no transport: add a [telegram] or [matrix] section (see config.example.toml)",
-        ));
+fn run_transports(
+    cfg: &Config,
+    file: Option<&Path>,
+    db: &Path,
+    removals: Removals,
+) -> Result<(), Failure> {
+    // Every mistake at once, before anything connects or is imported.
+    let problems = cfg.validate();
+    if !problems.is_empty() {
+        let what = match file {
+            Some(p) => format!("config {} is not usable:", p.display()),
+            None => "the config is not usable (no --config given):".to_string(),
+        };
+        return Err(usage(format!("{what}\n  - {}", problems.join("\n  - "))));
     }
-    if let Some(m) = &cfg.matrix {
-        let problems = m.problems();
-        if !problems.is_empty() {
-            return Err(usage(problems.join("; ")));
-        }
+    if let Some(f) = file.filter(|f| factbot::facts::private::is_loose(f)) {
+        tracing::warn!(
+            config = %f.display(),
+            "the config file is readable by other users and may hold secrets; chmod 600 it"
+        );
     }
-    let (engine, _) = open_engine(cfg, db)?;
+    let (engine, _) = open_engine(cfg, db, removals).map_err(|e| match e
+        .downcast_ref::<factbot::facts::StoreError>()
+    {
+        Some(factbot::facts::StoreError::Shrink { .. }) => Failure { code: 2, error: e },
+        _ => Failure { code: 1, error: e },
+    })?;
     let engine = std::sync::Arc::new(engine);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -341,6 +420,9 @@ fn announce(cfg: &Config, topic: Option<&str>, text: &str, timeout: u64) -> Resu
     use factbot::notify::admin::{parse_topic, Client};
     if text.trim().is_empty() {
         return Err(usage("the announcement is empty"));
+    }
+    if let Some(m) = factbot::notify::announcement_too_long(text) {
+        return Err(usage(m));
     }
     parse_topic(topic).map_err(|w| usage(format!("unknown topic {w:?}")))?;
     let client = Client::from_config(&cfg.notify).ok_or_else(|| {

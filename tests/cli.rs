@@ -205,3 +205,114 @@ fn run_reports_configured_transports() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("unknown field"), "{}", stderr(&o));
 }
+
+/// A broken config names file, line and key on stderr — and never the
+/// value of a secret, for each secret key.
+#[test]
+fn a_bad_config_never_prints_a_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("bad.toml");
+    let cases = [
+        (
+            "[telegram]\ntoken = 123456:AAsecretVALUE1\n",
+            "[telegram] token",
+        ),
+        (
+            "[telegram]\nmode = \"webhook\"\nsecret_token = hookSECRETvalue2\n",
+            "[telegram] secret_token",
+        ),
+        (
+            "[matrix]\npassword = hunter2SECRETvalue3\n",
+            "[matrix] password",
+        ),
+        (
+            "[matrix]\naccess_token = 998877665544\n",
+            "[matrix] access_token",
+        ),
+        (
+            "[notify]\nadmin_token = 112233445566\n",
+            "[notify] admin_token",
+        ),
+        (
+            "[telegram]\ntoken = \"123:AAnextSECRET4\"\ntokn = \"x\"\n",
+            "[telegram] tokn",
+        ),
+    ];
+    let secrets = [
+        "AAsecretVALUE1",
+        "hookSECRETvalue2",
+        "hunter2SECRETvalue3",
+        "998877665544",
+        "112233445566",
+        "AAnextSECRET4",
+    ];
+    for ((text, key), secret) in cases.iter().zip(secrets) {
+        std::fs::write(&cfg, text).unwrap();
+        let o = factbot(
+            &dir.path().join("state"),
+            &["run", "--config", cfg.to_str().unwrap()],
+        );
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{err}");
+        assert!(!err.contains(secret), "{text:?}: {err}");
+        assert!(
+            err.contains(&format!("{}:", cfg.display())) && err.contains(key),
+            "names the file, line and key: {err}"
+        );
+        assert!(!dir.path().join("state").exists(), "nothing was created");
+    }
+}
+
+/// `run` checks every value before anything connects and lists every
+/// problem at once, a secret's value never among them.
+#[test]
+fn run_refuses_a_webhook_without_a_secret_and_lists_every_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("bot.toml");
+    std::fs::write(
+        &cfg,
+        "[telegram]\ntoken = \"123:AAvalidLookingSECRET\"\nmode = \"webhook\"\nlisten = \"127.0.0.1:1\"\npublic_url = \"https://bot.example.org\"\npath = \"hook\"\n[notify]\nadmin_listen = \"0.0.0.0:8790\"\nadmin_token = \"tinySECRET\"\n",
+    )
+    .unwrap();
+    let o = factbot(
+        &dir.path().join("state"),
+        &["run", "--config", cfg.to_str().unwrap()],
+    );
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    for needle in [
+        "needs secret_token",
+        "path \"hook\" must start with '/'",
+        "loopback",
+        "admin_token",
+    ] {
+        assert!(err.contains(needle), "{needle:?} missing: {err}");
+    }
+    assert!(!err.contains("SECRET"), "{err}");
+    assert!(
+        !dir.path().join("state").exists(),
+        "refused before the store"
+    );
+}
+
+/// `factbot announce` refuses an announcement longer than one message
+/// before it contacts the bot, and says why (without echoing it).
+#[test]
+fn announce_refuses_an_announcement_longer_than_one_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("bot.toml");
+    let port = common::free_port();
+    std::fs::write(
+        &cfg,
+        format!("[notify]\nadmin_listen = \"127.0.0.1:{port}\"\nadmin_token = \"a-long-enough-admin-token\"\n"),
+    )
+    .unwrap();
+    let text = "x".repeat(4_001);
+    let o = factbot(
+        &dir.path().join("state"),
+        &["announce", "--config", cfg.to_str().unwrap(), &text],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("4001 characters"), "{}", stderr(&o));
+    assert!(stderr(&o).len() < 300, "the text is not echoed");
+}

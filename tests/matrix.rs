@@ -501,3 +501,170 @@ async fn a_room_admin_subscribes_a_room_and_it_gets_each_notification_once() {
     assert_eq!(ann.count(&me, "After the kick"), 0);
     assert!(!bot.all_logs().contains(ADMIN_TOKEN));
 }
+
+/// A room created as a direct chat that then has a third member is a group
+/// room: a power-0 member's `!subscribe` and `!lang` are refused and their
+/// chatter is ignored, while the room's creator (power 100) may set the
+/// language. In the same room, a 60 KB event of `"` after `!fact` (180 KB
+/// once escaped) gets one short reply while another room's question is
+/// answered meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_direct_room_that_grew_is_a_group_with_room_admin_settings_and_no_echo_floods() {
+    let hs = Synapse::shared();
+    let tmp = tempfile::tempdir().unwrap();
+    let bot = MatrixBot::start(hs, tmp.path(), &unique("bot"), "");
+    let mut ann = Person::new(hs, &unique("ann")).await;
+    let mut bob = Person::new(hs, &unique("bob")).await;
+    let mut carl = Person::new(hs, &unique("carl")).await;
+    let room = ann
+        .create_direct_room(&[&bot.user_id, bob.user_id.as_str()])
+        .await;
+    ann.wait_joined(&room, &bot.user_id, REPLY_SECS).await;
+    let bob_room = bob.join_invited(&room).await;
+    ann.wait_joined(&room, bob.user_id.as_str(), REPLY_SECS)
+        .await;
+    let carl_room = carl.create_room(&[&bot.user_id], false).await;
+    carl.wait_joined(&carl_room, &bot.user_id, REPLY_SECS).await;
+
+    let chatter = bob.say(&bob_room, "How much was trade in 2011?").await;
+    let q = bob.say(&bob_room, "!subscribe all").await;
+    let r = bob.reply_to(&q, REPLY_SECS).await;
+    assert!(r.body.contains("Only an administrator"), "{}", r.body);
+    let q = bob.say(&bob_room, "!lang ru").await;
+    let r = bob.reply_to(&q, REPLY_SECS).await;
+    assert!(r.body.contains("Only an administrator"), "{}", r.body);
+
+    let huge = bob
+        .say(&bob_room, &format!("!fact {}", "\"".repeat(30_000)))
+        .await;
+    let cq = carl.say(&carl_room, "How much was trade in 2011?").await;
+    // Bounded waits, generous for a loaded machine: not timing claims.
+    let r = carl.reply_to(&cq, REPLY_SECS).await;
+    assert!(r.body.contains("769"), "{}", r.body);
+    let r = bob.reply_to(&huge, REPLY_SECS).await;
+    assert!(r.body.contains("There is no fact"), "{}", r.body);
+    assert!(r.body.chars().count() < 1_000, "{} chars", r.body.len());
+
+    let q = ann.say(&room, "!lang ru").await;
+    let r = ann.reply_to(&q, REPLY_SECS).await;
+    assert!(r.body.contains("по-русски"), "{}", r.body);
+    let q = ann.say(&room, "!trade").await;
+    let r = ann.reply_to(&q, REPLY_SECS).await;
+    assert!(r.body.contains("769 млн"), "{}", r.body);
+    // By the last reply every earlier message has been considered: two
+    // refusals, one reply to the huge message, the language, the trade.
+    let notices = ann
+        .seen
+        .iter()
+        .filter(|(id, s)| id == room.room_id() && s.sender == bot.user_id.as_str())
+        .count();
+    assert_eq!(notices, 5, "{:#?}", ann.seen);
+    assert!(ann.replies_to(&chatter).is_empty());
+    drop(bot);
+}
+
+/// Every file and directory under `dir` that others could read or write.
+fn loose_paths(dir: &std::path::Path) -> Vec<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(p) = todo.pop() {
+        let m = std::fs::symlink_metadata(&p).unwrap();
+        if m.permissions().mode() & 0o077 != 0 {
+            out.push(format!("{} {:o}", p.display(), m.permissions().mode()));
+        }
+        if m.is_dir() {
+            todo.extend(std::fs::read_dir(&p).unwrap().map(|e| e.unwrap().path()));
+        }
+    }
+    out
+}
+
+/// The bot's Matrix identity is never thrown away by accident: a trailing
+/// slash added to `homeserver_url` keeps the device; an unreadable
+/// `session.json` stops the start with an error naming
+/// `--reset-matrix-device` and deletes nothing (restored, the same device
+/// carries on); `--reset-matrix-device` makes a new device that answers,
+/// the old session and keys moved aside. The store is private to the bot's
+/// user (session, sled, the SDK's sqlite files, encrypted with a
+/// passphrase kept in the session, which never reaches the log).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_matrix_identity_is_kept_through_config_noise_and_reset_only_on_request() {
+    let hs = Synapse::shared();
+    let tmp = tempfile::tempdir().unwrap();
+    let mut bot = MatrixBot::start(hs, tmp.path(), &unique("bot"), "");
+    let state = tmp.path().join("state");
+    let device = bot.saved_device_id().expect("a saved session");
+    let passphrase = bot.saved_passphrase().expect("the SDK stores' passphrase");
+    assert_eq!(passphrase.len(), 64);
+    assert!(state.join("matrix/sdk").read_dir().unwrap().count() > 0);
+    assert_eq!(loose_paths(&state), Vec::<String>::new());
+    // Encrypted: neither the device id nor the user id is in the clear in
+    // any of the SDK's files (an unencrypted store holds both as JSON).
+    for f in std::fs::read_dir(state.join("matrix/sdk")).unwrap() {
+        let path = f.unwrap().path();
+        let bytes = String::from_utf8_lossy(&std::fs::read(&path).unwrap()).into_owned();
+        assert!(
+            !bytes.contains(&device) && !bytes.contains(&bot.user_id),
+            "{} is not encrypted",
+            path.display()
+        );
+    }
+    assert!(bot.terminate(20).success());
+
+    // The same homeserver written with a trailing slash.
+    let config = std::fs::read_to_string(bot.config_path()).unwrap();
+    let slashed = config.replacen(&format!("{}\"", hs.url), &format!("{}/\"", hs.url), 1);
+    assert_ne!(slashed, config);
+    std::fs::write(bot.config_path(), &slashed).unwrap();
+    bot.restart();
+    assert!(
+        bot.log().contains("matrix: session restored"),
+        "{}",
+        bot.log()
+    );
+    assert_eq!(bot.saved_device_id().as_deref(), Some(device.as_str()));
+    assert!(bot.terminate(20).success());
+
+    // An unreadable session.json: a clear stop, nothing deleted.
+    let session = state.join("matrix/session.json");
+    let saved = std::fs::read(&session).unwrap();
+    std::fs::write(&session, &saved[..saved.len() / 2]).unwrap();
+    let sdk_files = state.join("matrix/sdk").read_dir().unwrap().count();
+    bot.launch();
+    let st = bot.wait_exit(60);
+    assert_eq!(st.code(), Some(1), "{}", bot.log());
+    assert!(
+        bot.log().contains("cannot be read") && bot.log().contains("--reset-matrix-device"),
+        "{}",
+        bot.log()
+    );
+    assert_eq!(
+        state.join("matrix/sdk").read_dir().unwrap().count(),
+        sdk_files
+    );
+    std::fs::write(&session, &saved).unwrap();
+    bot.restart();
+    assert_eq!(bot.saved_device_id().as_deref(), Some(device.as_str()));
+    assert!(bot.terminate(20).success());
+
+    // On request: a new device, the old one moved aside, answering.
+    bot.args = vec!["--reset-matrix-device".into()];
+    bot.restart();
+    bot.args.clear();
+    let new_device = bot.saved_device_id().expect("a new session");
+    assert_ne!(new_device, device);
+    let old = std::fs::read_dir(state.join("matrix"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.file_name().unwrap().to_string_lossy().starts_with("old-"))
+        .expect("the old device moved aside");
+    assert!(old.join("session.json").exists() && old.join("sdk").is_dir());
+    let mut ann = Person::new(hs, &unique("ann")).await;
+    let room = ann.create_room(&[&bot.user_id], false).await;
+    ann.wait_joined(&room, &bot.user_id, REPLY_SECS).await;
+    let q = ann.say(&room, "!trade").await;
+    assert!(ann.reply_to(&q, REPLY_SECS).await.body.contains("769"));
+    assert_eq!(loose_paths(&state), Vec::<String>::new());
+    assert!(!bot.all_logs().contains(&passphrase));
+}

@@ -293,6 +293,120 @@ fn changes_and_announcements_reach_exactly_the_subscribed_chats_once() {
             .contains(ADMIN_TOKEN)));
 }
 
+/// Keeps the first `keep` facts of `facts.toml` (still valid TOML, as a
+/// file cut off at a fact boundary would be).
+fn truncate_facts(facts: &Path, keep: usize) {
+    let text = std::fs::read_to_string(facts).unwrap();
+    let cut = text
+        .match_indices("[[fact]]")
+        .nth(keep)
+        .map(|(i, _)| i)
+        .unwrap();
+    std::fs::write(facts, &text[..cut]).unwrap();
+}
+
+/// Removes the facts with these ids from `facts.toml`.
+fn remove_facts(facts: &Path, ids: &[&str]) {
+    let mut text = std::fs::read_to_string(facts).unwrap();
+    for id in ids {
+        let start = text.find(&format!("[[fact]]\nid = \"{id}\"")).unwrap();
+        let end = text[start + 1..]
+            .find("[[fact]]")
+            .map_or(text.len(), |i| start + 1 + i);
+        text.replace_range(start..end, "");
+    }
+    std::fs::write(facts, text).unwrap();
+}
+
+/// A live import of a truncated `facts.toml` through the running bot is
+/// refused: the facts, the answers and the subscribers are untouched and
+/// nothing is sent. Removals that go through reach each chat as one
+/// summary of its topics' removed facts — also with `--allow-removals`.
+#[test]
+fn a_broken_dataset_cannot_wipe_the_bot_and_removals_are_summarised() {
+    let emu = Emulator::start();
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    const TRADE: i64 = -7101;
+    const ALL: i64 = 7102;
+    let data_dir = common::copy_dataset(dir.path());
+    let facts = data_dir.join("facts.toml");
+    // The store is seeded from this directory before the bot starts.
+    let out = common::factbot(
+        &dir.path().join("state"),
+        &["import", data_dir.to_str().unwrap()],
+    );
+    assert!(out.status.success(), "{out:?}");
+    let bot = BotProcess::start_with(&emu, dir.path(), &config(port, "", ""));
+    emu.member(TRADE, sender(TRADE), "administrator");
+    ask(&emu, TRADE, "/subscribe trade");
+    ask(&emu, ALL, "/subscribe");
+    let cfg = dir.path().join("bot.toml");
+    let import = |extra: &[&str]| {
+        let mut args = vec!["import"];
+        args.extend_from_slice(extra);
+        args.push(data_dir.to_str().unwrap());
+        factbot_cli(&cfg, &args)
+    };
+
+    truncate_facts(&facts, 7);
+    let before = emu.sends_by_chat();
+    let out = import(&[]);
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("would remove 42 of the 49 stored facts") && err.contains("--allow-removals"),
+        "{err}"
+    );
+    bot.wait_log("notify: live import refused", 1, 10);
+    assert!(text(&ask(&emu, ALL, "/fact trade.2011")).contains("USD 769 million"));
+    assert!(text(&ask(&emu, TRADE, "/subscriptions")).contains("trade"));
+    assert_eq!(
+        delta(&emu, &before),
+        only(&[(ALL, 1), (TRADE, 1)]),
+        "only the two answers"
+    );
+
+    // Three facts removed on purpose: one summary per chat.
+    common::copy_dataset(dir.path());
+    remove_facts(
+        &facts,
+        &["trade.gateways", "trade.gateway_asia", "visit.year"],
+    );
+    let before = emu.sends_by_chat();
+    let seq = emu.last_seq();
+    let out = import(&[]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("3 removed"),
+        "{out:?}"
+    );
+    bot.wait_log(COMPLETE, 2, 60);
+    assert_eq!(delta(&emu, &before), only(&[(ALL, 1), (TRADE, 1)]));
+    let all = emu.next(Some(ALL), "sent", seq, 5);
+    assert!(
+        text(&all).contains("Facts removed from the dataset: 3")
+            && text(&all).contains("visit.year"),
+        "{all}"
+    );
+    let trade = emu.next(Some(TRADE), "sent", seq, 5);
+    assert!(
+        text(&trade).contains("Facts removed from the dataset: 2")
+            && !text(&trade).contains("visit.year"),
+        "{trade}"
+    );
+
+    // The operator insists on the cut-off file: one summary each again.
+    truncate_facts(&facts, 7);
+    let before = emu.sends_by_chat();
+    let out = import(&["--allow-removals"]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("39 removed"),
+        "{out:?}"
+    );
+    bot.wait_log(COMPLETE, 4, 60);
+    assert_eq!(delta(&emu, &before), only(&[(ALL, 1), (TRADE, 1)]));
+}
+
 #[test]
 fn the_daily_digest_goes_out_once_at_local_time_and_is_caught_up_or_skipped() {
     let emu = Emulator::start();

@@ -104,6 +104,7 @@ fn write_synthetic(dir: &std::path::Path, n: usize, salt: u64) -> Dataset {
     let ds = synthetic::generate(n, salt);
     std::fs::write(dir.join("facts.toml"), synthetic::to_toml(&ds)).unwrap();
     std::fs::write(dir.join("article.txt"), &ds.article).unwrap();
+    std::fs::write(dir.join("synonyms.toml"), "").unwrap();
     Dataset::from_dir(dir).unwrap()
 }
 
@@ -186,4 +187,166 @@ fn an_import_killed_at_any_moment_leaves_the_old_or_the_new_dataset() {
         "kills that left the old dataset: {saw_old}, the new one: {saw_new}; full import {full:?}"
     );
     assert!(saw_old > 0, "at least one kill must land before the commit");
+}
+
+/// A dataset directory without `synonyms.toml` is refused rather than read
+/// as "no synonyms" (which silently changed answers).
+#[test]
+fn a_dataset_without_synonyms_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db");
+    let ds = copy_dataset(dir.path());
+    assert!(factbot(&db, &["import", ds.to_str().unwrap()])
+        .status
+        .success());
+    std::fs::remove_file(ds.join("synonyms.toml")).unwrap();
+    let o = factbot(&db, &["import", ds.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
+    assert!(stderr(&o).contains("no synonyms.toml"), "{}", stderr(&o));
+    let store = Store::open(&db).unwrap();
+    assert!(!store.synonyms().unwrap().is_empty(), "synonyms kept");
+}
+
+/// `facts.toml` cut off after its first `keep` facts (still valid TOML).
+fn truncate_facts(ds: &std::path::Path, keep: usize) {
+    let text = std::fs::read_to_string(ds.join("facts.toml")).unwrap();
+    let cut = text
+        .match_indices("[[fact]]")
+        .nth(keep)
+        .map(|(i, _)| i)
+        .unwrap();
+    std::fs::write(ds.join("facts.toml"), &text[..cut]).unwrap();
+}
+
+/// A truncated or empty `facts.toml` is refused by `factbot import`, by
+/// the automatic import at start (`run` stops; one-shot commands keep the
+/// stored facts and say why) — the store untouched — unless the operator
+/// passes `--allow-removals`.
+#[test]
+fn a_truncated_dataset_is_refused_unless_removals_are_allowed() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db");
+    let ds = copy_dataset(dir.path());
+    let ds_arg = ds.to_str().unwrap();
+    assert!(factbot(&db, &["import", ds_arg]).status.success());
+    truncate_facts(&ds, 7);
+
+    let o = factbot(&db, &["import", ds_arg]);
+    assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("would remove 42 of the 49 stored facts") && err.contains("--allow-removals"),
+        "{err}"
+    );
+    // The store's dataset directory changed: a start imports it — refused.
+    let o = factbot(&db, &["ask", "trade turnover in 2011"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("USD 769 million"), "{}", stdout(&o));
+    assert!(
+        stderr(&o).contains("answering from the facts already stored"),
+        "{}",
+        stderr(&o)
+    );
+    let cfg = dir.path().join("bot.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[store]\npath = \"db\"\ndataset = \"{ds_arg}\"\n[telegram]\ntoken = \"1:x\"\napi_url = \"http://127.0.0.1:9/\"\n"
+        ),
+    )
+    .unwrap();
+    let o = Command::new(BIN)
+        .args(["run", "--config", cfg.to_str().unwrap()])
+        .env_remove("FACTBOT_CONFIG")
+        .env_remove("TELOXIDE_TOKEN")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("import refused"), "{}", stderr(&o));
+    // An empty facts.toml too.
+    std::fs::write(ds.join("facts.toml"), "").unwrap();
+    let o = factbot(&db, &["import", ds_arg]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("holds no facts"), "{}", stderr(&o));
+
+    let store = Store::open(&db).unwrap();
+    assert_eq!(store.fact_count(), 49);
+    assert!(store.changes_since(0).unwrap().is_empty(), "nothing logged");
+    drop(store);
+
+    // The operator means it.
+    copy_dataset(dir.path());
+    truncate_facts(&ds, 7);
+    let o = factbot(&db, &["import", "--allow-removals", ds_arg]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("42 removed"), "{}", stdout(&o));
+    let o = factbot(&db, &["check"]);
+    assert!(stdout(&o).starts_with("ok: 7 facts"), "{}", stdout(&o));
+}
+
+/// Every file and directory under `dir` that others could read or write.
+#[cfg(unix)]
+fn loose_paths(dir: &std::path::Path) -> Vec<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(p) = todo.pop() {
+        let m = std::fs::symlink_metadata(&p).unwrap();
+        if m.permissions().mode() & 0o077 != 0 {
+            out.push(format!("{} {:o}", p.display(), m.permissions().mode()));
+        }
+        if m.is_dir() {
+            todo.extend(std::fs::read_dir(&p).unwrap().map(|e| e.unwrap().path()));
+        }
+    }
+    out
+}
+
+/// The store directory is created 0700 and its files 0600 (sled's, the
+/// console history); a store with looser modes (an older version's, a
+/// copy) is tightened at the next open, with a warning.
+#[cfg(unix)]
+#[test]
+fn the_store_is_private_to_its_user() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db");
+    let o = factbot(&db, &["ask", "trade in 2011"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let mut child = Command::new(BIN)
+        .arg("--db")
+        .arg(&db)
+        .env_remove("FACTBOT_CONFIG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    drop(child.stdin.take());
+    assert!(child.wait().unwrap().success());
+    let mode = std::fs::metadata(&db).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o700);
+    assert!(db.join("db").is_dir());
+    assert_eq!(loose_paths(&db), Vec::<String>::new());
+    assert!(!stderr(&o).contains("readable by others"), "{}", stderr(&o));
+
+    // Loosened as an older version or a careless copy would leave it.
+    let mut todo = vec![db.clone()];
+    while let Some(p) = todo.pop() {
+        let loose = if p.is_dir() { 0o755 } else { 0o644 };
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(loose)).unwrap();
+        if p.is_dir() {
+            todo.extend(std::fs::read_dir(&p).unwrap().map(|e| e.unwrap().path()));
+        }
+    }
+    std::fs::write(db.join("console_history.txt"), "/trade\n").unwrap();
+    std::fs::set_permissions(
+        db.join("console_history.txt"),
+        std::fs::Permissions::from_mode(0o666),
+    )
+    .unwrap();
+    assert!(!loose_paths(&db).is_empty());
+    let o = factbot(&db, &["ask", "trade in 2011"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("readable by others"), "{}", stderr(&o));
+    assert_eq!(loose_paths(&db), Vec::<String>::new());
 }

@@ -180,6 +180,59 @@ fn html_special_characters_come_back_escaped() {
     assert!(!t.contains("<b>tariffs"), "{t}");
 }
 
+/// `/lang xx` in a group changes what everyone there gets: only a group
+/// administrator may; anyone may look at the setting.
+#[test]
+fn a_groups_language_is_changed_by_its_admins_only() {
+    let emu = Emulator::start();
+    let dir = tempfile::tempdir().unwrap();
+    let _bot = BotProcess::start(&emu, dir.path());
+    const GROUP: i64 = -4343;
+    // `say` writes as the user whose id is the group id's absolute value.
+    emu.member(GROUP, GROUP.abs(), "administrator");
+    let bob = json!({"id": 1003, "first_name": "Bob", "language_code": "en"});
+
+    let after = emu.last_seq();
+    emu.say_as(GROUP, "/lang ru", bob.clone());
+    let refused = emu.next(Some(GROUP), "sent", after, 20);
+    assert!(
+        text(&refused).contains("Only an administrator"),
+        "{refused}"
+    );
+    let after = emu.last_seq();
+    emu.say_as(GROUP, "/lang", bob);
+    let shown = emu.next(Some(GROUP), "sent", after, 20);
+    assert!(text(&shown).contains("follow the language"), "{shown}");
+    assert!(text(&ask(&emu, GROUP, "/trade")).contains("USD 769 million"));
+
+    assert!(text(&ask(&emu, GROUP, "/lang ru")).contains("по-русски"));
+    let r = ask(&emu, GROUP, "/trade");
+    assert!(text(&r).contains("769 млн"), "{r}");
+}
+
+/// One message in, one message out: 4,000 `"` after `/fact` (24,000
+/// characters once escaped) get one short reply, and another chat's
+/// question is answered meanwhile.
+#[test]
+fn a_huge_message_gets_one_short_reply() {
+    let emu = Emulator::start();
+    let dir = tempfile::tempdir().unwrap();
+    let _bot = BotProcess::start(&emu, dir.path());
+    const OTHER: i64 = 5002;
+    let after = emu.last_seq();
+    emu.say(ANN, &format!("/fact {}", "\"".repeat(4_000)));
+    emu.say(OTHER, "How much was trade in 2011?");
+    // A bounded wait, generous for a loaded machine: not a timing claim.
+    let r = emu.next(Some(OTHER), "sent", after, 20);
+    assert!(text(&r).contains("USD 769 million"), "{r}");
+    let r = emu.next(Some(ANN), "sent", after, 20);
+    assert!(text(&r).contains("There is no fact"), "{r}");
+    assert!(text(&r).chars().count() < 1_000, "{}", text(&r).len());
+    // A marker: by its reply every earlier one has been sent.
+    ask(&emu, ANN, "/help");
+    assert_eq!(emu.sends_to(ANN), 2, "one reply to the huge message");
+}
+
 #[test]
 fn bursts_of_429_and_5xx_are_ridden_out_with_each_reply_sent_once() {
     let emu = Emulator::start();
@@ -259,30 +312,195 @@ fn a_wrong_token_is_a_clear_error_at_start() {
     );
 }
 
+fn webhook_config(port: u16, path: &str) -> String {
+    format!(
+        "mode = \"webhook\"\nlisten = \"127.0.0.1:{port}\"\npublic_url = \"http://127.0.0.1:{port}\"\npath = \"{path}\"\nsecret_token = \"{WEBHOOK_SECRET}\"\n"
+    )
+}
+
+const WEBHOOK_SECRET: &str = "webhook-secret-1_of-the-test";
+
+/// A POST to the webhook with `secret` (if any) and `body`; the status.
+fn post_hook(port: u16, secret: Option<&str>, body: &[u8]) -> u16 {
+    let mut req = ureq::post(&format!("http://127.0.0.1:{port}/tg-hook"))
+        .set("Content-Type", "application/json")
+        .timeout(std::time::Duration::from_secs(20));
+    if let Some(s) = secret {
+        req = req.set("X-Telegram-Bot-Api-Secret-Token", s);
+    }
+    match req.send_bytes(body) {
+        Ok(r) => r.status(),
+        Err(ureq::Error::Status(code, _)) => code,
+        Err(e) => panic!("the webhook did not answer: {e}"),
+    }
+}
+
+/// The status the webhook answers to a request that announces (in
+/// `Content-Length`) a body of `len` bytes and sends none of it.
+fn announced_body_status(port: u16, secret: Option<&str>, len: usize) -> u16 {
+    use std::io::{Read, Write};
+    let mut c = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let secret = secret
+        .map(|s| format!("X-Telegram-Bot-Api-Secret-Token: {s}\r\n"))
+        .unwrap_or_default();
+    write!(
+        c,
+        "POST /tg-hook HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n{secret}Content-Length: {len}\r\n\r\n"
+    )
+    .unwrap();
+    c.set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .unwrap();
+    let mut head = [0u8; 12];
+    c.read_exact(&mut head).expect("a status line");
+    String::from_utf8_lossy(&head[9..12]).parse().unwrap()
+}
+
+/// Whether the server closes `conn` (EOF or reset) within `secs`.
+fn closed_within(conn: &mut std::net::TcpStream, secs: u64) -> bool {
+    use std::io::Read;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    let mut buf = [0u8; 512];
+    while std::time::Instant::now() < deadline {
+        conn.set_read_timeout(Some(std::time::Duration::from_millis(250)))
+            .unwrap();
+        match conn.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(_) => return true,
+        }
+    }
+    false
+}
+
 #[test]
-fn webhook_mode_receives_updates_and_checks_the_secret() {
+fn webhook_mode_without_a_secret_refuses_to_start() {
     let emu = Emulator::start();
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .unwrap()
-        .port();
-    let _bot = BotProcess::start_with(
+    let port = common::free_port();
+    let mut bot = BotProcess::start_with(
         &emu,
         dir.path(),
         &format!(
-            "mode = \"webhook\"\nlisten = \"127.0.0.1:{port}\"\npublic_url = \"http://127.0.0.1:{port}\"\npath = \"/tg-hook\"\nsecret_token = \"webhook-secret-1\"\n"
+            "mode = \"webhook\"\nlisten = \"127.0.0.1:{port}\"\npublic_url = \"http://127.0.0.1:{port}\"\npath = \"/tg-hook\"\n"
         ),
+    );
+    let status = bot.wait_exit(30);
+    assert_eq!(status.code(), Some(2), "{}", bot.log());
+    assert!(bot.log().contains("needs secret_token"), "{}", bot.log());
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
+        "nothing listens"
+    );
+}
+
+/// The attacker's side of webhook mode: forged updates with no secret or a
+/// wrong one (a private `/announce` "from" a bot admin, a group
+/// `/subscribe` "from" the group itself) are refused with 401, an oversize
+/// body with 413, a client that never finishes its headers is disconnected,
+/// connections beyond the cap are closed at once — and meanwhile real
+/// updates are still answered, and nothing was subscribed or broadcast.
+#[test]
+fn webhook_mode_refuses_forged_oversize_and_slow_requests() {
+    use factbot::transport::telegram::webhook::{HEADER_TIMEOUT, MAX_BODY, MAX_CONNECTIONS};
+    use std::io::Write;
+    const ADMIN: i64 = 7007;
+    const GROUP: i64 = -7070;
+    let emu = Emulator::start();
+    let dir = tempfile::tempdir().unwrap();
+    let port = common::free_port();
+    let mut bot = BotProcess::start_with(
+        &emu,
+        dir.path(),
+        &format!("admins = [{ADMIN}]\n{}", webhook_config(port, "/tg-hook")),
     );
     let r = ask(&emu, ANN, "/trade");
     assert!(text(&r).contains("USD 769 million"), "{r}");
-    // A request without Telegram's secret header is refused.
-    let forged = ureq::post(&format!("http://127.0.0.1:{port}/tg-hook"))
-        .send_json(json!({"update_id": 999, "message": {"message_id": 1, "date": 0, "chat": {"id": 1, "type": "private"}, "text": "/trade"}}));
-    match forged {
-        Err(ureq::Error::Status(code, _)) => assert_eq!(code, 401),
-        other => panic!("a forged update was accepted: {other:?}"),
+    // (A subscriber, so that a forged announcement would have someone to reach.)
+    assert!(text(&ask(&emu, ANN, "/subscribe")).contains("all topics"));
+    let before = emu.sends_by_chat();
+
+    let announce = json!({"update_id": 900001, "message": {"message_id": 1, "date": 0,
+        "chat": {"id": ADMIN, "type": "private", "first_name": "Eve"},
+        "from": {"id": ADMIN, "is_bot": false, "first_name": "Eve"},
+        "text": "/announce Forged announcement"}})
+    .to_string();
+    let subscribe = json!({"update_id": 900002, "message": {"message_id": 2, "date": 0,
+        "chat": {"id": GROUP, "type": "supergroup", "title": "G"},
+        "sender_chat": {"id": GROUP, "type": "supergroup", "title": "G"},
+        "text": "/subscribe all"}})
+    .to_string();
+    for body in [&announce, &subscribe] {
+        assert_eq!(post_hook(port, None, body.as_bytes()), 401);
+        assert_eq!(
+            post_hook(port, Some("wrong-secret-of-the-same-len"), body.as_bytes()),
+            401
+        );
+        assert_eq!(post_hook(port, Some(""), body.as_bytes()), 401);
     }
+    // Oversize: refused unread without the secret, and with it too (a
+    // body streamed without a length is cut at the limit: unit-tested).
+    assert_eq!(announced_body_status(port, None, MAX_BODY + 1), 401);
+    assert_eq!(
+        announced_body_status(port, Some(WEBHOOK_SECRET), MAX_BODY + 1),
+        413
+    );
+
+    // Slow clients: every slot taken by a connection that never finishes
+    // its headers; one more is closed at once.
+    let mut slow: Vec<std::net::TcpStream> = (0..MAX_CONNECTIONS)
+        .map(|_| {
+            let mut c = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+            c.write_all(b"POST /tg-hook HTTP/1.1\r\nHost: x\r\n")
+                .unwrap();
+            c
+        })
+        .collect();
+    // The server accepts in order: once the extra connection is closed,
+    // every slow one holds a slot.
+    let mut extra = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    assert!(
+        closed_within(&mut extra, 10),
+        "a connection over the cap is closed at once"
+    );
+    // A real update arrives meanwhile: the emulator's push is refused
+    // until the slow clients are cut off, then retried (as Telegram does).
+    let after = emu.last_seq();
+    emu.say(ANN, "/visit");
+    let limit = HEADER_TIMEOUT.as_secs() + 20;
+    for c in &mut slow {
+        assert!(
+            closed_within(c, limit),
+            "a slow client was not disconnected"
+        );
+    }
+    let r = emu.next(Some(ANN), "sent", after, 30);
+    assert!(text(&r).contains("Myasnovich"), "{r}");
+
+    // Nothing forged got through: no announcement preview to the "admin",
+    // no reply in the group, only the one real reply.
+    assert_eq!(
+        emu.sends_by_chat()
+            .into_iter()
+            .map(|(c, n)| (c, n - before.get(&c).copied().unwrap_or(0)))
+            .filter(|(_, n)| *n > 0)
+            .collect::<std::collections::HashMap<_, _>>(),
+        std::collections::HashMap::from([(ANN, 1)])
+    );
+    assert!(bot.log().contains("telegram: webhook: request refused"));
+    let status = bot.terminate(20);
+    assert!(status.success(), "{status:?}");
+    let o = common::factbot(&dir.path().join("state"), &["subscriptions"]);
+    let subs = common::stdout(&o);
+    assert_eq!(subs.trim(), format!("tg:{ANN}\tall"), "{subs}");
+    assert!(
+        !bot.log().contains(WEBHOOK_SECRET),
+        "the webhook secret reached the log"
+    );
 }
 
 /// Kills the bot (started with `extra_config`) while the reply to a
@@ -327,7 +545,5 @@ fn webhook_mode_answers_an_update_interrupted_by_kill_9_after_restart() {
         .and_then(|l| l.local_addr())
         .unwrap()
         .port();
-    held_reply_survives_kill_9(&format!(
-        "mode = \"webhook\"\nlisten = \"127.0.0.1:{port}\"\npublic_url = \"http://127.0.0.1:{port}\"\npath = \"/hook\"\n"
-    ));
+    held_reply_survives_kill_9(&webhook_config(port, "/hook"));
 }

@@ -8,7 +8,7 @@
 use super::Catalog;
 use crate::facts::{Fact, Lang, Topic};
 use crate::query::COMMANDS;
-use crate::reply::{Block, Button, Inline, Reply, ReplyKind};
+use crate::reply::{echo, Block, Button, Inline, Reply, ReplyKind};
 
 /// Topics offered as navigation buttons, in order.
 const NAV: [Topic; 6] = [
@@ -183,7 +183,7 @@ impl Composer<'_> {
 
     pub fn search(&self, query: &str, facts: &[&Fact]) -> Reply {
         // The query is echoed; a pasted essay is shortened, not repeated.
-        let query = &shorten(query, 200);
+        let query = &echo(query);
         if facts.is_empty() {
             let mut r = self.no_answer();
             r.blocks.insert(
@@ -222,7 +222,7 @@ impl Composer<'_> {
         }
         let mut r = self.reply(ReplyKind::Error).block(Block::Paragraph(vec![
             Inline::Text(self.tr("There is no fact with id ", "Нет факта с идентификатором ")),
-            Inline::Code(id.to_string()),
+            Inline::Code(echo(id)),
             Inline::Text(".".into()),
         ]));
         if let Some(c) = closest {
@@ -373,7 +373,7 @@ impl Composer<'_> {
         self.reply(ReplyKind::Error)
             .block(Block::Paragraph(vec![
                 Inline::Text(self.tr("I don't know the command ", "Я не знаю команду ")),
-                Inline::Code(format!("/{name}")),
+                Inline::Code(format!("/{}", echo(name))),
                 Inline::Text(".".into()),
             ]))
             .text(self.tr(
@@ -423,6 +423,14 @@ impl Composer<'_> {
             ),
         };
         self.reply(ReplyKind::Info).text(msg)
+    }
+
+    /// `/lang xx` in a group from someone who does not administer it.
+    pub fn lang_refused(&self) -> Reply {
+        self.reply(ReplyKind::Error).text(self.tr(
+            "Only an administrator of this chat can change its language. /lang alone shows the current setting.",
+            "Менять язык этого чата может только его администратор. /lang без параметров показывает текущую настройку.",
+        ))
     }
 
     pub fn store_failed(&self) -> Reply {

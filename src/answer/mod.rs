@@ -106,6 +106,11 @@ impl Catalog {
     /// the namespace closest to a mistyped one — so the cost stays small on
     /// a large store.
     fn closest_id(&self, id: &str) -> Option<&str> {
+        // No id is longer than MAX_ID_LEN, and at most 3 edits are offered:
+        // a pasted essay is compared with nothing.
+        if id.len() > crate::facts::MAX_ID_LEN + 3 {
+            return None;
+        }
         let ns = namespace(id);
         let candidates = match self.by_namespace.get(ns) {
             Some(c) => c,
@@ -209,9 +214,19 @@ impl Engine {
     }
 
     /// Imports `ds` into the store and, if anything changed, swaps in a new
-    /// catalog; answers in flight keep the old one.
+    /// catalog; answers in flight keep the old one. An empty or drastically
+    /// smaller dataset is refused (see [`Store::import`]).
     pub fn import(&self, ds: &Dataset) -> Result<ImportReport, StoreError> {
-        let report = self.store.import(ds)?;
+        self.import_with(ds, false)
+    }
+
+    /// [`Engine::import`], with `allow_removals` lifting the shrink guard.
+    pub fn import_with(
+        &self,
+        ds: &Dataset,
+        allow_removals: bool,
+    ) -> Result<ImportReport, StoreError> {
+        let report = self.store.import_with(ds, allow_removals)?;
         if report.written {
             let fresh = Arc::new(Self::load(&self.store)?);
             match self.catalog.write() {
@@ -283,6 +298,7 @@ impl Engine {
                 }
                 Command::Fact(id) => c.fact(id.trim(), || cat.closest_id(id.trim())),
                 Command::Source(id) => c.source(id.trim(), || cat.closest_id(id.trim())),
+                Command::Lang(Some(_)) if !(req.private || req.chat_admin) => c.lang_refused(),
                 Command::Lang(arg) => self.set_lang(&c, req.chat, settings, arg),
                 Command::Subscribe(_)
                 | Command::Unsubscribe(_)
@@ -399,5 +415,69 @@ mod tests {
         assert!(out.contains("/source trade.2011"), "{out}");
         let out = render_plain(&e.handle(&Request::new("t", "/fact nothing.like.it")));
         assert!(!out.contains("Did you mean"), "{out}");
+    }
+
+    /// In a group only its administrators change its language; anyone may
+    /// look at the setting, and in a private chat the sender decides.
+    #[test]
+    fn a_groups_language_is_set_by_its_admins_only() {
+        let e = engine();
+        let req = |text, chat_admin, private| Request {
+            chat_admin,
+            private,
+            ..Request::new("tg:-5", text)
+        };
+        let r = e.handle(&req("/lang ru", false, false));
+        assert_eq!(r.kind, crate::reply::ReplyKind::Error);
+        assert!(render_plain(&r).contains("Only an administrator"));
+        assert_eq!(e.store().chat_settings("tg:-5").unwrap().lang, None);
+        let shown = render_plain(&e.handle(&req("/lang", false, false)));
+        assert!(shown.contains("follow the language"), "{shown}");
+        e.handle(&req("/lang ru", true, false));
+        assert_eq!(
+            e.store().chat_settings("tg:-5").unwrap().lang,
+            Some(Lang::Ru)
+        );
+        let private = Request {
+            private: true,
+            ..Request::new("tg:5", "/lang ru")
+        };
+        e.handle(&private);
+        assert_eq!(
+            e.store().chat_settings("tg:5").unwrap().lang,
+            Some(Lang::Ru)
+        );
+    }
+
+    /// User text echoed back is cut to `ECHO_MAX` characters, so the reply
+    /// to a huge message is as small as to a short one.
+    #[test]
+    fn echoed_user_text_is_cut_short() {
+        let e = engine();
+        let long = "\"".repeat(60_000);
+        for text in [
+            format!("/fact {long}"),
+            format!("/source {long}"),
+            format!("/search {long}"),
+            format!("/{}", "x".repeat(60_000)),
+            format!("/subscribe {long}"),
+        ] {
+            let req = Request {
+                private: true,
+                chat_admin: true,
+                ..Request::new("tg:5", &text)
+            };
+            let out = render_plain(&e.handle(&req));
+            assert!(
+                out.chars().count() < 1_000,
+                "{} chars for {}…",
+                out.len(),
+                &text[..12]
+            );
+            assert!(out.contains('…'), "{out}");
+            let html =
+                crate::reply::render_telegram_html(&e.handle(&req), crate::reply::TELEGRAM_LIMIT);
+            assert_eq!(html.len(), 1, "one message");
+        }
     }
 }

@@ -78,6 +78,11 @@ pub enum DatasetError {
     Syntax { file: String, message: String },
     #[error("dataset is not valid:\n  - {}", .0.join("\n  - "))]
     Invalid(Vec<String>),
+    #[error(
+        "the dataset directory {} has no {SYNONYMS_FILE}: importing it would remove every synonym group and change the answers; add the file (an empty one means no synonyms)",
+        .0.display()
+    )]
+    NoSynonyms(PathBuf),
 }
 
 #[derive(Deserialize)]
@@ -152,7 +157,8 @@ impl Dataset {
         digest(EMBEDDED_FACTS, EMBEDDED_ARTICLE, EMBEDDED_SYNONYMS)
     }
 
-    /// Reads `facts.toml`, `article.txt` and (optionally) `synonyms.toml`.
+    /// Reads `facts.toml`, `article.txt` and `synonyms.toml` (all three:
+    /// a directory without synonyms is refused, not read as "no synonyms").
     pub fn from_dir(dir: &Path) -> Result<Dataset, DatasetError> {
         let (facts, article, synonyms) = read_dir(dir)?;
         let origin = Origin::Dir(std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf()));
@@ -292,12 +298,12 @@ fn read_dir(dir: &Path) -> Result<(String, String, String), DatasetError> {
         let path = dir.join(name);
         std::fs::read_to_string(&path).map_err(|source| DatasetError::Io { path, source })
     };
-    let synonyms = if dir.join(SYNONYMS_FILE).exists() {
-        read(SYNONYMS_FILE)?
-    } else {
-        String::new()
-    };
-    Ok((read(FACTS_FILE)?, read(ARTICLE_FILE)?, synonyms))
+    let facts = read(FACTS_FILE)?;
+    let article = read(ARTICLE_FILE)?;
+    if !dir.join(SYNONYMS_FILE).exists() {
+        return Err(DatasetError::NoSynonyms(dir.to_path_buf()));
+    }
+    Ok((facts, article, read(SYNONYMS_FILE)?))
 }
 
 /// SHA-256 over the three files, each prefixed by its length.
@@ -393,6 +399,24 @@ mod tests {
         assert!(err.contains("not in paragraph 2"), "{err}");
         assert!(err.contains("used twice"), "{err}");
         assert!(err.contains("\"Bad Id\": id must be"), "{err}");
+    }
+
+    #[test]
+    fn a_directory_without_synonyms_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(FACTS_FILE), fact("a.b", 1, "Second one.")).unwrap();
+        std::fs::write(dir.path().join(ARTICLE_FILE), ARTICLE).unwrap();
+        let e = Dataset::from_dir(dir.path()).unwrap_err().to_string();
+        assert!(
+            e.contains("no synonyms.toml") && e.contains("synonym"),
+            "{e}"
+        );
+        assert!(Dataset::dir_digest(dir.path()).is_err());
+        std::fs::write(dir.path().join(SYNONYMS_FILE), "").unwrap();
+        assert!(
+            Dataset::from_dir(dir.path()).is_ok(),
+            "an empty file is fine"
+        );
     }
 
     #[test]

@@ -2,10 +2,11 @@
 
 mod dataset;
 mod model;
+pub mod private;
 mod store;
 pub mod synthetic;
 
-pub use dataset::{paragraphs, Dataset, DatasetError, Origin};
+pub use dataset::{paragraphs, Dataset, DatasetError, Origin, MAX_ID_LEN};
 
 /// The file names of a dataset directory.
 pub mod dataset_files {
@@ -15,5 +16,6 @@ pub mod dataset_files {
 }
 pub use model::{Bilingual, Derivation, Fact, Lang, PartialDate, Topic, Value};
 pub use store::{
-    next_in_sequence, Change, ChatSettings, ImportReport, Store, StoreError, SCHEMA_VERSION,
+    next_in_sequence, shrink_problem, Change, ChatSettings, ImportReport, Store, StoreError,
+    MAX_REMOVED_SHARE, SCHEMA_VERSION,
 };

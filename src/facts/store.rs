@@ -12,6 +12,12 @@
 //! An import is one sled transaction over `facts`, `meta` and `changes`, so a
 //! crash leaves the old dataset or the new one, never a mix; it is flushed
 //! before the import reports success.
+//!
+//! Every import passes one guard ([`shrink_problem`]): a dataset with no
+//! facts, or one that would remove more than a quarter of the stored facts
+//! — a truncated `facts.toml` that still parses, a wrong directory — is
+//! refused unless the operator allows removals (`--allow-removals`), so a
+//! broken file cannot wipe the bot and flood its subscribers.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -91,6 +97,29 @@ pub enum StoreError {
     Sled(#[from] sled::Error),
     #[error("corrupt record in tree {tree}: {message}")]
     Corrupt { tree: &'static str, message: String },
+    #[error("import refused: {what}; nothing was changed. If that is intended, import again with --allow-removals")]
+    Shrink { what: String },
+}
+
+/// The share of the stored facts one import may remove without the
+/// operator's `--allow-removals`: a quarter. Editing a dataset removes a
+/// fact or a few; losing more at once is what a cut-off `facts.toml` (or
+/// the wrong directory) looks like.
+pub const MAX_REMOVED_SHARE: (usize, usize) = (1, 4);
+
+/// Why an import of `incoming` facts removing `removed` of `stored` must be
+/// refused unless removals are allowed; `None` when it may go ahead.
+pub fn shrink_problem(stored: usize, removed: usize, incoming: usize) -> Option<String> {
+    let (num, den) = MAX_REMOVED_SHARE;
+    if incoming == 0 {
+        return Some("the dataset holds no facts (an empty or cut-off facts.toml?)".to_string());
+    }
+    (removed * den > stored * num).then(|| {
+        format!(
+            "the dataset would remove {removed} of the {stored} stored facts ({}%), more than a quarter (a cut-off facts.toml, or the wrong directory?)",
+            removed * 100 / stored.max(1)
+        )
+    })
 }
 
 /// The store. Cheap to clone (sled trees are handles).
@@ -113,12 +142,15 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens (creating if needed) the store in directory `dir`.
+    /// Opens (creating if needed) the store in directory `dir`, private to
+    /// this user (see [`super::private`]): a looser existing store is
+    /// tightened and reported.
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
-        std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
+        super::private::create_dir(dir).map_err(|source| StoreError::CreateDir {
             path: dir.to_path_buf(),
             source,
         })?;
+        super::private::report(dir, &super::private::tighten(dir));
         let db = match sled::Config::new()
             .path(dir.join(DB_DIR))
             .cache_capacity(16 * 1024 * 1024)
@@ -135,6 +167,9 @@ impl Store {
         };
         // We hold sled's lock now: record who we are for the next opener.
         let pid = PidFile::write(dir);
+        // What sled just created, should the process umask be loose (the
+        // library used by another program): private too, silently.
+        super::private::tighten(dir);
         let store = Store {
             facts: db.open_tree("facts")?,
             meta: db.open_tree("meta")?,
@@ -302,8 +337,21 @@ impl Store {
     /// Imports a dataset: writes only what differs, logs each difference,
     /// all in one transaction. A dataset whose digest the store already has
     /// writes nothing. The very first import (empty store) seeds the store
-    /// without logging: a seed is not news.
+    /// without logging: a seed is not news. A dataset that is empty or
+    /// would remove more than a quarter of the facts is refused
+    /// ([`StoreError::Shrink`]); see [`Store::import_with`].
     pub fn import(&self, ds: &Dataset) -> Result<ImportReport, StoreError> {
+        self.import_with(ds, false)
+    }
+
+    /// [`Store::import`], with `allow_removals` lifting the guard against
+    /// empty and drastically smaller datasets (the operator's
+    /// `--allow-removals`).
+    pub fn import_with(
+        &self,
+        ds: &Dataset,
+        allow_removals: bool,
+    ) -> Result<ImportReport, StoreError> {
         let stored = self.dataset_digest()?;
         if stored.as_deref() == Some(ds.digest.as_str())
             && self.dataset_origin()?.as_ref() == Some(&ds.origin)
@@ -344,9 +392,15 @@ impl Store {
                 }
             }
         }
+        let stored = report.unchanged + report.updated + old.len();
         for (id, o) in old {
             report.removed += 1;
             diffs.push((id, Some(o), None));
+        }
+        if !allow_removals {
+            if let Some(what) = shrink_problem(stored, report.removed, ds.facts.len()) {
+                return Err(StoreError::Shrink { what });
+            }
         }
         let now = unix_now();
         let synonyms = encode(&ds.synonyms);
@@ -526,4 +580,45 @@ fn unix_now() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shrink_guard_allows_a_quarter() {
+        assert_eq!(shrink_problem(49, 0, 49), None);
+        assert_eq!(shrink_problem(48, 12, 36), None, "exactly a quarter");
+        assert!(shrink_problem(48, 13, 35).unwrap().contains("13 of the 48"));
+        assert!(shrink_problem(0, 0, 0).unwrap().contains("no facts"));
+        assert!(shrink_problem(49, 49, 0).unwrap().contains("no facts"));
+        assert_eq!(shrink_problem(0, 0, 5), None, "a first import");
+    }
+
+    #[test]
+    fn a_drastically_smaller_dataset_is_refused_unless_allowed() {
+        let store = Store::temporary().unwrap();
+        let full = Dataset::embedded().unwrap();
+        store.import(&full).unwrap();
+        let mut half = full.clone();
+        half.facts.truncate(full.facts.len() / 2);
+        half.digest = "half".into();
+        let e = store.import(&half).unwrap_err();
+        assert!(matches!(e, StoreError::Shrink { .. }), "{e}");
+        assert!(e.to_string().contains("--allow-removals"), "{e}");
+        assert_eq!(store.fact_count(), full.facts.len(), "nothing changed");
+        assert!(store.changes_since(0).unwrap().is_empty());
+        assert_eq!(store.dataset_digest().unwrap(), Some(full.digest.clone()));
+        let mut empty = full.clone();
+        empty.facts.clear();
+        empty.digest = "empty".into();
+        assert!(matches!(
+            store.import(&empty),
+            Err(StoreError::Shrink { .. })
+        ));
+        let r = store.import_with(&half, true).unwrap();
+        assert_eq!(r.removed, full.facts.len() - full.facts.len() / 2);
+        assert_eq!(store.fact_count(), full.facts.len() / 2);
+    }
 }

@@ -4,9 +4,11 @@
 //! - `POST /announce` `{"topic": "trade"?, "text": "..."}` → `{"id", "chats"}`
 //! - `GET /notifications` → progress of every notification
 //! - `GET /notifications/{id}` → progress of one
-//! - `POST /import` `{"dir": "..."?}` → the import report: a live import
-//!   (`factbot import` uses it when the running bot holds the store); the
-//!   changes go out as notifications within a second.
+//! - `POST /import` `{"dir": "..."?, "allow_removals": false}` → the import
+//!   report: a live import (`factbot import` uses it when the running bot
+//!   holds the store); the changes go out as notifications within a second.
+//!   An empty or drastically smaller dataset is refused with 409 unless
+//!   `allow_removals` (`factbot import --allow-removals`).
 //!
 //! Every request needs `Authorization: Bearer <token>` (`[notify]
 //! admin_token` or `FACTBOT_ADMIN_TOKEN`); the token is compared by digest
@@ -105,6 +107,9 @@ async fn announce(
     if req.text.trim().is_empty() {
         return Err((StatusCode::BAD_REQUEST, "the text is empty".into()));
     }
+    if let Some(m) = super::announcement_too_long(&req.text) {
+        return Err((StatusCode::BAD_REQUEST, m));
+    }
     let topic = parse_topic(req.topic.as_deref())
         .map_err(|w| (StatusCode::BAD_REQUEST, format!("unknown topic {w:?}")))?;
     let hub = st.hub.clone();
@@ -128,6 +133,9 @@ async fn announce(
 #[derive(Debug, Serialize, Deserialize)]
 pub struct ImportRequest {
     pub dir: Option<String>,
+    /// Lift the guard against empty and drastically smaller datasets.
+    #[serde(default)]
+    pub allow_removals: bool,
 }
 
 async fn import(
@@ -149,7 +157,13 @@ async fn import(
                 _ => crate::facts::Dataset::embedded().map_err(internal)?,
             },
         };
-        engine.import(&ds).map_err(internal)
+        match engine.import_with(&ds, req.allow_removals) {
+            Err(e @ crate::facts::StoreError::Shrink { .. }) => {
+                tracing::warn!("notify: live import refused: {e}");
+                Err((StatusCode::CONFLICT, e.to_string()))
+            }
+            r => r.map_err(internal),
+        }
     })
     .await
     .map_err(internal)??;
@@ -299,8 +313,12 @@ impl Client {
     }
 
     /// A live import by the running bot (`dir`: absolute path).
-    pub fn import(&self, dir: Option<&str>) -> Result<crate::facts::ImportReport, ClientError> {
-        let body = serde_json::json!({ "dir": dir });
+    pub fn import(
+        &self,
+        dir: Option<&str>,
+        allow_removals: bool,
+    ) -> Result<crate::facts::ImportReport, ClientError> {
+        let body = serde_json::json!({ "dir": dir, "allow_removals": allow_removals });
         self.call(ureq::post(&format!("{}/import", self.base)), Some(body))?
             .into_json()
             .map_err(|e| ClientError::Body(e.to_string()))

@@ -4,13 +4,17 @@
 //! `/announce` here with what the transport found out about the sender
 //! ([`Who`]); nothing here calls a platform. An announcement is a draft
 //! first (stored, so the confirm button works across a restart) and is
-//! enqueued only when its button is pressed — once: the draft is taken out
-//! of the store atomically, so a double press sends nothing twice.
+//! enqueued only when its button is pressed — once: the draft is removed in
+//! the transaction that commits its notification, so a double press sends
+//! nothing twice and a store error neither loses the draft nor marks it
+//! sent. Only the admin who wrote a draft may send or cancel it (its id is
+//! guessable), and a draft not sent within [`DRAFT_TTL_SECS`] expires.
 
 use serde::{Deserialize, Serialize};
 
+use super::outbox::unix_ms;
 use super::subscriptions::{parse_topics, Topics, ALL};
-use super::{Content, Hub};
+use super::{Commit, Content, Entry, Hub, MAX_ANNOUNCEMENT_CHARS};
 use crate::facts::{Lang, Topic};
 use crate::query::Command;
 use crate::reply::{Block, Button, Inline, Reply, ReplyKind};
@@ -27,11 +31,27 @@ pub struct Who<'a> {
     pub private: bool,
 }
 
+/// How long a draft waits for its *Send*: a preview left in a chat for
+/// days would announce stale news when pressed.
+pub const DRAFT_TTL_SECS: u64 = 24 * 3600;
+
 #[derive(Serialize, Deserialize)]
 struct Draft {
     topic: Option<Topic>,
     text: String,
+    /// The private chat (= the admin) that wrote it: only they may send or
+    /// cancel it.
     by: String,
+    /// Unix seconds; drafts from before this field existed count as
+    /// expired.
+    #[serde(default)]
+    created: u64,
+}
+
+impl Draft {
+    fn expired(&self, now_secs: u64) -> bool {
+        self.created.saturating_add(DRAFT_TTL_SECS) < now_secs
+    }
 }
 
 fn t(lang: Lang, en: &str, ru: &str) -> String {
@@ -123,8 +143,9 @@ impl Hub {
                 return error(
                     lang,
                     format!(
-                        "{} “{word}”. {} {}.",
+                        "{} “{}”. {} {}.",
                         t(lang, "Unknown topic", "Неизвестная тема"),
+                        crate::reply::echo(&word),
                         t(lang, "Topics:", "Темы:"),
                         topic_names()
                     ),
@@ -196,6 +217,17 @@ impl Hub {
                 ),
             );
         }
+        let n = text.chars().count();
+        if n > MAX_ANNOUNCEMENT_CHARS {
+            return error(
+                lang,
+                if lang == Lang::En {
+                    format!("This announcement is {n} characters long; at most {MAX_ANNOUNCEMENT_CHARS} fit in one message. Please shorten it.")
+                } else {
+                    format!("В объявлении {n} символов; в одно сообщение помещается не больше {MAX_ANNOUNCEMENT_CHARS}. Сократите его.")
+                },
+            );
+        }
         let reach = match self.subs.subscribers_of(topic) {
             Ok(c) => c.len(),
             Err(e) => return store_failed(lang, e),
@@ -204,6 +236,7 @@ impl Hub {
             topic,
             text: text.to_string(),
             by: who.chat.to_string(),
+            created: unix_ms() / 1000,
         };
         let id = match self.save_draft(&draft) {
             Ok(id) => id,
@@ -242,6 +275,15 @@ impl Hub {
     }
 
     fn save_draft(&self, d: &Draft) -> Result<u64, crate::facts::StoreError> {
+        // Expired drafts go when a new one comes: the tree stays small.
+        let now = d.created;
+        for kv in self.drafts.scan_prefix(b"d") {
+            let (k, v) = kv?;
+            let stale = serde_json::from_slice::<Draft>(&v).map_or(true, |old| old.expired(now));
+            if stale {
+                self.drafts.remove(k)?;
+            }
+        }
         let id = crate::facts::next_in_sequence(&self.drafts, "next")?;
         self.drafts
             .insert(format!("d{id}"), serde_json::to_vec(d).unwrap_or_default())?;
@@ -264,7 +306,7 @@ impl Hub {
             )
         };
         let key = format!("d{}", id.trim());
-        let draft: Draft = match self.drafts.remove(key.as_bytes()) {
+        let draft: Draft = match self.drafts.get(key.as_bytes()) {
             Ok(Some(v)) => match serde_json::from_slice(&v) {
                 Ok(d) => d,
                 Err(_) => return gone(),
@@ -272,32 +314,75 @@ impl Hub {
             Ok(None) => return gone(),
             Err(e) => return store_failed(lang, e),
         };
-        if !send {
-            let _ = self.drafts.flush();
-            return info(
-                lang,
-                t(lang, "Announcement cancelled.", "Объявление отменено."),
-            );
-        }
-        match self.announce(draft.topic, &draft.text) {
-            Ok(Some(n)) => info(
-                lang,
-                format!(
-                    "{} #{} — {} {}.",
-                    t(lang, "Announcement", "Объявление"),
-                    n.id,
-                    t(lang, "sending to chats:", "отправляется в чаты:"),
-                    n.targets
-                ),
-            ),
-            Ok(None) => info(
+        if draft.by != who.chat {
+            tracing::warn!(draft = %key, by = %draft.by, asked = who.chat, "notify: an admin pressed another admin's announcement draft");
+            return error(
                 lang,
                 t(
                     lang,
-                    "No chat is subscribed to that; nothing was sent.",
-                    "На это не подписан ни один чат; ничего не отправлено.",
+                    "This announcement was drafted by another admin: only they can send or cancel it.",
+                    "Это объявление подготовил другой администратор: отправить или отменить его может только он.",
                 ),
-            ),
+            );
+        }
+        if draft.expired(unix_ms() / 1000) {
+            if let Err(e) = self.outbox.take_draft(key.as_bytes()) {
+                return store_failed(lang, e);
+            }
+            return error(
+                lang,
+                t(
+                    lang,
+                    "This announcement draft has expired (drafts are kept 24 hours). Write /announce again.",
+                    "Срок черновика истёк (черновики хранятся 24 часа). Напишите /announce заново.",
+                ),
+            );
+        }
+        if !send {
+            return match self.outbox.take_draft(key.as_bytes()) {
+                Ok(true) => info(
+                    lang,
+                    t(lang, "Announcement cancelled.", "Объявление отменено."),
+                ),
+                Ok(false) => gone(),
+                Err(e) => store_failed(lang, e),
+            };
+        }
+        let chats = match self.subs.subscribers_of(draft.topic) {
+            Ok(c) => c,
+            Err(e) => return store_failed(lang, e),
+        };
+        let entry = Entry {
+            topic: draft.topic,
+            content: Content::Announcement { text: draft.text },
+            chats,
+        };
+        let commit = Commit {
+            mark: None,
+            draft: Some(key.as_bytes()),
+        };
+        match self.notify_all(vec![entry], commit) {
+            Ok(None) => gone(),
+            Ok(Some(made)) => match made.first() {
+                Some(n) => info(
+                    lang,
+                    format!(
+                        "{} #{} — {} {}.",
+                        t(lang, "Announcement", "Объявление"),
+                        n.id,
+                        t(lang, "sending to chats:", "отправляется в чаты:"),
+                        n.targets
+                    ),
+                ),
+                None => info(
+                    lang,
+                    t(
+                        lang,
+                        "No chat is subscribed to that; nothing was sent.",
+                        "На это не подписан ни один чат; ничего не отправлено.",
+                    ),
+                ),
+            },
             Err(e) => store_failed(lang, e),
         }
     }
@@ -404,5 +489,109 @@ mod tests {
         let ns = hub.outbox.notifications().unwrap();
         assert_eq!(ns.len(), 1);
         assert_eq!(hub.outbox.deliveries(ns[0].id).unwrap()[0].chat, "tg:-1");
+    }
+
+    fn draft_id(preview: &Reply) -> String {
+        preview.buttons[0][0]
+            .action
+            .trim_start_matches("/announce_send ")
+            .to_string()
+    }
+
+    #[test]
+    fn only_the_author_sends_or_cancels_a_draft_and_drafts_expire() {
+        let hub = Hub::open(&Store::temporary().unwrap()).unwrap();
+        hub.subs
+            .subscribe("tg:-1", &parse_topics("all").unwrap())
+            .unwrap();
+        let ann = who("tg:9", true, true, true);
+        let bob = who("tg:8", true, true, true);
+        let preview = hub
+            .command(ann, Lang::En, &Command::Announce("Ann's news".into()))
+            .unwrap();
+        let id = draft_id(&preview);
+        for cmd in [
+            Command::AnnounceSend(id.clone()),
+            Command::AnnounceCancel(id.clone()),
+        ] {
+            let r = hub.command(bob, Lang::En, &cmd).unwrap();
+            assert_eq!(r.kind, ReplyKind::Error);
+            assert!(
+                render_plain(&r).contains("another admin"),
+                "{}",
+                render_plain(&r)
+            );
+        }
+        assert!(hub.outbox.notifications().unwrap().is_empty());
+        let r = hub
+            .command(ann, Lang::En, &Command::AnnounceSend(id))
+            .unwrap();
+        assert!(
+            render_plain(&r).contains("sending to chats: 1"),
+            "{}",
+            render_plain(&r)
+        );
+
+        // A draft older than a day is refused and removed.
+        let stale = Draft {
+            topic: None,
+            text: "stale news".into(),
+            by: "tg:9".into(),
+            created: unix_ms() / 1000 - DRAFT_TTL_SECS - 60,
+        };
+        let id = hub.save_draft(&stale).unwrap().to_string();
+        let r = hub
+            .command(ann, Lang::En, &Command::AnnounceSend(id.clone()))
+            .unwrap();
+        assert!(render_plain(&r).contains("expired"), "{}", render_plain(&r));
+        let r = hub
+            .command(ann, Lang::En, &Command::AnnounceSend(id))
+            .unwrap();
+        assert!(render_plain(&r).contains("already sent or cancelled"));
+        assert_eq!(hub.outbox.notifications().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn an_announcement_longer_than_one_message_is_refused() {
+        let hub = Hub::open(&Store::temporary().unwrap()).unwrap();
+        let admin = who("tg:9", true, true, true);
+        let r = hub
+            .command(admin, Lang::En, &Command::Announce("x".repeat(4_001)))
+            .unwrap();
+        assert_eq!(r.kind, ReplyKind::Error);
+        assert!(
+            render_plain(&r).contains("4001 characters"),
+            "{}",
+            render_plain(&r)
+        );
+        assert!(render_plain(&r).len() < 500, "the text is not echoed");
+        let r = hub
+            .command(admin, Lang::En, &Command::Announce("x".repeat(4_000)))
+            .unwrap();
+        assert_eq!(r.buttons.len(), 1, "a preview: {}", render_plain(&r));
+    }
+
+    /// The draft is taken in the commit: when it is already gone (sent or
+    /// cancelled by a concurrent press) nothing is committed at all — no
+    /// notification, no watermark.
+    #[test]
+    fn a_notification_whose_draft_is_gone_is_not_committed() {
+        let hub = Hub::open(&Store::temporary().unwrap()).unwrap();
+        let entry = Entry {
+            topic: None,
+            content: Content::Announcement { text: "x".into() },
+            chats: vec!["tg:1".into()],
+        };
+        let commit = Commit {
+            mark: Some(("k", b"v".to_vec())),
+            draft: Some(b"d404"),
+        };
+        assert!(hub
+            .outbox
+            .enqueue_all(vec![entry], commit)
+            .unwrap()
+            .is_none());
+        assert!(hub.outbox.notifications().unwrap().is_empty());
+        assert_eq!(hub.outbox.mark("k").unwrap(), None);
     }
 }

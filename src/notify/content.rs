@@ -8,7 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::answer::Catalog;
-use crate::facts::{Change, Fact, Lang};
+use crate::facts::{Change, Fact, Lang, Topic};
 use crate::reply::{Block, Inline, Reply, ReplyKind};
 
 /// One countdown line of a digest.
@@ -29,6 +29,29 @@ pub struct Anniversary {
     pub year: i32,
 }
 
+/// A fact an import removed, as a removal summary names it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RemovedFact {
+    pub id: String,
+    pub topic: Topic,
+    pub title_en: String,
+    pub title_ru: String,
+}
+
+impl RemovedFact {
+    pub fn of(f: &Fact) -> RemovedFact {
+        RemovedFact {
+            id: f.id.clone(),
+            topic: f.topic,
+            title_en: f.title.en.clone(),
+            title_ru: f.title.ru.clone(),
+        }
+    }
+}
+
+/// Removed facts a summary lists by name; the rest are counted.
+const REMOVED_LISTED: usize = 20;
+
 /// What a notification is about.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
@@ -43,6 +66,9 @@ pub enum Content {
     },
     /// An operator's announcement.
     Announcement { text: String },
+    /// Facts removed by an import (those of the chat's topics), in one
+    /// message rather than one per fact.
+    Removed { facts: Vec<RemovedFact> },
 }
 
 impl Content {
@@ -52,6 +78,7 @@ impl Content {
             Content::Change { .. } => "change",
             Content::Digest { .. } => "digest",
             Content::Announcement { .. } => "announcement",
+            Content::Removed { .. } => "removed",
         }
     }
 
@@ -61,6 +88,7 @@ impl Content {
             Content::Change { change } => format!("change of {}", change.fact_id),
             Content::Digest { date, .. } => format!("digest of {date}"),
             Content::Announcement { text } => text.clone(),
+            Content::Removed { facts } => format!("{} facts removed", facts.len()),
         };
         if s.chars().count() > 60 {
             s = s.chars().take(57).collect::<String>() + "…";
@@ -176,6 +204,33 @@ impl Content {
                     .into(),
                 )]));
                 r = r.text(text.clone());
+            }
+            Content::Removed { facts } => {
+                r = r.block(Block::Heading(vec![Inline::Text(if en {
+                    format!("Facts removed from the dataset: {}", facts.len())
+                } else {
+                    format!("Факты, удалённые из набора данных: {}", facts.len())
+                })]));
+                let mut items: Vec<Vec<Inline>> = facts
+                    .iter()
+                    .take(REMOVED_LISTED)
+                    .map(|f| {
+                        vec![
+                            Inline::Text(if en { &f.title_en } else { &f.title_ru }.clone()),
+                            Inline::Text(" ".into()),
+                            Inline::Code(f.id.clone()),
+                        ]
+                    })
+                    .collect();
+                let more = facts.len().saturating_sub(REMOVED_LISTED);
+                if more > 0 {
+                    items.push(vec![Inline::Italic(if en {
+                        format!("…and {more} more")
+                    } else {
+                        format!("…и ещё {more}")
+                    })]);
+                }
+                r = r.block(Block::List(items));
             }
         }
         r

@@ -34,12 +34,24 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 
 pub use content::Content;
-pub use outbox::{Delivery, Notification, Outbox, Progress, State};
+pub use outbox::{Commit, Delivery, Entry, Notification, Outbox, Progress, State};
 pub use service::Service;
 pub use subscriptions::{Subscriptions, Topics};
 pub use worker::{Deliver, Outcome};
 
 use crate::facts::{Store, StoreError, Topic};
+
+/// The longest announcement, in characters: one Telegram message (4,096)
+/// with room for its heading, so an announcement is never split.
+pub const MAX_ANNOUNCEMENT_CHARS: usize = 4_000;
+
+/// The announcement's length problem, if any, in the operator's words.
+pub fn announcement_too_long(text: &str) -> Option<String> {
+    let n = text.chars().count();
+    (n > MAX_ANNOUNCEMENT_CHARS).then(|| {
+        format!("the announcement is {n} characters long; at most {MAX_ANNOUNCEMENT_CHARS} fit in one message")
+    })
+}
 
 /// The engine's handle on notifications: the outbox, the subscriptions,
 /// the registered deliverers and the worker's wake-up. Cheap to clone.
@@ -105,25 +117,56 @@ impl Hub {
         mark: Option<(&str, Vec<u8>)>,
     ) -> Result<Option<Notification>, StoreError> {
         let chats = self.subs.subscribers_of(topic)?;
-        if chats.is_empty() {
-            if let Some((k, v)) = mark {
+        let entry = Entry {
+            topic,
+            content,
+            chats,
+        };
+        let made = self.notify_all(vec![entry], Commit { mark, draft: None })?;
+        Ok(made.unwrap_or_default().pop())
+    }
+
+    /// Enqueues every entry that has chats, with one commit carrying
+    /// `commit`'s watermark and draft (see [`Outbox::enqueue_all`]); when
+    /// no entry has a chat, only the watermark is written and the draft
+    /// taken. `None` when the draft was already gone: nothing was done.
+    pub fn notify_all(
+        &self,
+        entries: Vec<Entry>,
+        commit: Commit,
+    ) -> Result<Option<Vec<Notification>>, StoreError> {
+        let entries: Vec<Entry> = entries
+            .into_iter()
+            .filter(|e| !e.chats.is_empty())
+            .collect();
+        if entries.is_empty() {
+            if let Some(k) = commit.draft {
+                if !self.outbox.take_draft(k)? {
+                    return Ok(None);
+                }
+            }
+            if let Some((k, v)) = commit.mark {
                 self.outbox.set_mark(k, &v)?;
             }
-            return Ok(None);
+            return Ok(Some(Vec::new()));
         }
-        let n = self.outbox.enqueue(topic, content, &chats, mark)?;
-        tracing::info!(
-            id = n.id,
-            kind = n.content.kind(),
-            chats = n.targets,
-            "notify: notification enqueued"
-        );
+        let Some(made) = self.outbox.enqueue_all(entries, commit)? else {
+            return Ok(None);
+        };
+        for n in &made {
+            tracing::info!(
+                id = n.id,
+                kind = n.content.kind(),
+                chats = n.targets,
+                "notify: notification enqueued"
+            );
+        }
         self.inner
             .fresh
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .push(n.id);
+            .extend(made.iter().map(|n| n.id));
         self.inner.wake.notify_one();
-        Ok(Some(n))
+        Ok(Some(made))
     }
 }

@@ -16,7 +16,11 @@
 //!   notification's deliveries are a prefix scan;
 //! - `notify_meta`: watermarks (last change sent, last digest date) written in
 //!   the same transaction as the notification they produced, so each change
-//!   and each day's digest is enqueued exactly once.
+//!   and each day's digest is enqueued exactly once;
+//! - `notify_drafts`: announcement drafts awaiting their author's *Send*; a
+//!   draft is removed in the transaction that commits its notification, so a
+//!   store error neither loses it nor marks it sent, and two presses commit
+//!   one notification.
 //!
 //! Sled 0.34 deadlocks on concurrent `flush_async` (spacejam/sled#1308), so
 //! flushes here are blocking, one at a time, on a blocking thread.
@@ -81,6 +85,31 @@ pub struct Progress {
     pub failed: usize,
 }
 
+/// One notification to enqueue: what it says, to which chats.
+#[derive(Clone, Debug)]
+pub struct Entry {
+    /// The topic its chats were chosen by (`None`: every subscriber, or
+    /// chats chosen one by one).
+    pub topic: Option<Topic>,
+    pub content: Content,
+    pub chats: Vec<String>,
+}
+
+/// What the commit record of an enqueue carries with it, atomically.
+#[derive(Clone, Debug, Default)]
+pub struct Commit<'a> {
+    /// A `notify_meta` watermark (key, value).
+    pub mark: Option<(&'a str, Vec<u8>)>,
+    /// A draft (key in `notify_drafts`) the notifications consume: if it
+    /// is gone by commit time (sent or cancelled meanwhile), nothing is
+    /// committed.
+    pub draft: Option<&'a [u8]>,
+}
+
+/// The draft was gone at commit time.
+#[derive(Debug)]
+struct DraftGone;
+
 /// The outbox trees. Cheap to clone.
 #[derive(Clone)]
 pub struct Outbox {
@@ -88,6 +117,7 @@ pub struct Outbox {
     deliveries: sled::Tree,
     meta: sled::Tree,
     ids: sled::Tree,
+    drafts: sled::Tree,
     /// One flush at a time: concurrent `flush_async` calls deadlock sled
     /// 0.34 (spacejam/sled#1308, fixed only after the last release).
     flushing: Arc<tokio::sync::Mutex<()>>,
@@ -127,6 +157,7 @@ impl Outbox {
             deliveries: store.tree("notify_deliveries")?,
             meta: store.tree("notify_meta")?,
             ids: store.tree("notify_ids")?,
+            drafts: store.tree("notify_drafts")?,
             flushing: Arc::new(tokio::sync::Mutex::new(())),
         })
     }
@@ -141,59 +172,95 @@ impl Outbox {
         chats: &[String],
         mark: Option<(&str, Vec<u8>)>,
     ) -> Result<Notification, StoreError> {
-        let id = self.next_id()?;
-        let n = Notification {
-            id,
-            created: unix_ms() / 1000,
+        let entry = Entry {
             topic,
             content,
-            targets: chats.len(),
+            chats: chats.to_vec(),
         };
-        let nv = serde_json::to_vec(&n).map_err(|e| corrupt("notify_notifications", e))?;
+        let commit = Commit { mark, draft: None };
+        let mut ns = self.enqueue_all(vec![entry], commit)?.unwrap_or_default();
+        ns.pop()
+            .ok_or_else(|| corrupt("notify_notifications", "enqueue made nothing"))
+    }
+
+    /// Records several notifications and their deliveries, durably, with
+    /// one commit: all of them (and `commit`'s watermark and draft) or none.
+    /// `None` when `commit.draft` was gone, and nothing was committed.
+    pub fn enqueue_all(
+        &self,
+        entries: Vec<Entry>,
+        commit: Commit,
+    ) -> Result<Option<Vec<Notification>>, StoreError> {
         let now = unix_ms();
-        let ds: Vec<(Vec<u8>, Vec<u8>)> = chats
-            .iter()
-            .map(|c| {
-                let d = Delivery {
-                    chat: c.clone(),
-                    target: c.clone(),
-                    state: State::Pending,
-                    attempts: 0,
-                    next_at_ms: now,
-                    last_error: None,
-                };
-                (dkey(id, c), serde_json::to_vec(&d).unwrap_or_default())
-            })
-            .collect();
-        // Deliveries first, in atomic batches, then the notification itself
-        // (with its watermark) as the commit record: a crash in between
-        // leaves deliveries of a notification that does not exist, which
-        // the worker ignores, and — the watermark unwritten — the change or
-        // digest is enqueued again on restart. One transaction over 10,000
-        // deliveries held all of them in memory at once.
-        for chunk in ds.chunks(1_000) {
-            let mut batch = sled::Batch::default();
-            for (k, v) in chunk {
-                batch.insert(k.as_slice(), v.as_slice());
+        let mut made = Vec::with_capacity(entries.len());
+        let mut records = Vec::with_capacity(entries.len());
+        for e in entries {
+            let id = self.next_id()?;
+            let n = Notification {
+                id,
+                created: now / 1000,
+                topic: e.topic,
+                content: e.content,
+                targets: e.chats.len(),
+            };
+            records.push((
+                id,
+                serde_json::to_vec(&n).map_err(|e| corrupt("notify_notifications", e))?,
+            ));
+            // Deliveries first, in atomic batches, then the notifications
+            // (with the watermark) as the commit record: a crash in between
+            // leaves deliveries of a notification that does not exist,
+            // which the worker ignores and the next start prunes, and — the
+            // watermark unwritten — the change or digest is enqueued again
+            // on restart. One transaction over 10,000 deliveries held all of
+            // them in memory at once.
+            for chunk in e.chats.chunks(1_000) {
+                let mut batch = sled::Batch::default();
+                for c in chunk {
+                    let d = Delivery {
+                        chat: c.clone(),
+                        target: c.clone(),
+                        state: State::Pending,
+                        attempts: 0,
+                        next_at_ms: now,
+                        last_error: None,
+                    };
+                    batch.insert(dkey(id, c), serde_json::to_vec(&d).unwrap_or_default());
+                }
+                self.deliveries.apply_batch(batch)?;
             }
-            self.deliveries.apply_batch(batch)?;
+            made.push(n);
         }
-        drop(ds);
-        let r: Result<(), TransactionError<StoreError>> = (&self.db_notifications, &self.meta)
-            .transaction(|(nt, mt)| {
-                nt.insert(&id.to_be_bytes(), nv.as_slice())?;
-                if let Some((k, v)) = &mark {
+        let r: Result<(), TransactionError<DraftGone>> =
+            (&self.db_notifications, &self.meta, &self.drafts).transaction(|(nt, mt, dt)| {
+                if let Some(k) = commit.draft {
+                    if dt.remove(k)?.is_none() {
+                        return Err(ConflictableTransactionError::Abort(DraftGone));
+                    }
+                }
+                for (id, nv) in &records {
+                    nt.insert(&id.to_be_bytes(), nv.as_slice())?;
+                }
+                if let Some((k, v)) = &commit.mark {
                     mt.insert(k.as_bytes(), v.as_slice())?;
                 }
-                Ok::<(), ConflictableTransactionError<StoreError>>(())
+                Ok(())
             });
         match r {
             Ok(()) => {}
-            Err(TransactionError::Abort(e)) => return Err(e),
+            Err(TransactionError::Abort(DraftGone)) => return Ok(None),
             Err(TransactionError::Storage(e)) => return Err(e.into()),
         }
         self.deliveries.flush()?;
-        Ok(n)
+        Ok(Some(made))
+    }
+
+    /// Removes draft `key` alone (cancelled, expired, or sent to nobody);
+    /// false when it was already gone.
+    pub fn take_draft(&self, key: &[u8]) -> Result<bool, StoreError> {
+        let was = self.drafts.remove(key)?.is_some();
+        self.drafts.flush()?;
+        Ok(was)
     }
 
     /// Ids increase and are never reused, even across restarts.

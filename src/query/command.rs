@@ -42,9 +42,14 @@ pub enum Command {
 
 impl Command {
     /// Whether only a chat's administrators may run it in a group (the
-    /// transport then asks its platform and sets `Request::chat_admin`).
+    /// transport then asks its platform and sets `Request::chat_admin`):
+    /// what changes the chat for everyone in it — its subscriptions and its
+    /// language (`/lang` alone only shows the setting).
     pub fn needs_chat_admin(&self) -> bool {
-        matches!(self, Command::Subscribe(_) | Command::Unsubscribe(_))
+        matches!(
+            self,
+            Command::Subscribe(_) | Command::Unsubscribe(_) | Command::Lang(Some(_))
+        )
     }
 }
 
@@ -262,6 +267,8 @@ mod tests {
         assert!(parse("/unsubscribe", &['/']).needs_chat_admin());
         assert!(!parse("/subscriptions", &['/']).needs_chat_admin());
         assert!(!parse("/trade", &['/']).needs_chat_admin());
+        assert!(parse("/lang ru", &['/']).needs_chat_admin());
+        assert!(!parse("/lang", &['/']).needs_chat_admin());
         assert_eq!(
             cmd("/frobnicate x").0,
             Command::Unknown("frobnicate".into())

@@ -17,6 +17,24 @@ use serde::Serialize;
 
 use crate::facts::Lang;
 
+/// Characters of user text a reply echoes back at most (an unknown command
+/// name, a mistyped fact id, a search, a topic word).
+///
+/// Why: a reply that repeats what it was sent grows with it — 4,000 `"`
+/// after `/fact` become 24,000 characters of `&quot;` once escaped, several
+/// messages for one — so a stranger could make the bot send more than it
+/// receives. Cut before escaping, one incoming message yields one reply.
+pub const ECHO_MAX: usize = 64;
+
+/// `text` as a reply may echo it: at most [`ECHO_MAX`] characters, and an
+/// ellipsis when it was longer.
+pub fn echo(text: &str) -> String {
+    match text.char_indices().nth(ECHO_MAX) {
+        None => text.to_string(),
+        Some((i, _)) => format!("{}…", &text[..i]),
+    }
+}
+
 /// A run of inline text with one style.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(tag = "style", content = "text", rename_all = "lowercase")]

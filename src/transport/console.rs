@@ -20,7 +20,13 @@ fn is_exit(line: &str) -> bool {
 }
 
 fn reply_to(engine: &Engine, line: &str) -> String {
-    render_plain(&engine.handle(&Request::new(CHAT, line)))
+    // The operator's own terminal: a private chat they administer.
+    let req = Request {
+        private: true,
+        chat_admin: true,
+        ..Request::new(CHAT, line)
+    };
+    render_plain(&engine.handle(&req))
 }
 
 /// Runs the console until end of input (Ctrl-D) or `/quit`.

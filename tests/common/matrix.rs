@@ -279,6 +279,30 @@ impl Person {
         room
     }
 
+    /// A room created as a direct chat (`is_direct: true`, the flag clients
+    /// set for one-to-one chats) that invites everyone in `invite`.
+    pub async fn create_direct_room(&mut self, invite: &[&str]) -> Room {
+        let mut req = CreateRoom::new();
+        req.invite = invite.iter().map(|u| u.parse().expect("user id")).collect();
+        req.is_direct = true;
+        let room = self.client.create_room(req).await.expect("create room");
+        self.sync(Duration::ZERO).await;
+        room
+    }
+
+    /// Joins a room this person was invited to; the room as they see it.
+    pub async fn join_invited(&mut self, room: &Room) -> Room {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            self.sync(Duration::from_millis(200)).await;
+            if let Some(r) = self.client.get_room(room.room_id()) {
+                r.join().await.expect("join");
+                return r;
+            }
+            assert!(Instant::now() < deadline, "no invite to {}", room.room_id());
+        }
+    }
+
     /// A group room: this person creates it, invites the bot and `other`,
     /// and both join. Returns the room as seen by each person.
     pub async fn group_with(&mut self, other: &mut Person, bot: &str) -> (Room, Room) {
@@ -449,6 +473,8 @@ pub struct MatrixBot {
     /// Environment for the process (secrets come from here).
     env: Vec<(String, String)>,
     rust_log: String,
+    /// Extra arguments of `factbot run` for the next starts.
+    pub args: Vec<String>,
 }
 
 impl MatrixBot {
@@ -482,6 +508,7 @@ impl MatrixBot {
             config,
             env: vec![("MATRIX_PASSWORD".into(), BOT_PASSWORD.into())],
             rust_log: rust_log.into(),
+            args: Vec::new(),
         }
     }
 
@@ -507,6 +534,7 @@ impl MatrixBot {
             config: path,
             env,
             rust_log: rust_log.into(),
+            args: Vec::new(),
         };
         bot.restart();
         bot
@@ -538,6 +566,7 @@ impl MatrixBot {
         self.child = Command::new(super::BIN)
             .args(["run", "--config"])
             .arg(&self.config)
+            .args(&self.args)
             .env_remove("MATRIX_PASSWORD")
             .env_remove("MATRIX_ACCESS_TOKEN")
             .envs(self.env.iter().map(|(k, v)| (k, v)))
@@ -611,6 +640,29 @@ impl MatrixBot {
         v["session"]["access_token"].as_str().map(String::from)
     }
 
+    /// The passphrase of the SDK's stores, saved with the session.
+    pub fn saved_passphrase(&self) -> Option<String> {
+        let text = std::fs::read_to_string(self.dir.join("state/matrix/session.json")).ok()?;
+        let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+        v["store_passphrase"].as_str().map(String::from)
+    }
+
+    /// Waits (at most `secs`) for the process to exit by itself.
+    pub fn wait_exit(&mut self, secs: u64) -> std::process::ExitStatus {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            if let Ok(Some(st)) = self.child.try_wait() {
+                return st;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the bot did not exit within {secs} s:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     pub fn saved_device_id(&self) -> Option<String> {
         let text = std::fs::read_to_string(self.dir.join("state/matrix/session.json")).ok()?;
         let v: serde_json::Value = serde_json::from_str(&text).ok()?;
@@ -624,6 +676,7 @@ impl Drop for MatrixBot {
         let logs = self.all_logs();
         let mut secrets = self.secrets.clone();
         secrets.extend(self.saved_access_token());
+        secrets.extend(self.saved_passphrase());
         for s in secrets {
             if !std::thread::panicking() {
                 assert!(

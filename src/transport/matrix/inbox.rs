@@ -67,6 +67,13 @@ impl Inbox {
             .map(|v| String::from_utf8_lossy(&v).into_owned()))
     }
 
+    /// Forgets the sync position (a new device store must learn every room
+    /// with a full sync), durable on return.
+    pub async fn forget_sync_token(&self) -> Result<(), sled::Error> {
+        self.state.remove(TOKEN)?;
+        flush(&self.state).await
+    }
+
     /// Whether the message is already answered or waiting in the inbox.
     pub fn seen(&self, event_id: &str) -> Result<bool, sled::Error> {
         Ok(self.answered.contains_key(event_id)? || self.pending.contains_key(event_id)?)

@@ -33,11 +33,12 @@ use anyhow::Context;
 use matrix_sdk::config::SyncSettings;
 use matrix_sdk::deserialized_responses::TimelineEventKind;
 use matrix_sdk::ruma::api::client::filter::FilterDefinition;
+use matrix_sdk::ruma::events::room::member::MembershipState;
 use matrix_sdk::ruma::events::room::message::{MessageType, Relation};
 use matrix_sdk::ruma::events::{
     AnySyncMessageLikeEvent, AnySyncTimelineEvent, SyncMessageLikeEvent,
 };
-use matrix_sdk::ruma::{OwnedUserId, UInt};
+use matrix_sdk::ruma::{OwnedUserId, UInt, UserId};
 use matrix_sdk::{Client, Room};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
@@ -79,10 +80,24 @@ pub async fn run(
     tokio::pin!(shutdown);
     // A first login waits for an unreachable homeserver; SIGTERM must still
     // stop it.
-    let client = tokio::select! {
+    if cfg.reset_device {
+        match session::reset(&paths)? {
+            Some(to) => tracing::warn!(
+                moved_to = %to.display(),
+                "matrix: --reset-matrix-device: the old device's session and keys were moved aside; logging in as a new device"
+            ),
+            None => tracing::info!("matrix: --reset-matrix-device: no device to reset"),
+        }
+    }
+    let (client, new_device) = tokio::select! {
         _ = &mut shutdown => return Ok(()),
         c = session::connect(cfg, &paths) => c?,
     };
+    if new_device {
+        // A new device store knows no room: sync from scratch, not from the
+        // old device's position.
+        inbox.forget_sync_token().await?;
+    }
     let me = client
         .user_id()
         .context("the Matrix client has no user id after login")?
@@ -285,7 +300,7 @@ async fn decide(
         .mentions
         .as_ref()
         .is_some_and(|mn| mn.user_ids.contains(&ctx.me));
-    let direct = room.active_members_count() <= 2 || room.is_direct().await.unwrap_or(false);
+    let direct = is_one_to_one(room, &m.sender, &ctx.me).await;
     let mut incoming = Incoming {
         from_self: m.sender == ctx.me,
         notice,
@@ -305,6 +320,29 @@ async fn decide(
         Route::Answer(text) => Some((Action::Answer(text), direct)),
         Route::Leave => Some((Action::Leave, direct)),
         Route::Ignore => None,
+    }
+}
+
+/// Whether `room` is a one-to-one chat between the bot and `sender`: its
+/// only members (joined or invited) are the bot and `sender`, who has
+/// joined.
+///
+/// Not the room's `is_direct` flag (`m.direct`): that is set when a room is
+/// created as a direct chat and stays when more people join, and a
+/// one-to-one room makes its member a room admin (`!subscribe`, `!lang`)
+/// and every message a question. Counts unknown to the client (0) make
+/// the room a group: the safe side.
+async fn is_one_to_one(room: &Room, sender: &UserId, me: &UserId) -> bool {
+    if sender == me || room.joined_members_count() != 2 || room.invited_members_count() != 0 {
+        return false;
+    }
+    match room.get_member_no_sync(sender).await {
+        Ok(Some(m)) => *m.membership() == MembershipState::Join,
+        Ok(None) => false,
+        Err(e) => {
+            tracing::warn!(room = %room.room_id(), error = %e, "matrix: cannot read a member");
+            false
+        }
     }
 }
 

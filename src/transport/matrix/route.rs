@@ -22,7 +22,7 @@ pub struct Incoming<'a> {
     pub from_self: bool,
     /// An `m.notice`: another bot (or this one) speaking.
     pub notice: bool,
-    /// A room with at most two members: a direct chat with the bot.
+    /// A one-to-one room: the bot and the sender are its only members.
     pub direct: bool,
     /// The body, reply fallback already removed.
     pub text: &'a str,

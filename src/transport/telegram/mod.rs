@@ -197,19 +197,18 @@ pub async fn run(
             let url = format!("{}{}", public.trim_end_matches('/'), path)
                 .parse()
                 .context("telegram: public_url + path is not a URL")?;
+            let secret = cfg
+                .secret_token
+                .as_ref()
+                .ok_or_else(|| anyhow!("telegram: webhook mode needs [telegram] secret_token"))?;
             // Listen first, then tell Telegram where to deliver.
-            let listener = webhook::serve(
-                listen,
-                &path,
-                cfg.secret_token.as_ref().map(|s| s.expose().to_string()),
-                ctx.waiters.clone(),
-            )
-            .await
-            .with_context(|| format!("telegram: cannot listen on {listen}"))?;
-            let mut set = plain.set_webhook(url);
-            if let Some(secret) = &cfg.secret_token {
-                set = set.secret_token(secret.expose().to_string());
-            }
+            let listener = webhook::serve(listen, &path, secret.expose(), ctx.waiters.clone())
+                .await
+                .with_context(|| format!("telegram: cannot listen on {listen}"))?;
+            let set = plain
+                .set_webhook(url)
+                .secret_token(secret.expose().to_string())
+                .max_connections(webhook::TELEGRAM_CONNECTIONS);
             set.await.context("telegram: setWebhook failed")?;
             dispatcher
                 .dispatch_with_listener(

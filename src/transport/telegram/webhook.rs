@@ -7,16 +7,38 @@
 //! (or [`HOLD`] passes), so after a crash or `kill -9` Telegram delivers the
 //! unanswered ones again — the webhook equivalent of the polling inbox.
 //! Only a kill between sending a reply and answering Telegram repeats it.
+//!
+//! The listener faces the internet (through a reverse proxy), so every
+//! request is hostile until checked:
+//! - the `X-Telegram-Bot-Api-Secret-Token` header must match the configured
+//!   secret (compared by digest, in constant time) before anything else is
+//!   looked at — the secret is required in webhook mode, so a forged update
+//!   (a private `/announce` "from" an admin, a group message "from" the
+//!   group itself) is refused with 401;
+//! - the body is read only then, at most [`MAX_BODY`] bytes (413 beyond)
+//!   and within [`BODY_TIMEOUT`] (408);
+//! - the server is hyper's HTTP/1 connection loop rather than `axum::serve`,
+//!   which has neither a header-read timeout nor a connection cap: a client
+//!   that does not finish its headers within [`HEADER_TIMEOUT`] (an idle
+//!   keep-alive connection included) is disconnected, and beyond
+//!   [`MAX_CONNECTIONS`] at once new connections are closed at accept, so
+//!   slow or numerous clients cannot exhaust memory or tasks. Telegram is
+//!   asked for at most [`TELEGRAM_CONNECTIONS`].
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use futures::stream::{self, BoxStream, StreamExt};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
 use teloxide::stop::{mk_stop_token, StopFlag, StopToken};
 use teloxide::types::{AllowedUpdate, Update};
 use teloxide::update_listeners::{AsUpdateStream, UpdateListener};
@@ -25,6 +47,23 @@ use tokio::sync::{mpsc, oneshot};
 /// Longest time an update's HTTP answer waits for the update to be handled
 /// (Telegram gives up on a webhook call after about a minute).
 pub const HOLD: Duration = Duration::from_secs(50);
+
+/// Largest update accepted. Telegram's updates are a few KiB (a message
+/// holds at most 4,096 characters, a caption 1,024; media come as file
+/// ids), so 256 KiB leaves a wide margin and still bounds what one request
+/// can make the bot hold.
+pub const MAX_BODY: usize = 256 * 1024;
+/// A client must send its request headers within this (an idle keep-alive
+/// connection waiting for its next request too); Telegram sends at once.
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// A client must send the body within this once its headers are in.
+pub const BODY_TIMEOUT: Duration = Duration::from_secs(10);
+/// Connections served at once; more are closed as they are accepted.
+/// Telegram opens at most [`TELEGRAM_CONNECTIONS`], so the rest is room for
+/// the proxy's health checks and reconnects.
+pub const MAX_CONNECTIONS: usize = 64;
+/// `max_connections` asked of Telegram in `setWebhook` (its default).
+pub const TELEGRAM_CONNECTIONS: u8 = 40;
 
 /// Updates delivered and not yet handled: whoever handles one tells the
 /// HTTP request that brought it.
@@ -45,23 +84,80 @@ impl Waiters {
 }
 
 struct HookState {
-    secret: Option<String>,
+    /// SHA-256 of the secret: compared in constant time, and equal-length
+    /// digests reveal nothing of the secret's length.
+    secret: [u8; 32],
+    /// Requests refused so far (logged now and then, not each time: a
+    /// flood of forged requests must not flood the log).
+    refused: std::sync::atomic::AtomicU64,
     updates: mpsc::UnboundedSender<Update>,
     waiters: Waiters,
 }
 
-async fn on_update(
-    State(st): State<Arc<HookState>>,
-    headers: HeaderMap,
-    body: String,
-) -> StatusCode {
-    let given = headers
-        .get("x-telegram-bot-api-secret-token")
-        .map(|v| v.as_bytes());
-    if given != st.secret.as_deref().map(str::as_bytes) {
-        return StatusCode::UNAUTHORIZED;
+fn digest(s: &[u8]) -> [u8; 32] {
+    Sha256::digest(s).into()
+}
+
+impl HookState {
+    fn secret_ok(&self, headers: &HeaderMap) -> bool {
+        let Some(given) = headers.get("x-telegram-bot-api-secret-token") else {
+            return false;
+        };
+        digest(given.as_bytes()).ct_eq(&self.secret).into()
     }
-    let update: Update = match serde_json::from_str(&body) {
+
+    fn refuse(&self, status: StatusCode, why: &str) -> StatusCode {
+        let n = self
+            .refused
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if n.is_multiple_of(100) {
+            tracing::warn!(
+                status = status.as_u16(),
+                why,
+                refused_so_far = n + 1,
+                "telegram: webhook: request refused"
+            );
+        }
+        status
+    }
+}
+
+/// The body, at most [`MAX_BODY`] bytes within [`BODY_TIMEOUT`].
+async fn read_body(body: Body) -> Result<Vec<u8>, (StatusCode, &'static str)> {
+    let read = async {
+        let mut data = body.into_data_stream();
+        let mut buf = Vec::new();
+        while let Some(chunk) = data.next().await {
+            let chunk = chunk.map_err(|_| (StatusCode::BAD_REQUEST, "body cut off"))?;
+            if buf.len() + chunk.len() > MAX_BODY {
+                return Err((StatusCode::PAYLOAD_TOO_LARGE, "body too large"));
+            }
+            buf.extend_from_slice(&chunk);
+        }
+        Ok(buf)
+    };
+    match tokio::time::timeout(BODY_TIMEOUT, read).await {
+        Ok(r) => r,
+        Err(_) => Err((StatusCode::REQUEST_TIMEOUT, "body too slow")),
+    }
+}
+
+async fn on_update(State(st): State<Arc<HookState>>, headers: HeaderMap, body: Body) -> StatusCode {
+    if !st.secret_ok(&headers) {
+        return st.refuse(StatusCode::UNAUTHORIZED, "missing or wrong secret token");
+    }
+    let declared = headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY as u64) {
+        return st.refuse(StatusCode::PAYLOAD_TOO_LARGE, "body too large");
+    }
+    let body = match read_body(body).await {
+        Ok(b) => b,
+        Err((status, why)) => return st.refuse(status, why),
+    };
+    let update: Update = match serde_json::from_slice(&body) {
         Ok(u) => u,
         Err(e) => {
             // Telegram would re-send it forever; it can never be handled.
@@ -125,17 +221,26 @@ impl<'a> AsUpdateStream<'a> for WebhookListener {
 }
 
 /// Binds `listen`, serves `path`, and returns the listener; the server
-/// stops with the listener's stop token.
+/// stops with the listener's stop token. `secret` is required: webhook mode
+/// without one would take updates from anyone.
 pub async fn serve(
     listen: SocketAddr,
     path: &str,
-    secret: Option<String>,
+    secret: &str,
     waiters: Waiters,
 ) -> std::io::Result<WebhookListener> {
+    let invalid = |m: &str| std::io::Error::new(std::io::ErrorKind::InvalidInput, m.to_string());
+    if !path.starts_with('/') {
+        return Err(invalid("the webhook path must start with '/'"));
+    }
+    if secret.is_empty() {
+        return Err(invalid("webhook mode needs a secret_token"));
+    }
     let (tx, rx) = mpsc::unbounded_channel();
     let (token, flag) = mk_stop_token();
     let state = Arc::new(HookState {
-        secret,
+        secret: digest(secret.as_bytes()),
+        refused: Default::default(),
         updates: tx,
         waiters,
     });
@@ -143,14 +248,115 @@ pub async fn serve(
         .route(path, post(on_update))
         .with_state(state);
     let tcp = tokio::net::TcpListener::bind(listen).await?;
-    let shutdown = flag.clone();
-    tokio::spawn(async move {
-        if let Err(e) = axum::serve(tcp, app).with_graceful_shutdown(shutdown).await {
-            tracing::error!(error = %e, "telegram: webhook server failed");
-        }
-    });
+    tokio::spawn(accept_loop(tcp, app, flag.clone()));
     Ok(WebhookListener {
         rx: Some(rx),
         stop: (token, flag),
     })
+}
+
+/// Accepts connections until `stop`, at most [`MAX_CONNECTIONS`] served at
+/// once, each with the header-read timeout; on `stop` each connection
+/// finishes the request in progress and closes.
+async fn accept_loop(tcp: tokio::net::TcpListener, app: axum::Router, stop: StopFlag) {
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    let mut over_cap: u64 = 0;
+    let mut stopping = stop.clone();
+    loop {
+        let stream = tokio::select! {
+            _ = &mut stopping => return,
+            r = tcp.accept() => match r {
+                Ok((s, _)) => s,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait, not spin.
+                    tracing::warn!(error = %e, "telegram: webhook: accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        let Ok(permit) = Arc::clone(&slots).try_acquire_owned() else {
+            if over_cap.is_multiple_of(100) {
+                tracing::warn!(
+                    max = MAX_CONNECTIONS,
+                    closed_so_far = over_cap + 1,
+                    "telegram: webhook: too many connections; closing new ones"
+                );
+            }
+            over_cap += 1;
+            drop(stream);
+            continue;
+        };
+        let service = TowerToHyperService::new(app.clone());
+        let mut stop = stop.clone();
+        tokio::spawn(async move {
+            let _permit = permit;
+            let mut http = hyper::server::conn::http1::Builder::new();
+            http.timer(TokioTimer::new())
+                .header_read_timeout(HEADER_TIMEOUT);
+            let conn = http.serve_connection(TokioIo::new(stream), service);
+            tokio::pin!(conn);
+            tokio::select! {
+                r = conn.as_mut() => {
+                    if let Err(e) = r {
+                        tracing::debug!(error = %e, "telegram: webhook: connection closed");
+                    }
+                }
+                _ = &mut stop => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = conn.await;
+                }
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_body_is_read_up_to_the_limit_and_no_further() {
+        let ok = Body::from(vec![b'x'; MAX_BODY]);
+        assert_eq!(read_body(ok).await.unwrap().len(), MAX_BODY);
+        // Streamed without a length: cut off once past the limit.
+        let chunks =
+            stream::iter((0..5).map(|_| Ok::<_, std::io::Error>(vec![b'x'; MAX_BODY / 4])));
+        let err = read_body(Body::from_stream(chunks)).await.unwrap_err();
+        assert_eq!(err.0, StatusCode::PAYLOAD_TOO_LARGE);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_body_that_stalls_is_given_up() {
+        let stalled = stream::pending::<Result<Vec<u8>, std::io::Error>>();
+        let err = read_body(Body::from_stream(stalled)).await.unwrap_err();
+        assert_eq!(err.0, StatusCode::REQUEST_TIMEOUT);
+    }
+
+    #[test]
+    fn the_secret_must_match_exactly() {
+        let (tx, _rx) = mpsc::unbounded_channel();
+        let st = HookState {
+            secret: digest(b"right-secret-value"),
+            refused: Default::default(),
+            updates: tx,
+            waiters: Waiters::default(),
+        };
+        let with = |v: Option<&str>| {
+            let mut h = HeaderMap::new();
+            if let Some(v) = v {
+                h.insert("x-telegram-bot-api-secret-token", v.parse().unwrap());
+            }
+            st.secret_ok(&h)
+        };
+        assert!(with(Some("right-secret-value")));
+        for wrong in [
+            None,
+            Some(""),
+            Some("right-secret-valu"),
+            Some("right-secret-value2"),
+        ] {
+            assert!(!with(wrong), "{wrong:?}");
+        }
+    }
 }
