@@ -321,6 +321,16 @@ fn run_transports(cfg: &Config, db: &Path) -> Result<(), Failure> {
             "the config enables no transport: add a [telegram] or [matrix] section (see config.example.toml)",
         ));
     }
+    let configured: Vec<&str> = [
+        cfg.telegram.as_ref().map(|_| "telegram"),
+        cfg.matrix.as_ref().map(|_| "matrix"),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if let Some(e) = factbot::transport::missing(&configured) {
+        return Err(usage(e));
+    }
     if let Some(m) = &cfg.matrix {
         let problems = m.problems();
         if !problems.is_empty() {
@@ -460,13 +470,20 @@ fn notifications(cfg: &Config, db: &Path, format: Format) -> Result<(), Failure>
 /// from one process and one store until SIGTERM or Ctrl-C. If one transport
 /// fails (at start: a wrong token, a refused login), the others are stopped
 /// and the error is returned.
+/// A build without transports never gets here (`run_transports` refuses
+/// its config first), hence the allowance for what only transports use.
+#[cfg_attr(
+    not(any(feature = "telegram", feature = "matrix")),
+    allow(unused_variables)
+)]
 async fn serve(cfg: &Config, engine: std::sync::Arc<Engine>) -> anyhow::Result<()> {
     let notify = factbot::notify::Service::start(std::sync::Arc::clone(&engine), cfg).await?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
     };
-    let mut transports = tokio::task::JoinSet::new();
+    let mut transports: tokio::task::JoinSet<anyhow::Result<()>> = tokio::task::JoinSet::new();
+    #[cfg(feature = "telegram")]
     if let Some(tg) = cfg.telegram.clone() {
         let engine = std::sync::Arc::clone(&engine);
         let stop = stopped(stop_rx.clone());
@@ -476,6 +493,7 @@ async fn serve(cfg: &Config, engine: std::sync::Arc<Engine>) -> anyhow::Result<(
                 .map_err(|e| e.context("telegram"))
         });
     }
+    #[cfg(feature = "matrix")]
     if let Some(mx) = cfg.matrix.clone() {
         let engine = std::sync::Arc::clone(&engine);
         let stop = stopped(stop_rx.clone());
