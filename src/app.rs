@@ -14,14 +14,17 @@ use anyhow::{Context, Result};
 use crate::answer::Engine;
 use crate::config::Config;
 use crate::facts::{Dataset, ImportReport, Origin, Store};
+use crate::progress;
 
-/// Opens the store at `dir` and imports the dataset due at start.
+/// Opens the store at `dir` and imports the dataset due at start. Long
+/// steps (a large import, an index build) show their progress.
 pub fn open_engine(cfg: &Config, dir: &Path) -> Result<(Engine, ImportReport)> {
     let store = Store::open(dir)?;
-    let report = match start_dataset(cfg, &store)? {
-        Some(ds) => store
-            .import(&ds)
-            .with_context(|| format!("importing the dataset into {}", dir.display()))?,
+    let report = match progress::spin("reading the dataset", || start_dataset(cfg, &store))? {
+        Some(ds) => progress::spin(&format!("importing {} facts", ds.facts.len()), || {
+            store.import(&ds)
+        })
+        .with_context(|| format!("importing the dataset into {}", dir.display()))?,
         None => ImportReport::default(),
     };
     if report.written {
@@ -32,7 +35,16 @@ pub fn open_engine(cfg: &Config, dir: &Path) -> Result<(Engine, ImportReport)> {
             "dataset imported"
         );
     }
-    Ok((Engine::new(store)?, report))
+    Ok((open_indexed(store)?, report))
+}
+
+/// The engine over `store`, showing the progress of an index build (a
+/// large store whose saved index is missing or stale).
+pub fn open_indexed(store: Store) -> Result<Engine> {
+    let mut steps = progress::Steps::new("building the search index");
+    let engine = Engine::open(store, &mut |done, total| steps.update(done, total))?;
+    steps.finish();
+    Ok(engine)
 }
 
 /// The dataset a start should import (`None`: keep what the store has).

@@ -8,9 +8,10 @@ use clap::{Parser, Subcommand, ValueEnum};
 use serde_json::json;
 
 use factbot::answer::{Engine, Request};
-use factbot::app::open_engine;
+use factbot::app::{open_engine, open_indexed};
 use factbot::config::Config;
 use factbot::facts::{Dataset, Lang, Store, SCHEMA_VERSION};
+use factbot::progress;
 use factbot::reply::render_plain;
 use factbot::transport::console;
 
@@ -53,6 +54,11 @@ enum Cmd {
     Import {
         /// Directory with facts.toml, article.txt and synonyms.toml.
         dir: Option<PathBuf>,
+        /// Benchmarks: first write a synthetic dataset of N facts (the
+        /// built-in facts' words reshuffled) into DIR, which must not exist
+        /// or be empty.
+        #[arg(long, hide = true, value_name = "N", requires = "dir")]
+        synthetic: Option<usize>,
     },
     /// List the stored facts.
     Facts {
@@ -179,14 +185,16 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 let r = cat.explain(&question, 10);
                 eprintln!("words: {} content, {} known", r.words, r.known_words);
                 for h in r.hits {
-                    eprintln!(
-                        "{:8.3} cov {:.2}  {}",
-                        h.score, h.coverage, cat.facts[h.doc as usize].id
-                    );
+                    eprintln!("{:8.3} cov {:.2}  {}", h.score, h.coverage, cat.id(h.doc));
                 }
             }
         }
-        Cmd::Import { dir } => import(&cfg, &db, dir)?,
+        Cmd::Import { dir, synthetic } => {
+            if let (Some(n), Some(d)) = (synthetic, &dir) {
+                write_synthetic(n, d)?;
+            }
+            import(&cfg, &db, dir)?
+        }
         Cmd::Facts { format } => {
             // Like every start, bring the store up to date first (a new
             // store is seeded), then list what it holds.
@@ -253,12 +261,28 @@ fn ask(engine: &Engine, question: &str, force_lang: Option<Lang>, format: Format
     }
 }
 
+/// `factbot import --synthetic N DIR`: writes the benchmark dataset.
+fn write_synthetic(n: usize, dir: &Path) -> Result<(), Failure> {
+    if std::fs::read_dir(dir).is_ok_and(|mut d| d.next().is_some()) {
+        return Err(usage(format!(
+            "{} is not empty; --synthetic writes a new dataset directory",
+            dir.display()
+        )));
+    }
+    let ds = progress::spin(&format!("generating {n} synthetic facts"), || {
+        factbot::facts::synthetic::generate(n, 1)
+    });
+    factbot::facts::synthetic::write_dir(&ds, dir)
+        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", dir.display()))?;
+    Ok(())
+}
+
 fn import(cfg: &Config, db: &Path, dir: Option<PathBuf>) -> Result<(), Failure> {
     let dir = dir.or_else(|| cfg.store.dataset.clone());
-    let ds = match &dir {
-        Some(d) => Dataset::from_dir(d).map_err(|e| usage(e.to_string()))?,
-        None => Dataset::embedded()?,
-    };
+    let ds = progress::spin("reading the dataset", || match &dir {
+        Some(d) => Dataset::from_dir(d).map_err(|e| usage(e.to_string())),
+        None => Dataset::embedded().map_err(Failure::from),
+    })?;
     let store = match Store::open(db) {
         Ok(s) => s,
         // The running bot holds the store: hand the import to it (its
@@ -279,11 +303,19 @@ fn import(cfg: &Config, db: &Path, dir: Option<PathBuf>) -> Result<(), Failure> 
         }
         Err(e) => return Err(e.into()),
     };
-    let r = store.import(&ds)?;
+    let r = progress::spin(
+        &format!("importing {} facts into {}", ds.facts.len(), db.display()),
+        || store.import(&ds),
+    )?;
+    let n = ds.facts.len();
+    drop(ds);
+    // Index now, so the next start loads the saved index (a large store)
+    // instead of building it.
+    open_indexed(store)?;
     if r.written {
         println!(
             "imported {} facts into {}: {} added, {} updated, {} removed, {} unchanged",
-            ds.facts.len(),
+            n,
             db.display(),
             r.added,
             r.updated,
