@@ -27,6 +27,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use factbot::answer::{Engine, Request};
+use factbot::facts::Store;
 use factbot::query::Index;
 
 mod common;
@@ -49,8 +50,10 @@ const GOAL_BIG: Duration = Duration::from_millis(1);
 
 struct Row {
     label: &'static str,
-    /// Facts the ranker scored (every fact sharing a term with the
-    /// question); `None` for commands that do not search.
+    /// Facts sharing a term with the question (what an exhaustive search
+    /// scores); `None` for commands that do not search.
+    matched: Option<usize>,
+    /// Facts the engine's search fully scored (after pruning).
     scored: Option<usize>,
     calls: usize,
     median: Duration,
@@ -135,9 +138,13 @@ fn measure(
                 None if text.starts_with('/') => None,
                 None => Some(text),
             };
+            let cat = engine.catalog();
+            // The engine's own limits: 3 facts an answer, 5 a /search.
+            let limit = if text.starts_with("/search") { 5 } else { 3 };
             Row {
                 label,
-                scored: question.map(|q| engine.catalog().explain(q, usize::MAX).hits.len()),
+                matched: question.map(|q| cat.explain(q, usize::MAX).hits.len()),
+                scored: question.map(|q| engine.search(&cat, q, limit).scored),
                 calls: times.len(),
                 median: percentile(&times, 0.50),
                 p99: percentile(&times, 0.99),
@@ -169,17 +176,18 @@ fn fmt(d: Duration) -> String {
 fn print_table(title: &str, rows: &[Row], goal: Duration) {
     println!("\n{title} (goal: p99 < {})", fmt(goal));
     println!(
-        "{:<12} {:>7} {:>11} {:>11} {:>11} {:>7}  p99 vs goal",
-        "query", "calls", "median", "p99", "max", "scored"
+        "{:<12} {:>7} {:>11} {:>11} {:>11} {:>7} {:>7}  p99 vs goal",
+        "query", "calls", "median", "p99", "max", "matched", "scored"
     );
     for r in rows {
         println!(
-            "{:<12} {:>7} {:>11} {:>11} {:>11} {:>7}  {}",
+            "{:<12} {:>7} {:>11} {:>11} {:>11} {:>7} {:>7}  {}",
             r.label,
             r.calls,
             fmt(r.median),
             fmt(r.p99),
             fmt(r.max),
+            r.matched.map_or("-".into(), |n| n.to_string()),
             r.scored.map_or("-".into(), |n| n.to_string()),
             if r.p99 < goal { "ok" } else { "MISSED" }
         );
@@ -227,7 +235,7 @@ fn main() {
 
     if sel.store("real") {
         let engine = real_engine();
-        let n_real = engine.catalog().facts.len();
+        let n_real = engine.catalog().len();
         let rows = measure(&engine, &sel, real_calls, warmup, QUERY_BUDGET);
         print_table(
             &format!("Engine::handle, real dataset ({n_real} facts)"),
@@ -266,6 +274,35 @@ fn main() {
             &format!("Engine::new: read store + index ({runs} runs)"),
             engine_med,
             Some(engine_min),
+        );
+        // An on-disk store keeps its index: the first open builds and
+        // saves it, later ones load it.
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let disk = Store::open(dir.path()).expect("store");
+        disk.import(&ds).expect("import");
+        let t = Instant::now();
+        let first = Engine::new(disk.clone()).expect("engine");
+        let saved = t.elapsed();
+        let stats = first.catalog().index_stats();
+        drop(first);
+        let (load_med, load_min) = time_runs(runs, || Engine::new(disk.clone()).expect("engine"));
+        row("Engine::new, on disk: build + save (once)", saved, None);
+        row(
+            &format!("Engine::new, on disk: load saved index ({runs} runs)"),
+            load_med,
+            Some(load_min),
+        );
+        let file = std::fs::metadata(dir.path().join(factbot::answer::CATALOG_FILE))
+            .map(|m| m.len())
+            .unwrap_or(0);
+        println!(
+            "index: {} terms, {} postings, {} bigrams ({} postings), {:.1} MiB in memory, {:.1} MiB saved",
+            stats.terms,
+            stats.postings,
+            stats.bigrams,
+            stats.bigram_postings,
+            stats.heap_bytes as f64 / 1048576.0,
+            file as f64 / 1048576.0
         );
     }
     drop(ds);

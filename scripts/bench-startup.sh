@@ -3,6 +3,17 @@
 #
 #   scripts/bench-startup.sh            # 30 runs
 #   RUNS=100 COLD_RUNS=10 scripts/bench-startup.sh
+#   FACTS=100000 scripts/bench-startup.sh       # a synthetic store of N facts
+#   CARGO_FLAGS=--no-default-features scripts/bench-startup.sh
+#   BIN=/path/to/factbot DATASET=/path/to/dir scripts/bench-startup.sh
+#
+# FACTS=N: the store is made by `factbot import --synthetic N DIR` (a
+# synthetic dataset written to DIR and imported, its index saved), timed
+# with its peak RSS; then every run is a warm start on that store (the
+# dataset directory's digest is checked at each start, as for an operator's
+# own dataset). DATASET=DIR imports an existing dataset directory instead
+# (e.g. to measure another build, BIN, on the same facts). CARGO_FLAGS are
+# passed to the release build (`--no-default-features` skips matrix-sdk).
 #
 # Builds `factbot` (release), then times whole processes of
 #   factbot ask "How much was trade in 2011?" --db <temporary store>
@@ -18,6 +29,9 @@ set -euo pipefail
 
 RUNS=${RUNS:-30}
 COLD_RUNS=${COLD_RUNS:-5}
+FACTS=${FACTS:-}
+DATASET=${DATASET:-}
+CARGO_FLAGS=${CARGO_FLAGS:-}
 QUESTION=${QUESTION:-"How much was trade in 2011?"}
 GOAL_MS=100
 
@@ -26,8 +40,11 @@ export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/factbot-target}
 # The measurement must not depend on the caller's environment.
 unset FACTBOT_CONFIG FACTBOT_DB RUST_LOG
 
-cargo build --release --quiet --bin factbot
-BIN=$CARGO_TARGET_DIR/release/factbot
+if [ -z "${BIN:-}" ]; then
+    # shellcheck disable=SC2086 # CARGO_FLAGS is a list of flags
+    cargo build --release --quiet --bin factbot $CARGO_FLAGS
+    BIN=$CARGO_TARGET_DIR/release/factbot
+fi
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/factbot-startup.XXXXXX")
 trap 'rm -rf "$TMP"' EXIT
@@ -50,11 +67,45 @@ pct() {
 ms() { awk -v us="$1" 'BEGIN { printf "%.1f ms", us / 1000 }'; }
 verdict() { if [ "$1" -lt $((GOAL_MS * 1000)) ]; then echo ok; else echo MISSED; fi; }
 
+kb() { if [ "$1" = n/a ]; then echo n/a; else awk -v k="$1" 'BEGIN { printf "%.1f MiB", k / 1024 }'; fi; }
+# Wall seconds and peak RSS (KiB) of a command, from /usr/bin/time -v.
+timed() {
+    /usr/bin/time -v "$@" 2>"$TMP/time" >"$TMP/time.out" || { cat "$TMP/time" >&2; exit 1; }
+    awk '/Elapsed \(wall clock\)/ { v = $NF; n = split(v, t, ":"); w = t[n - 1] * 60 + t[n]; if (n == 3) w += t[1] * 3600 }
+        /Maximum resident set size/ { r = $NF } END { printf "%.2f s, peak RSS %s\n", w, r }' "$TMP/time"
+}
+
+store=$TMP/store
+if [ -n "$FACTS$DATASET" ]; then
+    if [ -n "$DATASET" ]; then
+        what="import of $DATASET"
+        made=$(timed "$BIN" import "$DATASET" --db "$store")
+    else
+        what="factbot import --synthetic $FACTS (write, import, index)"
+        made=$(timed "$BIN" import --synthetic "$FACTS" "$TMP/dataset" --db "$store")
+    fi
+    "$BIN" ask "$QUESTION" --db "$store" >"$TMP/answer"
+    : >"$TMP/warm"
+    for _ in $(seq 1 "$RUNS"); do
+        ask_us "$store" >>"$TMP/warm"
+    done
+    rss=$(/usr/bin/time -v "$BIN" ask "$QUESTION" --db "$store" 2>&1 >/dev/null |
+        awk -F': *' '/Maximum resident set size/ { print $2 }')
+    echo
+    echo "factbot ask \"$QUESTION\" --db <store: ${FACTS:+$FACTS synthetic facts}$DATASET>   (goal: < 1 s, < 150 MiB)"
+    echo "answer: $(head -c 100 "$TMP/answer" | tr '\n' ' ')…"
+    echo "$what: ${made% peak RSS *} peak RSS $(kb "${made##* }")"
+    printf '%-38s %5s %10s %10s %10s\n' "start-up to first answer" runs median p95 max
+    printf '%-38s %5s %10s %10s %10s\n' "warm store" "$RUNS" "$(ms "$(pct 50 <"$TMP/warm")")" \
+        "$(ms "$(pct 95 <"$TMP/warm")")" "$(ms "$(pct 100 <"$TMP/warm")")"
+    printf '%-38s %10s\n' "peak RSS of one ask (/usr/bin/time -v)" "$(kb "$rss")"
+    exit 0
+fi
+
 # Sanity check, not timed: the answer must be a real answer.
 "$BIN" ask "$QUESTION" --db "$TMP/check" >"$TMP/answer"
 rm -rf "$TMP/check"
 
-store=$TMP/store
 first=$(ask_us "$store")
 : >"$TMP/warm"
 for _ in $(seq 2 "$RUNS"); do
@@ -77,7 +128,6 @@ rss_kb() {
 }
 rss_warm=$(rss_kb "$store")
 rss_cold=$(rss_kb "$TMP/rss-cold")
-kb() { if [ "$1" = n/a ]; then echo n/a; else awk -v k="$1" 'BEGIN { printf "%.1f MiB", k / 1024 }'; fi; }
 
 warm_n=$(wc -l <"$TMP/warm")
 warm_med=$(pct 50 <"$TMP/warm")

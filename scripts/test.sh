@@ -20,6 +20,17 @@ cargo fmt --all -- --check
 step "lint"
 cargo clippy --locked --all-targets -- -D warnings
 
+# The transports are Cargo features (both on by default). Each other feature
+# set must compile cleanly, and the console-only build must pass the tests
+# that need no transport; the full test run below covers the default set.
+for features in "" "--features telegram" "--features matrix"; do
+    step "lint: --no-default-features $features"
+    # shellcheck disable=SC2086 # $features is one flag and its value, or nothing
+    cargo clippy --locked --all-targets --no-default-features $features -- -D warnings
+done
+step "unit and CLI tests of the console-only build (--no-default-features)"
+cargo test --locked --no-default-features --lib --test cli
+
 # Test servers for the chat transports, installed before the Rust tests,
 # which start their own instances: the Telegram Bot API emulator (npm) and
 # the Synapse homeserver (PyPI, a venv under ~/.cache/factbot; a no-op when

@@ -14,6 +14,7 @@ use anyhow::Result;
 use crate::answer::Engine;
 use crate::config::Config;
 use crate::facts::{Dataset, ImportReport, Origin, Store, StoreError};
+use crate::progress;
 
 /// What a start does with a dataset that is empty or would remove more
 /// than a quarter of the stored facts (the shrink guard of
@@ -30,24 +31,30 @@ pub enum Removals {
     KeepStored,
 }
 
-/// Opens the store at `dir` and imports the dataset due at start.
+/// Opens the store at `dir` and imports the dataset due at start. Long
+/// steps (a large import, an index build) show their progress.
 pub fn open_engine(cfg: &Config, dir: &Path, removals: Removals) -> Result<(Engine, ImportReport)> {
     let store = Store::open(dir)?;
-    let report = match start_dataset(cfg, &store)? {
-        Some(ds) => match store.import_with(&ds, removals == Removals::Allow) {
-            Ok(r) => r,
-            Err(e @ StoreError::Shrink { .. }) if removals == Removals::KeepStored => {
-                tracing::warn!(
-                    dataset = %ds.origin.to_meta(),
-                    "{e}; answering from the facts already stored"
-                );
-                ImportReport::default()
+    let report = match progress::spin("reading the dataset", || start_dataset(cfg, &store))? {
+        Some(ds) => {
+            let imported = progress::spin(&format!("importing {} facts", ds.facts.len()), || {
+                store.import_with(&ds, removals == Removals::Allow)
+            });
+            match imported {
+                Ok(r) => r,
+                Err(e @ StoreError::Shrink { .. }) if removals == Removals::KeepStored => {
+                    tracing::warn!(
+                        dataset = %ds.origin.to_meta(),
+                        "{e}; answering from the facts already stored"
+                    );
+                    ImportReport::default()
+                }
+                Err(e) => {
+                    return Err(anyhow::Error::new(e)
+                        .context(format!("importing the dataset into {}", dir.display())))
+                }
             }
-            Err(e) => {
-                return Err(anyhow::Error::new(e)
-                    .context(format!("importing the dataset into {}", dir.display())))
-            }
-        },
+        }
         None => ImportReport::default(),
     };
     if report.written {
@@ -58,7 +65,16 @@ pub fn open_engine(cfg: &Config, dir: &Path, removals: Removals) -> Result<(Engi
             "dataset imported"
         );
     }
-    Ok((Engine::new(store)?, report))
+    Ok((open_indexed(store)?, report))
+}
+
+/// The engine over `store`, showing the progress of an index build (a
+/// large store whose saved index is missing or stale).
+pub fn open_indexed(store: Store) -> Result<Engine> {
+    let mut steps = progress::Steps::new("building the search index");
+    let engine = Engine::open(store, &mut |done, total| steps.update(done, total))?;
+    steps.finish();
+    Ok(engine)
 }
 
 /// The dataset a start should import (`None`: keep what the store has).

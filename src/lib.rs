@@ -15,6 +15,7 @@
 //! - [`notify`]: subscriptions, the durable outbox and its delivery
 //!   worker, change notifications, the daily digest and announcements.
 //! - [`app`]: start-up wiring — config, store, automatic import.
+//! - [`progress`]: how long work (an import, an index build) is shown.
 //! - [`config`]: the operator's configuration file.
 //! - [`transport`]: adapters between a platform and [`answer`]; the only
 //!   place where platform crates may appear.
@@ -24,6 +25,7 @@ pub mod app;
 pub mod config;
 pub mod facts;
 pub mod notify;
+pub mod progress;
 pub mod query;
 pub mod reply;
 pub mod transport;

@@ -8,9 +8,10 @@ use clap::{Parser, Subcommand, ValueEnum};
 use serde_json::json;
 
 use factbot::answer::{Engine, Request};
-use factbot::app::{open_engine, Removals};
+use factbot::app::{open_engine, open_indexed, Removals};
 use factbot::config::Config;
 use factbot::facts::{Dataset, Lang, Store, SCHEMA_VERSION};
+use factbot::progress;
 use factbot::reply::render_plain;
 use factbot::transport::console;
 
@@ -58,6 +59,11 @@ enum Cmd {
         /// facts.toml must not wipe the bot).
         #[arg(long)]
         allow_removals: bool,
+        /// Benchmarks: first write a synthetic dataset of N facts (the
+        /// built-in facts' words reshuffled) into DIR, which must not exist
+        /// or be empty.
+        #[arg(long, hide = true, value_name = "N", requires = "dir")]
+        synthetic: Option<usize>,
     },
     /// List the stored facts.
     Facts {
@@ -199,17 +205,20 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 let r = cat.explain(&question, 10);
                 eprintln!("words: {} content, {} known", r.words, r.known_words);
                 for h in r.hits {
-                    eprintln!(
-                        "{:8.3} cov {:.2}  {}",
-                        h.score, h.coverage, cat.facts[h.doc as usize].id
-                    );
+                    eprintln!("{:8.3} cov {:.2}  {}", h.score, h.coverage, cat.id(h.doc));
                 }
             }
         }
         Cmd::Import {
             dir,
             allow_removals,
-        } => import(&cfg, &db, dir, allow_removals)?,
+            synthetic,
+        } => {
+            if let (Some(n), Some(d)) = (synthetic, &dir) {
+                write_synthetic(n, d)?;
+            }
+            import(&cfg, &db, dir, allow_removals)?
+        }
         Cmd::Facts { format } => {
             // Like every start, bring the store up to date first (a new
             // store is seeded), then list what it holds.
@@ -304,6 +313,22 @@ fn store_failure(e: factbot::facts::StoreError) -> Failure {
     }
 }
 
+/// `factbot import --synthetic N DIR`: writes the benchmark dataset.
+fn write_synthetic(n: usize, dir: &Path) -> Result<(), Failure> {
+    if std::fs::read_dir(dir).is_ok_and(|mut d| d.next().is_some()) {
+        return Err(usage(format!(
+            "{} is not empty; --synthetic writes a new dataset directory",
+            dir.display()
+        )));
+    }
+    let ds = progress::spin(&format!("generating {n} synthetic facts"), || {
+        factbot::facts::synthetic::generate(n, 1)
+    });
+    factbot::facts::synthetic::write_dir(&ds, dir)
+        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", dir.display()))?;
+    Ok(())
+}
+
 fn import(
     cfg: &Config,
     db: &Path,
@@ -311,10 +336,10 @@ fn import(
     allow_removals: bool,
 ) -> Result<(), Failure> {
     let dir = dir.or_else(|| cfg.store.dataset.clone());
-    let ds = match &dir {
-        Some(d) => Dataset::from_dir(d).map_err(|e| usage(e.to_string()))?,
-        None => Dataset::embedded()?,
-    };
+    let ds = progress::spin("reading the dataset", || match &dir {
+        Some(d) => Dataset::from_dir(d).map_err(|e| usage(e.to_string())),
+        None => Dataset::embedded().map_err(Failure::from),
+    })?;
     let store = match Store::open(db) {
         Ok(s) => s,
         // The running bot holds the store: hand the import to it (its
@@ -342,13 +367,20 @@ fn import(
         }
         Err(e) => return Err(e.into()),
     };
-    let r = store
-        .import_with(&ds, allow_removals)
-        .map_err(store_failure)?;
+    let r = progress::spin(
+        &format!("importing {} facts into {}", ds.facts.len(), db.display()),
+        || store.import_with(&ds, allow_removals),
+    )
+    .map_err(store_failure)?;
+    let n = ds.facts.len();
+    drop(ds);
+    // Index now, so the next start loads the saved index (a large store)
+    // instead of building it.
+    open_indexed(store)?;
     if r.written {
         println!(
             "imported {} facts into {}: {} added, {} updated, {} removed, {} unchanged",
-            ds.facts.len(),
+            n,
             db.display(),
             r.added,
             r.updated,
@@ -386,6 +418,17 @@ fn run_transports(
     db: &Path,
     removals: Removals,
 ) -> Result<(), Failure> {
+    // A section whose transport this build lacks, before its keys.
+    let configured: Vec<&str> = [
+        cfg.telegram.as_ref().map(|_| "telegram"),
+        cfg.matrix.as_ref().map(|_| "matrix"),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if let Some(e) = factbot::transport::missing(&configured) {
+        return Err(usage(e));
+    }
     // Every mistake at once, before anything connects or is imported.
     let problems = cfg.validate();
     if !problems.is_empty() {
@@ -542,13 +585,20 @@ fn notifications(cfg: &Config, db: &Path, format: Format) -> Result<(), Failure>
 /// from one process and one store until SIGTERM or Ctrl-C. If one transport
 /// fails (at start: a wrong token, a refused login), the others are stopped
 /// and the error is returned.
+/// A build without transports never gets here (`run_transports` refuses
+/// its config first), hence the allowance for what only transports use.
+#[cfg_attr(
+    not(any(feature = "telegram", feature = "matrix")),
+    allow(unused_variables)
+)]
 async fn serve(cfg: &Config, engine: std::sync::Arc<Engine>) -> anyhow::Result<()> {
     let notify = factbot::notify::Service::start(std::sync::Arc::clone(&engine), cfg).await?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
     };
-    let mut transports = tokio::task::JoinSet::new();
+    let mut transports: tokio::task::JoinSet<anyhow::Result<()>> = tokio::task::JoinSet::new();
+    #[cfg(feature = "telegram")]
     if let Some(tg) = cfg.telegram.clone() {
         let engine = std::sync::Arc::clone(&engine);
         let stop = stopped(stop_rx.clone());
@@ -558,6 +608,7 @@ async fn serve(cfg: &Config, engine: std::sync::Arc<Engine>) -> anyhow::Result<(
                 .map_err(|e| e.context("telegram"))
         });
     }
+    #[cfg(feature = "matrix")]
     if let Some(mx) = cfg.matrix.clone() {
         let engine = std::sync::Arc::clone(&engine);
         let stop = stopped(stop_rx.clone());

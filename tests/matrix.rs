@@ -3,6 +3,8 @@
 //! Synapse comes from `tests/synapse` (installed from PyPI by the scripts);
 //! if it cannot start, the tests fail — they never skip.
 
+#![cfg(feature = "matrix")]
+
 mod common;
 
 use std::time::Duration;
@@ -341,6 +343,7 @@ async fn an_access_token_from_the_environment_logs_in_and_never_reaches_the_log(
     ann.reply_to(&q, REPLY_SECS).await;
 }
 
+#[cfg(feature = "telegram")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_process_serves_telegram_and_matrix_from_one_store() {
     use common::telegram::{Emulator, TOKEN};

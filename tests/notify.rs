@@ -5,6 +5,8 @@
 //! the broadcast, flood control and a blocked chat, a migrated group, and a
 //! config-subscribed channel. Every count is taken on the emulator side.
 
+#![cfg(feature = "telegram")]
+
 mod common;
 
 use common::free_port;

@@ -185,9 +185,8 @@ fn every_reply_to_every_command_renders_well_formed() {
         .collect();
     lines.extend(
         e.catalog()
-            .facts
-            .iter()
-            .flat_map(|f| [format!("/fact {}", f.id), format!("/source {}", f.id)]),
+            .ids()
+            .flat_map(|id| [format!("/fact {id}"), format!("/source {id}")]),
     );
     for l in &lines {
         let r = e.handle(&Request::new("prop", l));

@@ -89,12 +89,7 @@ fn evaluate(table: &str) -> (usize, usize, Vec<String>) {
     let store = Store::temporary().unwrap();
     store.import(&Dataset::embedded().unwrap()).unwrap();
     let engine = Engine::new(store).unwrap();
-    let known: Vec<String> = engine
-        .catalog()
-        .facts
-        .iter()
-        .map(|f| f.id.clone())
-        .collect();
+    let known: Vec<String> = engine.catalog().ids().map(String::from).collect();
     let sequences: Vec<(String, &[Case])> = table
         .case
         .iter()

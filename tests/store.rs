@@ -350,3 +350,87 @@ fn the_store_is_private_to_its_user() {
     assert!(stderr(&o).contains("readable by others"), "{}", stderr(&o));
     assert_eq!(loose_paths(&db), Vec::<String>::new());
 }
+
+/// A large store (over `RESIDENT_FACTS` facts) saves its search index at
+/// import; the next start loads it; a damaged index file is rebuilt and
+/// answers stay the same; a changed dataset makes it stale.
+#[test]
+fn a_large_store_keeps_its_index_across_starts_and_rebuilds_a_damaged_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("store");
+    let ds = dir.path().join("dataset");
+    let n = factbot::answer::RESIDENT_FACTS + 500;
+    let o = factbot(
+        &db,
+        &[
+            "import",
+            "--synthetic",
+            &n.to_string(),
+            ds.to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains(&format!("imported {n} facts")),
+        "{}",
+        stdout(&o)
+    );
+    let index = db.join(factbot::answer::CATALOG_FILE);
+    let saved = std::fs::read(&index).expect("the import saved the index");
+
+    let ask = |args: &[&str]| {
+        let mut a = vec!["ask", "--format", "json"];
+        a.extend_from_slice(args);
+        let mut c = Command::new(BIN);
+        c.args(&a)
+            .arg("--db")
+            .arg(&db)
+            .env_remove("FACTBOT_CONFIG")
+            .env("RUST_LOG", "factbot=info");
+        c.output().unwrap()
+    };
+    let q = "How much was trade between Belarus and Kazakhstan in 2011?";
+    let first = ask(&[q]);
+    assert!(first.status.success(), "{}", stderr(&first));
+    assert!(
+        !stderr(&first).contains("building the search index"),
+        "loaded, not rebuilt: {}",
+        stderr(&first)
+    );
+    assert!(stdout(&first).contains("\"facts\""), "{}", stdout(&first));
+
+    // Damaged: rebuilt, same answer, file rewritten.
+    let mut bad = saved.clone();
+    let mid = bad.len() / 2;
+    bad[mid] ^= 0x55;
+    std::fs::write(&index, &bad).unwrap();
+    let again = ask(&[q]);
+    assert!(again.status.success(), "{}", stderr(&again));
+    assert!(stderr(&again).contains("unreadable"), "{}", stderr(&again));
+    assert!(
+        stderr(&again).contains("building the search index"),
+        "{}",
+        stderr(&again)
+    );
+    assert_eq!(stdout(&again), stdout(&first));
+    assert_eq!(std::fs::read(&index).unwrap(), saved);
+
+    // Truncated: the same.
+    std::fs::write(&index, &saved[..saved.len() / 3]).unwrap();
+    let again = ask(&[q]);
+    assert_eq!(stdout(&again), stdout(&first));
+    assert_eq!(std::fs::read(&index).unwrap(), saved);
+
+    // The dataset changes: the saved index is stale and rebuilt.
+    let facts = ds.join("facts.toml");
+    let text = std::fs::read_to_string(&facts).unwrap();
+    std::fs::write(&facts, text.replacen("syn.0\"", "syn.renamed\"", 1)).unwrap();
+    let changed = ask(&[q]);
+    assert!(changed.status.success(), "{}", stderr(&changed));
+    assert!(
+        stderr(&changed).contains("another dataset"),
+        "{}",
+        stderr(&changed)
+    );
+    assert_ne!(std::fs::read(&index).unwrap(), saved);
+}

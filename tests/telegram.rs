@@ -4,6 +4,8 @@
 //! Every bot process runs at RUST_LOG=trace and its log is checked for the
 //! token when it ends.
 
+#![cfg(feature = "telegram")]
+
 mod common;
 
 use common::telegram::{BotProcess, Emulator, BOT_USERNAME};

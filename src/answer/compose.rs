@@ -5,6 +5,8 @@
 //! Only [`Block`]s and [`Inline`]s are produced here; markup is the
 //! renderers' business.
 
+use std::sync::Arc;
+
 use super::Catalog;
 use crate::facts::{Fact, Lang, Topic};
 use crate::query::COMMANDS;
@@ -94,7 +96,7 @@ impl Composer<'_> {
     }
 
     /// Source buttons, two per row.
-    fn source_rows(&self, facts: &[&Fact]) -> Vec<Vec<Button>> {
+    fn source_rows(&self, facts: &[Arc<Fact>]) -> Vec<Vec<Button>> {
         facts
             .chunks(2)
             .map(|c| c.iter().map(|f| self.source_button(f)).collect())
@@ -116,7 +118,7 @@ impl Composer<'_> {
     }
 
     pub fn topic(&self, topic: Topic) -> Reply {
-        let facts: Vec<&Fact> = self.cat.by_topic(topic).take(MAX_TOPIC_FACTS).collect();
+        let facts: Vec<Arc<Fact>> = self.cat.by_topic(topic).take(MAX_TOPIC_FACTS).collect();
         let more = self.cat.topic_len(topic).saturating_sub(facts.len());
         let mut r = self.reply(ReplyKind::Answer);
         r.blocks.push(Block::Heading(vec![Inline::Text(
@@ -165,7 +167,7 @@ impl Composer<'_> {
         r
     }
 
-    pub fn answer(&self, facts: &[&Fact]) -> Reply {
+    pub fn answer(&self, facts: &[Arc<Fact>]) -> Reply {
         let mut r = self.reply(ReplyKind::Answer);
         for f in facts {
             let mut line = vec![
@@ -181,7 +183,7 @@ impl Composer<'_> {
         r
     }
 
-    pub fn search(&self, query: &str, facts: &[&Fact]) -> Reply {
+    pub fn search(&self, query: &str, facts: &[Arc<Fact>]) -> Reply {
         // The query is echoed; a pasted essay is shortened, not repeated.
         let query = &echo(query);
         if facts.is_empty() {
@@ -243,6 +245,7 @@ impl Composer<'_> {
         let Some(f) = self.cat.get(id) else {
             return self.missing_fact("fact", id, closest());
         };
+        let f: &Fact = &f;
         let mut r = self.reply(ReplyKind::Answer);
         r.blocks.push(Block::Heading(vec![Inline::Text(
             f.title.get(self.lang).to_string(),
@@ -288,6 +291,7 @@ impl Composer<'_> {
         let Some(f) = self.cat.get(id) else {
             return self.missing_fact("source", id, closest());
         };
+        let f: &Fact = &f;
         let mut r = self
             .reply(ReplyKind::Answer)
             .block(Block::Quote(vec![Inline::Text(f.source.clone())]))

@@ -5,13 +5,15 @@
 //! after each import, decides the answer language, routes commands, and
 //! decides when to say "I have no fact on that" rather than guess.
 
+mod catalog;
 mod compose;
 
-use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-use crate::facts::{paragraphs, Dataset, Fact, ImportReport, Lang, Store, StoreError, Topic};
-use crate::query::{self, Command, Index, Input};
+pub use catalog::{Catalog, Origin as CatalogOrigin, CATALOG_FILE, RESIDENT_FACTS};
+
+use crate::facts::{Dataset, Fact, ImportReport, Lang, Store, StoreError};
+use crate::query::{self, Command, Input};
 use crate::reply::Reply;
 
 /// A question must match at least this share (IDF-weighted) of its content
@@ -30,118 +32,6 @@ pub const MAX_ANSWER_FACTS: usize = 3;
 pub const MAX_SEARCH_RESULTS: usize = 5;
 /// Facts within this share of the best score join it in an answer.
 const RELATIVE_CUTOFF: f32 = 0.55;
-
-/// Everything answering needs in memory, rebuilt as a whole after an import.
-pub struct Catalog {
-    /// Facts in dataset order.
-    pub facts: Vec<Fact>,
-    by_id: HashMap<String, usize>,
-    /// Per topic, its facts in reading order (milestones by date).
-    by_topic: HashMap<Topic, Vec<usize>>,
-    /// Per id namespace (the part before the first '.'), its facts.
-    by_namespace: HashMap<String, Vec<usize>>,
-    index: Index,
-    /// The article's headline, named when a source is quoted.
-    headline: String,
-}
-
-impl Catalog {
-    pub fn build(facts: Vec<Fact>, synonyms: &[Vec<String>], headline: String) -> Catalog {
-        let index = Index::build(&facts, synonyms);
-        let by_id = facts
-            .iter()
-            .enumerate()
-            .map(|(i, f)| (f.id.clone(), i))
-            .collect();
-        let mut by_topic: HashMap<Topic, Vec<usize>> = HashMap::new();
-        for (i, f) in facts.iter().enumerate() {
-            by_topic.entry(f.topic).or_default().push(i);
-        }
-        let mut by_namespace: HashMap<String, Vec<usize>> = HashMap::new();
-        for (i, f) in facts.iter().enumerate() {
-            by_namespace
-                .entry(namespace(&f.id).to_string())
-                .or_default()
-                .push(i);
-        }
-        if let Some(m) = by_topic.get_mut(&Topic::Milestones) {
-            m.sort_by_key(|&i| (facts[i].date.is_none(), facts[i].date, facts[i].order));
-        }
-        Catalog {
-            facts,
-            by_id,
-            by_topic,
-            by_namespace,
-            index,
-            headline,
-        }
-    }
-
-    pub fn get(&self, id: &str) -> Option<&Fact> {
-        self.by_id.get(id).map(|&i| &self.facts[i])
-    }
-
-    /// A topic's facts in reading order (milestones by date, undated last).
-    pub fn by_topic(&self, topic: Topic) -> impl Iterator<Item = &Fact> {
-        self.by_topic
-            .get(&topic)
-            .map(Vec::as_slice)
-            .unwrap_or(&[])
-            .iter()
-            .map(|&i| &self.facts[i])
-    }
-
-    /// How many facts a topic has.
-    pub fn topic_len(&self, topic: Topic) -> usize {
-        self.by_topic.get(&topic).map_or(0, Vec::len)
-    }
-
-    /// The raw ranked candidates for a question, before the answer cut-offs.
-    pub fn explain(&self, question: &str, limit: usize) -> query::SearchResult {
-        self.index.search(question, limit, 0.0)
-    }
-
-    /// The fact id closest to a mistyped one, for "did you mean". Only ids
-    /// of the same namespace (`trade.` in `trade.2011`) are compared — or of
-    /// the namespace closest to a mistyped one — so the cost stays small on
-    /// a large store.
-    fn closest_id(&self, id: &str) -> Option<&str> {
-        // No id is longer than MAX_ID_LEN, and at most 3 edits are offered:
-        // a pasted essay is compared with nothing.
-        if id.len() > crate::facts::MAX_ID_LEN + 3 {
-            return None;
-        }
-        let ns = namespace(id);
-        let candidates = match self.by_namespace.get(ns) {
-            Some(c) => c,
-            None => {
-                let (_, near) = self
-                    .by_namespace
-                    .keys()
-                    .map(|k| (strsim::levenshtein(k, ns), k))
-                    .filter(|(d, _)| *d <= 2)
-                    .min()?;
-                self.by_namespace.get(near)?
-            }
-        };
-        candidates
-            .iter()
-            .map(|&i| {
-                (
-                    strsim::levenshtein(&self.facts[i].id, id),
-                    self.facts[i].id.as_str(),
-                )
-            })
-            .filter(|(d, _)| *d <= 3)
-            .min()
-            .map(|(_, id)| id)
-    }
-}
-
-/// The namespace of a fact id: `trade` for `trade.2011`.
-fn namespace(id: &str) -> &str {
-    id.split('.').next().unwrap_or(id)
-}
 
 /// Who asks, where, and what.
 #[derive(Clone, Debug)]
@@ -194,23 +84,23 @@ pub struct Engine {
 impl Engine {
     /// Builds the engine over an already imported store.
     pub fn new(store: Store) -> Result<Engine, StoreError> {
-        let catalog = Self::load(&store)?;
+        Self::open(store, &mut |_, _| {})
+    }
+
+    /// [`Engine::new`], reporting the progress of an index build as
+    /// `progress(facts done, facts)` (a large store whose saved index is
+    /// missing or stale builds one; see [`Catalog::open`]).
+    pub fn open(
+        store: Store,
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> Result<Engine, StoreError> {
+        let catalog = Catalog::open(&store, progress)?;
         let hub = crate::notify::Hub::open(&store)?;
         Ok(Engine {
             store,
             catalog: RwLock::new(Arc::new(catalog)),
             hub,
         })
-    }
-
-    fn load(store: &Store) -> Result<Catalog, StoreError> {
-        let article = store.article()?;
-        let headline = paragraphs(&article)
-            .first()
-            .copied()
-            .unwrap_or("")
-            .to_string();
-        Ok(Catalog::build(store.facts()?, &store.synonyms()?, headline))
     }
 
     /// Imports `ds` into the store and, if anything changed, swaps in a new
@@ -228,7 +118,7 @@ impl Engine {
     ) -> Result<ImportReport, StoreError> {
         let report = self.store.import_with(ds, allow_removals)?;
         if report.written {
-            let fresh = Arc::new(Self::load(&self.store)?);
+            let fresh = Arc::new(Catalog::open(&self.store, &mut |_, _| {})?);
             match self.catalog.write() {
                 Ok(mut c) => *c = fresh,
                 Err(poisoned) => *poisoned.into_inner() = fresh,
@@ -323,10 +213,8 @@ impl Engine {
 
     /// The facts that answer a question, best first; empty when the bot has
     /// no fact on the subject.
-    pub fn hits<'c>(&self, cat: &'c Catalog, question: &str, limit: usize) -> Vec<&'c Fact> {
-        let r = cat
-            .index
-            .search(question, limit.max(MAX_ANSWER_FACTS) * 2, ADMIT_COVERAGE);
+    pub fn hits(&self, cat: &Catalog, question: &str, limit: usize) -> Vec<Arc<Fact>> {
+        let r = self.search(cat, question, limit);
         let Some(top) = r.hits.first() else {
             return Vec::new();
         };
@@ -338,8 +226,14 @@ impl Engine {
             .iter()
             .filter(|h| h.score >= cutoff && h.coverage >= MIN_COVERAGE)
             .take(limit)
-            .map(|h| &cat.facts[h.doc as usize])
+            .filter_map(|h| cat.fact(h.doc))
             .collect()
+    }
+
+    /// The ranked candidates [`Engine::hits`] chooses from (benchmarks read
+    /// how many facts a search scored).
+    pub fn search(&self, cat: &Catalog, question: &str, limit: usize) -> query::SearchResult {
+        cat.search(question, limit.max(MAX_ANSWER_FACTS) * 2, ADMIT_COVERAGE)
     }
 
     fn answer(&self, c: &compose::Composer, question: &str) -> Reply {

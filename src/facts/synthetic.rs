@@ -97,3 +97,20 @@ pub fn to_toml(ds: &Dataset) -> String {
     }
     out
 }
+
+/// Writes `ds` as a dataset directory (`facts.toml`, `article.txt`,
+/// `synonyms.toml`) that `factbot import DIR` reads back as the same facts:
+/// how a benchmark makes a large store through the real binary.
+pub fn write_dir(ds: &Dataset, dir: &std::path::Path) -> std::io::Result<()> {
+    use super::dataset::{ARTICLE_FILE, FACTS_FILE, SYNONYMS_FILE};
+    std::fs::create_dir_all(dir)?;
+    std::fs::write(dir.join(FACTS_FILE), to_toml(ds))?;
+    std::fs::write(dir.join(ARTICLE_FILE), &ds.article)?;
+    let groups = toml::Value::Array(
+        ds.synonyms
+            .iter()
+            .map(|g| toml::Value::Array(g.iter().cloned().map(toml::Value::String).collect()))
+            .collect(),
+    );
+    std::fs::write(dir.join(SYNONYMS_FILE), format!("group = {groups}\n"))
+}

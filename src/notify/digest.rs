@@ -138,17 +138,13 @@ pub fn due(s: &Schedule, now: Timestamp, last: Option<Date>) -> Due {
 /// The digest of local date `d`: `None` on a day with nothing to say.
 pub fn compose(s: &Schedule, cat: &Catalog, d: Date) -> Option<Content> {
     let mut anniversaries: Vec<Anniversary> = cat
-        .facts
-        .iter()
-        .filter_map(|f| {
-            let fd = f.date?;
-            (fd.day? as i8 == d.day()
-                && fd.month? as i8 == d.month()
-                && i32::from(d.year()) > fd.year)
-                .then(|| Anniversary {
-                    fact_id: f.id.clone(),
-                    year: fd.year,
-                })
+        .dated()
+        .filter_map(|(id, fd)| {
+            let on_this_day = fd.day? as i8 == d.day() && fd.month? as i8 == d.month();
+            (on_this_day && i32::from(d.year()) > fd.year).then_some(Anniversary {
+                fact_id: id.to_string(),
+                year: fd.year,
+            })
         })
         .collect();
     anniversaries.sort_by_key(|a| a.year);

@@ -7,9 +7,13 @@
 //! of hash probes instead of a distance computation against every word of
 //! similar length, which is what made typo questions the slowest ones.
 
-use std::collections::hash_map::DefaultHasher;
 use std::collections::HashSet;
 use std::hash::{Hash, Hasher};
+use std::io::{Read, Write};
+
+use rustc_hash::{FxHashSet, FxHasher};
+
+use super::compact::{CodecError, Decoder, Encoder, StrTable};
 
 /// How many edits a word may have and still be a typo of a known one;
 /// `None` for words too short to guess at.
@@ -22,22 +26,37 @@ pub fn typo_budget(word: &str) -> Option<usize> {
 }
 
 /// The index. Built once, then read-only.
+///
+/// Compact: the known words in one string table, and per deletion variant
+/// 8 bytes (a 32-bit hash and the word it came from, in two sorted
+/// arrays). A hash collision only costs one more distance check, never a
+/// wrong answer: every candidate is verified.
 #[derive(Default)]
 pub struct Fuzzy {
-    /// Known words and the term each stands for.
-    words: Vec<(String, u32)>,
-    known: HashSet<String>,
-    /// (hash of a deletion variant, index into `words`), sorted.
-    deletes: Vec<(u64, u32)>,
+    /// Known words; word `i` stands for term `terms[i]`.
+    words: StrTable,
+    terms: Vec<u32>,
+    /// Hashes of every deletion variant of every word, ascending.
+    hashes: Vec<u32>,
+    /// Per entry of `hashes`, the word it is a variant of.
+    owners: Vec<u32>,
     /// Length in chars of the longest known word: a longer word (beyond the
     /// budget) cannot be a typo of any, and its variants are never made.
-    max_len: usize,
+    max_len: u32,
 }
 
-fn hash(s: &str) -> u64 {
-    let mut h = DefaultHasher::new();
+/// Collects the known words while an index is built.
+#[derive(Default)]
+pub struct FuzzyBuilder {
+    words: Vec<(Box<str>, u32)>,
+    known: FxHashSet<Box<str>>,
+}
+
+fn hash(s: &str) -> u32 {
+    let mut h = FxHasher::default();
     s.hash(&mut h);
-    h.finish()
+    let v = h.finish();
+    (v ^ (v >> 32)) as u32
 }
 
 /// Every distinct string made by deleting up to `max` characters of `word`
@@ -63,44 +82,66 @@ fn variants(word: &str, max: usize) -> Vec<String> {
     seen.into_iter().collect()
 }
 
-impl Fuzzy {
-    /// Adds a known word standing for `term` (duplicates are ignored).
+/// Deletions a known word of `len` chars is stored under: a query of
+/// budget 2 (8+ chars) may match a word of 6+ chars.
+fn stored_edits(len: usize) -> usize {
+    if len >= 6 {
+        2
+    } else {
+        1
+    }
+}
+
+impl FuzzyBuilder {
+    /// Adds a known word standing for `term` (a word already known keeps
+    /// its first term).
     pub fn add(&mut self, word: &str, term: u32) {
-        let len = word.chars().count();
-        if len < 3 || !self.known.insert(word.to_string()) {
+        if word.chars().count() < 3 || self.known.contains(word) {
             return;
         }
-        // A query of budget 2 (8+ chars) may match a word of 6+ chars.
-        let max = if len >= 6 { 2 } else { 1 };
-        let idx = self.words.len() as u32;
-        self.max_len = self.max_len.max(len);
-        self.words.push((word.to_string(), term));
-        for v in variants(word, max) {
-            self.deletes.push((hash(&v), idx));
+        let word: Box<str> = word.into();
+        self.known.insert(word.clone());
+        self.words.push((word, term));
+    }
+
+    /// The finished index; `remap` gives each term's final id.
+    pub fn finish(self, remap: impl Fn(u32) -> u32) -> Fuzzy {
+        let mut f = Fuzzy::default();
+        let mut pairs: Vec<(u32, u32)> = Vec::new();
+        for (i, (word, term)) in self.words.iter().enumerate() {
+            let len = word.chars().count();
+            f.max_len = f.max_len.max(len as u32);
+            f.words.push(word);
+            f.terms.push(remap(*term));
+            for v in variants(word, stored_edits(len)) {
+                pairs.push((hash(&v), i as u32));
+            }
         }
+        pairs.sort_unstable();
+        pairs.dedup();
+        f.hashes = pairs.iter().map(|p| p.0).collect();
+        f.owners = pairs.iter().map(|p| p.1).collect();
+        f.words.shrink_to_fit();
+        f.terms.shrink_to_fit();
+        f
     }
+}
 
-    /// Call once after the last `add`.
-    pub fn finish(&mut self) {
-        self.deletes.sort_unstable();
-        self.deletes.dedup();
-        self.known = HashSet::new();
-    }
-
+impl Fuzzy {
     /// Known words within the typo budget of `word`: (distance, term).
     pub fn lookup(&self, word: &str) -> Vec<(usize, u32)> {
         let Some(budget) = typo_budget(word) else {
             return Vec::new();
         };
-        if word.chars().count() > self.max_len + budget {
+        if word.chars().count() > self.max_len as usize + budget {
             return Vec::new();
         }
         let mut seen: Vec<u32> = Vec::new();
         let mut out = Vec::new();
         for v in variants(word, budget) {
             let h = hash(&v);
-            let start = self.deletes.partition_point(|&(k, _)| k < h);
-            for &(k, idx) in &self.deletes[start..] {
+            let start = self.hashes.partition_point(|&k| k < h);
+            for (&k, &idx) in self.hashes[start..].iter().zip(&self.owners[start..]) {
                 if k != h {
                     break;
                 }
@@ -108,14 +149,51 @@ impl Fuzzy {
                     continue;
                 }
                 seen.push(idx);
-                let (cand, term) = &self.words[idx as usize];
+                let cand = self.words.get(idx as usize);
                 let d = strsim::damerau_levenshtein(word, cand);
                 if d <= budget {
-                    out.push((d, *term));
+                    out.push((d, self.terms[idx as usize]));
                 }
             }
         }
         out
+    }
+
+    /// Heap bytes held.
+    pub fn heap_bytes(&self) -> usize {
+        self.words.heap_bytes()
+            + (self.terms.capacity() + self.hashes.capacity() + self.owners.capacity()) * 4
+    }
+
+    pub fn encode<W: Write>(&self, e: &mut Encoder<W>) {
+        self.words.encode(e);
+        e.u32s(&self.terms);
+        e.u32s(&self.hashes);
+        e.u32s(&self.owners);
+    }
+
+    /// Decodes and checks a table for an index of `n_terms` terms.
+    pub fn decode<R: Read>(d: &mut Decoder<R>, n_terms: usize) -> Result<Fuzzy, CodecError> {
+        let words = StrTable::decode(d)?;
+        let terms = d.u32s()?;
+        let hashes = d.u32s()?;
+        let owners = d.u32s()?;
+        if terms.len() != words.len()
+            || terms.iter().any(|&t| t as usize >= n_terms)
+            || hashes.len() != owners.len()
+            || owners.iter().any(|&o| o as usize >= words.len())
+            || hashes.windows(2).any(|w| w[0] > w[1])
+        {
+            return Err(CodecError::Corrupt("typo table"));
+        }
+        let max_len = words.iter().map(|w| w.chars().count()).max().unwrap_or(0) as u32;
+        Ok(Fuzzy {
+            words,
+            terms,
+            hashes,
+            owners,
+            max_len,
+        })
     }
 }
 
@@ -124,12 +202,11 @@ mod tests {
     use super::*;
 
     fn index(words: &[&str]) -> Fuzzy {
-        let mut f = Fuzzy::default();
+        let mut f = FuzzyBuilder::default();
         for (i, w) in words.iter().enumerate() {
             f.add(w, i as u32);
         }
-        f.finish();
-        f
+        f.finish(|t| t)
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Query understanding: commands, language, and ranked search.
 
 mod command;
+mod compact;
 mod fuzzy;
 mod index;
 mod lang;
@@ -8,6 +9,7 @@ mod text;
 
 pub(crate) use command::russian_topic;
 pub use command::{parse, Command, Input, COMMANDS};
-pub use index::{Hit, Index, SearchResult};
+pub use compact::{CodecError, Decoder, Encoder, StrTable};
+pub use index::{Hit, Index, IndexStats, SearchResult};
 pub use lang::detect as detect_lang;
 pub use text::{words, Analyzer};

@@ -54,5 +54,6 @@ pub fn copy_dataset(dir: &Path) -> PathBuf {
     to
 }
 
+#[cfg(feature = "matrix")]
 pub mod matrix;
 pub mod telegram;

@@ -253,7 +253,7 @@ async fn answer_inline<B: TgRequester>(bot: &B, q: &InlineQuery, ctx: &Ctx) -> R
         .unwrap_or(Lang::En);
     let cat = ctx.engine.catalog();
     let facts = if q.query.trim().is_empty() {
-        cat.facts.iter().take(INLINE_RESULTS).collect()
+        cat.first(INLINE_RESULTS)
     } else {
         ctx.engine.hits(&cat, &q.query, INLINE_RESULTS)
     };

@@ -1,0 +1,697 @@
+//! What answering needs in memory: the facts (or the way to them), their
+//! ids, topics and dates, and the search index.
+//!
+//! Two failures this prevents on a large store. Memory: 100,000 facts
+//! decoded take about 1.6 KB each, so a store above [`RESIDENT_FACTS`] keeps
+//! only ids, topics, dates and the compact index in memory and reads the few
+//! facts a reply shows from the store (a sled lookup and a JSON decode,
+//! tens of microseconds). Start-up: indexing 100,000 facts takes seconds, so
+//! such a store's index is persisted in `catalog.bin` in the store
+//! directory, keyed by the dataset digest and a fingerprint of the indexing
+//! code, and loaded at the next start. A file that is missing, for another
+//! dataset or another indexing, truncated or damaged (checksum, offsets,
+//! ids: see `query::compact`) is rebuilt, never trusted. An import changes
+//! the digest, so the next catalog is rebuilt and persisted again.
+//!
+//! A small store (the real dataset) keeps its facts decoded in memory, so an
+//! answer in flight during a live import keeps the facts it ranked; on a
+//! large store such an answer may show a fact's new text.
+
+use std::collections::HashMap;
+use std::io::{BufReader, BufWriter};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+
+use crate::facts::{paragraphs, Dataset, Fact, PartialDate, Store, StoreError, Topic};
+use crate::query::{CodecError, Decoder, Encoder, Index, IndexStats, SearchResult, StrTable};
+
+/// Stores with more facts than this read facts from the store on demand
+/// and persist their index; smaller ones hold every fact in memory and
+/// index at start (under 0.3 s at this size).
+pub const RESIDENT_FACTS: usize = 5_000;
+/// The persisted catalog's file name in the store directory.
+pub const CATALOG_FILE: &str = "catalog.bin";
+const MAGIC: &[u8] = b"factbot catalog";
+/// Bumped when the layout of `catalog.bin` changes.
+const CATALOG_FORMAT: u32 = 1;
+
+/// Where a catalog's facts are.
+enum Facts {
+    /// Decoded, in dataset order.
+    Resident(Vec<Arc<Fact>>),
+    /// In the store; read on demand by id.
+    Stored(Store),
+}
+
+/// Per fact, in dataset order: what listing and lookup need without the
+/// fact itself.
+#[derive(Default)]
+struct Docs {
+    ids: StrTable,
+    topics: Vec<u8>,
+    /// Packed dates (see [`pack_date`]); 0 for none.
+    dates: Vec<u64>,
+}
+
+/// How the catalog was made (logs and tests).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Origin {
+    /// Indexed at this start; facts held in memory.
+    Built,
+    /// Indexed at this start and persisted for the next.
+    BuiltAndSaved,
+    /// Loaded from `catalog.bin`.
+    Loaded,
+}
+
+/// Everything answering needs in memory, rebuilt as a whole after an import.
+pub struct Catalog {
+    facts: Facts,
+    docs: Docs,
+    /// Fact numbers in ascending order of id.
+    by_id: Vec<u32>,
+    /// Per topic, its facts in reading order (milestones by date).
+    by_topic: HashMap<Topic, Vec<u32>>,
+    /// Per id namespace (the part before the first '.'), its facts.
+    by_namespace: HashMap<String, Vec<u32>>,
+    index: Index,
+    /// The article's headline, named when a source is quoted.
+    pub(super) headline: String,
+    origin: Origin,
+}
+
+impl Catalog {
+    /// A catalog over `facts` (in dataset order), held in memory.
+    pub fn build(facts: Vec<Fact>, synonyms: &[Vec<String>], headline: String) -> Catalog {
+        let index = Index::build(&facts, synonyms);
+        let docs = Docs::of(&facts);
+        let facts = Facts::Resident(facts.into_iter().map(Arc::new).collect());
+        Catalog::assemble(facts, docs, index, headline, Origin::Built)
+    }
+
+    /// The catalog of the store's current dataset: loaded from
+    /// `catalog.bin` when that matches, else built (and, for a large
+    /// store, persisted). `progress(done, total)` follows a build.
+    pub fn open(
+        store: &Store,
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> Result<Catalog, StoreError> {
+        Self::open_with(store, RESIDENT_FACTS, progress)
+    }
+
+    /// [`Catalog::open`] with the size above which facts stay in the store
+    /// (tests use a small one).
+    pub fn open_with(
+        store: &Store,
+        resident_facts: usize,
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> Result<Catalog, StoreError> {
+        let article = store.article()?;
+        let headline = paragraphs(&article)
+            .first()
+            .copied()
+            .unwrap_or("")
+            .to_string();
+        let synonyms = store.synonyms()?;
+        let digest = store.dataset_digest()?.unwrap_or_default();
+        let file = persisted_path(store);
+        if let Some(path) = file.as_deref().filter(|p| p.exists()) {
+            match load(path, &key(&digest), &synonyms) {
+                Ok(Some((docs, index))) => {
+                    tracing::debug!(facts = docs.ids.len(), "search index loaded");
+                    return Ok(Catalog::assemble(
+                        Facts::Stored(store.clone()),
+                        docs,
+                        index,
+                        headline,
+                        Origin::Loaded,
+                    ));
+                }
+                Ok(None) => tracing::info!(
+                    file = %path.display(),
+                    "the saved search index is for another dataset or factbot version; rebuilding it"
+                ),
+                Err(e) => tracing::warn!(
+                    file = %path.display(),
+                    error = %e,
+                    "the saved search index is unreadable; rebuilding it"
+                ),
+            }
+        }
+        let facts = store.facts()?;
+        if facts.len() <= resident_facts {
+            if let Some(path) = file.as_deref().filter(|p| p.exists()) {
+                let _ = std::fs::remove_file(path);
+            }
+            let total = facts.len();
+            let index =
+                Index::build_with_progress(&facts, &synonyms, &mut |done| progress(done, total));
+            let docs = Docs::of(&facts);
+            let facts = Facts::Resident(facts.into_iter().map(Arc::new).collect());
+            return Ok(Catalog::assemble(
+                facts,
+                docs,
+                index,
+                headline,
+                Origin::Built,
+            ));
+        }
+        let total = facts.len();
+        tracing::info!(facts = total, "building the search index");
+        let start = std::time::Instant::now();
+        let index =
+            Index::build_with_progress(&facts, &synonyms, &mut |done| progress(done, total));
+        let docs = Docs::of(&facts);
+        drop(facts);
+        tracing::info!(
+            facts = total,
+            seconds = format!("{:.1}", start.elapsed().as_secs_f64()),
+            "search index built"
+        );
+        let mut origin = Origin::Built;
+        if let Some(path) = &file {
+            // The dataset may have changed while we read it (a concurrent
+            // import): persist only an index known to match its key.
+            if store.dataset_digest()?.unwrap_or_default() == digest {
+                match save(path, &key(&digest), &docs, &index) {
+                    Ok(()) => origin = Origin::BuiltAndSaved,
+                    Err(e) => tracing::warn!(
+                        file = %path.display(),
+                        error = %e,
+                        "cannot save the search index; the next start rebuilds it"
+                    ),
+                }
+            }
+        }
+        Ok(Catalog::assemble(
+            Facts::Stored(store.clone()),
+            docs,
+            index,
+            headline,
+            origin,
+        ))
+    }
+
+    fn assemble(
+        facts: Facts,
+        docs: Docs,
+        index: Index,
+        headline: String,
+        origin: Origin,
+    ) -> Catalog {
+        let n = docs.ids.len() as u32;
+        let mut by_id: Vec<u32> = (0..n).collect();
+        by_id.sort_unstable_by(|&a, &b| docs.ids.get(a as usize).cmp(docs.ids.get(b as usize)));
+        let mut by_topic: HashMap<Topic, Vec<u32>> = HashMap::new();
+        let mut by_namespace: HashMap<String, Vec<u32>> = HashMap::new();
+        for doc in 0..n {
+            if let Some(&t) = Topic::ALL.get(docs.topics[doc as usize] as usize) {
+                by_topic.entry(t).or_default().push(doc);
+            }
+            let ns = namespace(docs.ids.get(doc as usize));
+            match by_namespace.get_mut(ns) {
+                Some(v) => v.push(doc),
+                None => {
+                    by_namespace.insert(ns.to_string(), vec![doc]);
+                }
+            }
+        }
+        if let Some(m) = by_topic.get_mut(&Topic::Milestones) {
+            // By date, undated last; dataset order within a date.
+            m.sort_by_key(|&d| {
+                let date = unpack_date(docs.dates[d as usize]);
+                (date.is_none(), date, d)
+            });
+        }
+        Catalog {
+            facts,
+            docs,
+            by_id,
+            by_topic,
+            by_namespace,
+            index,
+            headline,
+            origin,
+        }
+    }
+
+    /// How this catalog was made.
+    pub fn origin(&self) -> Origin {
+        self.origin
+    }
+
+    /// Number of facts.
+    pub fn len(&self) -> usize {
+        self.docs.ids.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Every fact id, in dataset order.
+    pub fn ids(&self) -> impl Iterator<Item = &str> + '_ {
+        self.docs.ids.iter()
+    }
+
+    /// The id of fact number `doc` (a search hit's `doc`).
+    pub fn id(&self, doc: u32) -> &str {
+        self.docs.ids.get(doc as usize)
+    }
+
+    /// Fact number `doc`; `None` if the store no longer has it (a live
+    /// import removed it) or cannot read it (logged).
+    pub fn fact(&self, doc: u32) -> Option<Arc<Fact>> {
+        match &self.facts {
+            Facts::Resident(v) => v.get(doc as usize).cloned(),
+            Facts::Stored(store) => {
+                let id = self.docs.ids.get(doc as usize);
+                match store.fact(id) {
+                    Ok(f) => f.map(Arc::new),
+                    Err(e) => {
+                        tracing::warn!(id, error = %e, "cannot read a fact from the store");
+                        None
+                    }
+                }
+            }
+        }
+    }
+
+    fn doc_of(&self, id: &str) -> Option<u32> {
+        let i = self
+            .by_id
+            .partition_point(|&d| self.docs.ids.get(d as usize) < id);
+        self.by_id
+            .get(i)
+            .copied()
+            .filter(|&d| self.docs.ids.get(d as usize) == id)
+    }
+
+    pub fn get(&self, id: &str) -> Option<Arc<Fact>> {
+        self.fact(self.doc_of(id)?)
+    }
+
+    /// A topic's facts in reading order (milestones by date, undated last).
+    pub fn by_topic(&self, topic: Topic) -> impl Iterator<Item = Arc<Fact>> + '_ {
+        self.by_topic
+            .get(&topic)
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+            .iter()
+            .filter_map(|&d| self.fact(d))
+    }
+
+    /// How many facts a topic has.
+    pub fn topic_len(&self, topic: Topic) -> usize {
+        self.by_topic.get(&topic).map_or(0, Vec::len)
+    }
+
+    /// The first `n` facts in dataset order.
+    pub fn first(&self, n: usize) -> Vec<Arc<Fact>> {
+        (0..self.len().min(n) as u32)
+            .filter_map(|d| self.fact(d))
+            .collect()
+    }
+
+    /// Every dated fact: (id, date), in dataset order.
+    pub fn dated(&self) -> impl Iterator<Item = (&str, PartialDate)> + '_ {
+        self.docs
+            .dates
+            .iter()
+            .enumerate()
+            .filter_map(|(d, &p)| Some((self.docs.ids.get(d), unpack_date(p)?)))
+    }
+
+    /// Ranked candidates for a question (see [`Index::search`]).
+    pub fn search(&self, question: &str, limit: usize, min_coverage: f32) -> SearchResult {
+        self.index.search(question, limit, min_coverage)
+    }
+
+    /// The raw ranked candidates for a question, before the answer cut-offs.
+    pub fn explain(&self, question: &str, limit: usize) -> SearchResult {
+        self.index.search(question, limit, 0.0)
+    }
+
+    pub fn index_stats(&self) -> IndexStats {
+        self.index.stats()
+    }
+
+    /// The fact id closest to a mistyped one, for "did you mean". Only ids
+    /// of the same namespace (`trade.` in `trade.2011`) are compared — or of
+    /// the namespace closest to a mistyped one — so the cost stays small on
+    /// a large store.
+    pub(super) fn closest_id(&self, id: &str) -> Option<&str> {
+        // No id is longer than MAX_ID_LEN, and at most 3 edits are offered:
+        // a pasted essay is compared with nothing.
+        if id.len() > crate::facts::MAX_ID_LEN + 3 {
+            return None;
+        }
+        let ns = namespace(id);
+        let candidates = match self.by_namespace.get(ns) {
+            Some(c) => c,
+            None => {
+                let (_, near) = self
+                    .by_namespace
+                    .keys()
+                    .map(|k| (strsim::levenshtein(k, ns), k))
+                    .filter(|(d, _)| *d <= 2)
+                    .min()?;
+                self.by_namespace.get(near)?
+            }
+        };
+        candidates
+            .iter()
+            .map(|&d| {
+                let fid = self.docs.ids.get(d as usize);
+                (strsim::levenshtein(fid, id), fid)
+            })
+            .filter(|(d, _)| *d <= 3)
+            .min()
+            .map(|(_, id)| id)
+    }
+}
+
+/// The namespace of a fact id: `trade` for `trade.2011`.
+fn namespace(id: &str) -> &str {
+    id.split('.').next().unwrap_or(id)
+}
+
+impl Docs {
+    fn of(facts: &[Fact]) -> Docs {
+        let mut d = Docs::default();
+        for f in facts {
+            d.ids.push(&f.id);
+            d.topics
+                .push(Topic::ALL.iter().position(|&t| t == f.topic).unwrap_or(0) as u8);
+            d.dates.push(pack_date(f.date));
+        }
+        d.ids.shrink_to_fit();
+        d
+    }
+}
+
+/// A date in 8 bytes: bit 63 set when present, the year in bits 16–47,
+/// month and day (0 = not given) in bits 8–15 and 0–7.
+fn pack_date(d: Option<PartialDate>) -> u64 {
+    match d {
+        None => 0,
+        Some(d) => {
+            (1 << 63)
+                | (u64::from(d.year as u32) << 16)
+                | (u64::from(d.month.unwrap_or(0)) << 8)
+                | u64::from(d.day.unwrap_or(0))
+        }
+    }
+}
+
+fn unpack_date(p: u64) -> Option<PartialDate> {
+    if p >> 63 == 0 {
+        return None;
+    }
+    let nonzero = |v: u8| (v != 0).then_some(v);
+    Some(PartialDate {
+        year: ((p >> 16) & 0xffff_ffff) as u32 as i32,
+        month: nonzero(((p >> 8) & 0xff) as u8),
+        day: nonzero((p & 0xff) as u8),
+    })
+}
+
+/// `catalog.bin` of an on-disk store (none for a temporary one).
+fn persisted_path(store: &Store) -> Option<PathBuf> {
+    let dir = store.dir();
+    (!dir.as_os_str().is_empty()).then(|| dir.join(CATALOG_FILE))
+}
+
+/// What a persisted catalog must have been made for: this dataset, and
+/// this indexing code.
+fn key(digest: &str) -> String {
+    format!("{digest}\n{}", fingerprint())
+}
+
+/// A fingerprint of how this build indexes: a hash of the index it makes
+/// of the built-in dataset. Any change to analysis (stemming, stop words,
+/// synonyms handling), weights or the index layout changes it, so a
+/// catalog persisted by another factbot is never taken for a current one.
+/// Costs one index of ~50 facts, once per process.
+fn fingerprint() -> &'static str {
+    static F: OnceLock<String> = OnceLock::new();
+    F.get_or_init(|| {
+        use sha2::{Digest, Sha256};
+        let ds = match Dataset::embedded() {
+            Ok(ds) => ds,
+            // Unreachable for a released binary (tests check the data);
+            // a constant still keys nothing stale: the format is in the key.
+            Err(_) => return format!("format-{CATALOG_FORMAT}"),
+        };
+        let mut e = Encoder::new(Sha256Writer(Sha256::new()));
+        Index::build(&ds.facts, &ds.synonyms).encode(&mut e);
+        let h = match e.finish() {
+            Ok(w) => w.0.finalize(),
+            Err(_) => return format!("format-{CATALOG_FORMAT}"),
+        };
+        format!("{CATALOG_FORMAT}-{}", hex(&h[..16]))
+    })
+}
+
+struct Sha256Writer(sha2::Sha256);
+
+impl std::io::Write for Sha256Writer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        sha2::Digest::update(&mut self.0, buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// Writes the catalog next to the store, atomically: a temporary file
+/// renamed over the old one (a crash leaves the old file or the new one;
+/// a file cut short by power loss fails its checksum and is rebuilt).
+fn save(path: &Path, key: &str, docs: &Docs, index: &Index) -> Result<(), std::io::Error> {
+    let tmp = path.with_extension("bin.tmp");
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    let file = opts.open(&tmp)?;
+    let mut e = Encoder::new(BufWriter::new(file));
+    e.bytes(MAGIC);
+    e.u32(CATALOG_FORMAT);
+    e.bytes(key.as_bytes());
+    docs.ids.encode(&mut e);
+    e.u16s(
+        &docs
+            .topics
+            .iter()
+            .map(|&t| u16::from(t))
+            .collect::<Vec<_>>(),
+    );
+    e.u64s(&docs.dates);
+    index.encode(&mut e);
+    let w = e.finish()?;
+    w.into_inner().map_err(|e| e.into_error())?;
+    std::fs::rename(&tmp, path)
+}
+
+/// Reads `catalog.bin`: `Ok(None)` when it was made for another key.
+fn load(
+    path: &Path,
+    key: &str,
+    synonyms: &[Vec<String>],
+) -> Result<Option<(Docs, Index)>, CodecError> {
+    let file = std::fs::File::open(path)?;
+    let len = file.metadata()?.len();
+    let mut d = Decoder::new(BufReader::with_capacity(1 << 16, file), len);
+    if d.bytes()? != MAGIC || d.u32()? != CATALOG_FORMAT || d.bytes()? != key.as_bytes() {
+        return Ok(None);
+    }
+    let ids = StrTable::decode(&mut d)?;
+    let topics: Vec<u8> = d
+        .u16s()?
+        .into_iter()
+        .map(|t| u8::try_from(t).unwrap_or(u8::MAX))
+        .collect();
+    let dates = d.u64s()?;
+    let index = Index::decode(&mut d, synonyms)?;
+    d.finish()?;
+    let n = ids.len();
+    if topics.len() != n
+        || dates.len() != n
+        || index.len() != n
+        || topics.iter().any(|&t| t as usize >= Topic::ALL.len())
+        || dates.iter().any(|&p| {
+            unpack_date(p)
+                .is_some_and(|d| d.month.is_some_and(|m| m > 12) || d.day.is_some_and(|x| x > 31))
+        })
+    {
+        return Err(CodecError::Corrupt("catalog tables"));
+    }
+    Ok(Some((Docs { ids, topics, dates }, index)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::facts::synthetic;
+
+    fn store_with(dir: &Path, n: usize, salt: u64) -> Store {
+        let store = Store::open(dir).unwrap();
+        store.import(&synthetic::generate(n, salt)).unwrap();
+        store
+    }
+
+    fn answers(cat: &Catalog) -> Vec<Vec<String>> {
+        [
+            "How much was trade between Belarus and Kazakhstan in 2011?",
+            "Каким был товарооборот в первом полугодии 2011 года?",
+            "exprots from kazakstan",
+            "customs union",
+        ]
+        .iter()
+        .map(|q| {
+            cat.search(q, 6, 0.3)
+                .hits
+                .iter()
+                .map(|h| cat.id(h.doc).to_string())
+                .collect()
+        })
+        .collect()
+    }
+
+    #[test]
+    fn dates_pack_and_unpack() {
+        for d in [
+            None,
+            Some(PartialDate {
+                year: 2012,
+                month: Some(11),
+                day: Some(9),
+            }),
+            Some(PartialDate {
+                year: -44,
+                month: None,
+                day: None,
+            }),
+            Some(PartialDate {
+                year: 2010,
+                month: Some(1),
+                day: None,
+            }),
+        ] {
+            assert_eq!(unpack_date(pack_date(d)), d);
+        }
+    }
+
+    #[test]
+    fn a_large_store_persists_its_index_and_loads_it_at_the_next_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_with(dir.path(), 400, 1);
+        let built = Catalog::open_with(&store, 100, &mut |_, _| {}).unwrap();
+        assert_eq!(built.origin(), Origin::BuiltAndSaved);
+        assert!(dir.path().join(CATALOG_FILE).exists());
+        let loaded = Catalog::open_with(&store, 100, &mut |_, _| {}).unwrap();
+        assert_eq!(loaded.origin(), Origin::Loaded);
+        assert_eq!(answers(&built), answers(&loaded));
+        assert_eq!(loaded.len(), 400);
+        // Facts come from the store, lookups and listings from the tables.
+        let id = built.id(7).to_string();
+        assert_eq!(loaded.get(&id).unwrap().id, id);
+        assert_eq!(
+            built
+                .by_topic(Topic::Trade)
+                .map(|f| f.id.clone())
+                .collect::<Vec<_>>(),
+            loaded
+                .by_topic(Topic::Trade)
+                .map(|f| f.id.clone())
+                .collect::<Vec<_>>()
+        );
+        assert_eq!(built.dated().count(), loaded.dated().count());
+        assert_eq!(loaded.closest_id("syn.12x"), built.closest_id("syn.12x"));
+        // The same as a catalog with every fact in memory.
+        let resident = Catalog::open_with(&store, 1_000, &mut |_, _| {}).unwrap();
+        assert_eq!(answers(&resident), answers(&loaded));
+    }
+
+    #[test]
+    fn a_damaged_or_truncated_index_file_is_rebuilt_not_trusted() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_with(dir.path(), 300, 1);
+        let first = Catalog::open_with(&store, 100, &mut |_, _| {}).unwrap();
+        let want = answers(&first);
+        let path = dir.path().join(CATALOG_FILE);
+        let good = std::fs::read(&path).unwrap();
+        let mut damaged = Vec::new();
+        for at in [good.len() / 3, good.len() / 2, good.len() - 2] {
+            let mut b = good.clone();
+            b[at] ^= 0x10;
+            damaged.push(b);
+        }
+        damaged.push(good[..good.len() / 2].to_vec());
+        damaged.push(Vec::new());
+        damaged.push(b"not a catalog at all".to_vec());
+        for bad in damaged {
+            std::fs::write(&path, &bad).unwrap();
+            let cat = Catalog::open_with(&store, 100, &mut |_, _| {}).unwrap();
+            assert_eq!(cat.origin(), Origin::BuiltAndSaved, "{} bytes", bad.len());
+            assert_eq!(answers(&cat), want);
+            assert_eq!(std::fs::read(&path).unwrap(), good, "rewritten");
+        }
+    }
+
+    #[test]
+    fn an_import_or_another_indexing_makes_the_index_stale() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_with(dir.path(), 300, 1);
+        Catalog::open_with(&store, 100, &mut |_, _| {}).unwrap();
+        // Another dataset: the digest in the key differs.
+        store.import(&synthetic::generate(300, 2)).unwrap();
+        let cat = Catalog::open_with(&store, 100, &mut |_, _| {}).unwrap();
+        assert_eq!(cat.origin(), Origin::BuiltAndSaved);
+        let fresh = Catalog::build(
+            store.facts().unwrap(),
+            &store.synonyms().unwrap(),
+            String::new(),
+        );
+        assert_eq!(answers(&cat), answers(&fresh));
+        // A file written for other indexing code (another fingerprint).
+        let path = dir.path().join(CATALOG_FILE);
+        let (docs, index) = load(&path, &key(&store.dataset_digest().unwrap().unwrap()), &[])
+            .unwrap()
+            .unwrap();
+        save(&path, "digest\nanother-fingerprint", &docs, &index).unwrap();
+        let cat = Catalog::open_with(&store, 100, &mut |_, _| {}).unwrap();
+        assert_eq!(cat.origin(), Origin::BuiltAndSaved);
+    }
+
+    #[test]
+    fn a_small_store_keeps_its_facts_in_memory_and_no_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        store.import(&Dataset::embedded().unwrap()).unwrap();
+        let cat = Catalog::open(&store, &mut |_, _| {}).unwrap();
+        assert_eq!(cat.origin(), Origin::Built);
+        assert!(!dir.path().join(CATALOG_FILE).exists());
+        assert!(cat.get("trade.2011").is_some());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_index_file_is_readable_by_its_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_with(dir.path(), 200, 1);
+        Catalog::open_with(&store, 100, &mut |_, _| {}).unwrap();
+        let mode = std::fs::metadata(dir.path().join(CATALOG_FILE))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+}
