@@ -348,3 +348,33 @@ fn run_names_the_missing_telegram_feature() {
     );
     assert!(!err.contains("SECRET"), "{err}");
 }
+
+/// `--log-format json`: every log line on stderr is one JSON object with
+/// the level, the message and the event's fields at the top level, for log
+/// shippers; the answer on stdout is unchanged.
+#[test]
+fn json_logs_are_one_object_a_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = Command::new(BIN)
+        .args(["--log-format", "json", "ask", "/fact trade.2011", "--db"])
+        .arg(dir.path())
+        .env("RUST_LOG", "info")
+        .env_remove("FACTBOT_CONFIG")
+        .env_remove("FACTBOT_LOG_FORMAT")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("USD 769 million"), "{}", stdout(&o));
+    let lines: Vec<serde_json::Value> = stderr(&o)
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let imported = lines
+        .iter()
+        .find(|l| l["message"] == "dataset imported")
+        .unwrap_or_else(|| panic!("no import line in {lines:?}"));
+    assert_eq!(imported["level"], "INFO");
+    assert!(imported["added"].is_u64(), "{imported}");
+    assert!(imported["timestamp"].is_string(), "{imported}");
+}
