@@ -893,9 +893,34 @@ impl Index {
     /// the walk over the others, which then only scores facts that can
     /// still pass the bar.
     fn pruned(&self, p: &Prepared, limit: usize, min_coverage: f32) -> (Vec<Hit>, usize) {
+        let (mut cursors, mut units, word_cursors) = self.open_lists(p);
+        let walk = Walk {
+            p,
+            word_cursors: &word_cursors,
+            phrases: word_cursors.last().map_or(0, |r| r.end)..cursors.len(),
+            min_coverage,
+        };
+        let bound = Bound {
+            total: p.total,
+            min_coverage,
+        };
+        let mut top = Top {
+            heap: TopK::new(limit),
+            scored: 0,
+            theta: f32::NEG_INFINITY,
+        };
+        units.sort_by(|a, b| a.ub.total_cmp(&b.ub));
+        let seeds = self.score_seeds(&cursors, &mut units, &walk, &bound, &mut top);
+        self.walk_lists(&mut cursors, &units, &seeds, &walk, &bound, &mut top);
+        (top.heap.into_sorted(), top.scored)
+    }
+
+    /// One cursor per list — each alternative of each question word, then
+    /// each phrase — and its unit with the most it can add to a score;
+    /// also, per word, the range of its cursors.
+    fn open_lists<'s>(&'s self, p: &Prepared) -> (Vec<Cursor<'s>>, Vec<Unit>, Vec<Range<usize>>) {
         let mut cursors: Vec<Cursor> = Vec::new();
         let mut units: Vec<Unit> = Vec::new();
-        // Per word, its cursors (the alternatives, in order).
         let mut word_cursors: Vec<Range<usize>> = Vec::with_capacity(p.words.len());
         for w in &p.words {
             let start = cursors.len();
@@ -916,7 +941,6 @@ impl Index {
             }
             word_cursors.push(start..cursors.len());
         }
-        let phrase_base = cursors.len();
         for &(list, bonus, _) in &p.phrases {
             units.push(Unit {
                 cursor: cursors.len(),
@@ -931,21 +955,20 @@ impl Index {
                 tw: -1.0,
             });
         }
-        let walk = Walk {
-            p,
-            word_cursors: &word_cursors,
-            phrases: phrase_base..cursors.len(),
-            min_coverage,
-        };
-        let bound = Bound {
-            total: p.total,
-            min_coverage,
-        };
-        let mut heap = TopK::new(limit);
-        let mut scored = 0;
-        units.sort_by(|a, b| a.ub.total_cmp(&b.ub));
+        (cursors, units, word_cursors)
+    }
 
-        // Seeds: every fact on the shortest lists, phrases first.
+    /// Scores every fact on the shortest lists, phrases first (up to
+    /// [`SEED_CAP`] facts), which sets a high bar early; those lists, fully
+    /// looked at, leave `units`. Returns the seeds, sorted.
+    fn score_seeds(
+        &self,
+        cursors: &[Cursor],
+        units: &mut Vec<Unit>,
+        walk: &Walk,
+        bound: &Bound,
+        top: &mut Top,
+    ) -> Vec<u32> {
         let mut by_len: Vec<usize> = (0..units.len()).collect();
         by_len.sort_by_key(|&u| {
             let c = &cursors[units[u].cursor];
@@ -963,29 +986,28 @@ impl Index {
         }
         seeds.sort_unstable();
         seeds.dedup();
-        let mut theta = f32::NEG_INFINITY;
         if !seeds.is_empty() {
-            let sums = Sums::new(&units);
-            let mut probe: Vec<Cursor> = cursors.clone();
+            let sums = Sums::new(units);
+            let mut probe: Vec<Cursor> = cursors.to_vec();
             for &d in &seeds {
                 for c in probe.iter_mut() {
                     c.tw = -1.0;
                 }
                 if let Some(hit) = walk.consider(
                     &mut probe,
-                    &units,
+                    units,
                     &sums,
                     units.len(),
                     d,
                     0.0,
                     0.0,
-                    &bound,
-                    theta,
+                    bound,
+                    top.theta,
                     &self.norms,
                 ) {
-                    scored += 1;
-                    heap.offer(hit);
-                    theta = heap.threshold().unwrap_or(theta);
+                    top.scored += 1;
+                    top.heap.offer(hit);
+                    top.theta = top.heap.threshold().unwrap_or(top.theta);
                 }
             }
         }
@@ -995,14 +1017,28 @@ impl Index {
             i += 1;
             !seeded[i - 1]
         });
-        let sums = Sums::new(&units);
+        seeds
+    }
+
+    /// The MaxScore walk over the lists left: the next candidate is the
+    /// smallest fact on an essential list; lists whose bounds together
+    /// cannot lift a fact over the bar are non-essential and only probed.
+    fn walk_lists(
+        &self,
+        cursors: &mut [Cursor],
+        units: &[Unit],
+        seeds: &[u32],
+        walk: &Walk,
+        bound: &Bound,
+        top: &mut Top,
+    ) {
+        let sums = Sums::new(units);
         let mut ne = 0;
-        while ne < units.len() && bound.excludes(sums.ub[ne + 1], sums.idf[ne + 1], theta) {
+        while ne < units.len() && bound.excludes(sums.ub[ne + 1], sums.idf[ne + 1], top.theta) {
             ne += 1;
         }
         let mut next_seed = 0;
         loop {
-            // The next candidate: the smallest fact on an essential list.
             let mut d = u32::MAX;
             for u in &units[ne..] {
                 d = d.min(cursors[u.cursor].doc());
@@ -1032,34 +1068,42 @@ impl Index {
                 continue;
             }
             let Some(hit) = walk.consider(
-                &mut cursors,
-                &units,
+                cursors,
+                units,
                 &sums,
                 ne,
                 d,
                 s_ub,
                 m_ub,
-                &bound,
-                theta,
+                bound,
+                top.theta,
                 &self.norms,
             ) else {
                 continue;
             };
-            scored += 1;
-            heap.offer(hit);
-            if let Some(worst) = heap.threshold() {
-                if worst > theta {
-                    theta = worst;
+            top.scored += 1;
+            top.heap.offer(hit);
+            if let Some(worst) = top.heap.threshold() {
+                if worst > top.theta {
+                    top.theta = worst;
                     while ne < units.len()
-                        && bound.excludes(sums.ub[ne + 1], sums.idf[ne + 1], theta)
+                        && bound.excludes(sums.ub[ne + 1], sums.idf[ne + 1], top.theta)
                     {
                         ne += 1;
                     }
                 }
             }
         }
-        (heap.into_sorted(), scored)
     }
+}
+
+/// The best hits so far of a pruned search, the bar a fact must pass to
+/// join them, and how many facts were fully scored.
+struct Top {
+    heap: TopK,
+    scored: usize,
+    /// The worst kept score once the heap is full (−∞ before).
+    theta: f32,
 }
 
 /// Prefix sums of the units' bounds, in the units' order.
