@@ -245,7 +245,7 @@ impl Hub {
         let id = crate::facts::next_in_sequence(&self.drafts, "next")?;
         self.drafts
             .insert(format!("d{id}"), serde_json::to_vec(d).unwrap_or_default())?;
-        self.drafts.flush()?;
+        self.store.flush()?;
         Ok(id)
     }
 
@@ -273,7 +273,7 @@ impl Hub {
             Err(e) => return store_failed(lang, e),
         };
         if !send {
-            let _ = self.drafts.flush();
+            let _ = self.store.flush();
             return info(
                 lang,
                 t(lang, "Announcement cancelled.", "Объявление отменено."),

@@ -48,6 +48,8 @@ pub struct Hub {
     pub outbox: Outbox,
     pub subs: Subscriptions,
     drafts: sled::Tree,
+    /// For its serialised flush (drafts).
+    store: Store,
     inner: Arc<Inner>,
 }
 
@@ -64,6 +66,7 @@ impl Hub {
             outbox: Outbox::open(store)?,
             subs: Subscriptions::open(store)?,
             drafts: store.tree("notify_drafts")?,
+            store: store.clone(),
             inner: Arc::new(Inner {
                 wake: tokio::sync::Notify::new(),
                 fresh: Mutex::new(Vec::new()),

@@ -18,10 +18,10 @@
 //!   the same transaction as the notification they produced, so each change
 //!   and each day's digest is enqueued exactly once.
 //!
-//! Sled 0.34 deadlocks on concurrent `flush_async` (spacejam/sled#1308), so
-//! flushes here are blocking, one at a time, on a blocking thread.
+//! Every flush goes through the store's one serialised flush
+//! ([`Store::flush`] / [`Store::flush_async`]): sled 0.34's flushes can
+//! deadlock when they overlap (spacejam/sled#1308).
 
-use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
@@ -88,9 +88,8 @@ pub struct Outbox {
     deliveries: sled::Tree,
     meta: sled::Tree,
     ids: sled::Tree,
-    /// One flush at a time: concurrent `flush_async` calls deadlock sled
-    /// 0.34 (spacejam/sled#1308, fixed only after the last release).
-    flushing: Arc<tokio::sync::Mutex<()>>,
+    /// For its serialised flush (one flush covers every tree).
+    store: Store,
 }
 
 pub fn unix_ms() -> u64 {
@@ -127,7 +126,7 @@ impl Outbox {
             deliveries: store.tree("notify_deliveries")?,
             meta: store.tree("notify_meta")?,
             ids: store.tree("notify_ids")?,
-            flushing: Arc::new(tokio::sync::Mutex::new(())),
+            store: store.clone(),
         })
     }
 
@@ -192,7 +191,7 @@ impl Outbox {
             Err(TransactionError::Abort(e)) => return Err(e),
             Err(TransactionError::Storage(e)) => return Err(e.into()),
         }
-        self.deliveries.flush()?;
+        self.store.flush()?;
         Ok(n)
     }
 
@@ -204,7 +203,7 @@ impl Outbox {
     /// Writes a watermark alone (nothing to notify, but the input was seen).
     pub fn set_mark(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
         self.meta.insert(key, value)?;
-        self.meta.flush()?;
+        self.store.flush()?;
         Ok(())
     }
 
@@ -268,22 +267,11 @@ impl Outbox {
         Ok(())
     }
 
-    /// Makes updates durable. Flushes are serialized (see `flushing`) and
-    /// run on a blocking thread; a flush also covers every update made
-    /// before it started, so waiters behind a running flush cost little.
+    /// Makes updates durable, on a blocking thread, through the store's
+    /// one serialised flush; a flush also covers every update made before
+    /// it started, so waiters behind a running flush cost little.
     pub async fn flush(&self) -> Result<(), StoreError> {
-        let _one = self.flushing.lock().await;
-        let tree = self.deliveries.clone();
-        match tokio::task::spawn_blocking(move || tree.flush()).await {
-            Ok(r) => {
-                r?;
-                Ok(())
-            }
-            Err(e) => Err(StoreError::Corrupt {
-                tree: "notify_deliveries",
-                message: format!("flush task failed: {e}"),
-            }),
-        }
+        self.store.flush_async().await
     }
 
     /// Counts per state of one notification.
@@ -350,7 +338,7 @@ impl Outbox {
             }
         }
         if notes + dels > 0 {
-            self.deliveries.flush()?;
+            self.store.flush()?;
         }
         Ok((notes, dels))
     }
