@@ -37,7 +37,7 @@ pub use content::Content;
 pub use outbox::{Delivery, Notification, Outbox, Progress, State};
 pub use service::Service;
 pub use subscriptions::{Subscriptions, Topics};
-pub use worker::{Deliver, Outcome};
+pub use worker::{Deliver, Outcome, Part};
 
 use crate::facts::{Store, StoreError, Topic};
 
@@ -89,7 +89,11 @@ impl Hub {
 
     /// The deliverer for a chat key, if its transport is running.
     pub fn deliverer(&self, chat: &str) -> Option<Arc<dyn Deliver>> {
-        let platform = chat.split(':').next().unwrap_or("");
+        self.deliverer_for(chat.split(':').next().unwrap_or(""))
+    }
+
+    /// The deliverer of a platform (`tg`, `mx`), if its transport is running.
+    pub fn deliverer_for(&self, platform: &str) -> Option<Arc<dyn Deliver>> {
         self.inner
             .deliverers
             .read()

@@ -29,7 +29,7 @@ use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::Transactional;
 
 use super::content::Content;
-use crate::facts::{Store, StoreError, Topic};
+use crate::facts::{Lang, Store, StoreError, Topic};
 
 /// A notification: what to say, to whom (by topic), when it was made.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -66,6 +66,14 @@ pub struct Delivery {
     pub next_at_ms: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
+    /// Messages of a long notification already delivered: a retry resumes
+    /// with the next one instead of repeating them.
+    #[serde(default)]
+    pub parts_sent: u32,
+    /// The language its first part went out in, so every part matches
+    /// even if the chat's `/lang` changes meanwhile.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lang: Option<Lang>,
 }
 
 /// Counts of one notification's deliveries.
@@ -160,6 +168,8 @@ impl Outbox {
                     attempts: 0,
                     next_at_ms: now,
                     last_error: None,
+                    parts_sent: 0,
+                    lang: None,
                 };
                 (dkey(id, c), serde_json::to_vec(&d).unwrap_or_default())
             })
@@ -204,6 +214,31 @@ impl Outbox {
     pub fn set_mark(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
         self.meta.insert(key, value)?;
         self.store.flush()?;
+        Ok(())
+    }
+
+    /// When `chat` began refusing the bot's messages (see
+    /// `Outcome::Blocked`): recorded as `now_ms` the first time. Not
+    /// flushed (the next delivery record's flush covers it).
+    pub fn blocked_since(&self, chat: &str, now_ms: u64) -> Result<u64, StoreError> {
+        let key = format!("blocked:{chat}");
+        let read = |b: &[u8]| <[u8; 8]>::try_from(b).ok().map(u64::from_be_bytes);
+        match self.meta.compare_and_swap(
+            &key,
+            None as Option<&[u8]>,
+            Some(&now_ms.to_be_bytes()[..]),
+        )? {
+            Ok(()) => Ok(now_ms),
+            Err(e) => Ok(e.current.as_deref().and_then(read).unwrap_or(now_ms)),
+        }
+    }
+
+    /// `chat` takes the bot's messages again.
+    pub fn unblocked(&self, chat: &str) -> Result<(), StoreError> {
+        let key = format!("blocked:{chat}");
+        if self.meta.contains_key(&key)? {
+            self.meta.remove(&key)?;
+        }
         Ok(())
     }
 
@@ -406,6 +441,8 @@ mod tests {
             attempts: 0,
             next_at_ms: 0,
             last_error: None,
+            parts_sent: 0,
+            lang: None,
         };
         o.update(open.id + 1, &orphan).unwrap();
         let now = unix_ms() / 1000;

@@ -113,7 +113,19 @@ impl Service {
             });
         }
 
-        let worker = tokio::spawn(Worker::new(hub, engine, cfg.notify.max_in_flight).run(rx));
+        // Deliveries to a platform this process does not run fail at once.
+        let mut platforms = Vec::new();
+        if cfg.telegram.is_some() {
+            platforms.push("tg");
+        }
+        if cfg.matrix.is_some() {
+            platforms.push("mx");
+        }
+        let worker = tokio::spawn(
+            Worker::new(hub, engine, cfg.notify.max_in_flight)
+                .serving(&platforms)
+                .run(rx),
+        );
         Ok(Service {
             stop,
             worker,
