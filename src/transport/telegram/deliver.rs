@@ -155,9 +155,14 @@ pub async fn subscribe_channels(
                 tracing::error!(channel = %key, error = %e, "telegram: cannot check the bot's rights in this channel (is it a member?)")
             }
         }
-        match engine.hub().subs.set(&key, &topics) {
-            Ok(()) => {
+        // Off the runtime's threads: it flushes.
+        let (hub, k, t) = (engine.hub().clone(), key.clone(), topics.clone());
+        match tokio::task::spawn_blocking(move || hub.subs.set(&k, &t)).await {
+            Ok(Ok(())) => {
                 tracing::info!(channel = %key, topics = ?topics, "telegram: channel subscribed")
+            }
+            Ok(Err(e)) => {
+                tracing::error!(channel = %key, error = %e, "telegram: cannot subscribe a channel")
             }
             Err(e) => {
                 tracing::error!(channel = %key, error = %e, "telegram: cannot subscribe a channel")
