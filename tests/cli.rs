@@ -205,3 +205,47 @@ fn run_reports_configured_transports() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("unknown field"), "{}", stderr(&o));
 }
+
+/// `subscriptions --import` accepts only chat keys its platform can have:
+/// a bad line is refused with its line number and nothing is imported.
+#[test]
+fn subscriptions_import_rejects_keys_malformed_for_their_platform() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("state");
+    let file = dir.path().join("subs.txt");
+    let good =
+        "# comment\ntg:-100123 trade\ntg:42\ntg:@news_channel all\nmx:!AbC123:example.org visit\n";
+    for bad in [
+        "tg:abc",
+        "tg:@",
+        "tg:-",
+        "tg:12x",
+        "tg:@bad name",
+        "mx:room",
+        "mx:!",
+        "mx:!room:",
+        "mx:#alias:example.org",
+        "xx:1",
+        "irc:#chan",
+    ] {
+        std::fs::write(&file, format!("{good}{bad} trade\n")).unwrap();
+        let o = factbot(&db, &["subscriptions", "--import", file.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(2), "{bad}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains(":6:") && stderr(&o).contains(bad.split(' ').next().unwrap()),
+            "{bad}: the line is named: {}",
+            stderr(&o)
+        );
+        let listed = factbot(&db, &["subscriptions"]);
+        assert!(
+            stdout(&listed).is_empty(),
+            "{bad}: nothing imported: {}",
+            stdout(&listed)
+        );
+    }
+    std::fs::write(&file, good).unwrap();
+    let o = factbot(&db, &["subscriptions", "--import", file.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let listed = stdout(&factbot(&db, &["subscriptions"]));
+    assert_eq!(listed.lines().count(), 4, "{listed}");
+}

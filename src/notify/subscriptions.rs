@@ -45,6 +45,53 @@ pub fn parse_topics(args: &str) -> Result<Topics, String> {
     Ok(out)
 }
 
+/// Checks that `key` is a chat key its platform can have: `tg:` and a
+/// chat id (`tg:-100123`) or a public `@username` (`tg:@news`, 4–32
+/// letters, digits or `_`, starting with a letter); `mx:` and a room id
+/// (`mx:!opaque:server`, or `mx:!opaque` for room version 12, which names
+/// no server). The error says what is wrong.
+pub fn check_chat_key(key: &str) -> Result<(), String> {
+    let word = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    if let Some(id) = key.strip_prefix("tg:") {
+        if let Some(name) = id.strip_prefix('@') {
+            let ok = (4..=32).contains(&name.len())
+                && name.starts_with(|c: char| c.is_ascii_alphabetic())
+                && name.chars().all(word);
+            return if ok {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{key:?}: a Telegram @username has 4 to 32 letters, digits or _"
+                ))
+            };
+        }
+        return match id.parse::<i64>() {
+            Ok(n) if n != 0 => Ok(()),
+            _ => Err(format!(
+                "{key:?}: a Telegram chat is tg: and a chat id (tg:-100123) or @username"
+            )),
+        };
+    }
+    if let Some(room) = key.strip_prefix("mx:") {
+        let ok = room.strip_prefix('!').is_some_and(|rest| {
+            let (opaque, server) = rest.split_once(':').unwrap_or((rest, "x"));
+            !opaque.is_empty()
+                && !server.is_empty()
+                && !rest.contains(|c: char| c.is_whitespace() || c.is_control())
+        });
+        return if ok {
+            Ok(())
+        } else {
+            Err(format!(
+                "{key:?}: a Matrix room is mx: and a room id (mx:!abc:example.org)"
+            ))
+        };
+    }
+    Err(format!(
+        "{key:?}: not a chat key: tg:… (Telegram) or mx:… (Matrix)"
+    ))
+}
+
 /// Whether a chat with `topics` gets news of `topic` (`None`: news for
 /// every subscriber, such as an announcement to all).
 pub fn wants(topics: &Topics, topic: Option<Topic>) -> bool {
@@ -228,6 +275,41 @@ mod tests {
 
     fn set(words: &[&str]) -> Topics {
         words.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn chat_keys_are_checked_per_platform() {
+        for ok in [
+            "tg:-100123",
+            "tg:42",
+            "tg:@news_2024",
+            "mx:!AbC:example.org",
+            "mx:!abc:localhost:8448",
+            "mx:!aGVsbG8gd29ybGQ",
+        ] {
+            assert_eq!(check_chat_key(ok), Ok(()), "{ok}");
+        }
+        for bad in [
+            "tg:",
+            "tg:0",
+            "tg:abc",
+            "tg:@",
+            "tg:@ab",
+            "tg:@1abc",
+            "tg:@a-b-c",
+            "tg:1.5",
+            "mx:",
+            "mx:room",
+            "mx:!",
+            "mx:!:x",
+            "mx:!a:",
+            "mx:!a b:x",
+            "mx:#alias:x",
+            "xx:1",
+            "tg",
+        ] {
+            assert!(check_chat_key(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]
