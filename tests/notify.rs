@@ -635,6 +635,7 @@ fn a_chat_no_transport_serves_fails_fast_and_announce_finishes() {
         .env_remove("FACTBOT_CONFIG")
         .env_remove("FACTBOT_ADMIN_TOKEN")
         .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -653,7 +654,13 @@ fn a_chat_no_transport_serves_fails_fast_and_announce_finishes() {
     };
     let mut stdout = String::new();
     std::io::Read::read_to_string(announce.stdout.as_mut().unwrap(), &mut stdout).unwrap();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(announce.stderr.as_mut().unwrap(), &mut stderr).unwrap();
     assert!(!status.success(), "one chat could not be reached: {stdout}");
+    assert!(
+        stderr.contains("1 of 2 chats could not be reached"),
+        "{stderr}"
+    );
     assert!(stdout.contains("delivered 1/2, failed 1"), "{stdout}");
     assert_eq!(delta(&emu, &before), only(&[(7101, 1)]));
     let log = bot.log();

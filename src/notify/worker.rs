@@ -355,10 +355,7 @@ impl Worker {
                 .map_or(usize::MAX, |d| d.max_in_flight())
                 .min(self.max_in_flight);
             let mut later = Vec::new();
-            loop {
-                let Some(lane) = self.lanes.get_mut(&platform) else {
-                    break;
-                };
+            while let Some(lane) = self.lanes.get_mut(&platform) {
                 let Some(Reverse((due, _, _))) = lane.queue.peek() else {
                     break;
                 };
