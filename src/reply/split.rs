@@ -43,33 +43,71 @@ pub fn split_blocks_by(
     len: fn(&str) -> usize,
 ) -> Vec<String> {
     let limit = limit.max(64);
-    let mut rendered: Vec<String> = Vec::new();
-    for b in blocks {
-        for small in fit(b.clone(), limit, &render, len) {
-            rendered.push(render(&small));
-        }
-    }
     let sep_len = len(sep);
     let mut out: Vec<String> = Vec::new();
     let mut cur = String::new();
     let mut cur_len = 0;
-    for r in rendered {
+    let add = |r: String, out: &mut Vec<String>, cur: &mut String, cur_len: &mut usize| {
         let r_len = len(&r);
-        if !cur.is_empty() && cur_len + sep_len + r_len > limit {
-            out.push(std::mem::take(&mut cur));
-            cur_len = 0;
+        if !cur.is_empty() && *cur_len + sep_len + r_len > limit {
+            out.push(std::mem::take(cur));
+            *cur_len = 0;
         }
         if !cur.is_empty() {
             cur.push_str(sep);
-            cur_len += sep_len;
+            *cur_len += sep_len;
         }
         cur.push_str(&r);
-        cur_len += r_len;
+        *cur_len += r_len;
+    };
+    for b in blocks {
+        let mut rest = b.clone();
+        // A block too long for a message starts in the room left in the
+        // current one (unless that is under a quarter of a message), so
+        // a heading is never sent alone before a long text.
+        let room = limit.saturating_sub(cur_len + sep_len);
+        if !cur.is_empty() && room >= limit / 4 && len(&render(b)) > limit {
+            let mut pieces = fit(b.clone(), room, &render, len).into_iter();
+            if let (Some(first), Some(more)) = (pieces.next(), join(pieces.collect())) {
+                add(render(&first), &mut out, &mut cur, &mut cur_len);
+                rest = more;
+            }
+        }
+        for small in fit(rest, limit, &render, len) {
+            add(render(&small), &mut out, &mut cur, &mut cur_len);
+        }
     }
     if !cur.is_empty() {
         out.push(cur);
     }
     out
+}
+
+/// The pieces [`fit`] cut from one block, as one block again (`None` when
+/// there are none or they are not all of one kind).
+fn join(pieces: Vec<Block>) -> Option<Block> {
+    let mut it = pieces.into_iter();
+    let mut acc = it.next()?;
+    for p in it {
+        acc = match (acc, p) {
+            (Block::List(mut a), Block::List(b)) => {
+                a.extend(b);
+                Block::List(a)
+            }
+            (Block::Paragraph(a), Block::Paragraph(b)) => Block::Paragraph(concat(a, b)),
+            (Block::Heading(a), Block::Heading(b)) => Block::Heading(concat(a, b)),
+            (Block::Quote(a), Block::Quote(b)) => Block::Quote(concat(a, b)),
+            _ => return None,
+        };
+    }
+    Some(acc)
+}
+
+fn concat(mut a: Vec<Inline>, b: Vec<Inline>) -> Vec<Inline> {
+    for i in b {
+        push_merged(&mut a, i);
+    }
+    a
 }
 
 /// Breaks one block into blocks that each render within `limit`.
@@ -267,6 +305,26 @@ mod tests {
             out.join("\n\n"),
             split_blocks(&blocks, 10_000, "\n\n", plain::block).join("")
         );
+    }
+
+    #[test]
+    fn a_long_text_starts_right_after_its_heading() {
+        let text = "word ".repeat(500);
+        let blocks = vec![
+            Block::Heading(vec![Inline::Text("Title".into())]),
+            Block::Paragraph(vec![Inline::Text(text.clone())]),
+        ];
+        let out = split_blocks(&blocks, 1000, "\n\n", plain::block);
+        assert!(out[0].starts_with("TITLE\n\nword word"), "{:?}", out[0]);
+        assert!(out.iter().all(|c| c.chars().count() <= 1000));
+        assert_eq!(
+            out.len(),
+            3,
+            "{:?}",
+            out.iter().map(|c| c.len()).collect::<Vec<_>>()
+        );
+        let strip = |s: &str| s.split_whitespace().collect::<String>();
+        assert_eq!(strip(&out.concat()), format!("TITLE{}", strip(&text)));
     }
 
     #[test]
