@@ -60,8 +60,8 @@ pub struct NotifyConfig {
     pub admin_listen: Option<String>,
     /// Bearer token of the admin endpoint; or `FACTBOT_ADMIN_TOKEN`.
     pub admin_token: Option<Secret>,
-    /// Deliveries sent at once, across all chats; also the most deliveries
-    /// that can be repeated after a crash.
+    /// Sends in flight at once per platform (Telegram caps its own at 2);
+    /// also the most messages a crash can repeat on Telegram.
     pub max_in_flight: usize,
     /// Present: send a daily digest.
     pub digest: Option<DigestConfig>,

@@ -547,13 +547,8 @@ fn subscriptions(db: &Path, import: Option<&Path>) -> Result<(), Failure> {
                 continue;
             }
             let (chat, topics) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
-            if !chat.contains(':') {
-                return Err(usage(format!(
-                    "{}:{}: {chat:?} is not a chat key such as tg:-100123",
-                    file.display(),
-                    i + 1
-                )));
-            }
+            factbot::notify::subscriptions::check_chat_key(chat)
+                .map_err(|e| usage(format!("{}:{}: {e}", file.display(), i + 1)))?;
             let topics = parse_topics(topics)
                 .map_err(|w| usage(format!("{}:{}: unknown topic {w:?}", file.display(), i + 1)))?;
             items.push((chat.to_string(), topics));

@@ -308,7 +308,7 @@ fn run_refuses_a_webhook_without_a_secret_and_lists_every_problem() {
 /// `factbot announce` refuses an announcement longer than one message
 /// before it contacts the bot, and says why (without echoing it).
 #[test]
-fn announce_refuses_an_announcement_longer_than_one_message() {
+fn announce_refuses_an_announcement_longer_than_three_messages() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("bot.toml");
     let port = common::free_port();
@@ -317,13 +317,13 @@ fn announce_refuses_an_announcement_longer_than_one_message() {
         format!("[notify]\nadmin_listen = \"127.0.0.1:{port}\"\nadmin_token = \"a-long-enough-admin-token\"\n"),
     )
     .unwrap();
-    let text = "x".repeat(4_001);
+    let text = "x".repeat(12_001);
     let o = factbot(
         &dir.path().join("state"),
         &["announce", "--config", cfg.to_str().unwrap(), &text],
     );
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
-    assert!(stderr(&o).contains("4001 characters"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("12001 characters"), "{}", stderr(&o));
     assert!(stderr(&o).len() < 300, "the text is not echoed");
 }
 
@@ -377,4 +377,48 @@ fn json_logs_are_one_object_a_line() {
     assert_eq!(imported["level"], "INFO");
     assert!(imported["added"].is_u64(), "{imported}");
     assert!(imported["timestamp"].is_string(), "{imported}");
+}
+
+/// `subscriptions --import` accepts only chat keys its platform can have:
+/// a bad line is refused with its line number and nothing is imported.
+#[test]
+fn subscriptions_import_rejects_keys_malformed_for_their_platform() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("state");
+    let file = dir.path().join("subs.txt");
+    let good =
+        "# comment\ntg:-100123 trade\ntg:42\ntg:@news_channel all\nmx:!AbC123:example.org visit\n";
+    for bad in [
+        "tg:abc",
+        "tg:@",
+        "tg:-",
+        "tg:12x",
+        "tg:@bad name",
+        "mx:room",
+        "mx:!",
+        "mx:!room:",
+        "mx:#alias:example.org",
+        "xx:1",
+        "irc:#chan",
+    ] {
+        std::fs::write(&file, format!("{good}{bad} trade\n")).unwrap();
+        let o = factbot(&db, &["subscriptions", "--import", file.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(2), "{bad}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains(":6:") && stderr(&o).contains(bad.split(' ').next().unwrap()),
+            "{bad}: the line is named: {}",
+            stderr(&o)
+        );
+        let listed = factbot(&db, &["subscriptions"]);
+        assert!(
+            stdout(&listed).is_empty(),
+            "{bad}: nothing imported: {}",
+            stdout(&listed)
+        );
+    }
+    std::fs::write(&file, good).unwrap();
+    let o = factbot(&db, &["subscriptions", "--import", file.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let listed = stdout(&factbot(&db, &["subscriptions"]));
+    assert_eq!(listed.lines().count(), 4, "{listed}");
 }

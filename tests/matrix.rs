@@ -17,6 +17,41 @@ use matrix_sdk::RoomState;
 
 /// Waits this long for any single reply.
 const REPLY_SECS: u64 = 30;
+/// The admin endpoint's token in the notification tests.
+const NOTIFY_TOKEN: &str = "notify-TEST-token-never-logged";
+
+/// `[notify]` with the admin endpoint on `port`.
+fn notify_config(port: u16) -> String {
+    format!("\n[notify]\nadmin_listen = \"127.0.0.1:{port}\"\nadmin_token = \"{NOTIFY_TOKEN}\"\n")
+}
+
+/// Announces through the running bot's admin endpoint: `{id, chats}`.
+fn announce(port: u16, topic: Option<&str>, text: &str) -> serde_json::Value {
+    ureq::post(&format!("http://127.0.0.1:{port}/announce"))
+        .set("Authorization", &format!("Bearer {NOTIFY_TOKEN}"))
+        .send_json(serde_json::json!({"topic": topic, "text": text}))
+        .expect("the admin endpoint answers")
+        .into_json()
+        .expect("JSON")
+}
+
+/// A notification's progress from the admin endpoint.
+fn progress(port: u16, id: &serde_json::Value) -> serde_json::Value {
+    ureq::get(&format!("http://127.0.0.1:{port}/notifications/{id}"))
+        .set("Authorization", &format!("Bearer {NOTIFY_TOKEN}"))
+        .call()
+        .expect("the admin endpoint answers")
+        .into_json()
+        .expect("JSON")
+}
+
+/// Messages from `sender` in `room` whose body contains `needle`.
+fn count_in(p: &Person, room: &matrix_sdk::ruma::RoomId, sender: &str, needle: &str) -> usize {
+    p.seen
+        .iter()
+        .filter(|(r, s)| r == room && s.sender == sender && s.body.contains(needle))
+        .count()
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn joins_on_invite_and_answers_commands_and_questions_in_both_languages() {
@@ -670,4 +705,341 @@ async fn the_matrix_identity_is_kept_through_config_noise_and_reset_only_on_requ
     assert!(ann.reply_to(&q, REPLY_SECS).await.body.contains("769"));
     assert_eq!(loose_paths(&state), Vec::<String>::new());
     assert!(!bot.all_logs().contains(&passphrase));
+}
+
+/// A Telegram broadcast of 2,000 chats under Telegram's enforced limits
+/// (about 70 s of sending at 30/s), paused on top by a 30 s flood-control
+/// answer, does not delay a Matrix room's notification: the room has it
+/// within 5 s (a bounded wait; delivery itself takes well under a second).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_telegram_broadcast_and_pause_never_hold_up_a_matrix_room() {
+    use common::telegram::{Emulator, TOKEN};
+    const CHATS: u64 = 2_000;
+    let hs = Synapse::shared();
+    let emu = Emulator::start();
+    emu.enforce_limits();
+    let tmp = tempfile::tempdir().unwrap();
+    let list: String = (0..CHATS)
+        .map(|i| format!("tg:{} trade\n", 900_000 + i))
+        .collect();
+    let file = tmp.path().join("chats.txt");
+    std::fs::write(&file, list).unwrap();
+    let out = common::factbot(
+        &tmp.path().join("state"),
+        &["subscriptions", "--import", file.to_str().unwrap()],
+    );
+    assert!(out.status.success(), "{out:?}");
+    let name = unique("bot");
+    let (bot_id, _, _) = hs.register(&name, common::matrix::BOT_PASSWORD, false);
+    let port = common::free_port();
+    let config = format!(
+        "[store]\npath = \"state\"\n[telegram]\napi_url = \"{}/\"\n[matrix]\nhomeserver_url = \"{}\"\nuser_id = \"{bot_id}\"\n{}",
+        emu.url,
+        hs.url,
+        notify_config(port)
+    );
+    let _bot = MatrixBot::start_with_config(
+        tmp.path(),
+        &bot_id,
+        &config,
+        vec![
+            (
+                "MATRIX_PASSWORD".into(),
+                common::matrix::BOT_PASSWORD.into(),
+            ),
+            ("TELOXIDE_TOKEN".into(), TOKEN.into()),
+        ],
+        "info",
+    );
+    let mut ann = Person::new(hs, &unique("ann")).await;
+    let room = ann.create_room(&[&bot_id], false).await;
+    ann.wait_joined(&room, &bot_id, REPLY_SECS).await;
+    let q = ann.say(&room, "!subscribe visit").await;
+    ann.reply_to(&q, REPLY_SECS).await;
+
+    let a = announce(port, Some("trade"), "Telegram broadcast");
+    assert_eq!(a["chats"], CHATS);
+    let sent = || emu.sends_by_chat().values().sum::<u64>();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while sent() < 30 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the broadcast did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Telegram answers the next send with a 30 s pause for the whole bot.
+    emu.fault(
+        serde_json::json!({"method": "sendMessage", "kind": "429", "retry_after": 30, "count": 1}),
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while emu.get("/control/faults")["result"][0]["served"] != 1 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the pause was not served"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let t = std::time::Instant::now();
+    announce(port, Some("visit"), "Matrix news during the broadcast");
+    ann.wait_for(&bot_id, "Matrix news during the broadcast", 5)
+        .await;
+    let took = t.elapsed();
+    let so_far = sent();
+    assert!(so_far < CHATS, "the broadcast was over ({so_far} sent)");
+    eprintln!("the room had it after {took:?}, with {so_far} of {CHATS} Telegram chats done");
+}
+
+/// Matrix sends are idempotent: a proxy in front of Synapse loses the
+/// answer to the first attempt of every notification part after Synapse
+/// has posted it, and Synapse rate-limits the bot hard (1 event/s, burst
+/// 1). Each retry reuses the part's transaction id, so Synapse answers with
+/// the event it already has: each part of a two-part notification appears
+/// in the room exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retried_matrix_send_posts_nothing_twice() {
+    let hs = Synapse::shared();
+    let (_, admin_token, _) = hs.register(&unique("admin"), "pw", true);
+    let name = unique("bot");
+    let (bot_id, _, _) = hs.register(&name, common::matrix::BOT_PASSWORD, false);
+    hs.override_ratelimit(&admin_token, &bot_id, 1, 1);
+    let proxy = common::matrix::LossyProxy::start(&hs.url, "lossy0").await;
+    let tmp = tempfile::tempdir().unwrap();
+    let port = common::free_port();
+    let config = format!(
+        "[store]\npath = \"state\"\n[matrix]\nhomeserver_url = \"{}\"\nuser_id = \"{bot_id}\"\n{}",
+        proxy.url,
+        notify_config(port)
+    );
+    let mut bot = MatrixBot::start_with_config(
+        tmp.path(),
+        &bot_id,
+        &config,
+        vec![(
+            "MATRIX_PASSWORD".into(),
+            common::matrix::BOT_PASSWORD.into(),
+        )],
+        "debug",
+    );
+    let mut ann = Person::new(hs, &unique("ann")).await;
+    let room = ann.create_room(&[&bot_id], false).await;
+    ann.wait_joined(&room, &bot_id, REPLY_SECS).await;
+    let q = ann.say(&room, "!subscribe").await;
+    ann.reply_to(&q, REPLY_SECS).await;
+
+    // Over Matrix's 8,000 characters a message: two parts.
+    let words: Vec<String> = (0..1_000).map(|i| format!("lossy{i:04}")).collect();
+    let a = announce(port, None, &words.join(" "));
+    assert_eq!(a["chats"], 1);
+    bot.wait_log("notify: notification complete", 1, 180);
+    let p = progress(port, &a["id"]);
+    assert_eq!(
+        (p["delivered"].as_u64(), p["failed"].as_u64()),
+        (Some(1), Some(0)),
+        "{p}"
+    );
+    ann.wait_for(&bot_id, "lossy0999", REPLY_SECS).await;
+    // One more round trip: a duplicate would have arrived by now.
+    let q = ann.say(&room, "!subscriptions").await;
+    ann.reply_to(&q, REPLY_SECS).await;
+    let cut = proxy.cut.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(cut >= 2, "each part's first answer was lost ({cut})");
+    assert!(
+        bot.log().contains("notify: send failed, retrying"),
+        "{}",
+        bot.log()
+    );
+    assert_eq!(
+        count_in(&ann, room.room_id(), &bot_id, "lossy0000"),
+        1,
+        "{:#?}",
+        ann.seen
+    );
+    assert_eq!(
+        count_in(&ann, room.room_id(), &bot_id, "lossy0999"),
+        1,
+        "{:#?}",
+        ann.seen
+    );
+    assert_eq!(
+        count_in(&ann, room.room_id(), &bot_id, "lossy"),
+        2,
+        "two parts, once each"
+    );
+}
+
+/// A room upgrade is followed: the bot joins the successor of a public
+/// room by itself, the room's subscription and `!lang` move with it, and
+/// the next notification arrives there (in the room's language), not in
+/// the old room.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upgraded_room_keeps_its_subscription_and_language() {
+    use matrix_sdk::ruma::api::client::room::create_room::v3::{Request as CreateRoom, RoomPreset};
+    use matrix_sdk::ruma::api::client::room::upgrade_room;
+    let hs = Synapse::shared();
+    let tmp = tempfile::tempdir().unwrap();
+    let port = common::free_port();
+    let mut bot = MatrixBot::start(hs, tmp.path(), &unique("bot"), &notify_config(port));
+    let mut ann = Person::new(hs, &unique("ann")).await;
+    let mut req = CreateRoom::new();
+    req.invite = vec![bot.user_id.parse().unwrap()];
+    req.preset = Some(RoomPreset::PublicChat);
+    let old = ann.client.create_room(req).await.unwrap();
+    ann.sync(Duration::ZERO).await;
+    ann.wait_joined(&old, &bot.user_id, REPLY_SECS).await;
+    let q = ann.say(&old, "!subscribe trade").await;
+    ann.reply_to(&q, REPLY_SECS).await;
+    let q = ann.say(&old, "!lang ru").await;
+    ann.reply_to(&q, REPLY_SECS).await;
+
+    let up = ann
+        .client
+        .send(upgrade_room::v3::Request::new(
+            old.room_id().to_owned(),
+            matrix_sdk::ruma::RoomVersionId::V11,
+        ))
+        .await
+        .expect("upgrade the room");
+    ann.sync(Duration::ZERO).await;
+    let new = ann
+        .client
+        .get_room(&up.replacement_room)
+        .expect("the new room");
+    ann.wait_joined(&new, &bot.user_id, REPLY_SECS).await;
+    bot.wait_log("subscriptions and language moved", 1, REPLY_SECS);
+
+    let a = announce(port, Some("trade"), "After the upgrade");
+    assert_eq!(a["chats"], 1);
+    let got = ann
+        .wait_for(&bot.user_id, "After the upgrade", REPLY_SECS)
+        .await;
+    assert!(
+        got.body.to_lowercase().contains("объявление"),
+        "in the room's language: {}",
+        got.body
+    );
+    let q = ann.say(&new, "!subscriptions").await;
+    let r = ann.reply_to(&q, REPLY_SECS).await;
+    assert!(
+        r.body.contains("trade") || r.body.contains("торгов"),
+        "{}",
+        r.body
+    );
+    assert_eq!(
+        count_in(&ann, new.room_id(), &bot.user_id, "After the upgrade"),
+        1
+    );
+    assert_eq!(
+        count_in(&ann, old.room_id(), &bot.user_id, "After the upgrade"),
+        0
+    );
+}
+
+/// Messages sent while the bot was down, more than one sync returns, are
+/// paged back after the restart: in a one-to-one room all 105 questions
+/// are answered once; in a group only the mention among 105 messages.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_missed_beyond_one_sync_are_answered_after_a_restart() {
+    const MANY: usize = 105;
+    let hs = Synapse::shared();
+    let tmp = tempfile::tempdir().unwrap();
+    let mut bot = MatrixBot::start(hs, tmp.path(), &unique("bot"), "");
+    let mut ann = Person::new(hs, &unique("ann")).await;
+    let mut bob = Person::new(hs, &unique("bob")).await;
+    let dm = ann.create_room(&[&bot.user_id], false).await;
+    ann.wait_joined(&dm, &bot.user_id, REPLY_SECS).await;
+    let (group, bob_group) = ann.group_with(&mut bob, &bot.user_id).await;
+    let q = ann.say(&dm, "!visit").await;
+    ann.reply_to(&q, REPLY_SECS).await;
+    let q = ann.say(&group, "!visit").await;
+    ann.reply_to(&q, REPLY_SECS).await;
+
+    let st = bot.terminate(20);
+    assert!(st.success(), "SIGTERM: {st}; log:\n{}", bot.log());
+    let mut questions = Vec::new();
+    for i in 0..MANY {
+        questions.push(ann.say(&dm, &format!("!fact trade.2011 {i}")).await);
+    }
+    let bot_uid: OwnedUserId = bot.user_id.parse().unwrap();
+    let mention = bob
+        .send(
+            &bob_group,
+            RoomMessageEventContent::text_plain("factbot, how much was trade in 2011?")
+                .add_mentions(Mentions::with_user_ids([bot_uid])),
+        )
+        .await;
+    for i in 1..MANY {
+        bob.say(&bob_group, &format!("chatter {i}")).await;
+    }
+    let before = ann
+        .seen
+        .iter()
+        .filter(|(r, s)| r == group.room_id() && s.sender == bot.user_id.as_str())
+        .count();
+    bot.restart();
+    bot.wait_log("the rest were paged back", 2, 60);
+    for q in &questions {
+        ann.reply_to(q, 60).await;
+    }
+    ann.reply_to(&mention, 60).await;
+    let q = ann.say(&group, "!people").await;
+    ann.reply_to(&q, REPLY_SECS).await;
+    for q in &questions {
+        assert_eq!(ann.replies_to(q).len(), 1, "one answer to {q}");
+    }
+    let after = ann
+        .seen
+        .iter()
+        .filter(|(r, s)| r == group.room_id() && s.sender == bot.user_id.as_str())
+        .count();
+    assert_eq!(
+        after - before,
+        2,
+        "in the group only the mention (and !people) were answered"
+    );
+}
+
+/// A bot muted in a room (its power level below what sending needs) gets
+/// `M_FORBIDDEN`: the room's notification waits, the subscription stays,
+/// and once the bot may speak again the notification arrives, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_muted_bot_keeps_the_subscription_and_delivers_once_unmuted() {
+    let hs = Synapse::shared();
+    let tmp = tempfile::tempdir().unwrap();
+    let port = common::free_port();
+    let mut bot = MatrixBot::start(hs, tmp.path(), &unique("bot"), &notify_config(port));
+    let mut ann = Person::new(hs, &unique("ann")).await;
+    let room = ann.create_room(&[&bot.user_id], false).await;
+    ann.wait_joined(&room, &bot.user_id, REPLY_SECS).await;
+    let q = ann.say(&room, "!subscribe").await;
+    ann.reply_to(&q, REPLY_SECS).await;
+
+    let bot_uid: OwnedUserId = bot.user_id.parse().unwrap();
+    room.update_power_levels(vec![(&bot_uid, (-1).into())])
+        .await
+        .expect("mute the bot");
+    let a = announce(port, None, "Said while muted");
+    assert_eq!(a["chats"], 1);
+    bot.wait_log("refuses the bot's messages for now", 1, REPLY_SECS);
+    let p = progress(port, &a["id"]);
+    assert_eq!(p["pending"].as_u64(), Some(1), "{p}");
+
+    room.update_power_levels(vec![(&bot_uid, 0.into())])
+        .await
+        .expect("unmute the bot");
+    ann.wait_for(&bot.user_id, "Said while muted", 60).await;
+    bot.wait_log("notify: notification complete", 1, REPLY_SECS);
+    let q = ann.say(&room, "!subscriptions").await;
+    let r = ann.reply_to(&q, REPLY_SECS).await;
+    assert!(
+        r.body.contains("all topics"),
+        "still subscribed: {}",
+        r.body
+    );
+    assert_eq!(ann.count(&bot.user_id, "Said while muted"), 1);
+    assert!(
+        !bot.log().contains("subscription is dropped"),
+        "{}",
+        bot.log()
+    );
 }

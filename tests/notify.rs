@@ -616,3 +616,173 @@ fn a_group_migrated_to_a_supergroup_keeps_receiving() {
     bot.wait_log(COMPLETE, 2, 60);
     assert_eq!(delta(&emu, &before), only(&[(NEW, 2)]));
 }
+
+/// Long notifications under Telegram's real limits (the emulator enforces
+/// 30 messages/s overall and 1/s per chat): a 10,000-character announcement
+/// (several messages) and one of 2,100 emoji (4,200 UTF-16 code units, so
+/// more than one message although under 4,096 characters) reach 50 chats,
+/// with a 429 answered to the second part in ten chats each time. Every
+/// part arrives exactly once in every chat, in order, the text is whole,
+/// and the bot's pacing never trips the emulator's own limits.
+#[test]
+fn long_notifications_arrive_whole_and_once_under_telegram_limits() {
+    const N: usize = 50;
+    let emu = Emulator::start();
+    emu.enforce_limits();
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let chats: Vec<i64> = (0..N as i64).map(|i| 400_001 + i).collect();
+    let file = dir.path().join("chats.txt");
+    let list: String = chats.iter().map(|c| format!("tg:{c} all\n")).collect();
+    std::fs::write(&file, list).unwrap();
+    let out = common::factbot(
+        &dir.path().join("state"),
+        &["subscriptions", "--import", file.to_str().unwrap()],
+    );
+    assert!(out.status.success(), "{out:?}");
+    let bot = BotProcess::start_with(&emu, dir.path(), &config(port, "", ""));
+    bot.wait_log("notify: admin endpoint listening", 1, 30);
+
+    let mut long = String::new();
+    let mut i = 0;
+    while long.chars().count() < 10_000 {
+        long.push_str(&format!("w{i:05} "));
+        i += 1;
+    }
+    let long = long.trim_end().to_string();
+    let emoji = "🎉".repeat(2_100);
+    let strip = |s: &str| -> String {
+        let mut out = String::new();
+        let mut tag = false;
+        for c in s.chars() {
+            match c {
+                '<' => tag = true,
+                '>' => tag = false,
+                c if !tag && !c.is_whitespace() => out.push(c),
+                _ => {}
+            }
+        }
+        out
+    };
+    for (k, body) in [&long, &emoji].into_iter().enumerate() {
+        let seq = emu.last_seq();
+        emu.fault(json!({"method": "sendMessage", "kind": "429", "retry_after": 1, "nth": 2, "count": 10}));
+        let a = announce_http(port, None, body);
+        assert_eq!(a["chats"], N);
+        bot.wait_log(COMPLETE, k + 1, 300);
+        let events = emu.events(None, seq, 0);
+        let whole = strip(&format!("Announcement{body}"));
+        let mut counts = Vec::new();
+        for c in &chats {
+            let parts: Vec<String> = events
+                .iter()
+                .filter(|e| e["kind"] == "sent" && e["chat_id"].as_i64() == Some(*c))
+                .map(text)
+                .collect();
+            let distinct: std::collections::HashSet<&String> = parts.iter().collect();
+            assert_eq!(
+                distinct.len(),
+                parts.len(),
+                "chat {c}: a part arrived twice"
+            );
+            assert!(parts.iter().all(|p| p.encode_utf16().count() <= 4096));
+            assert_eq!(
+                strip(&parts.concat()),
+                whole,
+                "chat {c}: the text is not whole, in order"
+            );
+            counts.push(parts.len());
+        }
+        assert!(counts[0] >= 2, "{counts:?}");
+        assert!(counts.iter().all(|n| *n == counts[0]), "{counts:?}");
+        let p: Value = ureq::get(&format!(
+            "http://127.0.0.1:{port}/notifications/{}",
+            a["id"]
+        ))
+        .set("Authorization", &format!("Bearer {ADMIN_TOKEN}"))
+        .call()
+        .unwrap()
+        .into_json()
+        .unwrap();
+        assert_eq!(
+            (p["delivered"].as_u64(), p["failed"].as_u64()),
+            (Some(N as u64), Some(0)),
+            "{p}"
+        );
+        eprintln!("announcement {k}: {} parts per chat", counts[0]);
+    }
+    let stats = emu.get("/control/stats");
+    let faults = &stats["result"]["faults"]["SendMessage"];
+    assert_eq!(
+        faults["429"].as_u64(),
+        Some(20),
+        "the injected 429s: {stats}"
+    );
+    assert_eq!(
+        faults["rate_limit"].as_u64(),
+        None,
+        "the bot tripped the limits: {stats}"
+    );
+}
+
+/// A subscription no transport of this bot can serve (an `mx:` room while
+/// `[matrix]` is not configured) fails at once with a log line naming the
+/// room, so `factbot announce` finishes and says so; the Telegram chat gets
+/// it.
+#[test]
+fn a_chat_no_transport_serves_fails_fast_and_announce_finishes() {
+    const ROOM: &str = "mx:!nowhere:example.org";
+    let emu = Emulator::start();
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let file = dir.path().join("chats.txt");
+    std::fs::write(&file, format!("tg:7101 all\n{ROOM} all\n")).unwrap();
+    let out = common::factbot(
+        &dir.path().join("state"),
+        &["subscriptions", "--import", file.to_str().unwrap()],
+    );
+    assert!(out.status.success(), "{out:?}");
+    let bot = BotProcess::start_with(&emu, dir.path(), &config(port, "", ""));
+    bot.wait_log("notify: admin endpoint listening", 1, 30);
+    let before = emu.sends_by_chat();
+    let mut announce = Command::new(common::BIN)
+        .args(["announce", "Hello everyone", "--config"])
+        .arg(dir.path().join("bot.toml"))
+        .env_remove("FACTBOT_CONFIG")
+        .env_remove("FACTBOT_ADMIN_TOKEN")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(st) = announce.try_wait().unwrap() {
+            break st;
+        }
+        if Instant::now() > deadline {
+            let _ = announce.kill();
+            panic!(
+                "factbot announce did not finish within 60 s:\n{}",
+                bot.log()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut stdout = String::new();
+    std::io::Read::read_to_string(announce.stdout.as_mut().unwrap(), &mut stdout).unwrap();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(announce.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    assert!(!status.success(), "one chat could not be reached: {stdout}");
+    assert!(
+        stderr.contains("1 of 2 chats could not be reached"),
+        "{stderr}"
+    );
+    assert!(stdout.contains("delivered 1/2, failed 1"), "{stdout}");
+    assert_eq!(delta(&emu, &before), only(&[(7101, 1)]));
+    let log = bot.log();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("no transport") && l.contains(ROOM)),
+        "the log names the room: {log}"
+    );
+}

@@ -153,7 +153,9 @@ proptest! {
         let mut reply = Reply::new(ReplyKind::Answer, Lang::En);
         reply.blocks = blocks.clone();
         for chunk in render_telegram_html(&reply, limit) {
-            prop_assert!(chunk.chars().count() <= limit, "chunk of {} > {limit}", chunk.chars().count());
+            // Telegram counts UTF-16 code units.
+            let units = chunk.encode_utf16().count();
+            prop_assert!(units <= limit, "chunk of {units} UTF-16 units > {limit}");
             assert_well_formed(&chunk);
         }
         for (body, html) in render_matrix(&reply, limit) {

@@ -137,6 +137,11 @@ pub struct Store {
     /// release). Every flush goes through [`Store::flush`] or
     /// [`Store::flush_async`].
     flushing: Arc<std::sync::Mutex<()>>,
+    /// One import at a time: two that overlap would both diff against the
+    /// same old facts (logging a change twice) and could commit their
+    /// change-log entries out of sequence order (the notification
+    /// watermark would then skip one).
+    importing: Arc<std::sync::Mutex<()>>,
     /// Shared by clones; the last one dropped removes the pid file.
     _pid: Option<Arc<PidFile>>,
 }
@@ -178,6 +183,7 @@ impl Store {
             db,
             dir: dir.to_path_buf(),
             flushing: Arc::default(),
+            importing: Arc::default(),
             _pid: Some(Arc::new(pid)),
         };
         store.check_schema()?;
@@ -212,6 +218,7 @@ impl Store {
             db,
             dir: PathBuf::new(),
             flushing: Arc::default(),
+            importing: Arc::default(),
             _pid: None,
         };
         store.check_schema()?;
@@ -337,7 +344,8 @@ impl Store {
     /// Imports a dataset: writes only what differs, logs each difference,
     /// all in one transaction. A dataset whose digest the store already has
     /// writes nothing. The very first import (empty store) seeds the store
-    /// without logging: a seed is not news. A dataset that is empty or
+    /// without logging: a seed is not news. Imports through one store (and
+    /// its clones) run one at a time. A dataset that is empty or
     /// would remove more than a quarter of the facts is refused
     /// ([`StoreError::Shrink`]); see [`Store::import_with`].
     pub fn import(&self, ds: &Dataset) -> Result<ImportReport, StoreError> {
@@ -352,6 +360,10 @@ impl Store {
         ds: &Dataset,
         allow_removals: bool,
     ) -> Result<ImportReport, StoreError> {
+        let _one = self
+            .importing
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         let stored = self.dataset_digest()?;
         if stored.as_deref() == Some(ds.digest.as_str())
             && self.dataset_origin()?.as_ref() == Some(&ds.origin)

@@ -222,9 +222,9 @@ impl Hub {
             return error(
                 lang,
                 if lang == Lang::En {
-                    format!("This announcement is {n} characters long; at most {MAX_ANNOUNCEMENT_CHARS} fit in one message. Please shorten it.")
+                    format!("This announcement is {n} characters long; at most {MAX_ANNOUNCEMENT_CHARS} are sent (three messages). Please shorten it.")
                 } else {
-                    format!("В объявлении {n} символов; в одно сообщение помещается не больше {MAX_ANNOUNCEMENT_CHARS}. Сократите его.")
+                    format!("В объявлении {n} символов; отправляется не больше {MAX_ANNOUNCEMENT_CHARS} (три сообщения). Сократите его.")
                 },
             );
         }
@@ -287,7 +287,7 @@ impl Hub {
         let id = crate::facts::next_in_sequence(&self.drafts, "next")?;
         self.drafts
             .insert(format!("d{id}"), serde_json::to_vec(d).unwrap_or_default())?;
-        self.drafts.flush()?;
+        self.store.flush()?;
         Ok(id)
     }
 
@@ -556,17 +556,17 @@ mod tests {
         let hub = Hub::open(&Store::temporary().unwrap()).unwrap();
         let admin = who("tg:9", true, true, true);
         let r = hub
-            .command(admin, Lang::En, &Command::Announce("x".repeat(4_001)))
+            .command(admin, Lang::En, &Command::Announce("x".repeat(12_001)))
             .unwrap();
         assert_eq!(r.kind, ReplyKind::Error);
         assert!(
-            render_plain(&r).contains("4001 characters"),
+            render_plain(&r).contains("12001 characters"),
             "{}",
             render_plain(&r)
         );
         assert!(render_plain(&r).len() < 500, "the text is not echoed");
         let r = hub
-            .command(admin, Lang::En, &Command::Announce("x".repeat(4_000)))
+            .command(admin, Lang::En, &Command::Announce("x".repeat(12_000)))
             .unwrap();
         assert_eq!(r.buttons.len(), 1, "a preview: {}", render_plain(&r));
     }

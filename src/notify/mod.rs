@@ -37,19 +37,24 @@ pub use content::Content;
 pub use outbox::{Commit, Delivery, Entry, Notification, Outbox, Progress, State};
 pub use service::Service;
 pub use subscriptions::{Subscriptions, Topics};
-pub use worker::{Deliver, Outcome};
+pub use worker::{Deliver, Outcome, Part};
 
 use crate::facts::{Store, StoreError, Topic};
 
-/// The longest announcement, in characters: one Telegram message (4,096)
-/// with room for its heading, so an announcement is never split.
-pub const MAX_ANNOUNCEMENT_CHARS: usize = 4_000;
+/// The longest announcement, in characters: three Telegram messages
+/// (3 × 4,096 UTF-16 units) with room for the heading. Longer text is
+/// refused with a clear message rather than flooding every subscribed chat
+/// with a wall of messages; what fits is delivered whole, part by part
+/// (see the worker). Issue #9 suggested one message (4,000); issue #10
+/// requires a 10,000-character announcement to arrive whole — this is the
+/// bound that serves both: bounded, and long enough for a real notice.
+pub const MAX_ANNOUNCEMENT_CHARS: usize = 12_000;
 
 /// The announcement's length problem, if any, in the operator's words.
 pub fn announcement_too_long(text: &str) -> Option<String> {
     let n = text.chars().count();
     (n > MAX_ANNOUNCEMENT_CHARS).then(|| {
-        format!("the announcement is {n} characters long; at most {MAX_ANNOUNCEMENT_CHARS} fit in one message")
+        format!("the announcement is {n} characters long; at most {MAX_ANNOUNCEMENT_CHARS} are sent (three messages)")
     })
 }
 
@@ -60,6 +65,8 @@ pub struct Hub {
     pub outbox: Outbox,
     pub subs: Subscriptions,
     drafts: sled::Tree,
+    /// For its serialised flush (drafts).
+    store: Store,
     inner: Arc<Inner>,
 }
 
@@ -76,6 +83,7 @@ impl Hub {
             outbox: Outbox::open(store)?,
             subs: Subscriptions::open(store)?,
             drafts: store.tree("notify_drafts")?,
+            store: store.clone(),
             inner: Arc::new(Inner {
                 wake: tokio::sync::Notify::new(),
                 fresh: Mutex::new(Vec::new()),
@@ -98,7 +106,11 @@ impl Hub {
 
     /// The deliverer for a chat key, if its transport is running.
     pub fn deliverer(&self, chat: &str) -> Option<Arc<dyn Deliver>> {
-        let platform = chat.split(':').next().unwrap_or("");
+        self.deliverer_for(chat.split(':').next().unwrap_or(""))
+    }
+
+    /// The deliverer of a platform (`tg`, `mx`), if its transport is running.
+    pub fn deliverer_for(&self, platform: &str) -> Option<Arc<dyn Deliver>> {
         self.inner
             .deliverers
             .read()

@@ -22,10 +22,10 @@
 //!   store error neither loses it nor marks it sent, and two presses commit
 //!   one notification.
 //!
-//! Sled 0.34 deadlocks on concurrent `flush_async` (spacejam/sled#1308), so
-//! flushes here are blocking, one at a time, on a blocking thread.
+//! Every flush goes through the store's one serialised flush
+//! ([`Store::flush`] / [`Store::flush_async`]): sled 0.34's flushes can
+//! deadlock when they overlap (spacejam/sled#1308).
 
-use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
@@ -33,7 +33,7 @@ use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::Transactional;
 
 use super::content::Content;
-use crate::facts::{Store, StoreError, Topic};
+use crate::facts::{Lang, Store, StoreError, Topic};
 
 /// A notification: what to say, to whom (by topic), when it was made.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -70,6 +70,14 @@ pub struct Delivery {
     pub next_at_ms: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
+    /// Messages of a long notification already delivered: a retry resumes
+    /// with the next one instead of repeating them.
+    #[serde(default)]
+    pub parts_sent: u32,
+    /// The language its first part went out in, so every part matches
+    /// even if the chat's `/lang` changes meanwhile.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lang: Option<Lang>,
 }
 
 /// Counts of one notification's deliveries.
@@ -118,9 +126,8 @@ pub struct Outbox {
     meta: sled::Tree,
     ids: sled::Tree,
     drafts: sled::Tree,
-    /// One flush at a time: concurrent `flush_async` calls deadlock sled
-    /// 0.34 (spacejam/sled#1308, fixed only after the last release).
-    flushing: Arc<tokio::sync::Mutex<()>>,
+    /// For its serialised flush (one flush covers every tree).
+    store: Store,
 }
 
 pub fn unix_ms() -> u64 {
@@ -158,7 +165,7 @@ impl Outbox {
             meta: store.tree("notify_meta")?,
             ids: store.tree("notify_ids")?,
             drafts: store.tree("notify_drafts")?,
-            flushing: Arc::new(tokio::sync::Mutex::new(())),
+            store: store.clone(),
         })
     }
 
@@ -224,6 +231,8 @@ impl Outbox {
                         attempts: 0,
                         next_at_ms: now,
                         last_error: None,
+                        parts_sent: 0,
+                        lang: None,
                     };
                     batch.insert(dkey(id, c), serde_json::to_vec(&d).unwrap_or_default());
                 }
@@ -251,7 +260,7 @@ impl Outbox {
             Err(TransactionError::Abort(DraftGone)) => return Ok(None),
             Err(TransactionError::Storage(e)) => return Err(e.into()),
         }
-        self.deliveries.flush()?;
+        self.store.flush()?;
         Ok(Some(made))
     }
 
@@ -259,7 +268,7 @@ impl Outbox {
     /// false when it was already gone.
     pub fn take_draft(&self, key: &[u8]) -> Result<bool, StoreError> {
         let was = self.drafts.remove(key)?.is_some();
-        self.drafts.flush()?;
+        self.store.flush()?;
         Ok(was)
     }
 
@@ -271,7 +280,32 @@ impl Outbox {
     /// Writes a watermark alone (nothing to notify, but the input was seen).
     pub fn set_mark(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
         self.meta.insert(key, value)?;
-        self.meta.flush()?;
+        self.store.flush()?;
+        Ok(())
+    }
+
+    /// When `chat` began refusing the bot's messages (see
+    /// `Outcome::Blocked`): recorded as `now_ms` the first time. Not
+    /// flushed (the next delivery record's flush covers it).
+    pub fn blocked_since(&self, chat: &str, now_ms: u64) -> Result<u64, StoreError> {
+        let key = format!("blocked:{chat}");
+        let read = |b: &[u8]| <[u8; 8]>::try_from(b).ok().map(u64::from_be_bytes);
+        match self.meta.compare_and_swap(
+            &key,
+            None as Option<&[u8]>,
+            Some(&now_ms.to_be_bytes()[..]),
+        )? {
+            Ok(()) => Ok(now_ms),
+            Err(e) => Ok(e.current.as_deref().and_then(read).unwrap_or(now_ms)),
+        }
+    }
+
+    /// `chat` takes the bot's messages again.
+    pub fn unblocked(&self, chat: &str) -> Result<(), StoreError> {
+        let key = format!("blocked:{chat}");
+        if self.meta.contains_key(&key)? {
+            self.meta.remove(&key)?;
+        }
         Ok(())
     }
 
@@ -335,22 +369,11 @@ impl Outbox {
         Ok(())
     }
 
-    /// Makes updates durable. Flushes are serialized (see `flushing`) and
-    /// run on a blocking thread; a flush also covers every update made
-    /// before it started, so waiters behind a running flush cost little.
+    /// Makes updates durable, on a blocking thread, through the store's
+    /// one serialised flush; a flush also covers every update made before
+    /// it started, so waiters behind a running flush cost little.
     pub async fn flush(&self) -> Result<(), StoreError> {
-        let _one = self.flushing.lock().await;
-        let tree = self.deliveries.clone();
-        match tokio::task::spawn_blocking(move || tree.flush()).await {
-            Ok(r) => {
-                r?;
-                Ok(())
-            }
-            Err(e) => Err(StoreError::Corrupt {
-                tree: "notify_deliveries",
-                message: format!("flush task failed: {e}"),
-            }),
-        }
+        self.store.flush_async().await
     }
 
     /// Counts per state of one notification.
@@ -417,7 +440,7 @@ impl Outbox {
             }
         }
         if notes + dels > 0 {
-            self.deliveries.flush()?;
+            self.store.flush()?;
         }
         Ok((notes, dels))
     }
@@ -485,6 +508,8 @@ mod tests {
             attempts: 0,
             next_at_ms: 0,
             last_error: None,
+            parts_sent: 0,
+            lang: None,
         };
         o.update(open.id + 1, &orphan).unwrap();
         let now = unix_ms() / 1000;

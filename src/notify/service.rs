@@ -90,13 +90,25 @@ impl Service {
             let (h, e) = (hub.clone(), Arc::clone(&engine));
             let mut s = rx.clone();
             tracing::info!(time = %sched.time, time_zone = sched.tz.iana_name().unwrap_or("?"), "notify: daily digest scheduled");
+            let sched = Arc::new(sched);
             tokio::spawn(async move {
                 loop {
                     let now = clock.now();
-                    let next = match digest::tick(&h, &sched, &e.catalog(), now) {
-                        Ok(at) => at,
-                        Err(err) => {
+                    // Off the runtime's threads: enqueueing writes and
+                    // flushes the outbox.
+                    let (h2, s2, e2) = (h.clone(), Arc::clone(&sched), Arc::clone(&e));
+                    let ticked = tokio::task::spawn_blocking(move || {
+                        digest::tick(&h2, &s2, &e2.catalog(), now)
+                    })
+                    .await;
+                    let next = match ticked {
+                        Ok(Ok(at)) => at,
+                        Ok(Err(err)) => {
                             tracing::error!(error = %err, "notify: digest failed");
+                            now
+                        }
+                        Err(err) => {
+                            tracing::error!(error = %err, "notify: digest task failed");
                             now
                         }
                     };
@@ -113,7 +125,19 @@ impl Service {
             });
         }
 
-        let worker = tokio::spawn(Worker::new(hub, engine, cfg.notify.max_in_flight).run(rx));
+        // Deliveries to a platform this process does not run fail at once.
+        let mut platforms = Vec::new();
+        if cfg.telegram.is_some() {
+            platforms.push("tg");
+        }
+        if cfg.matrix.is_some() {
+            platforms.push("mx");
+        }
+        let worker = tokio::spawn(
+            Worker::new(hub, engine, cfg.notify.max_in_flight)
+                .serving(&platforms)
+                .run(rx),
+        );
         Ok(Service {
             stop,
             worker,

@@ -4,9 +4,13 @@
 //! key as `ChatSettings`: `tg:-100123`, `mx:!room:server`) → JSON list of
 //! topic names, `all` standing for every topic. A chat with no topics left
 //! has no entry, so "who is subscribed" is one scan of the tree. Every change
-//! is flushed before it is confirmed to the chat.
+//! is flushed before it is confirmed to the chat, and made by
+//! compare-and-swap (or, for a move, a transaction), so two admins changing
+//! one chat at once never lose each other's change.
 
 use std::collections::BTreeSet;
+
+use sled::transaction::{ConflictableTransactionError, TransactionError};
 
 use crate::facts::{Store, StoreError, Topic};
 
@@ -41,6 +45,53 @@ pub fn parse_topics(args: &str) -> Result<Topics, String> {
     Ok(out)
 }
 
+/// Checks that `key` is a chat key its platform can have: `tg:` and a
+/// chat id (`tg:-100123`) or a public `@username` (`tg:@news`, 4–32
+/// letters, digits or `_`, starting with a letter); `mx:` and a room id
+/// (`mx:!opaque:server`, or `mx:!opaque` for room version 12, which names
+/// no server). The error says what is wrong.
+pub fn check_chat_key(key: &str) -> Result<(), String> {
+    let word = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    if let Some(id) = key.strip_prefix("tg:") {
+        if let Some(name) = id.strip_prefix('@') {
+            let ok = (4..=32).contains(&name.len())
+                && name.starts_with(|c: char| c.is_ascii_alphabetic())
+                && name.chars().all(word);
+            return if ok {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{key:?}: a Telegram @username has 4 to 32 letters, digits or _"
+                ))
+            };
+        }
+        return match id.parse::<i64>() {
+            Ok(n) if n != 0 => Ok(()),
+            _ => Err(format!(
+                "{key:?}: a Telegram chat is tg: and a chat id (tg:-100123) or @username"
+            )),
+        };
+    }
+    if let Some(room) = key.strip_prefix("mx:") {
+        let ok = room.strip_prefix('!').is_some_and(|rest| {
+            let (opaque, server) = rest.split_once(':').unwrap_or((rest, "x"));
+            !opaque.is_empty()
+                && !server.is_empty()
+                && !rest.contains(|c: char| c.is_whitespace() || c.is_control())
+        });
+        return if ok {
+            Ok(())
+        } else {
+            Err(format!(
+                "{key:?}: a Matrix room is mx: and a room id (mx:!abc:example.org)"
+            ))
+        };
+    }
+    Err(format!(
+        "{key:?}: not a chat key: tg:… (Telegram) or mx:… (Matrix)"
+    ))
+}
+
 /// Whether a chat with `topics` gets news of `topic` (`None`: news for
 /// every subscriber, such as an announcement to all).
 pub fn wants(topics: &Topics, topic: Option<Topic>) -> bool {
@@ -54,12 +105,15 @@ pub fn wants(topics: &Topics, topic: Option<Topic>) -> bool {
 #[derive(Clone)]
 pub struct Subscriptions {
     tree: sled::Tree,
+    /// For its serialised flush.
+    store: Store,
 }
 
 impl Subscriptions {
     pub fn open(store: &Store) -> Result<Subscriptions, StoreError> {
         Ok(Subscriptions {
             tree: store.tree("subscriptions")?,
+            store: store.clone(),
         })
     }
 
@@ -85,31 +139,52 @@ impl Subscriptions {
             let v = serde_json::to_vec(topics).unwrap_or_default();
             self.tree.insert(chat, v)?;
         }
-        self.tree.flush()?;
+        self.store.flush()?;
         Ok(())
+    }
+
+    /// Changes a chat's topics by compare-and-swap, not flushed: when
+    /// another change to the same chat lands in between, `change` runs
+    /// again on its result, so concurrent `/subscribe` and `/unsubscribe`
+    /// never lose each other's topics. Returns the topics after.
+    fn update(&self, chat: &str, change: impl Fn(&mut Topics)) -> Result<Topics, StoreError> {
+        let mut corrupt = None;
+        let mut after = Topics::new();
+        self.tree.update_and_fetch(chat, |old| {
+            let mut topics = match old.map(|v| Self::decode(chat.as_bytes(), v)) {
+                None => Topics::new(),
+                Some(Ok(t)) => t,
+                Some(Err(e)) => {
+                    // Leave the record as it is and report it.
+                    corrupt = Some(e);
+                    return old.map(<[u8]>::to_vec);
+                }
+            };
+            corrupt = None;
+            change(&mut topics);
+            let v = (!topics.is_empty()).then(|| serde_json::to_vec(&topics).unwrap_or_default());
+            after = topics;
+            v
+        })?;
+        match corrupt {
+            Some(e) => Err(e),
+            None => Ok(after),
+        }
     }
 
     /// Adds topics; returns the chat's topics after.
     pub fn subscribe(&self, chat: &str, topics: &Topics) -> Result<Topics, StoreError> {
-        let mut now = self.get(chat)?;
-        now.extend(topics.iter().cloned());
-        self.put(chat, &now)?;
+        let now = self.update(chat, |t| t.extend(topics.iter().cloned()))?;
+        self.store.flush()?;
         Ok(now)
     }
 
     /// Adds many chats' topics with one flush at the end (bulk import).
     pub fn subscribe_many(&self, items: &[(String, Topics)]) -> Result<(), StoreError> {
-        let mut batch = sled::Batch::default();
         for (chat, topics) in items {
-            let mut now = self.get(chat)?;
-            now.extend(topics.iter().cloned());
-            batch.insert(
-                chat.as_bytes(),
-                serde_json::to_vec(&now).unwrap_or_default(),
-            );
+            self.update(chat, |t| t.extend(topics.iter().cloned()))?;
         }
-        self.tree.apply_batch(batch)?;
-        self.tree.flush()?;
+        self.store.flush()?;
         Ok(())
     }
 
@@ -126,14 +201,15 @@ impl Subscriptions {
             self.put(chat, &Topics::new())?;
             return Ok(Topics::new());
         };
-        let mut now = self.get(chat)?;
-        if now.remove(ALL) {
-            now.extend(Topic::ALL.iter().map(|t| t.name().to_string()));
-        }
-        for t in drop {
-            now.remove(t);
-        }
-        self.put(chat, &now)?;
+        let now = self.update(chat, |now| {
+            if now.remove(ALL) {
+                now.extend(Topic::ALL.iter().map(|t| t.name().to_string()));
+            }
+            for t in drop {
+                now.remove(t);
+            }
+        })?;
+        self.store.flush()?;
         Ok(now)
     }
 
@@ -161,21 +237,34 @@ impl Subscriptions {
             .collect())
     }
 
-    /// A chat got a new id (Telegram group → supergroup): its topics join
-    /// the new key's.
+    /// A chat got a new id (Telegram group → supergroup, a Matrix room
+    /// upgraded): its topics join the new key's, in one transaction.
     pub fn move_chat(&self, old: &str, new: &str) -> Result<(), StoreError> {
-        let topics = self.get(old)?;
-        if topics.is_empty() {
-            return Ok(());
+        let r: Result<(), TransactionError<StoreError>> = self.tree.transaction(|t| {
+            let Some(v) = t.get(old)? else {
+                return Ok(());
+            };
+            let abort = ConflictableTransactionError::Abort;
+            let mut topics = Self::decode(old.as_bytes(), &v).map_err(abort)?;
+            if let Some(n) = t.get(new)? {
+                topics.extend(Self::decode(new.as_bytes(), &n).map_err(abort)?);
+            }
+            t.insert(new, serde_json::to_vec(&topics).unwrap_or_default())?;
+            t.remove(old)?;
+            Ok(())
+        });
+        match r {
+            Ok(()) => {}
+            Err(TransactionError::Abort(e)) => return Err(e),
+            Err(TransactionError::Storage(e)) => return Err(e.into()),
         }
-        self.subscribe(new, &topics)?;
-        self.put(old, &Topics::new())
+        self.store.flush()
     }
 
     /// Drops a chat's subscription; whether it had one.
     pub fn remove(&self, chat: &str) -> Result<bool, StoreError> {
         let had = self.tree.remove(chat)?.is_some();
-        self.tree.flush()?;
+        self.store.flush()?;
         Ok(had)
     }
 }
@@ -186,6 +275,41 @@ mod tests {
 
     fn set(words: &[&str]) -> Topics {
         words.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn chat_keys_are_checked_per_platform() {
+        for ok in [
+            "tg:-100123",
+            "tg:42",
+            "tg:@news_2024",
+            "mx:!AbC:example.org",
+            "mx:!abc:localhost:8448",
+            "mx:!aGVsbG8gd29ybGQ",
+        ] {
+            assert_eq!(check_chat_key(ok), Ok(()), "{ok}");
+        }
+        for bad in [
+            "tg:",
+            "tg:0",
+            "tg:abc",
+            "tg:@",
+            "tg:@ab",
+            "tg:@1abc",
+            "tg:@a-b-c",
+            "tg:1.5",
+            "mx:",
+            "mx:room",
+            "mx:!",
+            "mx:!:x",
+            "mx:!a:",
+            "mx:!a b:x",
+            "mx:#alias:x",
+            "xx:1",
+            "tg",
+        ] {
+            assert!(check_chat_key(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]
@@ -217,6 +341,71 @@ mod tests {
         assert!(s.unsubscribe("tg:-1", None).unwrap().is_empty());
         assert!(s.get("tg:-1").unwrap().is_empty());
         assert_eq!(s.list().unwrap().len(), 2);
+    }
+
+    /// Eight threads change one chat's topics at once, many times over:
+    /// no change is lost (a read-modify-write would drop some).
+    #[test]
+    fn concurrent_changes_to_one_chat_all_take_effect() {
+        let s = Subscriptions::open(&Store::temporary().unwrap()).unwrap();
+        let topics: Vec<&str> = Topic::ALL.iter().map(|t| t.name()).take(8).collect();
+        assert_eq!(topics.len(), 8);
+        for round in 0..40 {
+            let chat = format!("tg:-{round}");
+            // Half the topics start subscribed; those are dropped while the
+            // other half are added.
+            s.subscribe(&chat, &topics[4..].iter().map(|t| t.to_string()).collect())
+                .unwrap();
+            let go = std::sync::Barrier::new(topics.len());
+            std::thread::scope(|sc| {
+                for (i, t) in topics.iter().enumerate() {
+                    let (s, chat, go) = (&s, &chat, &go);
+                    sc.spawn(move || {
+                        go.wait();
+                        if i < 4 {
+                            s.subscribe(chat, &set(&[t])).unwrap();
+                        } else {
+                            s.unsubscribe(chat, Some(&set(&[t]))).unwrap();
+                        }
+                    });
+                }
+            });
+            assert_eq!(
+                s.get(&chat).unwrap(),
+                set(&topics[..4]),
+                "round {round}: a concurrent change was lost"
+            );
+        }
+    }
+
+    #[test]
+    fn concurrent_moves_and_subscriptions_keep_every_topic() {
+        let s = Subscriptions::open(&Store::temporary().unwrap()).unwrap();
+        for round in 0..40 {
+            let (old, new) = (format!("tg:-{round}"), format!("tg:-100{round}"));
+            s.subscribe(&old, &set(&["trade"])).unwrap();
+            let go = std::sync::Barrier::new(3);
+            std::thread::scope(|sc| {
+                sc.spawn(|| {
+                    go.wait();
+                    s.move_chat(&old, &new).unwrap();
+                });
+                sc.spawn(|| {
+                    go.wait();
+                    s.subscribe(&new, &set(&["visit"])).unwrap();
+                });
+                sc.spawn(|| {
+                    go.wait();
+                    s.subscribe(&new, &set(&["people"])).unwrap();
+                });
+            });
+            assert_eq!(
+                s.get(&new).unwrap(),
+                set(&["people", "trade", "visit"]),
+                "round {round}"
+            );
+            assert!(s.get(&old).unwrap().is_empty());
+        }
     }
 
     #[test]

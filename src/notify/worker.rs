@@ -2,24 +2,45 @@
 //! [`Deliver`], records the outcome durably, retries.
 //!
 //! Why it is built this way:
-//! - at most `max_in_flight` sends at once, so a crash repeats at most that
-//!   many (a delivery counts as finished only once its `delivered` mark is
-//!   flushed);
+//! - one queue per platform, each with its own pacing gate and in-flight
+//!   cap: a Telegram broadcast of 10,000 chats, or a 429 pause for
+//!   Telegram, never holds up a Matrix room's notification (one shared
+//!   queue stopped at its paused head);
+//! - at most `max_in_flight` sends at once per platform, so a crash repeats
+//!   at most that many (a delivery counts as finished only once its
+//!   `delivered` mark is flushed) — and on Matrix none, since a retried
+//!   part reuses its transaction id ([`Part::idempotency_key`]);
+//! - a notification too long for one message goes out part by part, each
+//!   part recorded when sent: a retry resumes at the first unsent part,
+//!   parts keep the chat's pacing, and a chat never gets parts of two
+//!   notifications interleaved;
 //! - a failing or rate-limited chat is rescheduled, never waited for in a
-//!   send slot, so one bad chat cannot hold up the others;
+//!   send slot, so one bad chat cannot hold up the others; every failure,
+//!   flood control included, counts toward [`MAX_ATTEMPTS`] per part;
+//! - a chat that refuses the bot for now ([`Outcome::Blocked`], e.g. a
+//!   Matrix room that muted it) is retried with growing pauses and dropped
+//!   only after [`BLOCKED_GIVE_UP`];
 //! - each chat is paced by its platform's [`Deliver::chat_interval`] and has
 //!   at most one send in flight, so a chat's notifications arrive in order;
-//!   the platform-wide rate (Telegram's 30/s) is the deliverer's business
-//!   (teloxide's `Throttle`, shared with interactive replies);
-//! - what a chat receives is rendered at send time, in its language.
+//!   the platform-wide rate is [`Deliver::min_gap`];
+//! - a delivery for a platform this process does not serve (an `mx:` room
+//!   with no `[matrix]` configured) fails at once, with a log line naming
+//!   the chat, instead of waiting forever;
+//! - a deliverer that panics costs one attempt, never a chat left marked
+//!   busy or a send slot left taken;
+//! - what a chat receives is rendered at send time, in its language (kept
+//!   for the later parts of a long notification).
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, HashSet};
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
-use tokio::task::JoinSet;
+use futures::FutureExt;
+use sha2::{Digest, Sha256};
+use tokio::task::{JoinError, JoinSet};
 
 use super::outbox::{unix_ms, Delivery, Notification, State};
 use super::Hub;
@@ -35,27 +56,61 @@ pub enum Outcome {
     RetryAfter(Duration),
     /// Network or server trouble: retry with backoff.
     Transient(String),
+    /// The bot may not write there for now but is still a member (muted by
+    /// a Matrix room's power levels): the chat's deliveries pause with
+    /// growing backoff; the subscription is dropped only when this lasts
+    /// [`BLOCKED_GIVE_UP`].
+    Blocked(String),
     /// The bot can no longer write there (blocked, kicked, left the room):
     /// the chat's subscription is dropped.
     Gone(String),
-    /// The chat has a new key (Telegram group → supergroup): the
-    /// subscription moves and the delivery goes there.
+    /// The chat has a new key (Telegram group → supergroup, an upgraded
+    /// Matrix room): the subscription moves and the delivery goes there.
     Migrated(String),
     /// The platform refused the message itself; retrying cannot help.
     Rejected(String),
+}
+
+/// One message of a notification, to one chat.
+pub struct Part<'a> {
+    pub notification: u64,
+    /// Where it goes (the delivery's current target).
+    pub chat: &'a str,
+    /// The whole notification as this chat reads it.
+    pub reply: &'a Reply,
+    /// Which of the [`Deliver::parts`] messages to send (0-based).
+    pub index: usize,
+}
+
+impl Part<'_> {
+    /// A key that names this (notification, chat, part) and is the same on
+    /// every attempt — also after a restart — so a platform that
+    /// de-duplicates by a client-chosen id (Matrix transaction ids) turns
+    /// a retried send into a no-op instead of a second message.
+    pub fn idempotency_key(&self) -> String {
+        let h = Sha256::digest(format!(
+            "{}\n{}\n{}",
+            self.notification, self.chat, self.index
+        ));
+        let hex: String = h.iter().take(12).map(|b| format!("{b:02x}")).collect();
+        format!("factbot-n{}-p{}-{hex}", self.notification, self.index)
+    }
 }
 
 /// A platform's way to send a notification to one chat.
 pub trait Deliver: Send + Sync {
     /// The chat-key prefix it serves: `tg` for `tg:-100123`, `mx` for `mx:!room:server`.
     fn platform(&self) -> &'static str;
-    /// Sends `reply` to chat key `chat`; never panics, every failure is an [`Outcome`].
-    fn deliver<'a>(&'a self, chat: &'a str, reply: &'a Reply) -> BoxFuture<'a, Outcome>;
-    /// Least time between two deliveries to one chat.
+    /// How many messages `reply` is sent as in `chat` (at least one).
+    fn parts(&self, chat: &str, reply: &Reply) -> usize;
+    /// Sends one part; every failure is an [`Outcome`]. (A panic is caught
+    /// and counted as a transient failure.)
+    fn deliver<'a>(&'a self, part: Part<'a>) -> BoxFuture<'a, Outcome>;
+    /// Least time between two sends to one chat.
     fn chat_interval(&self, _chat: &str) -> Duration {
         Duration::from_secs(1)
     }
-    /// Least time between two deliveries on this platform, so a broadcast
+    /// Least time between two sends on this platform, so a broadcast
     /// is spread evenly instead of bursting into the platform's flood
     /// control (zero: no pacing).
     fn min_gap(&self) -> Duration {
@@ -68,38 +123,99 @@ pub trait Deliver: Send + Sync {
     }
 }
 
-/// Give up a transiently failing delivery after this many attempts.
+/// Give up a part after this many failed attempts in a row (flood-control
+/// answers included, so a `retry_after` can never loop forever).
 pub const MAX_ATTEMPTS: u32 = 8;
-/// A send taking longer is abandoned and retried.
+/// A chat that refuses the bot this long loses its subscription.
+pub const BLOCKED_GIVE_UP: Duration = Duration::from_secs(24 * 3600);
+/// First and longest pause before retrying a chat that refuses the bot.
+const BLOCKED_FIRST_RETRY: Duration = Duration::from_secs(10);
+const BLOCKED_MAX_RETRY: Duration = Duration::from_secs(3600);
+/// A send taking longer is abandoned and retried (on Matrix with the same
+/// transaction id, so the homeserver de-duplicates it).
 const SEND_TIMEOUT: Duration = Duration::from_secs(120);
 /// How far behind its schedule a paced platform may catch up.
 const CATCH_UP: Duration = Duration::from_millis(2);
-/// Retried this long after an attempt found no deliverer for its platform.
-const NO_DELIVERER_WAIT: u64 = 2_000;
+/// A chat busy with another send (or finishing another notification's
+/// parts) is looked at again after this long.
+const BUSY_RETRY_MS: u64 = 200;
 
 fn backoff_ms(attempts: u32) -> u64 {
     (1_000u64 << attempts.saturating_sub(1).min(8)).min(300_000)
 }
 
+/// When to try a chat that has refused the bot's messages since
+/// `since_ms` again: pauses grow with the time it has been refusing
+/// (10 s at first, at most an hour); `None` once that is a day.
+pub fn blocked_retry_at(since_ms: u64, now_ms: u64) -> Option<u64> {
+    let blocked = now_ms.saturating_sub(since_ms);
+    if blocked >= BLOCKED_GIVE_UP.as_millis() as u64 {
+        return None;
+    }
+    let wait = (blocked / 2).clamp(
+        BLOCKED_FIRST_RETRY.as_millis() as u64,
+        BLOCKED_MAX_RETRY.as_millis() as u64,
+    );
+    Some(now_ms + wait)
+}
+
+fn platform_of(chat: &str) -> &str {
+    chat.split(':').next().unwrap_or("")
+}
+
 type Key = (u64, String);
+
+/// One platform's deliveries.
+#[derive(Default)]
+struct Lane {
+    /// (due, notification, chat) of every pending delivery not in flight.
+    queue: BinaryHeap<Reverse<(u64, u64, String)>>,
+    /// When the next send may start (even pacing; flood-control pauses).
+    gate: Option<Instant>,
+    /// Sends in flight.
+    in_flight: usize,
+}
+
+/// A send in progress, by task: what to free and requeue if its task
+/// panics.
+struct Running {
+    nid: u64,
+    platform: String,
+    d: Delivery,
+}
+
+/// What a send's task hands back.
+struct Done {
+    d: Delivery,
+    /// Flood control: hold the platform this long.
+    pause: Option<Duration>,
+}
 
 /// The worker's state; see the module docs.
 pub struct Worker {
     hub: Hub,
     engine: Arc<Engine>,
     max_in_flight: usize,
-    /// (due, notification, chat) of every pending delivery not in flight.
-    queue: BinaryHeap<Reverse<(u64, u64, String)>>,
+    lanes: HashMap<String, Lane>,
     known: HashSet<Key>,
+    /// Chats with a send in flight.
     busy: HashSet<String>,
     last_sent: HashMap<String, Instant>,
+    /// Per chat, the notification whose parts it is in the middle of: no
+    /// other notification starts there before it is finished.
+    partial: HashMap<String, u64>,
     /// Deliveries not yet final, per notification.
     outstanding: HashMap<u64, usize>,
     notifications: HashMap<u64, Arc<Notification>>,
-    /// Per platform, when the next delivery may start.
-    gates: HashMap<String, Instant>,
-    /// Per platform, sends in flight.
-    in_flight: HashMap<String, usize>,
+    /// Platforms this process serves (`None`: any may register later).
+    served: Option<HashSet<String>>,
+    running: HashMap<tokio::task::Id, Running>,
+}
+
+enum Launch {
+    Started,
+    Later(u64),
+    Dropped,
 }
 
 impl Worker {
@@ -108,15 +224,24 @@ impl Worker {
             hub,
             engine,
             max_in_flight: max_in_flight.max(1),
-            queue: BinaryHeap::new(),
+            lanes: HashMap::new(),
             known: HashSet::new(),
             busy: HashSet::new(),
             last_sent: HashMap::new(),
+            partial: HashMap::new(),
             outstanding: HashMap::new(),
             notifications: HashMap::new(),
-            gates: HashMap::new(),
-            in_flight: HashMap::new(),
+            served: None,
+            running: HashMap::new(),
         }
+    }
+
+    /// The platforms (`tg`, `mx`) whose transports this process runs:
+    /// deliveries to any other chat key fail at once instead of waiting
+    /// for a transport that never comes.
+    pub fn serving(mut self, platforms: &[&str]) -> Worker {
+        self.served = Some(platforms.iter().map(|p| p.to_string()).collect());
+        self
     }
 
     fn load(&mut self, id: Option<u64>) {
@@ -136,13 +261,24 @@ impl Worker {
             }
             if self.known.insert((nid, d.chat.clone())) {
                 *self.outstanding.entry(nid).or_default() += 1;
-                self.queue.push(Reverse((d.next_at_ms, nid, d.chat)));
+                if d.parts_sent > 0 {
+                    self.partial.insert(d.target.clone(), nid);
+                }
+                self.enqueue(d.next_at_ms, nid, d.chat);
                 added += 1;
             }
         }
         if added > 0 {
             tracing::info!(deliveries = added, "notify: deliveries queued");
         }
+    }
+
+    fn enqueue(&mut self, due: u64, nid: u64, chat: String) {
+        self.lanes
+            .entry(platform_of(&chat).to_string())
+            .or_default()
+            .queue
+            .push(Reverse((due, nid, chat)));
     }
 
     fn notification(&mut self, id: u64) -> Option<Arc<Notification>> {
@@ -166,73 +302,29 @@ impl Worker {
     /// Runs until `stop` turns true; then waits (bounded) for sends in flight.
     pub async fn run(mut self, mut stop: tokio::sync::watch::Receiver<bool>) {
         self.load(None);
-        let mut tasks: JoinSet<(u64, String, Delivery, Option<Duration>)> = JoinSet::new();
+        let mut tasks: JoinSet<Done> = JoinSet::new();
         loop {
             if *stop.borrow() {
                 break;
             }
-            let now = unix_ms();
-            // Launch what is due, while there are free slots.
-            let mut later = Vec::new();
-            let mut gated: Option<Instant> = None;
-            while tasks.len() < self.max_in_flight {
-                let Some(Reverse((due, _, chat))) = self.queue.peek() else {
-                    break;
-                };
-                if *due > now {
-                    break;
-                }
-                let platform = chat.split(':').next().unwrap_or("");
-                if let Some(at) = self.gates.get(platform).filter(|at| **at > Instant::now()) {
-                    gated = Some(*at);
-                    break;
-                }
-                let cap = self
-                    .hub
-                    .deliverer(chat)
-                    .map_or(usize::MAX, |d| d.max_in_flight());
-                if self.in_flight.get(platform).copied().unwrap_or(0) >= cap {
-                    // A send of this platform finishing wakes the loop.
-                    gated = Some(Instant::now() + Duration::from_secs(60));
-                    break;
-                }
-                let Some(Reverse((_, nid, chat))) = self.queue.pop() else {
-                    break;
-                };
-                match self.launch(nid, &chat, now, &mut tasks) {
-                    Launch::Started | Launch::Dropped => {}
-                    Launch::Later(at) => later.push(Reverse((at, nid, chat))),
-                }
-            }
-            self.queue.extend(later);
-            let mut wait = Duration::from_millis(
-                self.queue
-                    .peek()
-                    .map(|Reverse((due, _, _))| due.saturating_sub(unix_ms()))
-                    .unwrap_or(60_000)
-                    .clamp(5, 60_000),
-            );
-            if let Some(at) = gated {
-                wait = at.saturating_duration_since(Instant::now());
-            }
-            let full = tasks.len() >= self.max_in_flight;
+            let wake = self.launch_due(&mut tasks);
+            let wait = wake
+                .map(|at| at.saturating_duration_since(Instant::now()))
+                .unwrap_or(Duration::from_secs(60))
+                .clamp(Duration::from_millis(1), Duration::from_secs(60));
             tokio::select! {
-                Some(done) = tasks.join_next(), if !tasks.is_empty() => {
-                    if let Ok((nid, was, d, pause)) = done { self.finished(nid, &was, d, pause); }
-                }
+                Some(done) = tasks.join_next_with_id(), if !tasks.is_empty() => self.joined(done),
                 _ = self.hub.inner.wake.notified() => {
                     let fresh: Vec<u64> = std::mem::take(&mut *self.hub.inner.fresh.lock().unwrap_or_else(|p| p.into_inner()));
                     for id in fresh { self.load(Some(id)); }
                 }
-                _ = tokio::time::sleep(wait), if !full => {}
+                _ = tokio::time::sleep(wait) => {}
                 _ = stop.changed() => {}
             }
         }
         let grace = tokio::time::timeout(Duration::from_secs(5), async {
-            while let Some(done) = tasks.join_next().await {
-                if let Ok((nid, was, d, pause)) = done {
-                    self.finished(nid, &was, d, pause);
-                }
+            while let Some(done) = tasks.join_next_with_id().await {
+                self.joined(done);
             }
         });
         if grace.await.is_err() {
@@ -243,12 +335,68 @@ impl Worker {
         tracing::info!("notify: worker stopped");
     }
 
+    /// Starts every send that may start now, platform by platform; returns
+    /// when to look again (`None`: only when a send finishes or news comes).
+    fn launch_due(&mut self, tasks: &mut JoinSet<Done>) -> Option<Instant> {
+        let now = unix_ms();
+        let mut wake: Option<Instant> = None;
+        let mut soonest = |at: Instant| wake = Some(wake.map_or(at, |w: Instant| w.min(at)));
+        let platforms: Vec<String> = self.lanes.keys().cloned().collect();
+        for platform in platforms {
+            let deliverer = self.hub.deliverer_for(&platform);
+            let served = self.served.as_ref().is_none_or(|s| s.contains(&platform));
+            if deliverer.is_none() && served {
+                // Its transport has not registered yet (Matrix does after
+                // its first sync); registering wakes the worker.
+                continue;
+            }
+            let cap = deliverer
+                .as_ref()
+                .map_or(usize::MAX, |d| d.max_in_flight())
+                .min(self.max_in_flight);
+            let mut later = Vec::new();
+            while let Some(lane) = self.lanes.get_mut(&platform) {
+                let Some(Reverse((due, _, _))) = lane.queue.peek() else {
+                    break;
+                };
+                if *due > now {
+                    soonest(Instant::now() + Duration::from_millis(due - now));
+                    break;
+                }
+                if let Some(g) = lane.gate.filter(|g| *g > Instant::now()) {
+                    soonest(g);
+                    break;
+                }
+                if lane.in_flight >= cap {
+                    // A send of this platform finishing wakes the loop.
+                    break;
+                }
+                let Some(Reverse((_, nid, chat))) = lane.queue.pop() else {
+                    break;
+                };
+                match self.launch(nid, &chat, now, &platform, deliverer.clone(), tasks) {
+                    Launch::Started | Launch::Dropped => {}
+                    Launch::Later(at) => later.push(Reverse((at, nid, chat))),
+                }
+            }
+            if let Some(Reverse((at, _, _))) = later.iter().min() {
+                soonest(Instant::now() + Duration::from_millis(at.saturating_sub(now)));
+            }
+            if let Some(lane) = self.lanes.get_mut(&platform) {
+                lane.queue.extend(later);
+            }
+        }
+        wake
+    }
+
     fn launch(
         &mut self,
         nid: u64,
         chat: &str,
         now: u64,
-        tasks: &mut JoinSet<(u64, String, Delivery, Option<Duration>)>,
+        platform: &str,
+        deliverer: Option<Arc<dyn Deliver>>,
+        tasks: &mut JoinSet<Done>,
     ) -> Launch {
         let d = match self.hub.outbox.deliveries_get(nid, chat) {
             Ok(Some(d)) if d.state == State::Pending => d,
@@ -261,17 +409,16 @@ impl Worker {
                 return Launch::Later(now + 5_000);
             }
         };
-        let Some(deliverer) = self.hub.deliverer(&d.target) else {
-            return Launch::Later(now + NO_DELIVERER_WAIT);
-        };
-        if self.busy.contains(&d.target) {
-            return Launch::Later(now + 200);
+        if self.busy.contains(&d.target) || self.partial.get(&d.target).is_some_and(|p| *p != nid) {
+            return Launch::Later(now + BUSY_RETRY_MS);
         }
-        let interval = deliverer.chat_interval(&d.target);
-        if let Some(last) = self.last_sent.get(&d.target) {
-            let since = last.elapsed();
-            if since < interval {
-                return Launch::Later(now + (interval - since).as_millis() as u64 + 1);
+        if let Some(dv) = &deliverer {
+            let interval = dv.chat_interval(&d.target);
+            if let Some(last) = self.last_sent.get(&d.target) {
+                let since = last.elapsed();
+                if since < interval {
+                    return Launch::Later(now + (interval - since).as_millis() as u64 + 1);
+                }
             }
         }
         let Some(n) = self.notification(nid) else {
@@ -282,25 +429,31 @@ impl Worker {
             self.forget(nid, chat);
             return Launch::Dropped;
         };
-        let gap = deliverer.min_gap();
-        if !gap.is_zero() {
-            let now = Instant::now();
-            let prev = self.gates.get(deliverer.platform()).copied().unwrap_or(now);
-            // Absorb timer lateness (a millisecond or two) to keep the
-            // rate, but never catch up after a stall: two sends close
-            // together are what trips a sliding-window flood control.
-            let from = prev.max(now.checked_sub(CATCH_UP).unwrap_or(now));
-            self.gates
-                .insert(deliverer.platform().to_string(), from + gap);
+        let lane = self.lanes.entry(platform.to_string()).or_default();
+        if let Some(gap) = deliverer.as_ref().map(|d| d.min_gap()) {
+            if !gap.is_zero() {
+                let now = Instant::now();
+                let prev = lane.gate.unwrap_or(now);
+                // Absorb timer lateness (a millisecond or two) to keep the
+                // rate, but never catch up after a stall: two sends close
+                // together are what trips a sliding-window flood control.
+                let from = prev.max(now.checked_sub(CATCH_UP).unwrap_or(now));
+                lane.gate = Some(from + gap);
+            }
         }
-        *self
-            .in_flight
-            .entry(deliverer.platform().to_string())
-            .or_default() += 1;
+        lane.in_flight += 1;
         self.busy.insert(d.target.clone());
         let hub = self.hub.clone();
         let engine = Arc::clone(&self.engine);
-        tasks.spawn(attempt(hub, engine, deliverer, n, d));
+        let handle = tasks.spawn(attempt(hub, engine, deliverer, n, d.clone()));
+        self.running.insert(
+            handle.id(),
+            Running {
+                nid,
+                platform: platform.to_string(),
+                d,
+            },
+        );
         Launch::Started
     }
 
@@ -332,63 +485,143 @@ impl Worker {
         }
     }
 
-    fn finished(&mut self, nid: u64, was: &str, d: Delivery, pause: Option<Duration>) {
-        self.busy.remove(was);
-        self.last_sent.insert(was.to_string(), Instant::now());
-        if let Some(n) = self.in_flight.get_mut(was.split(':').next().unwrap_or("")) {
-            *n = n.saturating_sub(1);
+    /// A send's task ended (or panicked): frees its chat and slot, then
+    /// requeues or settles the delivery.
+    fn joined(&mut self, r: Result<(tokio::task::Id, Done), JoinError>) {
+        let (id, done) = match r {
+            Ok((id, done)) => (id, Ok(done)),
+            Err(e) => (e.id(), Err(e)),
+        };
+        let Some(run) = self.running.remove(&id) else {
+            return;
+        };
+        let was = run.d.target.clone();
+        self.busy.remove(&was);
+        self.last_sent.insert(was.clone(), Instant::now());
+        if self.partial.get(&was) == Some(&run.nid) {
+            self.partial.remove(&was);
         }
+        let lane = self.lanes.entry(run.platform.clone()).or_default();
+        lane.in_flight = lane.in_flight.saturating_sub(1);
+        let (d, pause) = match done {
+            Ok(Done { d, pause }) => (d, pause),
+            Err(e) => {
+                // Outside the deliverer (whose panics `attempt` catches):
+                // count an attempt and keep the record as it was.
+                let mut d = run.d;
+                d.attempts += 1;
+                d.next_at_ms = unix_ms() + backoff_ms(d.attempts);
+                d.last_error = Some(format!("the send crashed: {e}"));
+                if d.attempts >= MAX_ATTEMPTS {
+                    d.state = State::Failed;
+                }
+                tracing::error!(id = run.nid, chat = %d.target, error = %e, "notify: a send crashed");
+                if let Err(e) = self.hub.outbox.update(run.nid, &d) {
+                    tracing::error!(error = %e, "notify: cannot record a delivery");
+                }
+                (d, None)
+            }
+        };
         if let Some(p) = pause {
-            // Flood control is per bot: hold every delivery of the platform.
-            let platform = was.split(':').next().unwrap_or("").to_string();
+            // Flood control is per bot: hold every send of the platform.
             let until = Instant::now() + p;
-            let gate = self.gates.entry(platform).or_insert(until);
-            *gate = (*gate).max(until);
+            lane.gate = Some(lane.gate.map_or(until, |g| g.max(until)));
         }
         if d.state == State::Pending {
-            self.queue.push(Reverse((d.next_at_ms, nid, d.chat)));
+            if d.parts_sent > 0 {
+                self.partial.insert(d.target.clone(), run.nid);
+            }
+            self.enqueue(d.next_at_ms, run.nid, d.chat);
         } else {
-            self.known.remove(&(nid, d.chat.clone()));
-            self.settle(nid);
+            self.known.remove(&(run.nid, d.chat.clone()));
+            self.settle(run.nid);
         }
     }
 }
 
-enum Launch {
-    Started,
-    Later(u64),
-    Dropped,
+/// A panic's message, for the log.
+fn panic_text(p: &(dyn std::any::Any + Send)) -> String {
+    p.downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic".into())
 }
 
-/// One send and its durable outcome.
+/// Sends the next part of one delivery and records the outcome durably.
+/// `deliverer` is `None` when no transport of this process serves the chat.
 async fn attempt(
     hub: Hub,
     engine: Arc<Engine>,
-    deliverer: Arc<dyn Deliver>,
+    deliverer: Option<Arc<dyn Deliver>>,
     n: Arc<Notification>,
     mut d: Delivery,
-) -> (u64, String, Delivery, Option<Duration>) {
-    let was = d.target.clone();
+) -> Done {
     let mut pause = None;
-    let lang = engine
-        .store()
-        .chat_settings(&d.target)
-        .ok()
-        .and_then(|s| s.lang)
-        .unwrap_or(Lang::En);
-    let reply = n.content.render(lang, &engine.catalog());
-    let outcome = tokio::time::timeout(SEND_TIMEOUT, deliverer.deliver(&d.target, &reply))
-        .await
-        .unwrap_or_else(|_| Outcome::Transient("timed out".into()));
-    d.attempts += 1;
+    let (outcome, total) = match &deliverer {
+        None => {
+            tracing::error!(id = n.id, chat = %d.target, "notify: no transport of this bot can deliver to this chat (is its platform configured?); delivery failed");
+            (
+                Outcome::Rejected("no transport configured for this chat".into()),
+                0,
+            )
+        }
+        Some(dv) => {
+            let lang = d.lang.unwrap_or_else(|| {
+                engine
+                    .store()
+                    .chat_settings(&d.target)
+                    .ok()
+                    .and_then(|s| s.lang)
+                    .unwrap_or(Lang::En)
+            });
+            d.lang = Some(lang);
+            let reply = n.content.render(lang, &engine.catalog());
+            let total = dv.parts(&d.target, &reply).max(1);
+            let index = d.parts_sent as usize;
+            let outcome = if index >= total {
+                // Nothing left (the rendering shrank since): done.
+                Outcome::Delivered
+            } else {
+                let part = Part {
+                    notification: n.id,
+                    chat: &d.target,
+                    reply: &reply,
+                    index,
+                };
+                let send = AssertUnwindSafe(dv.deliver(part)).catch_unwind();
+                match tokio::time::timeout(SEND_TIMEOUT, send).await {
+                    Err(_) => Outcome::Transient("timed out".into()),
+                    Ok(Err(p)) => {
+                        Outcome::Transient(format!("the deliverer panicked: {}", panic_text(&*p)))
+                    }
+                    Ok(Ok(o)) => o,
+                }
+            };
+            (outcome, total)
+        }
+    };
     let now = unix_ms();
+    if outcome != Outcome::Delivered {
+        d.attempts += 1;
+    }
     match outcome {
         Outcome::Delivered => {
-            d.state = State::Delivered;
+            d.parts_sent = (d.parts_sent + 1).min(total as u32);
+            d.attempts = 0;
             d.last_error = None;
+            if d.parts_sent as usize >= total {
+                d.state = State::Delivered;
+            } else {
+                // The next part: as soon as the chat's pacing allows.
+                d.next_at_ms = now;
+                tracing::debug!(id = n.id, chat = %d.target, part = d.parts_sent, of = total, "notify: part delivered");
+            }
+            if let Err(e) = hub.outbox.unblocked(&d.target) {
+                tracing::error!(error = %e, "notify: cannot record a delivery");
+            }
         }
-        Outcome::RetryAfter(wait) => {
-            tracing::warn!(id = n.id, chat = %d.target, ?wait, "notify: flood control, retrying later");
+        Outcome::RetryAfter(wait) if d.attempts < MAX_ATTEMPTS => {
+            tracing::warn!(id = n.id, chat = %d.target, ?wait, attempt = d.attempts, "notify: flood control, retrying later");
             d.next_at_ms = now + wait.as_millis() as u64;
             d.last_error = Some(format!("retry after {wait:?}"));
             pause = Some(wait);
@@ -398,26 +631,57 @@ async fn attempt(
             d.next_at_ms = now + backoff_ms(d.attempts);
             d.last_error = Some(e);
         }
+        Outcome::RetryAfter(wait) => {
+            tracing::error!(id = n.id, chat = %d.target, attempts = d.attempts, part = d.parts_sent + 1, "notify: still flood-controlled; delivery failed");
+            d.state = State::Failed;
+            d.last_error = Some(format!("retry after {wait:?}, {} times", d.attempts));
+        }
         Outcome::Transient(e) | Outcome::Rejected(e) => {
-            tracing::error!(id = n.id, chat = %d.target, attempts = d.attempts, error = %e, "notify: delivery failed");
+            tracing::error!(id = n.id, chat = %d.target, attempts = d.attempts, parts_sent = d.parts_sent, error = %e, "notify: delivery failed");
             d.state = State::Failed;
             d.last_error = Some(e);
         }
-        Outcome::Gone(e) => {
-            match hub.subs.remove(&d.target) {
-                Ok(_) => {
-                    tracing::warn!(id = n.id, chat = %d.target, error = %e, "notify: the bot cannot write to this chat any more; its subscription is dropped")
+        Outcome::Blocked(e) => {
+            // Not a failure of the send: not counted.
+            d.attempts -= 1;
+            let since = hub.outbox.blocked_since(&d.target, now).unwrap_or(now);
+            match blocked_retry_at(since, now) {
+                Some(at) => {
+                    tracing::warn!(id = n.id, chat = %d.target, error = %e, retry_in_s = (at - now) / 1000, "notify: the chat refuses the bot's messages for now; retrying later");
+                    d.next_at_ms = at;
+                    d.last_error = Some(format!("refused: {e}"));
                 }
-                Err(se) => {
-                    tracing::error!(chat = %d.target, error = %se, "notify: cannot drop a subscription")
+                None => {
+                    drop_subscription(&hub, &d.target, "the chat has refused the bot's messages for a day; its subscription is dropped", &e).await;
+                    d.state = State::Failed;
+                    d.last_error = Some(format!("refused for a day: {e}"));
                 }
             }
+        }
+        Outcome::Gone(e) => {
+            drop_subscription(
+                &hub,
+                &d.target,
+                "the bot cannot write to this chat any more; its subscription is dropped",
+                &e,
+            )
+            .await;
             d.state = State::Failed;
             d.last_error = Some(format!("gone: {e}"));
         }
         Outcome::Migrated(to) if d.attempts < MAX_ATTEMPTS && to != d.target => {
             tracing::info!(id = n.id, from = %d.target, to = %to, "notify: chat migrated; subscription moved");
-            move_chat(&hub, &engine, &d.target, &to);
+            let (h, e, from, to2) = (
+                hub.clone(),
+                Arc::clone(&engine),
+                d.target.clone(),
+                to.clone(),
+            );
+            if let Err(err) =
+                tokio::task::spawn_blocking(move || move_chat(&h, &e, &from, &to2)).await
+            {
+                tracing::error!(error = %err, "notify: moving a subscription failed");
+            }
             d.target = to;
             d.next_at_ms = now;
         }
@@ -433,19 +697,37 @@ async fn attempt(
         tracing::error!(error = %e, "notify: cannot flush the outbox");
     }
     if d.state == State::Delivered {
-        tracing::debug!(id = n.id, chat = %d.target, "notify: delivered");
+        tracing::debug!(id = n.id, chat = %d.target, parts = total, "notify: delivered");
     }
-    (n.id, was, d, pause)
+    Done { d, pause }
 }
 
-/// Moves a chat's subscription and settings to its new key.
+/// Drops a chat's subscription (off the runtime's threads: it flushes).
+async fn drop_subscription(hub: &Hub, chat: &str, why: &'static str, error: &str) {
+    let (h, c) = (hub.clone(), chat.to_string());
+    match tokio::task::spawn_blocking(move || h.subs.remove(&c)).await {
+        Ok(Ok(_)) => tracing::warn!(chat, error, "notify: {why}"),
+        Ok(Err(e)) => tracing::error!(chat, error = %e, "notify: cannot drop a subscription"),
+        Err(e) => tracing::error!(chat, error = %e, "notify: cannot drop a subscription"),
+    }
+}
+
+/// Moves a chat's subscription and `/lang` setting to its new key (a
+/// Telegram group that became a supergroup, an upgraded Matrix room).
+/// Blocking (it flushes): call it off the async runtime's threads.
 pub fn move_chat(hub: &Hub, engine: &Engine, from: &str, to: &str) {
     if let Err(e) = hub.subs.move_chat(from, to) {
         tracing::error!(from, to, error = %e, "notify: cannot move a subscription");
     }
     if let Ok(s) = engine.store().chat_settings(from) {
         if s.lang.is_some() {
-            let _ = engine.store().set_chat_settings(to, &s);
+            let moved = engine
+                .store()
+                .set_chat_settings(to, &s)
+                .and_then(|_| engine.store().set_chat_settings(from, &Default::default()));
+            if let Err(e) = moved {
+                tracing::error!(from, to, error = %e, "notify: cannot move a chat's language");
+            }
         }
     }
 }
@@ -455,6 +737,7 @@ mod tests {
     use super::*;
     use crate::facts::{Dataset, Store};
     use crate::notify::subscriptions::parse_topics;
+    use std::collections::HashMap;
     use std::sync::Mutex;
 
     /// A platform whose chats answer as scripted; records what it sent.
@@ -470,7 +753,11 @@ mod tests {
         fn chat_interval(&self, _chat: &str) -> Duration {
             Duration::ZERO
         }
-        fn deliver<'a>(&'a self, chat: &'a str, reply: &'a Reply) -> BoxFuture<'a, Outcome> {
+        fn parts(&self, _chat: &str, _reply: &Reply) -> usize {
+            1
+        }
+        fn deliver<'a>(&'a self, part: Part<'a>) -> BoxFuture<'a, Outcome> {
+            let (chat, reply) = (part.chat, part.reply);
             Box::pin(async move {
                 match chat {
                     "fk:gone" => Outcome::Gone("kicked".into()),
@@ -550,6 +837,385 @@ mod tests {
             .await
             .unwrap()
             .unwrap();
+    }
+
+    /// A platform whose chats answer by a script: `pause` makes the first
+    /// send a 60 s flood-control pause for the whole platform, `boom`
+    /// panics once; every other chat is delivered and recorded.
+    struct Scripted {
+        name: &'static str,
+        sent: Mutex<Vec<String>>,
+        calls: Mutex<HashMap<String, usize>>,
+        cap: usize,
+    }
+
+    impl Scripted {
+        fn new(name: &'static str, cap: usize) -> Arc<Scripted> {
+            Arc::new(Scripted {
+                name,
+                sent: Mutex::new(Vec::new()),
+                calls: Mutex::new(HashMap::new()),
+                cap,
+            })
+        }
+        fn sent(&self) -> Vec<String> {
+            self.sent.lock().unwrap().clone()
+        }
+    }
+
+    impl Deliver for Scripted {
+        fn platform(&self) -> &'static str {
+            self.name
+        }
+        fn chat_interval(&self, _chat: &str) -> Duration {
+            Duration::ZERO
+        }
+        fn max_in_flight(&self) -> usize {
+            self.cap
+        }
+        fn parts(&self, _chat: &str, _reply: &Reply) -> usize {
+            1
+        }
+        fn deliver<'a>(&'a self, part: Part<'a>) -> BoxFuture<'a, Outcome> {
+            let chat = part.chat;
+            Box::pin(async move {
+                let n = {
+                    let mut calls = self.calls.lock().unwrap();
+                    let n = calls.entry(chat.to_string()).or_default();
+                    *n += 1;
+                    *n
+                };
+                if chat.ends_with(":0pause") && n == 1 {
+                    return Outcome::RetryAfter(Duration::from_secs(60));
+                }
+                if chat.ends_with(":0boom") && n == 1 {
+                    panic!("a deliverer bug");
+                }
+                tokio::task::yield_now().await;
+                self.sent.lock().unwrap().push(chat.to_string());
+                Outcome::Delivered
+            })
+        }
+    }
+
+    fn subscribed(chats: &[String], topics: &str) -> (Arc<Engine>, Hub) {
+        let store = Store::temporary().unwrap();
+        store.import(&Dataset::embedded().unwrap()).unwrap();
+        let engine = Arc::new(Engine::new(store).unwrap());
+        let hub = engine.hub().clone();
+        let topics = parse_topics(topics).unwrap();
+        for c in chats {
+            hub.subs.subscribe(c, &topics).unwrap();
+        }
+        (engine, hub)
+    }
+
+    async fn until(what: &str, secs: u64, mut done: impl FnMut() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        while !done() {
+            assert!(Instant::now() < deadline, "{what}: not within {secs} s");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Platform A is paused by flood control for a minute with a long queue
+    /// behind it; a notification for platform B, enqueued later, still goes
+    /// out at once.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_paused_platform_does_not_hold_up_another() {
+        let mut chats: Vec<String> = (0..50).map(|i| format!("fa:{i}")).collect();
+        chats.push("fa:0pause".into());
+        let (engine, hub) = subscribed(&chats, "trade");
+        hub.subs
+            .subscribe("fb:room", &parse_topics("visit").unwrap())
+            .unwrap();
+        let (a, b) = (
+            Scripted::new("fa", usize::MAX),
+            Scripted::new("fb", usize::MAX),
+        );
+        hub.register(a.clone());
+        hub.register(b.clone());
+        let (stop, rx) = tokio::sync::watch::channel(false);
+        let worker = tokio::spawn(Worker::new(hub.clone(), Arc::clone(&engine), 4).run(rx));
+        hub.announce(Some(crate::facts::Topic::Trade), "to A")
+            .unwrap();
+        until("A paused", 10, || {
+            a.calls.lock().unwrap().contains_key("fa:0pause")
+        })
+        .await;
+        hub.announce(Some(crate::facts::Topic::Visit), "to B")
+            .unwrap();
+        until("B delivered while A is paused", 5, || b.sent().len() == 1).await;
+        assert!(a.sent().len() < 50, "A was not paused: {:?}", a.sent());
+        stop.send(true).unwrap();
+        tokio::time::timeout(Duration::from_secs(10), worker)
+            .await
+            .unwrap()
+            .unwrap();
+    }
+
+    /// A deliverer that panics loses nothing: the send counts as a failed
+    /// attempt and is retried, and neither the chat nor the platform's
+    /// in-flight slot stays taken.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_panicking_deliverer_frees_its_chat_and_slot() {
+        let chats = vec!["fp:0boom".to_string(), "fp:ok".to_string()];
+        let (engine, hub) = subscribed(&chats, "");
+        // One send at a time on this platform: a slot left taken would stop it.
+        let p = Scripted::new("fp", 1);
+        hub.register(p.clone());
+        let (stop, rx) = tokio::sync::watch::channel(false);
+        let worker = tokio::spawn(Worker::new(hub.clone(), Arc::clone(&engine), 4).run(rx));
+        let n = hub.announce(None, "first").unwrap().unwrap();
+        let m = hub.announce(None, "second").unwrap().unwrap();
+        until("every delivery done", 20, || {
+            [n.id, m.id].iter().all(|id| {
+                let p = hub.outbox.progress(*id).unwrap().unwrap();
+                p.pending == 0
+            })
+        })
+        .await;
+        for id in [n.id, m.id] {
+            let pr = hub.outbox.progress(id).unwrap().unwrap();
+            assert_eq!((pr.delivered, pr.failed), (2, 0), "{pr:?}");
+        }
+        let mut sent = p.sent();
+        sent.sort();
+        assert_eq!(sent, ["fp:0boom", "fp:0boom", "fp:ok", "fp:ok"]);
+        stop.send(true).unwrap();
+        tokio::time::timeout(Duration::from_secs(10), worker)
+            .await
+            .unwrap()
+            .unwrap();
+    }
+
+    /// Sends a notification as three parts; scripted failures per (chat,
+    /// part, attempt); records (chat, part) of every message that went out.
+    struct Parted {
+        log: Mutex<Vec<(String, usize)>>,
+        tries: Mutex<HashMap<(String, usize), usize>>,
+    }
+
+    impl Deliver for Parted {
+        fn platform(&self) -> &'static str {
+            "fq"
+        }
+        fn chat_interval(&self, _chat: &str) -> Duration {
+            Duration::from_millis(50)
+        }
+        fn parts(&self, _chat: &str, _reply: &Reply) -> usize {
+            3
+        }
+        fn deliver<'a>(&'a self, part: Part<'a>) -> BoxFuture<'a, Outcome> {
+            let (chat, index) = (part.chat.to_string(), part.index);
+            Box::pin(async move {
+                let n = {
+                    let mut t = self.tries.lock().unwrap();
+                    let n = t.entry((chat.clone(), index)).or_default();
+                    *n += 1;
+                    *n
+                };
+                match (chat.as_str(), index, n) {
+                    // Part 2 meets flood control once, then a network error.
+                    ("fq:a", 1, 1) => return Outcome::RetryAfter(Duration::from_millis(30)),
+                    ("fq:a", 1, 2) => return Outcome::Transient("network".into()),
+                    // Always flood-controlled: must give up, not loop.
+                    ("fq:busy", 0, _) => return Outcome::RetryAfter(Duration::from_millis(1)),
+                    _ => {}
+                }
+                self.log.lock().unwrap().push((chat, index));
+                Outcome::Delivered
+            })
+        }
+    }
+
+    /// A retry resumes at the part that failed (part 1 is not repeated),
+    /// parts go out in order, a second notification to the same chat waits
+    /// until the first is whole, and endless flood control is given up
+    /// after MAX_ATTEMPTS.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_long_notification_resumes_at_its_first_unsent_part() {
+        let chats = vec![
+            "fq:a".to_string(),
+            "fq:b".to_string(),
+            "fq:busy".to_string(),
+        ];
+        let (engine, hub) = subscribed(&chats, "");
+        let p = Arc::new(Parted {
+            log: Mutex::new(Vec::new()),
+            tries: Mutex::new(HashMap::new()),
+        });
+        hub.register(p.clone());
+        let (stop, rx) = tokio::sync::watch::channel(false);
+        let worker = tokio::spawn(Worker::new(hub.clone(), Arc::clone(&engine), 4).run(rx));
+        let n = hub.announce(None, "long one").unwrap().unwrap();
+        let m = hub.announce(None, "next one").unwrap().unwrap();
+        until("both done", 60, || {
+            [n.id, m.id]
+                .iter()
+                .all(|id| hub.outbox.progress(*id).unwrap().unwrap().pending == 0)
+        })
+        .await;
+        let log = p.log.lock().unwrap().clone();
+        for chat in ["fq:a", "fq:b"] {
+            let parts: Vec<usize> = log
+                .iter()
+                .filter(|(c, _)| c == chat)
+                .map(|(_, i)| *i)
+                .collect();
+            assert_eq!(
+                parts,
+                [0, 1, 2, 0, 1, 2],
+                "{chat}: each part once, whole notifications in turn"
+            );
+        }
+        let busy = hub.outbox.deliveries_get(n.id, "fq:busy").unwrap().unwrap();
+        assert_eq!((busy.state, busy.attempts), (State::Failed, MAX_ATTEMPTS));
+        let a = hub.outbox.deliveries_get(n.id, "fq:a").unwrap().unwrap();
+        assert_eq!((a.state, a.parts_sent), (State::Delivered, 3));
+        stop.send(true).unwrap();
+        tokio::time::timeout(Duration::from_secs(10), worker)
+            .await
+            .unwrap()
+            .unwrap();
+    }
+
+    /// A chat of a platform this process does not serve fails at once
+    /// (and the notification completes), rather than waiting forever.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_chat_no_transport_serves_fails_fast() {
+        let chats = vec!["fk:a".to_string(), "mx:!room:example.org".to_string()];
+        let (engine, hub) = subscribed(&chats, "");
+        let fake = Arc::new(Fake {
+            sent: Mutex::new(Vec::new()),
+            flaky_once: Mutex::new(false),
+        });
+        hub.register(fake.clone());
+        let (stop, rx) = tokio::sync::watch::channel(false);
+        let worker = tokio::spawn(
+            Worker::new(hub.clone(), Arc::clone(&engine), 4)
+                .serving(&["fk"])
+                .run(rx),
+        );
+        let n = hub.announce(None, "hello").unwrap().unwrap();
+        until("done", 10, || {
+            hub.outbox.progress(n.id).unwrap().unwrap().pending == 0
+        })
+        .await;
+        let p = hub.outbox.progress(n.id).unwrap().unwrap();
+        assert_eq!((p.delivered, p.failed), (1, 1));
+        let d = hub
+            .outbox
+            .deliveries_get(n.id, "mx:!room:example.org")
+            .unwrap()
+            .unwrap();
+        assert!(d.last_error.unwrap().contains("no transport"));
+        // The subscription stays: configuring Matrix later serves it.
+        assert_eq!(hub.subs.list().unwrap().len(), 2);
+        stop.send(true).unwrap();
+        tokio::time::timeout(Duration::from_secs(10), worker)
+            .await
+            .unwrap()
+            .unwrap();
+    }
+
+    struct Muted;
+
+    impl Deliver for Muted {
+        fn platform(&self) -> &'static str {
+            "fm"
+        }
+        fn parts(&self, _chat: &str, _reply: &Reply) -> usize {
+            1
+        }
+        fn deliver<'a>(&'a self, _part: Part<'a>) -> BoxFuture<'a, Outcome> {
+            Box::pin(async { Outcome::Blocked("muted".into()) })
+        }
+    }
+
+    /// A chat that refuses the bot for now keeps its subscription and its
+    /// delivery waits; after a day of refusals the subscription goes.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_refusing_chat_is_paused_then_dropped_after_a_day() {
+        let chats = vec!["fm:new".to_string(), "fm:old".to_string()];
+        let (engine, hub) = subscribed(&chats, "");
+        // fm:old has refused since 25 hours ago.
+        let day_ago = unix_ms() - 25 * 3600 * 1000;
+        assert_eq!(
+            hub.outbox.blocked_since("fm:old", day_ago).unwrap(),
+            day_ago
+        );
+        hub.register(Arc::new(Muted));
+        let (stop, rx) = tokio::sync::watch::channel(false);
+        let worker = tokio::spawn(Worker::new(hub.clone(), Arc::clone(&engine), 4).run(rx));
+        let n = hub.announce(None, "hello").unwrap().unwrap();
+        until("both tried", 10, || {
+            hub.outbox
+                .deliveries(n.id)
+                .unwrap()
+                .iter()
+                .all(|d| d.last_error.is_some())
+        })
+        .await;
+        let new = hub.outbox.deliveries_get(n.id, "fm:new").unwrap().unwrap();
+        assert_eq!(new.state, State::Pending, "{new:?}");
+        assert!(
+            new.next_at_ms >= unix_ms() + 5_000,
+            "paused, not hammered: {new:?}"
+        );
+        let old = hub.outbox.deliveries_get(n.id, "fm:old").unwrap().unwrap();
+        assert_eq!(old.state, State::Failed, "{old:?}");
+        let subs: Vec<String> = hub
+            .subs
+            .list()
+            .unwrap()
+            .into_iter()
+            .map(|(c, _)| c)
+            .collect();
+        assert_eq!(subs, ["fm:new"]);
+        stop.send(true).unwrap();
+        tokio::time::timeout(Duration::from_secs(10), worker)
+            .await
+            .unwrap()
+            .unwrap();
+    }
+
+    #[test]
+    fn refusals_are_retried_less_and_less_often_and_given_up_after_a_day() {
+        let t0 = 1_000_000_000;
+        let s = 1000;
+        assert_eq!(blocked_retry_at(t0, t0), Some(t0 + 10 * s));
+        assert_eq!(blocked_retry_at(t0, t0 + 60 * s), Some(t0 + 90 * s));
+        assert_eq!(
+            blocked_retry_at(t0, t0 + 10 * 3600 * s),
+            Some(t0 + 11 * 3600 * s),
+            "at most an hour apart"
+        );
+        assert_eq!(blocked_retry_at(t0, t0 + 24 * 3600 * s), None);
+    }
+
+    #[test]
+    fn a_part_keeps_its_idempotency_key_across_attempts_and_no_other_shares_it() {
+        let r = Reply::new(crate::reply::ReplyKind::Info, Lang::En);
+        let key = |n, chat, index| {
+            Part {
+                notification: n,
+                chat,
+                reply: &r,
+                index,
+            }
+            .idempotency_key()
+        };
+        assert_eq!(key(7, "mx:!a:x", 1), key(7, "mx:!a:x", 1));
+        let all = [
+            key(7, "mx:!a:x", 1),
+            key(7, "mx:!a:x", 0),
+            key(7, "mx:!b:x", 1),
+            key(8, "mx:!a:x", 1),
+        ];
+        let distinct: HashSet<&String> = all.iter().collect();
+        assert_eq!(distinct.len(), 4);
+        assert!(all.iter().all(|k| k.len() <= 64 && k.is_ascii()));
     }
 
     #[test]

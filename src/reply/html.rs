@@ -66,10 +66,18 @@ fn matrix_block(b: &Block) -> String {
     }
 }
 
-/// Telegram messages (HTML parse mode), each under `limit` characters; the
-/// buttons are the transport's to attach to the last one.
+/// Telegram messages (HTML parse mode), each within `limit` UTF-16 code
+/// units (Telegram's measure; markup counted too, so the text Telegram
+/// sees is shorter still); the buttons are the transport's to attach to
+/// the last one.
 pub fn render_telegram_html(reply: &Reply, limit: usize) -> Vec<String> {
-    split::split_blocks(&reply.blocks, limit, "\n\n", telegram_block)
+    split::split_blocks_by(
+        &reply.blocks,
+        limit,
+        "\n\n",
+        telegram_block,
+        split::utf16_len,
+    )
 }
 
 /// Matrix messages as (`body`, `formatted_body`) pairs. Buttons, which

@@ -11,7 +11,7 @@ mod split;
 
 pub use html::{escape_html, render_matrix, render_telegram_html};
 pub use plain::render_plain;
-pub use split::{split_blocks, TELEGRAM_LIMIT};
+pub use split::{split_blocks, split_blocks_by, utf16_len, TELEGRAM_LIMIT};
 
 use serde::Serialize;
 

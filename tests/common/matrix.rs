@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use matrix_sdk::config::SyncSettings;
 use matrix_sdk::deserialized_responses::TimelineEventKind;
+use matrix_sdk::ruma::api::client::filter::FilterDefinition;
 use matrix_sdk::ruma::api::client::room::create_room::v3::Request as CreateRoom;
 use matrix_sdk::ruma::events::room::encryption::RoomEncryptionEventContent;
 use matrix_sdk::ruma::events::room::message::{
@@ -230,9 +231,14 @@ impl Person {
         p
     }
 
-    /// One sync; records messages.
+    /// One sync; records messages (up to 500 per room since the last
+    /// sync: a test that floods a room must still see every reply).
     pub async fn sync(&mut self, timeout: Duration) {
-        let mut s = SyncSettings::default().timeout(timeout);
+        let mut filter = FilterDefinition::default();
+        filter.room.timeline.limit = Some(500u32.into());
+        let mut s = SyncSettings::default()
+            .timeout(timeout)
+            .filter(filter.into());
         if let Some(t) = &self.token {
             s = s.token(t.clone());
         }
@@ -685,5 +691,136 @@ impl Drop for MatrixBot {
                 );
             }
         }
+    }
+}
+
+/// An HTTP proxy between the bot and Synapse that loses answers: every
+/// request is forwarded, but the first time an event whose body contains
+/// `marker` is sent under a given transaction id (`PUT …/send/…/{txn}`),
+/// the connection is cut after Synapse has taken the event — a response
+/// lost on the way back, as a flaky network or a timed-out reverse proxy
+/// loses it. A client that retries under a new transaction id posts the
+/// event again; one that reuses the id gets Synapse's de-duplicated answer.
+pub struct LossyProxy {
+    pub url: String,
+    /// Answers cut so far.
+    pub cut: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl LossyProxy {
+    pub async fn start(upstream: &str, marker: &str) -> LossyProxy {
+        use axum::body::{Body, Bytes};
+        use axum::http::{HeaderMap, Method, StatusCode, Uri};
+        use std::collections::HashSet;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::sync::{Arc, Mutex};
+
+        #[derive(Clone)]
+        struct St {
+            upstream: String,
+            marker: Vec<u8>,
+            seen: Arc<Mutex<HashSet<String>>>,
+            cut: Arc<AtomicUsize>,
+            agent: ureq::Agent,
+        }
+        async fn forward(
+            axum::extract::State(st): axum::extract::State<St>,
+            method: Method,
+            uri: Uri,
+            headers: HeaderMap,
+            body: Bytes,
+        ) -> axum::response::Response {
+            let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+            let lose = method == Method::PUT
+                && uri.path().contains("/send/")
+                && body
+                    .windows(st.marker.len())
+                    .any(|w| w == st.marker.as_slice())
+                && st
+                    .seen
+                    .lock()
+                    .unwrap()
+                    .insert(uri.path().rsplit('/').next().unwrap_or("").to_string());
+            let url = format!("{}{path}", st.upstream);
+            let agent = st.agent.clone();
+            let answer = tokio::task::spawn_blocking(move || {
+                let mut req = agent.request(method.as_str(), &url);
+                for name in ["authorization", "content-type"] {
+                    if let Some(v) = headers.get(name).and_then(|v| v.to_str().ok()) {
+                        req = req.set(name, v);
+                    }
+                }
+                let r = match req.send_bytes(&body) {
+                    Ok(r) => r,
+                    Err(ureq::Error::Status(_, r)) => r,
+                    Err(e) => return Err(e.to_string()),
+                };
+                let status = r.status();
+                let ctype = r
+                    .header("content-type")
+                    .unwrap_or("application/json")
+                    .to_string();
+                let mut bytes = Vec::new();
+                std::io::Read::read_to_end(&mut r.into_reader(), &mut bytes)
+                    .map_err(|e| e.to_string())?;
+                Ok((status, ctype, bytes))
+            })
+            .await;
+            let Ok(Ok((status, ctype, bytes))) = answer else {
+                return axum::response::IntoResponse::into_response((
+                    StatusCode::BAD_GATEWAY,
+                    "upstream failed",
+                ));
+            };
+            // Synapse's login answer names its own address (`well_known`),
+            // which matrix-sdk would switch to, bypassing the proxy.
+            let bytes = if path.contains("/login") {
+                match serde_json::from_slice::<serde_json::Value>(&bytes) {
+                    Ok(mut v) => {
+                        if let Some(o) = v.as_object_mut() {
+                            o.remove("well_known");
+                        }
+                        serde_json::to_vec(&v).unwrap_or(bytes)
+                    }
+                    Err(_) => bytes,
+                }
+            } else {
+                bytes
+            };
+            if lose {
+                st.cut.fetch_add(1, Ordering::SeqCst);
+                // Headers go out, then the body breaks: the client sees the
+                // connection fail, after Synapse has done the work.
+                let broken = futures::stream::once(async {
+                    Err::<Bytes, std::io::Error>(std::io::Error::other("answer lost"))
+                });
+                return axum::response::Response::builder()
+                    .status(status)
+                    .body(Body::from_stream(broken))
+                    .unwrap();
+            }
+            axum::response::Response::builder()
+                .status(status)
+                .header("content-type", ctype)
+                .body(Body::from(bytes))
+                .unwrap()
+        }
+        let cut = Arc::new(AtomicUsize::new(0));
+        let st = St {
+            upstream: upstream.trim_end_matches('/').to_string(),
+            marker: marker.as_bytes().to_vec(),
+            seen: Arc::default(),
+            cut: Arc::clone(&cut),
+            agent: ureq::AgentBuilder::new()
+                .timeout(Duration::from_secs(90))
+                .build(),
+        };
+        let app = axum::Router::new().fallback(forward).with_state(st);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        LossyProxy { url, cut }
     }
 }

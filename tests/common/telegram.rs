@@ -128,6 +128,12 @@ impl Emulator {
         self.post("/control/faults", fault);
     }
 
+    /// Turns on Telegram's real rate limits (30/s overall, 1/s per chat,
+    /// 20/min per group), answered with 429s as Telegram does.
+    pub fn enforce_limits(&self) {
+        self.post("/control/limits", json!({"enabled": true}));
+    }
+
     /// Events (`sent`, `edited`, …) in `chat` after `after`, waiting up to
     /// `secs` for the first.
     pub fn events(&self, chat: Option<i64>, after: u64, secs: u64) -> Vec<Value> {

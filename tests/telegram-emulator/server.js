@@ -198,6 +198,13 @@ function getUpdates(req, res) {
   pollers.set(token, poller);
 }
 
+// The text Telegram counts: with parse_mode HTML, tags removed and each
+// entity one character.
+function visibleText(text, parseMode) {
+  if (!/^html$/i.test(parseMode || '')) return text;
+  return text.replace(/<[^>]*>/g, '').replace(/&(lt|gt|amp|quot|#\d+|#x[0-9a-f]+);/gi, '.');
+}
+
 // ---- bot API methods (overriding the package's, case-insensitive like Telegram) ----
 const H = {
   getMe: (req, res) => ok(res, {
@@ -215,7 +222,12 @@ const H = {
     if (p.chat_id === undefined || p.chat_id === '') return fail(res, 400, 'Bad Request: chat_id is empty');
     if (!Number.isFinite(Number(p.chat_id))) return fail(res, 400, 'Bad Request: chat not found');
     if (typeof p.text !== 'string' || !p.text.trim()) return fail(res, 400, 'Bad Request: message text is empty');
-    if (!p.parse_mode && [...p.text].length > 4096) return fail(res, 400, 'Bad Request: message is too long');
+    // DEVIATION D3 (length): Telegram's 4096 limit applies to the text after
+    // entity parsing, in UTF-16 code units (JS string length): an emoji
+    // outside the BMP counts 2, HTML tags nothing, `&amp;` one.
+    if (!p.parse_mode || /^html$/i.test(p.parse_mode)) {
+      if (visibleText(p.text, p.parse_mode).length > 4096) return fail(res, 400, 'Bad Request: message is too long');
+    }
     const stock = tg.addBotMessage({ ...p }, token);
     const msg = { message_id: stock.message_id, from: botUser(token), chat: chatFor(p.chat_id), date: now(), text: p.text };
     if (p.message_thread_id) msg.message_thread_id = int(p.message_thread_id, 0);
@@ -330,9 +342,18 @@ function edit(req, res) {
 const KINDS = new Set(['429', '500', '400', '403', 'migrate', 'drop', 'delay']);
 function findFault(method, chat) {
   const m = method.toLowerCase();
-  return st.faults.find((f) => f.remaining > 0
-    && (f.method ? f.method.toLowerCase() === m : m !== 'getupdates') // no `method`: anything but getUpdates
-    && (f.chat_id === undefined || String(f.chat_id) === chat));
+  for (const f of st.faults) {
+    if (!(f.remaining > 0)) continue;
+    if (!(f.method ? f.method.toLowerCase() === m : m !== 'getupdates')) continue; // no `method`: anything but getUpdates
+    if (!(f.chat_id === undefined || String(f.chat_id) === chat)) continue;
+    if (f.nth) { // only each chat's nth matching request (e.g. the 2nd part of a long message)
+      const n = (f.seen[String(chat)] || 0) + 1;
+      f.seen[String(chat)] = n;
+      if (n !== f.nth) continue;
+    }
+    return f;
+  }
+  return undefined;
 }
 function forbidden(chat) {
   const type = chat === undefined ? 'private' : (st.chats.get(String(Number(chat))) || { type: inferType(Number(chat)) }).type;
@@ -438,7 +459,7 @@ async function gate(req, res, next) {
 const cok = (res, result, extra) => res.json({ ok: true, result, ...extra });
 const bad = (res, description) => res.status(400).json({ ok: false, error_code: 400, description });
 const wrap = (fn) => (req, res, next) => Promise.resolve(fn(req, res, next)).catch(next);
-const view = (f) => ({ ...f, remaining: Number.isFinite(f.remaining) ? f.remaining : null });
+const view = ({ seen, ...f }) => ({ ...f, remaining: Number.isFinite(f.remaining) ? f.remaining : null });
 
 function controlRoutes(app) {
   app.get('/control/health', (req, res) => cok(res, { port: PORT, bot_username: BOT_USERNAME }));
@@ -519,6 +540,7 @@ function controlRoutes(app) {
         id: ++st.faultSeq, kind: String(f.kind), method: f.method, chat_id: f.chat_id === undefined ? undefined : String(f.chat_id),
         retry_after: int(f.retry_after, 1), to: f.to === undefined ? undefined : Number(f.to), after: !!f.after, ms: int(f.ms, 1000),
         description: f.description, remaining: f.count === undefined || f.count === null ? Infinity : int(f.count, 1), served: 0,
+        nth: f.nth === undefined || f.nth === null ? undefined : Math.max(1, int(f.nth, 1)), seen: {},
       };
       st.faults.push(fault);
       return view(fault);

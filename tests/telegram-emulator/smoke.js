@@ -270,6 +270,22 @@ async function main() {
     assert(s.chats['5001'].sendMessage === 5 && s.chats['-100123'].sendMessage === 2, JSON.stringify(s.chats));
     return JSON.stringify({ ok: s.ok, faults: s.faults });
   });
+  await check('fault nth: only the 2nd matching request of each chat', async () => {
+    await ctl('POST', 'faults', { method: 'sendMessage', kind: '429', nth: 2 });
+    const codes = [];
+    for (const chat of [5101, 5102]) for (let i = 0; i < 3; i += 1) codes.push((await call('sendMessage', { chat_id: chat, text: `n${i}` })).status);
+    assert(codes.join() === '200,429,200,200,429,200', codes.join());
+    await ctl('DELETE', 'faults');
+    return codes.join(',');
+  });
+  await check('message length: 4096 UTF-16 code units of the visible text (HTML tags free, an entity one)', async () => {
+    const a = await call('sendMessage', { chat_id: 5103, text: '🎉'.repeat(2049) }); // 2049 code points, 4098 units
+    const b = await call('sendMessage', { chat_id: 5103, text: `<b>${'🎉'.repeat(2048)}</b>`, parse_mode: 'HTML' });
+    const c = await call('sendMessage', { chat_id: 5103, text: `<i>${'&amp;'.repeat(4096)}</i>`, parse_mode: 'HTML' });
+    const d = await call('sendMessage', { chat_id: 5103, text: `<b>${'🎉'.repeat(2049)}</b>`, parse_mode: 'HTML' });
+    assert(a.status === 400 && a.body.description === 'Bad Request: message is too long', JSON.stringify(a.body));
+    assert(b.status === 200 && c.status === 200 && d.status === 400, `${b.status} ${c.status} ${d.status}`);
+  });
   await check('enforce-limits mode: 1 msg/s per chat, 20/min per group', async () => {
     await ctl('POST', 'limits', { enabled: true, group_per_min: 3 });
     const a = await call('sendMessage', { chat_id: 6001, text: '1' });

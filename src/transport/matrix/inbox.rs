@@ -47,6 +47,8 @@ pub struct Inbox {
     state: sled::Tree,
     pending: sled::Tree,
     answered: sled::Tree,
+    /// For its serialised flush (one flush covers every tree).
+    store: Store,
 }
 
 impl Inbox {
@@ -55,6 +57,7 @@ impl Inbox {
             state: store.tree("matrix_state")?,
             pending: store.tree("matrix_inbox")?,
             answered: store.tree("matrix_answered")?,
+            store: store.clone(),
         })
     }
 
@@ -69,9 +72,9 @@ impl Inbox {
 
     /// Forgets the sync position (a new device store must learn every room
     /// with a full sync), durable on return.
-    pub async fn forget_sync_token(&self) -> Result<(), sled::Error> {
+    pub async fn forget_sync_token(&self) -> Result<(), StoreError> {
         self.state.remove(TOKEN)?;
-        flush(&self.state).await
+        self.store.flush_async().await
     }
 
     /// Whether the message is already answered or waiting in the inbox.
@@ -80,13 +83,13 @@ impl Inbox {
     }
 
     /// Takes in a sync: its jobs and its token, durable on return.
-    pub async fn take_in(&self, jobs: &[Job], token: &str) -> Result<(), sled::Error> {
+    pub async fn take_in(&self, jobs: &[Job], token: &str) -> Result<(), StoreError> {
         for job in jobs {
             let v = serde_json::to_vec(job).unwrap_or_default();
             self.pending.insert(job.event_id.as_bytes(), v)?;
         }
         self.state.insert(TOKEN, token.as_bytes())?;
-        flush(&self.state).await
+        self.store.flush_async().await
     }
 
     /// Jobs taken in and not yet answered (after a restart: those cut off
@@ -110,8 +113,8 @@ impl Inbox {
             .and_then(|_| self.pending.remove(event_id.as_bytes()))
             .map(|_| ());
         let r = match r {
-            Ok(()) => flush(&self.answered).await,
-            Err(e) => Err(e),
+            Ok(()) => self.store.flush_async().await,
+            Err(e) => Err(e.into()),
         };
         if let Err(e) = r {
             tracing::error!(error = %e, "matrix: cannot record an answered message");
@@ -129,19 +132,6 @@ impl Inbox {
                 let _ = self.answered.remove(k);
             }
         }
-    }
-}
-
-/// Makes every write so far durable (one flush covers all trees). On a
-/// blocking thread: sled 0.34's `flush_async` can deadlock when called
-/// concurrently (spacejam/sled#1308), and answers finish concurrently.
-async fn flush(tree: &sled::Tree) -> Result<(), sled::Error> {
-    let tree = tree.clone();
-    match tokio::task::spawn_blocking(move || tree.flush()).await {
-        Ok(r) => r.map(|_| ()),
-        Err(e) => Err(sled::Error::ReportableBug(format!(
-            "flush task failed: {e}"
-        ))),
     }
 }
 

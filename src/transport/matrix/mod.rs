@@ -9,6 +9,8 @@
 //! - [`invites`]: joining on invite, with an allow-list and backoff.
 //! - [`deliver`]: notifications to subscribed rooms (the notify worker's
 //!   [`Deliver`](crate::notify::Deliver) for `mx:` chats).
+//! - [`upgrades`]: following a room upgrade to its successor, with the
+//!   room's subscriptions and language.
 //!
 //! The loop is matrix-sdk's `sync_once` driven by hand rather than
 //! `Client::sync`: each sync's messages go to the inbox before the token
@@ -16,6 +18,12 @@
 //! wait (1 s doubling to 30 s) — it never exits. Rate limits
 //! (`M_LIMIT_EXCEEDED`) are obeyed by the SDK's HTTP layer, which waits the
 //! `retry_after_ms` the server asks for.
+//!
+//! A sync returns at most [`TIMELINE_LIMIT`] messages per room; after a
+//! longer absence the room's timeline is `limited` and the bot pages back
+//! (`/messages`) to its previous sync position for the rest, so messages
+//! sent while it was away are answered (by the usual rules: all of them in
+//! one-to-one rooms, those addressed to the bot in groups) instead of lost.
 
 mod deliver;
 mod inbox;
@@ -23,6 +31,7 @@ mod invites;
 pub mod route;
 mod send;
 mod session;
+mod upgrades;
 
 use std::collections::HashSet;
 use std::future::Future;
@@ -31,7 +40,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use matrix_sdk::config::SyncSettings;
-use matrix_sdk::deserialized_responses::TimelineEventKind;
+use matrix_sdk::deserialized_responses::{TimelineEvent, TimelineEventKind};
+use matrix_sdk::room::MessagesOptions;
 use matrix_sdk::ruma::api::client::filter::FilterDefinition;
 use matrix_sdk::ruma::events::room::member::MembershipState;
 use matrix_sdk::ruma::events::room::message::{MessageType, Relation};
@@ -49,8 +59,11 @@ use crate::answer::Engine;
 use crate::config::MatrixConfig;
 
 /// Messages a sync returns per room at most; more arriving while the bot is
-/// away are a gap (logged). Synapse's default is 10.
+/// away are paged back for (see the module docs). Synapse's default is 10.
 const TIMELINE_LIMIT: u32 = 100;
+/// Messages paged back per room after an absence, at most; older ones are
+/// a gap (logged). Bounds the work one stale room can cause.
+const BACKFILL_MAX: usize = 1_000;
 /// Long-poll time of one sync.
 const SYNC_TIMEOUT: Duration = Duration::from_secs(30);
 /// Answers being worked on at once.
@@ -113,6 +126,7 @@ pub async fn run(
         admins: cfg.admins.clone(),
     });
     let invites = invites::Joiner::new(client.clone(), cfg.allowed_inviters.clone());
+    let upgrades = upgrades::Upgrades::default();
     let permits = Arc::new(Semaphore::new(CONCURRENT_ANSWERS));
     let mut tasks = JoinSet::new();
 
@@ -171,14 +185,15 @@ pub async fn run(
         for room_id in response.rooms.invited.keys() {
             invites.on_invite(room_id);
         }
-        let jobs = if token.is_none() {
-            tracing::info!(
-                rooms = response.rooms.joined.len(),
-                "matrix: first start; earlier messages are not answered"
-            );
-            Vec::new()
-        } else {
-            collect_jobs(&ctx, &names, &response).await
+        let jobs = match &token {
+            None => {
+                tracing::info!(
+                    rooms = response.rooms.joined.len(),
+                    "matrix: first start; earlier messages are not answered"
+                );
+                Vec::new()
+            }
+            Some(since) => collect_jobs(&ctx, &names, &response, since).await,
         };
         if let Err(e) = inbox.take_in(&jobs, &response.next_batch).await {
             // Without a durable inbox the answers could be lost or doubled
@@ -193,7 +208,17 @@ pub async fn run(
             ctx.engine
                 .hub()
                 .register(Arc::new(deliver::MxDeliver::new(client.clone())));
+            // Upgrades that happened while the bot was away.
+            upgrades.follow(&ctx, client.joined_rooms()).await;
             tracing::info!(user = %ctx.me, "matrix: ready");
+        } else {
+            let rooms = response
+                .rooms
+                .joined
+                .keys()
+                .filter_map(|id| client.get_room(id))
+                .collect();
+            upgrades.follow(&ctx, rooms).await;
         }
         for job in jobs {
             spawn_job(&mut tasks, &ctx, &permits, job);
@@ -224,11 +249,14 @@ fn spawn_job(tasks: &mut JoinSet<()>, ctx: &Arc<Ctx>, permits: &Arc<Semaphore>, 
     });
 }
 
-/// The messages of one sync that the bot must answer, in order.
+/// The messages of one sync that the bot must answer, in order — with,
+/// for a room whose timeline was cut short (`limited`), the messages
+/// between the previous sync position `since` and the timeline, paged back.
 async fn collect_jobs(
     ctx: &Ctx,
     names: &Names,
     response: &matrix_sdk::sync::SyncResponse,
+    since: &str,
 ) -> Vec<Job> {
     let mut jobs = Vec::new();
     let mut queued: HashSet<String> = HashSet::new();
@@ -237,43 +265,96 @@ async fn collect_jobs(
             continue;
         };
         if update.timeline.limited {
-            tracing::warn!(room = %room_id, "matrix: more messages arrived than one sync returns; the oldest were not seen");
+            let missed = match &update.timeline.prev_batch {
+                Some(from) => backfill(&room, from, since).await,
+                None => Vec::new(),
+            };
+            tracing::info!(room = %room_id, messages = missed.len(), "matrix: more messages arrived while away than one sync returns; the rest were paged back");
+            for ev in &missed {
+                consider(ctx, names, &room, ev, &mut queued, &mut jobs).await;
+            }
         }
         for ev in &update.timeline.events {
-            if let TimelineEventKind::UnableToDecrypt { utd_info, .. } = &ev.kind {
-                tracing::warn!(room = %room_id, reason = ?utd_info.reason, "matrix: cannot decrypt a message");
-                continue;
-            }
-            let Ok(AnySyncTimelineEvent::MessageLike(AnySyncMessageLikeEvent::RoomMessage(
-                SyncMessageLikeEvent::Original(m),
-            ))) = ev.raw().deserialize()
-            else {
-                continue;
-            };
-            let event_id = m.event_id.to_string();
-            match ctx.inbox.seen(&event_id) {
-                Ok(false) => {}
-                Ok(true) => continue,
-                Err(e) => {
-                    tracing::error!(error = %e, "matrix: cannot read the inbox");
-                    continue;
-                }
-            }
-            if !queued.insert(event_id.clone()) {
-                continue;
-            }
-            if let Some((action, direct)) = decide(ctx, names, &room, &m).await {
-                jobs.push(Job {
-                    room_id: room_id.to_string(),
-                    event_id,
-                    sender: m.sender.to_string(),
-                    direct,
-                    action,
-                });
-            }
+            consider(ctx, names, &room, ev, &mut queued, &mut jobs).await;
         }
     }
     jobs
+}
+
+/// One event of a room's timeline: a job if the bot must answer it and has
+/// not yet.
+async fn consider(
+    ctx: &Ctx,
+    names: &Names,
+    room: &Room,
+    ev: &TimelineEvent,
+    queued: &mut HashSet<String>,
+    jobs: &mut Vec<Job>,
+) {
+    if let TimelineEventKind::UnableToDecrypt { utd_info, .. } = &ev.kind {
+        tracing::warn!(room = %room.room_id(), reason = ?utd_info.reason, "matrix: cannot decrypt a message");
+        return;
+    }
+    let Ok(AnySyncTimelineEvent::MessageLike(AnySyncMessageLikeEvent::RoomMessage(
+        SyncMessageLikeEvent::Original(m),
+    ))) = ev.raw().deserialize()
+    else {
+        return;
+    };
+    let event_id = m.event_id.to_string();
+    match ctx.inbox.seen(&event_id) {
+        Ok(false) => {}
+        Ok(true) => return,
+        Err(e) => {
+            tracing::error!(error = %e, "matrix: cannot read the inbox");
+            return;
+        }
+    }
+    if !queued.insert(event_id.clone()) {
+        return;
+    }
+    if let Some((action, direct)) = decide(ctx, names, room, &m).await {
+        jobs.push(Job {
+            room_id: room.room_id().to_string(),
+            event_id,
+            sender: m.sender.to_string(),
+            direct,
+            action,
+        });
+    }
+}
+
+/// The events of `room` from `from` (a timeline's `prev_batch`) back to
+/// `to` (the previous sync position), oldest first; at most
+/// [`BACKFILL_MAX`], the oldest beyond that being a gap (logged).
+async fn backfill(room: &Room, from: &str, to: &str) -> Vec<TimelineEvent> {
+    let mut out: Vec<TimelineEvent> = Vec::new();
+    let mut from = from.to_string();
+    loop {
+        let mut opts = MessagesOptions::backward().from(from.as_str());
+        opts.to = Some(to.to_string());
+        opts.limit = UInt::from(100u32);
+        let page = match room.messages(opts).await {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!(room = %room.room_id(), error = %e, "matrix: cannot page back through missed messages; the oldest are not answered");
+                break;
+            }
+        };
+        let done = page.chunk.is_empty() || page.end.is_none();
+        out.extend(page.chunk);
+        if out.len() >= BACKFILL_MAX {
+            out.truncate(BACKFILL_MAX);
+            tracing::warn!(room = %room.room_id(), kept = BACKFILL_MAX, "matrix: more messages missed than are paged back; the oldest are not answered");
+            break;
+        }
+        match page.end {
+            Some(end) if !done => from = end,
+            _ => break,
+        }
+    }
+    out.reverse();
+    out
 }
 
 /// What to do about one message, if anything, and whether the room is a

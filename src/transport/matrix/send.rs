@@ -8,6 +8,7 @@
 //! fails for another transient reason (homeserver restarting, network) is
 //! retried here with a doubling pause, so an answer survives a short outage.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use matrix_sdk::ruma::events::room::message::{
@@ -50,17 +51,31 @@ pub(crate) async fn handle(ctx: &Ctx, job: &Job) -> Option<String> {
             // Only admin-only commands cost a power-level lookup.
             let chat_admin =
                 job.direct || (input.needs_chat_admin() && is_room_admin(&room, &job.sender).await);
-            let req = Request {
-                chat: &chat,
-                text,
-                user_lang: None,
-                force_lang: None,
-                prefixes: PREFIXES,
-                chat_admin,
-                bot_admin: ctx.admins.iter().any(|a| a == &job.sender),
-                private: job.direct,
+            let bot_admin = ctx.admins.iter().any(|a| a == &job.sender);
+            let (engine, text, private) = (Arc::clone(&ctx.engine), text.clone(), job.direct);
+            // Off the runtime's threads: answering may write and flush the
+            // store (`!lang`, `!subscribe`, `!announce`).
+            let answered = tokio::task::spawn_blocking(move || {
+                let req = Request {
+                    chat: &chat,
+                    text: &text,
+                    user_lang: None,
+                    force_lang: None,
+                    prefixes: PREFIXES,
+                    chat_admin,
+                    bot_admin,
+                    private,
+                };
+                engine.handle_input(&req, input)
+            })
+            .await;
+            let reply = match answered {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::error!(room = %job.room_id, error = %e, "matrix: answering failed");
+                    return None;
+                }
             };
-            let reply = ctx.engine.handle_input(&req, input);
             let parts = render_matrix(&reply, MATRIX_LIMIT);
             let mut first = true;
             for (body, html) in parts {

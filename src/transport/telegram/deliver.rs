@@ -7,8 +7,9 @@
 //! the bot for a second, +22–54% over the ideal time; scripts/bench-notify.sh).
 //! Instead the worker spreads deliveries evenly at 29/s
 //! ([`Deliver::min_gap`]), paces each chat (1 message/s, one per 3 s in
-//! groups and channels = 20 a minute), and on a 429 pauses all Telegram
-//! deliveries for `retry_after`. Interactive replies keep their `Throttle`;
+//! groups and channels = 20 a minute — between the parts of a long
+//! notification too), and on a 429 pauses all Telegram deliveries for
+//! `retry_after`. Interactive replies keep their `Throttle`;
 //! during a broadcast the two together may briefly exceed 30/s, and each
 //! side obeys the 429 it then gets.
 
@@ -25,7 +26,7 @@ use super::TgBot;
 use crate::answer::Engine;
 use crate::config::{ChannelConfig, ChannelId};
 use crate::notify::subscriptions::parse_topics;
-use crate::notify::{Deliver, Outcome};
+use crate::notify::{Deliver, Outcome, Part};
 use crate::reply::{render_telegram_html, Reply, TELEGRAM_LIMIT};
 use teloxide::Bot;
 
@@ -83,29 +84,38 @@ impl Deliver for TgDeliver {
         2
     }
 
-    fn deliver<'a>(&'a self, chat: &'a str, reply: &'a Reply) -> BoxFuture<'a, Outcome> {
+    fn parts(&self, _chat: &str, reply: &Reply) -> usize {
+        render_telegram_html(reply, TELEGRAM_LIMIT).len()
+    }
+
+    fn deliver<'a>(&'a self, part: Part<'a>) -> BoxFuture<'a, Outcome> {
         Box::pin(async move {
+            let chat = part.chat;
             let Some(to) = recipient(chat) else {
                 return Outcome::Rejected(format!("not a Telegram chat key: {chat}"));
             };
-            for html in render_telegram_html(reply, TELEGRAM_LIMIT) {
-                let res = self
-                    .bot
-                    .send_message(to.clone(), html)
-                    .parse_mode(ParseMode::Html)
-                    .link_preview_options(no_link_preview())
-                    .await;
-                if let Err(e) = res {
-                    return match classify(&e) {
-                        Failure::Transient => Outcome::Transient(e.to_string()),
-                        Failure::RetryAfter(d) => Outcome::RetryAfter(d),
-                        Failure::Migrated(id) => Outcome::Migrated(format!("tg:{}", id.0)),
-                        Failure::Gone => Outcome::Gone(e.to_string()),
-                        Failure::Permanent => Outcome::Rejected(e.to_string()),
-                    };
-                }
+            let Some(html) = render_telegram_html(part.reply, TELEGRAM_LIMIT)
+                .into_iter()
+                .nth(part.index)
+            else {
+                return Outcome::Delivered;
+            };
+            let res = self
+                .bot
+                .send_message(to, html)
+                .parse_mode(ParseMode::Html)
+                .link_preview_options(no_link_preview())
+                .await;
+            match res {
+                Ok(_) => Outcome::Delivered,
+                Err(e) => match classify(&e) {
+                    Failure::Transient => Outcome::Transient(e.to_string()),
+                    Failure::RetryAfter(d) => Outcome::RetryAfter(d),
+                    Failure::Migrated(id) => Outcome::Migrated(format!("tg:{}", id.0)),
+                    Failure::Gone => Outcome::Gone(e.to_string()),
+                    Failure::Permanent => Outcome::Rejected(e.to_string()),
+                },
             }
-            Outcome::Delivered
         })
     }
 }
@@ -145,9 +155,14 @@ pub async fn subscribe_channels(
                 tracing::error!(channel = %key, error = %e, "telegram: cannot check the bot's rights in this channel (is it a member?)")
             }
         }
-        match engine.hub().subs.set(&key, &topics) {
-            Ok(()) => {
+        // Off the runtime's threads: it flushes.
+        let (hub, k, t) = (engine.hub().clone(), key.clone(), topics.clone());
+        match tokio::task::spawn_blocking(move || hub.subs.set(&k, &t)).await {
+            Ok(Ok(())) => {
                 tracing::info!(channel = %key, topics = ?topics, "telegram: channel subscribed")
+            }
+            Ok(Err(e)) => {
+                tracing::error!(channel = %key, error = %e, "telegram: cannot subscribe a channel")
             }
             Err(e) => {
                 tracing::error!(channel = %key, error = %e, "telegram: cannot subscribe a channel")
