@@ -12,7 +12,7 @@ use std::sync::{Arc, RwLock};
 
 pub use catalog::{Catalog, Origin as CatalogOrigin, CATALOG_FILE, RESIDENT_FACTS};
 
-use crate::facts::{Dataset, Fact, ImportReport, Lang, Store, StoreError};
+use crate::facts::{Dataset, Fact, ImportReport, Lang, Store, StoreError, Topic};
 use crate::query::{self, Command, Input};
 use crate::reply::Reply;
 
@@ -32,6 +32,17 @@ pub const MAX_ANSWER_FACTS: usize = 3;
 pub const MAX_SEARCH_RESULTS: usize = 5;
 /// Facts within this share of the best score join it in an answer.
 const RELATIVE_CUTOFF: f32 = 0.55;
+
+/// Charts read the catalog's facts (resident or read from the store).
+impl crate::chart::FactSource for Catalog {
+    fn fact(&self, id: &str) -> Option<Arc<Fact>> {
+        self.get(id)
+    }
+
+    fn topic_facts(&self, topic: Topic, limit: usize) -> Vec<Arc<Fact>> {
+        self.by_topic(topic).take(limit).collect()
+    }
+}
 
 /// Who asks, where, and what.
 #[derive(Clone, Debug)]
