@@ -10,6 +10,9 @@
 //!   detection, text analysis (stemming, synonyms, typos) and ranked search.
 //! - [`reply`]: the transport-neutral reply and its renderers (plain text,
 //!   Telegram HTML, Matrix HTML), with splitting to a platform's limit.
+//! - [`chart`]: charts of the store's figures and dates, rendered as PNG
+//!   in-process (trade, the integration timeline, investment), cached by
+//!   chart, language and the digest of the facts drawn.
 //! - [`answer`]: the answering service every transport calls: a request in,
 //!   a reply out.
 //! - [`notify`]: subscriptions, the durable outbox and its delivery
@@ -22,6 +25,7 @@
 
 pub mod answer;
 pub mod app;
+pub mod chart;
 pub mod config;
 pub mod facts;
 pub mod notify;

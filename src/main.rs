@@ -81,6 +81,18 @@ enum Cmd {
         #[arg(long, hide = true, value_name = "N", requires = "dir")]
         synthetic: Option<usize>,
     },
+    /// Render a chart as a PNG: trade, milestones or investment.
+    Chart {
+        /// Which chart: trade, milestones or investment (Russian names too).
+        name: String,
+        /// Where to write the PNG (`-` for standard output); default
+        /// NAME-LANG.png in the current directory.
+        #[arg(long, short, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Label language: en or ru.
+        #[arg(long, default_value = "en")]
+        lang: String,
+    },
     /// List the stored facts.
     Facts {
         #[arg(long, value_enum, default_value_t = Format::Text)]
@@ -199,7 +211,11 @@ fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command.unwrap_or(Cmd::Console) {
         Cmd::Console => {
             let (engine, _) = open_engine(&cfg, &db, Removals::KeepStored)?;
-            console::run(&engine, Some(db.join("console_history.txt")))?;
+            console::run(
+                &engine,
+                Some(db.join("console_history.txt")),
+                Some(db.join("charts")),
+            )?;
         }
         Cmd::Ask {
             format,
@@ -241,6 +257,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
             }
             import(&cfg, &db, dir, allow_removals)?
         }
+        Cmd::Chart { name, out, lang } => chart(&cfg, &db, &name, out, &lang)?,
         Cmd::Facts { format } => {
             // Like every start, bring the store up to date first (a new
             // store is seeded), then list what it holds.
@@ -321,10 +338,68 @@ fn ask(engine: &Engine, question: &str, force_lang: Option<Lang>, format: Format
                 "lang": reply.lang,
                 "text": render_plain(&reply),
                 "facts": facts,
+                "chart": reply.image,
             });
             println!("{out:#}");
         }
     }
+}
+
+/// `factbot chart NAME [--out FILE] [--lang ru]`.
+fn chart(
+    cfg: &Config,
+    db: &Path,
+    name: &str,
+    out: Option<PathBuf>,
+    lang: &str,
+) -> Result<(), Failure> {
+    use factbot::chart::ChartKind;
+    let names = || {
+        ChartKind::ALL
+            .iter()
+            .map(|k| k.name())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let kind = ChartKind::parse(name).ok_or_else(|| {
+        usage(format!(
+            "unknown chart {name:?}; the charts are {}",
+            names()
+        ))
+    })?;
+    let lang = Lang::parse(lang)
+        .ok_or_else(|| usage(format!("unknown language {lang:?}; use en or ru")))?;
+    let (engine, _) = open_engine(cfg, db, Removals::KeepStored)?;
+    let png = engine.chart_png(kind, lang)?;
+    let out = out.unwrap_or_else(|| PathBuf::from(png.key.file_name()));
+    if out.as_os_str() == "-" {
+        use std::io::Write;
+        let mut stdout = std::io::stdout().lock();
+        stdout.write_all(&png.bytes)?;
+        stdout.flush()?;
+        return Ok(());
+    }
+    // Written beside the target and renamed: a reader never sees half a PNG.
+    let dir = out
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let file = out
+        .file_name()
+        .ok_or_else(|| usage(format!("{} is not a file name", out.display())))?;
+    let tmp = dir.join(format!(".{}.tmp", file.to_string_lossy()));
+    std::fs::write(&tmp, &png.bytes)
+        .and_then(|()| std::fs::rename(&tmp, &out))
+        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", out.display()))?;
+    println!(
+        "{}: {}×{} PNG, {} KB, chart {}",
+        out.display(),
+        png.width,
+        png.height,
+        png.bytes.len().div_ceil(1024),
+        png.key
+    );
+    Ok(())
 }
 
 /// A failure of the store: a refused import is the operator's input (2).

@@ -144,6 +144,122 @@ fn console_chats_over_stdin_and_keeps_lang_across_restarts() {
     assert!(out.contains("ТОРГОВЛЯ") && out.contains("769 млн"), "{out}");
 }
 
+/// A PNG's width and height, after checking its signature.
+fn png_size(bytes: &[u8]) -> (u32, u32) {
+    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "PNG signature");
+    let be = |i: usize| u32::from_be_bytes(bytes[i..i + 4].try_into().unwrap());
+    assert_eq!(&bytes[12..16], b"IHDR");
+    (be(16), be(20))
+}
+
+#[test]
+fn console_writes_charts_under_the_store_and_prints_their_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = console(dir.path(), "/chart milestones\n/график торговля\n");
+    let en = dir.path().join("charts").join("milestones-en.png");
+    let ru = dir.path().join("charts").join("trade-ru.png");
+    assert!(
+        out.contains(&format!("Chart saved to {}", en.display())),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("График сохранён: {}", ru.display())),
+        "{out}"
+    );
+    assert!(
+        out.contains("[¶1, ¶3]") && out.contains("9–10 November 2012"),
+        "caption: {out}"
+    );
+    assert_eq!(png_size(&std::fs::read(&en).unwrap()), (1200, 750));
+    assert_eq!(png_size(&std::fs::read(&ru).unwrap()), (1200, 750));
+    // Nothing half-written is left beside them.
+    let names: Vec<String> = std::fs::read_dir(dir.path().join("charts"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+}
+
+#[test]
+fn chart_renders_a_png_from_the_shell_and_follows_the_dataset() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db");
+    let out = dir.path().join("trade.png");
+    let o = factbot(&db, &["chart", "trade", "--out", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(png_size(&std::fs::read(&out).unwrap()), (1200, 750));
+    let line = stdout(&o);
+    assert!(
+        line.starts_with(&format!("{}: 1200×750 PNG", out.display())),
+        "{line}"
+    );
+    assert!(line.contains("chart trade/en/"), "{line}");
+
+    // Russian, to standard output.
+    let o = factbot(&db, &["chart", "инвестиции", "--lang", "ru", "--out", "-"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(png_size(&o.stdout), (1200, 750));
+
+    // An edited dataset redraws the chart under a new key.
+    let ds = common::copy_dataset(dir.path());
+    let facts = ds.join("facts.toml");
+    let text = std::fs::read_to_string(&facts).unwrap();
+    std::fs::write(
+        &facts,
+        text.replace("amount = 769000000", "amount = 770000000"),
+    )
+    .unwrap();
+    let o = factbot(&db, &["import", ds.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let edited = dir.path().join("edited.png");
+    let o = factbot(&db, &["chart", "trade", "--out", edited.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let key = |l: &str| l.rsplit(' ').next().unwrap().trim().to_string();
+    assert_ne!(key(&stdout(&o)), key(&line), "a new key for new figures");
+    assert_ne!(
+        std::fs::read(&out).unwrap(),
+        std::fs::read(&edited).unwrap()
+    );
+    let o = factbot(&db, &["ask", "--format", "json", "/chart trade"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON");
+    assert!(v["chart"]["alt"].as_str().unwrap().contains("770"), "{v}");
+    assert_eq!(v["chart"]["key"]["kind"], "trade");
+}
+
+#[test]
+fn chart_rejects_unknown_charts_and_languages_with_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("x.png");
+    let o = factbot(
+        dir.path(),
+        &["chart", "pie", "--out", out.to_str().unwrap()],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("unknown chart \"pie\"; the charts are trade, milestones, investment"),
+        "{}",
+        stderr(&o)
+    );
+    let o = factbot(
+        dir.path(),
+        &[
+            "chart",
+            "trade",
+            "--lang",
+            "de",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("unknown language \"de\""),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!out.exists());
+}
+
 #[test]
 fn facts_lists_ids_and_titles_even_on_a_new_store() {
     let dir = tempfile::tempdir().unwrap();

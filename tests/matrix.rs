@@ -80,6 +80,17 @@ async fn joins_on_invite_and_answers_commands_and_questions_in_both_languages() 
         "the plain body has no tags: {}",
         r.body
     );
+    assert!(r.body.contains("!chart trade"), "{}", r.body);
+
+    // Until pictures are sent, a chart answers as its alt text and source.
+    let q = ann.say(&room, "!chart trade").await;
+    let r = ann.reply_to(&q, REPLY_SECS).await;
+    assert!(
+        r.body.starts_with("📊 Bar chart") && r.body.contains("[¶4]"),
+        "{}",
+        r.body
+    );
+    assert!(r.body.contains("!chart milestones"), "{}", r.body);
 
     let q = ann.say(&room, "/help").await;
     let r = ann.reply_to(&q, REPLY_SECS).await;

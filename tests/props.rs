@@ -190,6 +190,11 @@ fn every_reply_to_every_command_renders_well_formed() {
             .ids()
             .flat_map(|id| [format!("/fact {id}"), format!("/source {id}")]),
     );
+    for kind in factbot::chart::ChartKind::ALL {
+        for lang in [factbot::facts::Lang::En, factbot::facts::Lang::Ru] {
+            lines.push(format!("/chart {}", kind.local_name(lang)));
+        }
+    }
     for l in &lines {
         let r = e.handle(&Request::new("prop", l));
         for chunk in render_telegram_html(&r, TELEGRAM_LIMIT) {

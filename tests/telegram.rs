@@ -143,7 +143,16 @@ fn buttons_edit_the_message_in_place_and_inline_mode_offers_facts() {
         .map(|b| b["callback_data"].as_str().unwrap().to_string())
         .collect();
     assert!(data.contains(&"/source trade.2011".to_string()), "{data:?}");
+    assert!(data.contains(&"/chart trade".to_string()), "{data:?}");
     assert!(data.iter().all(|d| d.len() <= 64));
+
+    // Until pictures are sent, a chart answers as its alt text and source.
+    let chart = ask(&emu, ANN, "/chart trade");
+    let t = text(&chart);
+    assert!(
+        t.starts_with("📊 Bar chart") && t.contains("479") && t.contains("[¶4]"),
+        "{chart}"
+    );
 
     let after = emu.last_seq();
     emu.press(ANN, r["message_id"].as_i64().unwrap(), "/source trade.2011");

@@ -8,9 +8,10 @@
 use std::sync::Arc;
 
 use super::Catalog;
+use crate::chart::{self, ChartKind};
 use crate::facts::{Fact, Lang, Topic};
 use crate::query::COMMANDS;
-use crate::reply::{echo, Block, Button, Inline, Reply, ReplyKind};
+use crate::reply::{echo, Block, Button, ChartRef, Inline, Reply, ReplyKind};
 
 /// Topics offered as navigation buttons, in order.
 const NAV: [Topic; 6] = [
@@ -117,6 +118,122 @@ impl Composer<'_> {
             .collect()
     }
 
+    /// A button opening `kind`'s chart; the action names the chart in the
+    /// reply's language, so pressing it keeps the language.
+    fn chart_button(&self, kind: ChartKind) -> Button {
+        Button {
+            label: shorten(
+                &format!(
+                    "📊 {}: {}",
+                    self.tr("Chart", "График"),
+                    kind.label(self.lang)
+                ),
+                LABEL_MAX,
+            ),
+            action: format!("/chart {}", kind.local_name(self.lang)),
+        }
+    }
+
+    /// "Chart" buttons for the charts that draw any of `facts`.
+    fn chart_row(&self, facts: &[Arc<Fact>]) -> Option<Vec<Button>> {
+        let mut kinds: Vec<ChartKind> = Vec::new();
+        for k in facts.iter().filter_map(|f| ChartKind::for_fact(f)) {
+            if !kinds.contains(&k) {
+                kinds.push(k);
+            }
+        }
+        (!kinds.is_empty()).then(|| kinds.into_iter().map(|k| self.chart_button(k)).collect())
+    }
+
+    /// `/chart NAME`: the chart as a picture with its caption; `/chart`
+    /// alone lists the charts.
+    pub fn chart(&self, name: &str) -> Reply {
+        let name = name.trim();
+        if name.is_empty() {
+            return self.chart_list(ReplyKind::Info);
+        }
+        let Some(kind) = ChartKind::parse(name) else {
+            // The unknown name is not echoed: the list says what exists.
+            let mut r = self.chart_list(ReplyKind::Error);
+            r.blocks.insert(
+                0,
+                Block::Paragraph(vec![Inline::Text(self.tr(
+                    "I have no chart by that name.",
+                    "Такого графика у меня нет.",
+                ))]),
+            );
+            return r;
+        };
+        let d = match chart::describe(kind, self.lang, self.cat) {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::warn!(chart = kind.name(), error = %e, "chart unavailable");
+                let mut r = self.reply(ReplyKind::NoAnswer).text(self.tr(
+                    "The dataset has no figures for this chart.",
+                    "В наборе данных нет цифр для этого графика.",
+                ));
+                r.buttons = self.nav_rows(None);
+                return r;
+            }
+        };
+        let mut r = self.reply(ReplyKind::Answer);
+        r.image = Some(ChartRef {
+            caption: vec![
+                Inline::Bold(d.title.clone()),
+                Inline::Text(format!(". {} [{}]", d.summary, chart::cite(&d.paragraphs))),
+            ],
+            key: d.key,
+            alt: d.alt,
+            paragraphs: d.paragraphs,
+            width: d.width,
+            height: d.height,
+        });
+        r.facts = d.facts;
+        let topic = kind.topic();
+        let mut row = vec![Button {
+            label: shorten(
+                &format!(
+                    "{} {}",
+                    self.tr("As text:", "Текстом:"),
+                    topic.title(self.lang)
+                ),
+                LABEL_MAX,
+            ),
+            action: format!("/{}", topic.name()),
+        }];
+        row.extend(
+            ChartKind::ALL
+                .into_iter()
+                .filter(|k| *k != kind)
+                .map(|k| self.chart_button(k)),
+        );
+        r.buttons = vec![row];
+        r
+    }
+
+    fn chart_list(&self, kind: ReplyKind) -> Reply {
+        let items = ChartKind::ALL
+            .into_iter()
+            .map(|k| {
+                vec![
+                    Inline::Code(format!("/chart {}", k.local_name(self.lang))),
+                    Inline::Text(format!(" — {}", k.blurb(self.lang))),
+                ]
+            })
+            .collect();
+        let mut r = self
+            .reply(kind)
+            .block(Block::Heading(vec![Inline::Text(
+                self.tr("Charts", "Графики"),
+            )]))
+            .block(Block::List(items));
+        r.buttons = vec![ChartKind::ALL
+            .into_iter()
+            .map(|k| self.chart_button(k))
+            .collect()];
+        r
+    }
+
     pub fn topic(&self, topic: Topic) -> Reply {
         let facts: Vec<Arc<Fact>> = self.cat.by_topic(topic).take(MAX_TOPIC_FACTS).collect();
         let more = self.cat.topic_len(topic).saturating_sub(facts.len());
@@ -163,6 +280,7 @@ impl Composer<'_> {
         }
         r.facts = facts.iter().map(|f| f.id.clone()).collect();
         r.buttons = self.source_rows(&facts);
+        r.buttons.extend(self.chart_row(&facts));
         r.buttons.extend(self.nav_rows(Some(topic)));
         r
     }
@@ -180,6 +298,7 @@ impl Composer<'_> {
         }
         r.facts = facts.iter().map(|f| f.id.clone()).collect();
         r.buttons = self.source_rows(facts);
+        r.buttons.extend(self.chart_row(facts));
         r
     }
 
@@ -264,10 +383,12 @@ impl Composer<'_> {
             .push(Block::Quote(vec![Inline::Text(f.source.clone())]));
         r.blocks.push(self.source_ref(f));
         r.facts = vec![f.id.clone()];
-        r.buttons = vec![vec![Button {
+        let mut row = vec![Button {
             label: shorten(f.topic.title(self.lang), LABEL_MAX),
             action: format!("/{}", f.topic.name()),
-        }]];
+        }];
+        row.extend(ChartKind::for_fact(f).map(|k| self.chart_button(k)));
+        r.buttons = vec![row];
         r
     }
 

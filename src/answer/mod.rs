@@ -12,7 +12,8 @@ use std::sync::{Arc, RwLock};
 
 pub use catalog::{Catalog, Origin as CatalogOrigin, CATALOG_FILE, RESIDENT_FACTS};
 
-use crate::facts::{Dataset, Fact, ImportReport, Lang, Store, StoreError};
+use crate::chart::{self, ChartError, ChartKind};
+use crate::facts::{Dataset, Fact, ImportReport, Lang, Store, StoreError, Topic};
 use crate::query::{self, Command, Input};
 use crate::reply::Reply;
 
@@ -32,6 +33,17 @@ pub const MAX_ANSWER_FACTS: usize = 3;
 pub const MAX_SEARCH_RESULTS: usize = 5;
 /// Facts within this share of the best score join it in an answer.
 const RELATIVE_CUTOFF: f32 = 0.55;
+
+/// Charts read the catalog's facts (resident or read from the store).
+impl crate::chart::FactSource for Catalog {
+    fn fact(&self, id: &str) -> Option<Arc<Fact>> {
+        self.get(id)
+    }
+
+    fn topic_facts(&self, topic: Topic, limit: usize) -> Vec<Arc<Fact>> {
+        self.by_topic(topic).take(limit).collect()
+    }
+}
 
 /// Who asks, where, and what.
 #[derive(Clone, Debug)]
@@ -83,6 +95,8 @@ pub struct Engine {
     /// swap: two at once could leave the catalog of the one that committed
     /// first.
     importing: std::sync::Mutex<()>,
+    /// Rendered charts, by chart, language and digest of the facts drawn.
+    charts: chart::Cache,
 }
 
 impl Engine {
@@ -105,6 +119,7 @@ impl Engine {
             catalog: RwLock::new(Arc::new(catalog)),
             hub,
             importing: std::sync::Mutex::new(()),
+            charts: chart::Cache::default(),
         })
     }
 
@@ -150,6 +165,23 @@ impl Engine {
         }
     }
 
+    /// The PNG of `kind` in `lang` from the current facts, rendered once
+    /// per key and then served from memory. CPU-bound (milliseconds) on a
+    /// miss: async callers use a blocking thread. The PNG's own `key` is the
+    /// one to store a platform file id under: after a live import it may be
+    /// newer than the key of a reply composed before.
+    pub fn chart_png(&self, kind: ChartKind, lang: Lang) -> Result<Arc<chart::Png>, ChartError> {
+        let cat = self.catalog();
+        let key = chart::describe(kind, lang, &*cat)?.key;
+        self.charts
+            .get_or_render(&key, || chart::render(kind, lang, &*cat))
+    }
+
+    /// The chart cache (tests, benchmarks).
+    pub fn chart_cache(&self) -> &chart::Cache {
+        &self.charts
+    }
+
     /// Answers one line of chat. Never panics on any input; store failures
     /// become an apologetic reply (and a log line), not an error.
     pub fn handle(&self, req: &Request) -> Reply {
@@ -171,6 +203,13 @@ impl Engine {
                 command: Command::Search(t),
                 ..
             } => query::detect_lang(t),
+            // `/график`, `/chart торговля` (a Russian answer's button) ask
+            // in Russian; a Latin name decides nothing, so a button pressed
+            // by a Russian-speaking user still follows their language.
+            Input::Command {
+                command: Command::Chart(_),
+                ..
+            } => query::detect_lang(req.text).filter(|l| *l == Lang::Ru),
             _ => None,
         };
         let lang = req
@@ -192,6 +231,7 @@ impl Engine {
                     let hits = self.hits(&cat, &q, MAX_SEARCH_RESULTS);
                     c.search(&q, &hits)
                 }
+                Command::Chart(name) => c.chart(&name),
                 Command::Fact(id) => c.fact(id.trim(), || cat.closest_id(id.trim())),
                 Command::Source(id) => c.source(id.trim(), || cat.closest_id(id.trim())),
                 Command::Lang(Some(_)) if !(req.private || req.chat_admin) => c.lang_refused(),
@@ -347,6 +387,176 @@ mod tests {
         let stored = e.store().facts().unwrap();
         let stored = stored.iter().find(|f| f.id == "trade.2011").unwrap();
         assert_eq!(stored.text.en, last);
+    }
+
+    fn actions(r: &Reply) -> Vec<&str> {
+        r.buttons
+            .iter()
+            .flatten()
+            .map(|b| b.action.as_str())
+            .collect()
+    }
+
+    #[test]
+    fn chart_command_attaches_a_chart_with_caption_and_buttons() {
+        let e = engine();
+        let r = e.handle(&Request::new("t", "/chart trade"));
+        assert_eq!(r.kind, crate::reply::ReplyKind::Answer);
+        let img = r.image.as_ref().expect("a chart");
+        assert_eq!((img.key.kind, img.key.lang), (ChartKind::Trade, Lang::En));
+        assert_eq!((img.width, img.height), (chart::WIDTH, chart::HEIGHT));
+        let caption = crate::reply::render_caption_plain(img);
+        assert!(
+            caption.contains("769") && caption.ends_with("[¶4]"),
+            "{caption}"
+        );
+        assert!(img.alt.contains("not stated"), "{}", img.alt);
+        assert!(r.facts.contains(&"trade.h1_2011".to_string()));
+        assert_eq!(
+            actions(&r),
+            ["/trade", "/chart milestones", "/chart investment"]
+        );
+        // The key is the one the PNG is cached and stored under.
+        let png = e.chart_png(ChartKind::Trade, Lang::En).unwrap();
+        assert_eq!(png.key, img.key);
+        assert!(Arc::ptr_eq(
+            &png,
+            &e.chart_png(ChartKind::Trade, Lang::En).unwrap()
+        ));
+        assert_eq!(e.chart_cache().len(), 1);
+    }
+
+    #[test]
+    fn chart_list_unknown_names_and_languages() {
+        let e = engine();
+        let r = e.handle(&Request::new("t", "/chart"));
+        assert_eq!(r.kind, crate::reply::ReplyKind::Info);
+        assert!(r.image.is_none());
+        assert_eq!(
+            actions(&r),
+            ["/chart trade", "/chart milestones", "/chart investment"]
+        );
+        let r = e.handle(&Request::new("t", "/chart pie<b>chart</b>"));
+        assert_eq!(r.kind, crate::reply::ReplyKind::Error);
+        let out = render_plain(&r);
+        assert!(
+            out.contains("no chart by that name") && out.contains("/chart milestones"),
+            "{out}"
+        );
+        assert!(
+            !out.contains("pie") && !out.contains("<b>"),
+            "the name is not echoed: {out}"
+        );
+        // A Russian command or name answers in Russian, and Russian buttons
+        // name the chart in Russian so pressing them stays Russian.
+        let r = e.handle(&Request::new("t", "/график торговля"));
+        assert_eq!(r.image.as_ref().unwrap().key.lang, Lang::Ru);
+        assert!(
+            actions(&r).contains(&"/chart хронология"),
+            "{:?}",
+            actions(&r)
+        );
+        let r = e.handle(&Request::new("t", "/chart хронология"));
+        assert_eq!(r.image.as_ref().unwrap().key.kind, ChartKind::Milestones);
+        assert_eq!(r.lang, Lang::Ru);
+        // A Latin name decides nothing: the user's language still does.
+        let mut req = Request::new("t", "/chart trade");
+        req.user_lang = Some(Lang::Ru);
+        assert_eq!(e.handle(&req).image.unwrap().key.lang, Lang::Ru);
+    }
+
+    #[test]
+    fn answers_about_figures_and_dates_offer_their_chart() {
+        let e = engine();
+        let ask = |q: &str| e.handle(&Request::new("t", q));
+        let r = ask("How much was trade between Belarus and Kazakhstan in 2011?");
+        assert!(actions(&r).contains(&"/chart trade"), "{:?}", actions(&r));
+        let r = ask("Какой был товарооборот в 2011 году?");
+        assert!(
+            actions(&r).contains(&"/chart торговля"),
+            "{:?}",
+            actions(&r)
+        );
+        let r = ask("When was the Single Economic Space launched?");
+        assert!(
+            actions(&r).contains(&"/chart milestones"),
+            "{:?}",
+            actions(&r)
+        );
+        let r = ask("/fact investment.inflows_2011");
+        assert!(
+            actions(&r).contains(&"/chart investment"),
+            "{:?}",
+            actions(&r)
+        );
+        let r = ask("/milestones");
+        assert!(
+            actions(&r).contains(&"/chart milestones"),
+            "{:?}",
+            actions(&r)
+        );
+        // No figure, no chart.
+        let r = ask("/people");
+        assert!(
+            !actions(&r).iter().any(|a| a.starts_with("/chart")),
+            "{:?}",
+            actions(&r)
+        );
+        let r = ask("/fact trade.gateways");
+        assert!(
+            !actions(&r).iter().any(|a| a.starts_with("/chart")),
+            "{:?}",
+            actions(&r)
+        );
+    }
+
+    #[test]
+    fn a_live_import_redraws_the_chart_under_a_new_key() {
+        let e = engine();
+        let old = e.chart_png(ChartKind::Trade, Lang::En).unwrap();
+        let mut ds = Dataset::embedded().unwrap();
+        let f = ds.facts.iter_mut().find(|f| f.id == "trade.2011").unwrap();
+        f.values = vec![crate::facts::Value::Amount {
+            amount: 770_000_000,
+            currency: "USD".into(),
+            period: "2011".into(),
+        }];
+        ds.digest = "edited".into();
+        e.import(&ds).unwrap();
+        let r = e.handle(&Request::new("t", "/chart trade"));
+        let img = r.image.unwrap();
+        assert_ne!(img.key, old.key);
+        assert!(img.alt.contains("770"), "{}", img.alt);
+        let new = e.chart_png(ChartKind::Trade, Lang::En).unwrap();
+        assert_eq!(new.key, img.key);
+        assert_ne!(new.bytes, old.bytes);
+        // Milestones drew nothing that changed: same key as before.
+        let before =
+            chart::describe(ChartKind::Milestones, Lang::En, &*engine().catalog()).unwrap();
+        assert_eq!(
+            e.handle(&Request::new("t", "/chart milestones"))
+                .image
+                .unwrap()
+                .key,
+            before.key
+        );
+    }
+
+    #[test]
+    fn a_dataset_without_figures_says_so_instead_of_a_chart() {
+        let store = Store::temporary().unwrap();
+        let mut ds = Dataset::embedded().unwrap();
+        ds.facts.retain(|f| f.topic != Topic::Investment);
+        store.import(&ds).unwrap();
+        let e = Engine::new(store).unwrap();
+        let r = e.handle(&Request::new("t", "/chart investment"));
+        assert_eq!(r.kind, crate::reply::ReplyKind::NoAnswer);
+        assert!(r.image.is_none());
+        assert!(render_plain(&r).contains("no figures for this chart"));
+        assert!(matches!(
+            e.chart_png(ChartKind::Investment, Lang::En),
+            Err(ChartError::Missing(_))
+        ));
     }
 
     #[test]

@@ -18,6 +18,9 @@ pub enum Command {
     Topic(Topic),
     /// Ranked search over all facts.
     Search(String),
+    /// A chart by name (`trade`, `milestones`, `investment`, or a Russian
+    /// name); empty: the list of charts.
+    Chart(String),
     /// One fact in full, by id.
     Fact(String),
     /// The source sentence of a fact, with its paragraph.
@@ -120,6 +123,11 @@ pub const COMMANDS: &[(&str, &str, &str)] = &[
         "соглашения, которые изменят",
     ),
     (
+        "chart",
+        "trade|milestones|investment — a chart",
+        "trade|milestones|investment — график",
+    ),
+    (
         "search",
         "TEXT — search all facts",
         "ТЕКСТ — поиск по всем фактам",
@@ -189,6 +197,9 @@ pub fn parse(text: &str, prefixes: &[char]) -> Input {
         "start" => Command::Start,
         "help" | "помощь" | "справка" => Command::Help,
         "search" | "поиск" | "find" => Command::Search(arg),
+        "chart" | "charts" | "график" | "графики" | "диаграмма" => {
+            Command::Chart(arg)
+        }
         "fact" | "факт" => Command::Fact(arg),
         "source" | "источник" => Command::Source(arg),
         "lang" | "language" | "язык" => Command::Lang((!arg.is_empty()).then_some(arg)),
@@ -258,6 +269,9 @@ mod tests {
             cmd("/fact trade.2011").0,
             Command::Fact("trade.2011".into())
         );
+        assert_eq!(cmd("/chart trade").0, Command::Chart("trade".into()));
+        assert_eq!(cmd("!chart").0, Command::Chart(String::new()));
+        assert_eq!(cmd("/график торговля").0, Command::Chart("торговля".into()));
         assert_eq!(cmd("/lang").0, Command::Lang(None));
         assert_eq!(cmd("/lang ru").0, Command::Lang(Some("ru".into())));
         assert_eq!(

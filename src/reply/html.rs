@@ -3,7 +3,7 @@
 //! Every string from the dataset or a user passes through [`escape_html`];
 //! nothing else in the crate writes markup.
 
-use super::{plain, split, Block, Inline, Reply};
+use super::{plain, split, Block, ChartRef, Inline, Reply};
 
 /// Escapes text for HTML bodies and attribute values.
 pub fn escape_html(s: &str) -> String {
@@ -72,7 +72,7 @@ fn matrix_block(b: &Block) -> String {
 /// the last one.
 pub fn render_telegram_html(reply: &Reply, limit: usize) -> Vec<String> {
     split::split_blocks_by(
-        &reply.blocks,
+        &reply.text_blocks(),
         limit,
         "\n\n",
         telegram_block,
@@ -80,11 +80,18 @@ pub fn render_telegram_html(reply: &Reply, limit: usize) -> Vec<String> {
     )
 }
 
+/// A chart's caption as HTML, for a picture's caption (Telegram
+/// `sendPhoto`, parse mode HTML) or the Matrix message beside an `m.image`.
+/// Captions are a few hundred characters: Telegram's limit is 1024.
+pub fn render_caption_html(image: &ChartRef) -> String {
+    inlines(&image.caption)
+}
+
 /// Matrix messages as (`body`, `formatted_body`) pairs. Buttons, which
 /// Matrix lacks, become a line of commands to type.
 pub fn render_matrix(reply: &Reply, limit: usize) -> Vec<(String, String)> {
     // Commands are typed with `!` in Matrix (Element keeps `/` for itself).
-    let mut blocks: Vec<Block> = reply.blocks.iter().map(bang_commands).collect();
+    let mut blocks: Vec<Block> = reply.text_blocks().iter().map(bang_commands).collect();
     let actions: Vec<Inline> = reply
         .buttons
         .iter()
@@ -208,6 +215,63 @@ mod tests {
         assert_eq!(
             out,
             "<b>&lt;b&gt;&amp;</b>\n\n<a href=\"http://e/?a=1&amp;b=&quot;2&quot;\">x&lt;y</a>"
+        );
+    }
+
+    fn with_chart() -> Reply {
+        let mut r = Reply::new(ReplyKind::Answer, Lang::En);
+        r.image = Some(crate::reply::ChartRef {
+            key: crate::chart::ChartKey {
+                kind: crate::chart::ChartKind::Trade,
+                lang: Lang::En,
+                digest: "0123456789abcdef".into(),
+            },
+            caption: vec![
+                Inline::Bold("Trade <USD>".into()),
+                Inline::Text(". 2011: 769 [¶4]".into()),
+            ],
+            alt: "Bar chart: trade & more. 2011: 769.".into(),
+            paragraphs: vec![4],
+            width: 1200,
+            height: 750,
+        });
+        r.buttons = vec![vec![crate::reply::Button {
+            label: "Chart".into(),
+            action: "/chart milestones".into(),
+        }]];
+        r
+    }
+
+    #[test]
+    fn a_chart_reads_as_its_alt_text_where_no_picture_is_sent() {
+        let r = with_chart();
+        let plain = crate::reply::render_plain(&r);
+        assert!(
+            plain.starts_with("📊 Bar chart: trade & more. 2011: 769. [¶4]"),
+            "{plain}"
+        );
+        let tg = render_telegram_html(&r, 4096).join("");
+        assert!(
+            tg.contains("📊 Bar chart: trade &amp; more. 2011: 769. [¶4]"),
+            "{tg}"
+        );
+        let (body, html) = render_matrix(&r, 4096).remove(0);
+        assert!(
+            body.contains("trade & more") && html.contains("trade &amp; more"),
+            "{html}"
+        );
+        assert!(body.contains("!chart milestones"), "{body}");
+        // A transport that sends the picture takes it out and captions it.
+        let mut r = r;
+        let image = r.image.take().unwrap();
+        assert!(!crate::reply::render_plain(&r).contains("Bar chart"));
+        assert_eq!(
+            render_caption_html(&image),
+            "<b>Trade &lt;USD&gt;</b>. 2011: 769 [¶4]"
+        );
+        assert_eq!(
+            crate::reply::render_caption_plain(&image),
+            "Trade <USD>. 2011: 769 [¶4]"
         );
     }
 

@@ -1,20 +1,31 @@
 //! The transport-neutral reply and its renderers.
 //!
 //! The core answers with a [`Reply`]: structured rich text plus optional
-//! buttons. Each transport picks a renderer — plain text (console, CLI),
-//! Telegram HTML, Matrix `body` + `formatted_body` — so no answer-building code
-//! ever writes markup, and escaping lives in exactly one place per format.
+//! buttons and an optional chart. Each transport picks a renderer — plain
+//! text (console, CLI), Telegram HTML, Matrix `body` + `formatted_body` — so
+//! no answer-building code ever writes markup, and escaping lives in exactly
+//! one place per format.
+//!
+//! A chart travels as a [`ChartRef`] (which chart, its caption and alt
+//! text), never as bytes: whoever sends it fetches the PNG by its key
+//! (`Engine::chart_png`). The text renderers show a chart's alt text in its
+//! place, so a reply reads completely where no picture is sent; a transport
+//! that sends the picture takes `image` out of the reply first and renders
+//! the caption with [`render_caption_html`].
 
 mod html;
 mod plain;
 mod split;
 
-pub use html::{escape_html, render_matrix, render_telegram_html};
-pub use plain::render_plain;
+pub use html::{escape_html, render_caption_html, render_matrix, render_telegram_html};
+pub use plain::{render_caption_plain, render_plain};
 pub use split::{split_blocks, split_blocks_by, utf16_len, TELEGRAM_LIMIT};
+
+use std::borrow::Cow;
 
 use serde::Serialize;
 
+use crate::chart::ChartKey;
 use crate::facts::Lang;
 
 /// Characters of user text a reply echoes back at most (an unknown command
@@ -105,6 +116,35 @@ pub enum ReplyKind {
     Error,
 }
 
+/// A chart attached to a reply: what to fetch and what to say with it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ChartRef {
+    /// Which chart, language and data: fetch the PNG by it, and key a
+    /// platform's stored file id / content URI by it (its `Display` form).
+    pub key: ChartKey,
+    /// Shown with the picture (Telegram caption, Matrix message): the
+    /// title, the figures in one line, and the paragraphs cited (¶N).
+    pub caption: Vec<Inline>,
+    /// The figures in sentences: Matrix `m.image` `body`, screen readers,
+    /// and what text-only renderers show instead of the picture.
+    pub alt: String,
+    /// The article paragraphs the chart draws from.
+    pub paragraphs: Vec<u32>,
+    /// Pixel size of the PNG (Matrix `info.w` / `info.h`).
+    pub width: u32,
+    pub height: u32,
+}
+
+impl ChartRef {
+    /// What stands in for the picture where none is sent.
+    pub fn fallback(&self) -> Block {
+        Block::Paragraph(vec![
+            Inline::Text(format!("📊 {}", self.alt)),
+            Inline::Text(format!(" [{}]", crate::chart::cite(&self.paragraphs))),
+        ])
+    }
+}
+
 /// A reply, before any transport formats it.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Reply {
@@ -116,6 +156,9 @@ pub struct Reply {
     pub buttons: Vec<Vec<Button>>,
     /// Ids of the facts it states, in order.
     pub facts: Vec<String>,
+    /// A chart to show with it (`/chart`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image: Option<ChartRef>,
 }
 
 impl Reply {
@@ -126,6 +169,20 @@ impl Reply {
             blocks: Vec::new(),
             buttons: Vec::new(),
             facts: Vec::new(),
+            image: None,
+        }
+    }
+
+    /// The blocks a text-only renderer shows: the reply's own, then the
+    /// chart's stand-in if a chart is attached.
+    pub fn text_blocks(&self) -> Cow<'_, [Block]> {
+        match &self.image {
+            None => Cow::Borrowed(&self.blocks),
+            Some(img) => {
+                let mut b = self.blocks.clone();
+                b.push(img.fallback());
+                Cow::Owned(b)
+            }
         }
     }
 

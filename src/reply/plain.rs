@@ -1,10 +1,11 @@
 //! Plain text: the console and `factbot ask`. Buttons become a "→" line of
 //! the commands they would run, so a terminal user can type them.
 
-use super::{Block, Inline, Reply};
+use super::{Block, ChartRef, Inline, Reply};
 
+/// The reply as text; an attached chart appears as its alt text.
 pub fn render_plain(reply: &Reply) -> String {
-    let mut parts: Vec<String> = reply.blocks.iter().map(block).collect();
+    let mut parts: Vec<String> = reply.text_blocks().iter().map(block).collect();
     let actions: Vec<&str> = reply
         .buttons
         .iter()
@@ -43,4 +44,9 @@ pub(super) fn inlines(items: &[Inline]) -> String {
             other => other.text().to_string(),
         })
         .collect()
+}
+
+/// A chart's caption as plain text (shown beside the picture's file).
+pub fn render_caption_plain(image: &ChartRef) -> String {
+    inlines(&image.caption)
 }
