@@ -292,7 +292,7 @@ fn main() {
             load_med,
             Some(load_min),
         );
-        let file = std::fs::metadata(dir.path().join(factbot::answer::CATALOG_FILE))
+        let file = std::fs::metadata(dir.path().join(factbot::catalog::CATALOG_FILE))
             .map(|m| m.len())
             .unwrap_or(0);
         println!(

@@ -25,6 +25,7 @@
 
 pub mod answer;
 pub mod app;
+pub mod catalog;
 pub mod chart;
 pub mod config;
 pub mod facts;

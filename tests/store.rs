@@ -359,7 +359,7 @@ fn a_large_store_keeps_its_index_across_starts_and_rebuilds_a_damaged_one() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("store");
     let ds = dir.path().join("dataset");
-    let n = factbot::answer::RESIDENT_FACTS + 500;
+    let n = factbot::catalog::RESIDENT_FACTS + 500;
     let o = factbot(
         &db,
         &[
@@ -375,7 +375,7 @@ fn a_large_store_keeps_its_index_across_starts_and_rebuilds_a_damaged_one() {
         "{}",
         stdout(&o)
     );
-    let index = db.join(factbot::answer::CATALOG_FILE);
+    let index = db.join(factbot::catalog::CATALOG_FILE);
     let saved = std::fs::read(&index).expect("the import saved the index");
 
     let ask = |args: &[&str]| {

@@ -403,7 +403,7 @@ impl Composer<'_> {
         };
         Block::Paragraph(vec![
             Inline::Text(format!("— {}, ", place)),
-            Inline::Italic(self.cat.headline.clone()),
+            Inline::Italic(self.cat.headline().to_string()),
             Inline::Text(format!(" (id {})", f.id)),
         ])
     }

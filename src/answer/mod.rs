@@ -5,15 +5,13 @@
 //! after each import, decides the answer language, routes commands, and
 //! decides when to say "I have no fact on that" rather than guess.
 
-mod catalog;
 mod compose;
 
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
-pub use catalog::{Catalog, Origin as CatalogOrigin, CATALOG_FILE, RESIDENT_FACTS};
-
+use crate::catalog::{Catalog, Live};
 use crate::chart::{self, ChartError, ChartKind};
-use crate::facts::{Dataset, Fact, ImportReport, Lang, Store, StoreError, Topic};
+use crate::facts::{Dataset, Fact, ImportReport, Lang, Store, StoreError};
 use crate::query::{self, Command, Input};
 use crate::reply::Reply;
 
@@ -33,17 +31,6 @@ pub const MAX_ANSWER_FACTS: usize = 3;
 pub const MAX_SEARCH_RESULTS: usize = 5;
 /// Facts within this share of the best score join it in an answer.
 const RELATIVE_CUTOFF: f32 = 0.55;
-
-/// Charts read the catalog's facts (resident or read from the store).
-impl crate::chart::FactSource for Catalog {
-    fn fact(&self, id: &str) -> Option<Arc<Fact>> {
-        self.get(id)
-    }
-
-    fn topic_facts(&self, topic: Topic, limit: usize) -> Vec<Arc<Fact>> {
-        self.by_topic(topic).take(limit).collect()
-    }
-}
 
 /// Who asks, where, and what.
 #[derive(Clone, Debug)]
@@ -88,13 +75,10 @@ impl<'a> Request<'a> {
 /// The answering service. Share it behind an `Arc`; `handle` takes `&self`.
 pub struct Engine {
     store: Store,
-    catalog: RwLock<Arc<Catalog>>,
+    /// The facts and index answers are made from; swapped by live imports.
+    catalog: Arc<Live>,
     /// Subscriptions and the outbox (notification commands, deliveries).
     hub: crate::notify::Hub,
-    /// One live import at a time, from the store write to the catalog
-    /// swap: two at once could leave the catalog of the one that committed
-    /// first.
-    importing: std::sync::Mutex<()>,
     /// Rendered charts, by chart, language and digest of the facts drawn.
     charts: chart::Cache,
 }
@@ -112,13 +96,12 @@ impl Engine {
         store: Store,
         progress: &mut dyn FnMut(usize, usize),
     ) -> Result<Engine, StoreError> {
-        let catalog = Catalog::open(&store, progress)?;
+        let catalog = Arc::new(Live::open(store.clone(), progress)?);
         let hub = crate::notify::Hub::open(&store)?;
         Ok(Engine {
             store,
-            catalog: RwLock::new(Arc::new(catalog)),
+            catalog,
             hub,
-            importing: std::sync::Mutex::new(()),
             charts: chart::Cache::default(),
         })
     }
@@ -136,16 +119,7 @@ impl Engine {
         ds: &Dataset,
         allow_removals: bool,
     ) -> Result<ImportReport, StoreError> {
-        let _one = self.importing.lock().unwrap_or_else(|p| p.into_inner());
-        let report = self.store.import_with(ds, allow_removals)?;
-        if report.written {
-            let fresh = Arc::new(Catalog::open(&self.store, &mut |_, _| {})?);
-            match self.catalog.write() {
-                Ok(mut c) => *c = fresh,
-                Err(poisoned) => *poisoned.into_inner() = fresh,
-            }
-        }
-        Ok(report)
+        self.catalog.import_with(ds, allow_removals)
     }
 
     pub fn store(&self) -> &Store {
@@ -159,10 +133,7 @@ impl Engine {
 
     /// The current catalog (cheap: an `Arc` clone).
     pub fn catalog(&self) -> Arc<Catalog> {
-        match self.catalog.read() {
-            Ok(c) => Arc::clone(&c),
-            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
-        }
+        self.catalog.get()
     }
 
     /// The PNG of `kind` in `lang` from the current facts, rendered once
@@ -321,6 +292,7 @@ impl Engine {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::facts::Topic;
     use crate::reply::render_plain;
 
     fn engine() -> Engine {

@@ -240,11 +240,23 @@ pub enum ChartError {
     Encode(String),
 }
 
-/// Where charts read facts from (the answering catalog implements it).
+/// Where charts read facts from: the [`Catalog`](crate::catalog::Catalog),
+/// or a test's own facts.
 pub trait FactSource {
     fn fact(&self, id: &str) -> Option<Arc<Fact>>;
     /// A topic's first `limit` facts in reading order (milestones by date).
     fn topic_facts(&self, topic: Topic, limit: usize) -> Vec<Arc<Fact>>;
+}
+
+/// Charts read the catalog's facts (resident or read from the store).
+impl FactSource for crate::catalog::Catalog {
+    fn fact(&self, id: &str) -> Option<Arc<Fact>> {
+        self.get(id)
+    }
+
+    fn topic_facts(&self, topic: Topic, limit: usize) -> Vec<Arc<Fact>> {
+        self.by_topic(topic).take(limit).collect()
+    }
 }
 
 /// Facts of a topic a chart reads at most: a chart shows a handful, and a

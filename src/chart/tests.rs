@@ -6,7 +6,7 @@
 use std::cell::Cell;
 
 use super::*;
-use crate::answer::Catalog;
+use crate::catalog::Catalog;
 use crate::facts::{Dataset, PartialDate, Value};
 
 fn catalog(facts: Vec<Fact>) -> Catalog {

@@ -219,7 +219,7 @@ mod tests {
         }
         .render(
             crate::facts::Lang::En,
-            &crate::answer::Catalog::build(vec![], &[], String::new()),
+            &crate::catalog::Catalog::build(vec![], &[], String::new()),
         );
         let shown = crate::reply::render_plain(&summary).to_lowercase();
         assert!(

@@ -7,7 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::answer::Catalog;
+use crate::catalog::Catalog;
 use crate::facts::{Change, Fact, Lang, Topic};
 use crate::reply::{Block, Inline, Reply, ReplyKind};
 

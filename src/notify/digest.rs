@@ -21,7 +21,7 @@ use jiff::Timestamp;
 
 use super::content::{Anniversary, CountdownLine};
 use super::{Content, Hub};
-use crate::answer::Catalog;
+use crate::catalog::Catalog;
 use crate::config::DigestConfig;
 use crate::facts::{StoreError, Topic};
 

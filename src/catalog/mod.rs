@@ -1,5 +1,10 @@
-//! What answering needs in memory: the facts (or the way to them), their
-//! ids, topics and dates, and the search index.
+//! What answering and notifications read: the facts (or the way to them),
+//! their ids, topics and dates, and the search index — and [`Live`], the
+//! current catalog, swapped as a whole by a live import.
+//!
+//! It sits below both `answer` and `notify`, which read it and never each
+//! other: an answer ranks and quotes facts from it, a notification renders
+//! a changed fact or a digest from it.
 //!
 //! Two failures this prevents on a large store. Memory: 100,000 facts
 //! decoded take about 1.6 KB each, so a store above [`RESIDENT_FACTS`] keeps
@@ -20,9 +25,11 @@
 use std::collections::HashMap;
 use std::io::{BufReader, BufWriter};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
-use crate::facts::{paragraphs, Dataset, Fact, PartialDate, Store, StoreError, Topic};
+use crate::facts::{
+    paragraphs, Dataset, Fact, ImportReport, PartialDate, Store, StoreError, Topic,
+};
 use crate::query::{CodecError, Decoder, Encoder, Index, IndexStats, SearchResult, StrTable};
 
 /// Stores with more facts than this read facts from the store on demand
@@ -76,7 +83,7 @@ pub struct Catalog {
     by_namespace: HashMap<String, Vec<u32>>,
     index: Index,
     /// The article's headline, named when a source is quoted.
-    pub(super) headline: String,
+    headline: String,
     origin: Origin,
 }
 
@@ -235,6 +242,11 @@ impl Catalog {
         }
     }
 
+    /// The article's headline, named when a source is quoted.
+    pub fn headline(&self) -> &str {
+        &self.headline
+    }
+
     /// How this catalog was made.
     pub fn origin(&self) -> Origin {
         self.origin
@@ -340,7 +352,7 @@ impl Catalog {
     /// of the same namespace (`trade.` in `trade.2011`) are compared — or of
     /// the namespace closest to a mistyped one — so the cost stays small on
     /// a large store.
-    pub(super) fn closest_id(&self, id: &str) -> Option<&str> {
+    pub fn closest_id(&self, id: &str) -> Option<&str> {
         // No id is longer than MAX_ID_LEN, and at most 3 edits are offered:
         // a pasted essay is compared with nothing.
         if id.len() > crate::facts::MAX_ID_LEN + 3 {
@@ -368,6 +380,62 @@ impl Catalog {
             .filter(|(d, _)| *d <= 3)
             .min()
             .map(|(_, id)| id)
+    }
+}
+
+/// The current catalog of a store: readers take it (an `Arc`, cheap) and
+/// keep it for the whole of an answer or a send; a live import swaps in a
+/// new one as a whole, so nobody sees half of each.
+pub struct Live {
+    store: Store,
+    current: RwLock<Arc<Catalog>>,
+    /// One live import at a time, from the store write to the swap: two at
+    /// once could leave the catalog of the one that committed first.
+    importing: Mutex<()>,
+}
+
+impl Live {
+    /// The catalog of `store`'s current dataset (see [`Catalog::open`]).
+    pub fn open(store: Store, progress: &mut dyn FnMut(usize, usize)) -> Result<Live, StoreError> {
+        let catalog = Catalog::open(&store, progress)?;
+        Ok(Live {
+            store,
+            current: RwLock::new(Arc::new(catalog)),
+            importing: Mutex::new(()),
+        })
+    }
+
+    /// The current catalog (cheap: an `Arc` clone).
+    pub fn get(&self) -> Arc<Catalog> {
+        match self.current.read() {
+            Ok(c) => Arc::clone(&c),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Imports `ds` into the store and, if anything changed, swaps in a new
+    /// catalog; readers keep the one they hold. An empty or drastically
+    /// smaller dataset is refused unless `allow_removals` (see
+    /// [`Store::import_with`]).
+    pub fn import_with(
+        &self,
+        ds: &Dataset,
+        allow_removals: bool,
+    ) -> Result<ImportReport, StoreError> {
+        let _one = self.importing.lock().unwrap_or_else(|p| p.into_inner());
+        let report = self.store.import_with(ds, allow_removals)?;
+        if report.written {
+            let fresh = Arc::new(Catalog::open(&self.store, &mut |_, _| {})?);
+            match self.current.write() {
+                Ok(mut c) => *c = fresh,
+                Err(poisoned) => *poisoned.into_inner() = fresh,
+            }
+        }
+        Ok(report)
     }
 }
 
