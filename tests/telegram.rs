@@ -331,3 +331,37 @@ fn webhook_mode_answers_an_update_interrupted_by_kill_9_after_restart() {
         "mode = \"webhook\"\nlisten = \"127.0.0.1:{port}\"\npublic_url = \"http://127.0.0.1:{port}\"\npath = \"/hook\"\n"
     ));
 }
+
+/// Telegram chooses the next update id at random after a week without
+/// updates, so ids can drop below the inbox's mark or jump far above it.
+/// Either way every question is answered once, polling does not spin, and a
+/// restart changes nothing.
+#[test]
+fn update_ids_that_start_over_are_answered_in_both_directions() {
+    let emu = Emulator::start();
+    emu.next_update_id(5_000);
+    let dir = tempfile::tempdir().unwrap();
+    let mut bot = BotProcess::start(&emu, dir.path());
+    assert!(text(&ask(&emu, ANN, "/trade")).contains("USD 769 million"));
+
+    // Down, far below everything taken in so far.
+    emu.next_update_id(40);
+    assert!(text(&ask(&emu, ANN, "/visit")).contains("Myasnovich"));
+    // Idle, the bot holds one long poll at a time: a busy loop would make
+    // hundreds of calls in this window (a window, not an event to await).
+    let before = emu.calls("GetUpdates");
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let polls = emu.calls("GetUpdates") - before;
+    assert!(polls <= 2, "{polls} getUpdates calls in 2 s while idle");
+
+    // The same after a restart.
+    assert!(bot.terminate(10).success(), "{}", bot.log());
+    let _bot = BotProcess::start(&emu, dir.path());
+    assert!(text(&ask(&emu, ANN, "/milestones")).contains("2007"));
+    // Up, far above, then down again.
+    emu.next_update_id(3_000_000);
+    assert!(text(&ask(&emu, ANN, "/investment")).contains("73"));
+    emu.next_update_id(100);
+    assert!(text(&ask(&emu, ANN, "/help")).contains("/milestones"));
+    assert_eq!(emu.sends_to(ANN), 5, "each question answered once");
+}

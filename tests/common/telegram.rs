@@ -182,6 +182,19 @@ impl Emulator {
         }
     }
 
+    /// Telegram starts update ids over: the next update gets `id`.
+    pub fn next_update_id(&self, id: i64) {
+        self.post("/control/next_update_id", json!({ "update_id": id }));
+    }
+
+    /// Calls of a Bot API `method` (as teloxide names it, e.g. `GetUpdates`)
+    /// the emulator has counted, successful or not.
+    pub fn calls(&self, method: &str) -> u64 {
+        self.get("/control/stats")["result"]["calls"][method]
+            .as_u64()
+            .unwrap_or(0)
+    }
+
     /// Declares `user`'s status in `chat` for getChatMember.
     pub fn member(&self, chat: i64, user: i64, status: &str) {
         self.post(

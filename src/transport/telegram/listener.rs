@@ -7,12 +7,24 @@
 //! leaves the inbox once answered ([`Inbox::done`]), made durable by one
 //! flush per group of answers ([`GROUP_COMMIT`]). After a crash or `kill -9`
 //! the next start replays what is still in the inbox, and skips anything
-//! Telegram re-sends that the inbox already took in. Only a kill between
+//! Telegram re-sends that the inbox still holds. Only a kill between
 //! sending a reply and that flush (milliseconds) repeats the reply.
 //!
 //! Asking Telegram from the newest update (not from the oldest one still
 //! being handled) also means a poll never downloads the updates the throttle
 //! is still holding replies for.
+//!
+//! Update ids are not a clock: after a week without updates Telegram picks
+//! the next id at random, below or above the last one. Telegram's queue then
+//! ignores an offset far from its ids and returns the new updates anyway (an
+//! offset is "in the future" above the next id + 10; tdlib `TQueue::get`). So
+//! the inbox never filters by id: it takes in whatever a poll returns (less
+//! what it still holds) and asks next from the last batch's highest id + 1,
+//! which confirms that batch whichever way the ids moved. A filter on "newer
+//! than the highest id ever seen" would drop every update after a jump down,
+//! forever, with the poll returning the same update again at once (a busy
+//! loop). Only a jump down to within 10 of the old ids (about 1 in 10^8) is
+//! lost: Telegram then honours the old offset and forgets the new update.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -32,8 +44,10 @@ const POLL_TIMEOUT: u32 = 25;
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// How long answered records gather before one flush makes them durable.
 pub const GROUP_COMMIT: Duration = Duration::from_millis(20);
-/// Key (in the inbox tree) of the highest update id ever taken in.
-const HIGH_WATER: &[u8] = b"high_water";
+/// Key (in the inbox tree) of the highest update id of the last batch taken
+/// in: polling asks from the next one. (The key's name is from when it was
+/// the highest id ever seen.)
+const MARK: &[u8] = b"high_water";
 
 /// Updates received and not yet answered, in sled.
 #[derive(Clone)]
@@ -46,8 +60,8 @@ pub struct Inbox {
 }
 
 fn key(id: i32) -> [u8; 5] {
-    // A prefix keeps update keys apart from `HIGH_WATER`; big-endian ids
-    // (always positive) sort in arrival order.
+    // A prefix keeps update keys apart from `MARK`; big-endian ids (always
+    // positive) sort by id.
     let b = id.to_be_bytes();
     [b'u', b[0], b[1], b[2], b[3]]
 }
@@ -61,10 +75,10 @@ impl Inbox {
         }
     }
 
-    /// The highest update id taken in so far (0 when none).
-    pub fn high_water(&self) -> i32 {
+    /// The highest update id of the last batch taken in (0 when none).
+    pub fn mark(&self) -> i32 {
         self.tree
-            .get(HIGH_WATER)
+            .get(MARK)
             .ok()
             .flatten()
             .and_then(|v| <[u8; 4]>::try_from(v.as_ref()).ok())
@@ -72,27 +86,32 @@ impl Inbox {
             .unwrap_or(0)
     }
 
-    /// Takes in a batch: stores the updates newer than the high-water mark,
-    /// durably, and returns them. Telegram may forget them after this.
+    /// Takes in a batch a poll returned: stores the updates the inbox does
+    /// not already hold, durably, moves the mark to the batch's highest id
+    /// (down as well as up), and returns the new ones. Telegram may forget
+    /// the batch after this.
     pub fn take_in(&self, updates: Vec<Update>) -> Result<Vec<Update>, sled::Error> {
-        let high = self.high_water();
-        let fresh: Vec<Update> = updates
-            .into_iter()
-            .filter(|u| u.id.0 as i32 > high)
-            .collect();
-        let Some(max) = fresh.iter().map(|u| u.id.0 as i32).max() else {
-            return Ok(fresh);
+        let Some(last) = updates.iter().map(|u| u.id.0 as i32).max() else {
+            return Ok(updates);
         };
+        let mut fresh = Vec::with_capacity(updates.len());
         let mut batch = sled::Batch::default();
-        for u in &fresh {
-            match serde_json::to_vec(u) {
-                Ok(json) => batch.insert(&key(u.id.0 as i32), json),
+        for u in updates {
+            let id = u.id.0 as i32;
+            if self.tree.contains_key(key(id))? {
+                continue;
+            }
+            match serde_json::to_vec(&u) {
+                Ok(json) => {
+                    batch.insert(&key(id), json);
+                    fresh.push(u);
+                }
                 Err(e) => {
-                    tracing::error!(update_id = u.id.0, error = %e, "telegram: cannot store an update")
+                    tracing::error!(update_id = id, error = %e, "telegram: cannot store an update")
                 }
             }
         }
-        batch.insert(HIGH_WATER, &max.to_be_bytes());
+        batch.insert(MARK, &last.to_be_bytes());
         self.tree.apply_batch(batch)?;
         self.tree.flush()?;
         Ok(fresh)
@@ -256,8 +275,8 @@ where
         if st.stopped || st.flag.is_stopped() {
             return None;
         }
-        // Everything up to the high-water mark is safe in the inbox.
-        let offset = st.inbox.high_water() + 1;
+        // The last batch is safe in the inbox: this offset confirms it.
+        let offset = st.inbox.mark() + 1;
         let req = st
             .bot
             .get_updates()
@@ -272,13 +291,19 @@ where
             r = req.send() => r,
             _ = &mut st.flag => { st.stopped = true; continue; }
         };
-        let err = match res.map(|ups| st.inbox.take_in(ups)) {
-            Ok(Ok(fresh)) => {
+        let err = match res.map(|ups| (ups.is_empty(), st.inbox.take_in(ups))) {
+            // Telegram only returns updates the offset did not confirm, so a
+            // batch with nothing new, asked for again with the same offset,
+            // means a server that ignores offsets: pause rather than spin.
+            Ok((false, Ok(fresh))) if fresh.is_empty() && st.inbox.mark() + 1 == offset => {
+                "getUpdates returned only updates already taken in".to_string()
+            }
+            Ok((_, Ok(fresh))) => {
                 st.backoff = Duration::from_millis(500);
                 st.buffer.extend(fresh);
                 continue;
             }
-            Ok(Err(e)) => format!("cannot store updates: {e}"),
+            Ok((_, Err(e))) => format!("cannot store updates: {e}"),
             Err(e) => e.to_string(),
         };
         let wait = st.backoff;
@@ -309,15 +334,15 @@ mod tests {
         {
             let db = sled::open(dir.path()).unwrap();
             let inbox = Inbox::new(db.open_tree("inbox").unwrap());
-            assert_eq!(inbox.high_water(), 0);
+            assert_eq!(inbox.mark(), 0);
             let fresh = inbox.take_in(vec![update(5), update(6)]).unwrap();
             assert_eq!(fresh.len(), 2);
-            // Telegram re-sends 6 (not yet confirmed) with a new 7.
+            // A server re-sends 6 (still held) with a new 7.
             let fresh = inbox.take_in(vec![update(6), update(7)]).unwrap();
             assert_eq!(fresh.iter().map(|u| u.id.0).collect::<Vec<_>>(), [7]);
             inbox.done(5);
             inbox.flush_answered();
-            assert_eq!(inbox.high_water(), 7);
+            assert_eq!(inbox.mark(), 7);
         }
         // sled's flusher thread releases the file lock shortly after the
         // last handle is dropped; under load that takes a moment.
@@ -335,6 +360,26 @@ mod tests {
         let inbox = Inbox::new(db.open_tree("inbox").unwrap());
         let pending: Vec<u32> = inbox.pending().iter().map(|u| u.id.0).collect();
         assert_eq!(pending, [6, 7]);
-        assert_eq!(inbox.high_water(), 7);
+        assert_eq!(inbox.mark(), 7);
+    }
+
+    #[test]
+    fn ids_that_start_over_are_taken_in_and_move_the_mark_both_ways() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = sled::open(dir.path()).unwrap();
+        let inbox = Inbox::new(db.open_tree("inbox").unwrap());
+        inbox.take_in(vec![update(5000), update(5001)]).unwrap();
+        inbox.done(5000);
+        inbox.done(5001);
+        // After a week without updates: far below the mark.
+        let fresh = inbox.take_in(vec![update(40)]).unwrap();
+        assert_eq!(fresh.iter().map(|u| u.id.0).collect::<Vec<_>>(), [40]);
+        assert_eq!(inbox.mark(), 40, "the next poll confirms 40");
+        // And far above.
+        let fresh = inbox.take_in(vec![update(3_000_000)]).unwrap();
+        assert_eq!(fresh.len(), 1);
+        assert_eq!(inbox.mark(), 3_000_000);
+        // An update still held is not taken in twice.
+        assert!(inbox.take_in(vec![update(3_000_000)]).unwrap().is_empty());
     }
 }
