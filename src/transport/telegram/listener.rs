@@ -40,6 +40,13 @@ use tokio::sync::Notify;
 
 /// Seconds a `getUpdates` call waits for an update.
 const POLL_TIMEOUT: u32 = 25;
+/// How long the polling HTTP client waits for an answer: the long poll plus
+/// room for a slow network. teloxide's default client gives up after 17 s,
+/// so with a 25 s poll every idle poll failed ("A network error"), logged a
+/// warning and backed off (0.5 s doubling to 30 s), and a question asked
+/// meanwhile waited up to the backoff. Only polling uses this client;
+/// sends keep teloxide's 17 s.
+pub const POLL_HTTP_TIMEOUT: Duration = Duration::from_secs(POLL_TIMEOUT as u64 + 15);
 /// Longest wait between retries when polling fails.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// How long answered records gather before one flush makes them durable.

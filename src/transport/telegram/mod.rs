@@ -105,11 +105,19 @@ pub async fn run(
         .as_ref()
         .ok_or_else(|| anyhow!("telegram: no bot token: set [telegram] token or TELOXIDE_TOKEN"))?;
     let mut plain = Bot::new(token.expose());
+    // Long polls wait up to POLL_TIMEOUT for an update: their client must
+    // wait longer than that (see POLL_HTTP_TIMEOUT).
+    let poll_client = teloxide::net::default_reqwest_settings()
+        .timeout(listener::POLL_HTTP_TIMEOUT)
+        .build()
+        .context("telegram: cannot build the HTTP client")?;
+    let mut poller = Bot::with_client(token.expose(), poll_client);
     if let Some(url) = &cfg.api_url {
         let url = url
             .parse()
             .with_context(|| format!("telegram: api_url {url:?} is not a URL"))?;
         plain = plain.set_api_url(url);
+        poller = poller.set_api_url(plain.api_url());
     }
     let me = get_me(&plain).await?;
     tracing::info!(
@@ -174,7 +182,7 @@ pub async fn run(
             if let Err(e) = plain.delete_webhook().await {
                 tracing::warn!(error = %e, "telegram: deleteWebhook failed");
             }
-            let listener = InboxPolling::new(bot, inbox.clone());
+            let listener = InboxPolling::new(poller, inbox.clone());
             dispatcher
                 .dispatch_with_listener(
                     listener,
