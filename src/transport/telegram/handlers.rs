@@ -85,30 +85,46 @@ pub async fn sender<B: TgRequester>(
     }
 }
 
+/// Runs `f` (the engine: index lookups, sled reads and, for `/lang` or
+/// `/subscribe`, writes with a flush) on a blocking thread, so the runtime's
+/// worker threads never wait for the disk.
+async fn off_runtime<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(v) => v,
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    }
+}
+
 impl Ctx {
-    /// Records an update as answered, whatever the outcome, so one
-    /// poisonous update cannot come back after every restart.
     /// The engine's reply to `text` written by `user` in `chat`.
-    fn answer(
+    async fn answer(
         &self,
         chat: ChatId,
         text: &str,
         user: Option<&teloxide::types::User>,
         who: Sender,
     ) -> Reply {
+        let engine = Arc::clone(&self.engine);
         let key = chat_key(chat);
-        self.engine.handle(&Request {
-            chat: &key,
-            text,
-            user_lang: user_lang(user),
-            force_lang: None,
-            prefixes: &['/'],
-            chat_admin: who.chat_admin,
-            bot_admin: who.bot_admin,
-            private: who.private,
+        let text = text.to_string();
+        let user_lang = user_lang(user);
+        off_runtime(move || {
+            engine.handle(&Request {
+                chat: &key,
+                text: &text,
+                user_lang,
+                force_lang: None,
+                prefixes: &['/'],
+                chat_admin: who.chat_admin,
+                bot_admin: who.bot_admin,
+                private: who.private,
+            })
         })
+        .await
     }
 
+    /// Records an update as answered, whatever the outcome, so one
+    /// poisonous update cannot come back after every restart.
     pub fn finish(&self, update: &Update) {
         let id = update.id.0 as i32;
         self.inbox.done(id);
@@ -150,12 +166,10 @@ async fn answer_message<B: TgRequester>(
             to = to.0,
             "telegram: group migrated to a supergroup"
         );
-        crate::notify::worker::move_chat(
-            ctx.engine.hub(),
-            &ctx.engine,
-            &chat_key(msg.chat.id),
-            &chat_key(*to),
-        );
+        let engine = Arc::clone(&ctx.engine);
+        let (from, to) = (chat_key(msg.chat.id), chat_key(*to));
+        off_runtime(move || crate::notify::worker::move_chat(engine.hub(), &engine, &from, &to))
+            .await;
         return Ok(());
     }
     let Some(text) = msg.text() else {
@@ -181,7 +195,7 @@ async fn answer_message<B: TgRequester>(
         &text,
     )
     .await;
-    let reply = ctx.answer(msg.chat.id, &text, msg.from.as_ref(), who);
+    let reply = ctx.answer(msg.chat.id, &text, msg.from.as_ref(), who).await;
     send_reply(bot, msg.chat.id, Some(msg.id), &reply).await
 }
 
@@ -211,7 +225,7 @@ async fn answer_callback<B: TgRequester>(
     };
     let chat = message.chat().id;
     let who = sender(bot, ctx, message.chat(), Some(&q.from), None, data).await;
-    let reply = ctx.answer(chat, data, Some(&q.from), who);
+    let reply = ctx.answer(chat, data, Some(&q.from), who).await;
     // A button edits its message in place: the first chunk is the page.
     let Some(html) = render_telegram_html(&reply, TELEGRAM_LIMIT)
         .into_iter()
@@ -251,13 +265,25 @@ async fn answer_inline<B: TgRequester>(bot: &B, q: &InlineQuery, ctx: &Ctx) -> R
     let lang = detect_lang(&q.query)
         .or_else(|| user_lang(Some(&q.from)))
         .unwrap_or(Lang::En);
-    let cat = ctx.engine.catalog();
-    let facts = if q.query.trim().is_empty() {
+    let engine = Arc::clone(&ctx.engine);
+    let query = q.query.clone();
+    // The search and up to 50 engine calls: one trip to a blocking thread.
+    let results = off_runtime(move || inline_results(&engine, &query, lang)).await;
+    bot.answer_inline_query(q.id.clone(), results)
+        .cache_time(300)
+        .await
+        .map(|_| ())
+}
+
+/// The facts an inline query finds, each as an article with its `/fact` page.
+fn inline_results(engine: &Engine, query: &str, lang: Lang) -> Vec<InlineQueryResult> {
+    let cat = engine.catalog();
+    let facts = if query.trim().is_empty() {
         cat.facts.iter().take(INLINE_RESULTS).collect()
     } else {
-        ctx.engine.hits(&cat, &q.query, INLINE_RESULTS)
+        engine.hits(&cat, query, INLINE_RESULTS)
     };
-    let results: Vec<InlineQueryResult> = facts
+    facts
         .iter()
         .filter_map(|f| {
             let line = format!("/fact {}", f.id);
@@ -268,7 +294,7 @@ async fn answer_inline<B: TgRequester>(bot: &B, q: &InlineQuery, ctx: &Ctx) -> R
                 force_lang: Some(lang),
                 ..Request::new("tg:inline", &line)
             };
-            let html = render_telegram_html(&ctx.engine.handle(&req), TELEGRAM_LIMIT)
+            let html = render_telegram_html(&engine.handle(&req), TELEGRAM_LIMIT)
                 .into_iter()
                 .next()?;
             let content = InputMessageContent::Text(
@@ -279,9 +305,5 @@ async fn answer_inline<B: TgRequester>(bot: &B, q: &InlineQuery, ctx: &Ctx) -> R
                     .description(f.text.get(lang)),
             ))
         })
-        .collect();
-    bot.answer_inline_query(q.id.clone(), results)
-        .cache_time(300)
-        .await
-        .map(|_| ())
+        .collect()
 }

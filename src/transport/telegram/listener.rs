@@ -38,6 +38,8 @@ use teloxide::update_listeners::{AsUpdateStream, UpdateListener};
 use teloxide::RequestError;
 use tokio::sync::Notify;
 
+use crate::facts::{Store, StoreError};
+
 /// Seconds a `getUpdates` call waits for an update.
 const POLL_TIMEOUT: u32 = 25;
 /// How long the polling HTTP client waits for an answer: the long poll plus
@@ -59,9 +61,11 @@ const MARK: &[u8] = b"high_water";
 /// Updates received and not yet answered, in sled.
 #[derive(Clone)]
 pub struct Inbox {
+    /// For [`Store::flush`], the one serialised way to make writes durable.
+    store: Store,
     tree: sled::Tree,
-    /// Answered update ids removed but not yet flushed; the flusher task
-    /// makes them durable together (one fsync for many answers).
+    /// Answered update ids not yet removed: the writer removes them together
+    /// and flushes once (one fsync for many answers), on a blocking thread.
     answered: Arc<Mutex<Vec<i32>>>,
     wake: Arc<Notify>,
 }
@@ -74,12 +78,14 @@ fn key(id: i32) -> [u8; 5] {
 }
 
 impl Inbox {
-    pub fn new(tree: sled::Tree) -> Inbox {
-        Inbox {
-            tree,
+    /// The inbox in `store` (tree `telegram_inbox`).
+    pub fn open(store: &Store) -> Result<Inbox, StoreError> {
+        Ok(Inbox {
+            store: store.clone(),
+            tree: store.tree("telegram_inbox")?,
             answered: Arc::default(),
             wake: Arc::default(),
-        }
+        })
     }
 
     /// The highest update id of the last batch taken in (0 when none).
@@ -96,8 +102,9 @@ impl Inbox {
     /// Takes in a batch a poll returned: stores the updates the inbox does
     /// not already hold, durably, moves the mark to the batch's highest id
     /// (down as well as up), and returns the new ones. Telegram may forget
-    /// the batch after this.
-    pub fn take_in(&self, updates: Vec<Update>) -> Result<Vec<Update>, sled::Error> {
+    /// the batch after this. Blocks on the disk: from async code use
+    /// [`Inbox::take_in_async`].
+    pub fn take_in(&self, updates: Vec<Update>) -> Result<Vec<Update>, StoreError> {
         let Some(last) = updates.iter().map(|u| u.id.0 as i32).max() else {
             return Ok(updates);
         };
@@ -120,11 +127,24 @@ impl Inbox {
         }
         batch.insert(MARK, &last.to_be_bytes());
         self.tree.apply_batch(batch)?;
-        self.tree.flush()?;
+        self.store.flush()?;
         Ok(fresh)
     }
 
-    /// Updates taken in but not answered (after a crash), oldest first.
+    /// [`Inbox::take_in`] on a blocking thread.
+    pub async fn take_in_async(&self, updates: Vec<Update>) -> Result<Vec<Update>, StoreError> {
+        let inbox = self.clone();
+        tokio::task::spawn_blocking(move || inbox.take_in(updates))
+            .await
+            .unwrap_or_else(|e| {
+                Err(StoreError::Corrupt {
+                    tree: "telegram_inbox",
+                    message: format!("storing updates failed: {e}"),
+                })
+            })
+    }
+
+    /// Updates taken in but not answered (after a crash), by id.
     pub fn pending(&self) -> Vec<Update> {
         self.tree
             .scan_prefix(b"u")
@@ -140,47 +160,52 @@ impl Inbox {
             .collect()
     }
 
-    /// Records an update as answered. It becomes durable at the flusher's
-    /// next round (within [`GROUP_COMMIT`]); a kill before then repeats
-    /// that reply after the restart, never loses one.
-    /// An update that never passed through the inbox (webhook mode) costs
-    /// nothing here.
+    /// Records an update as answered. No I/O here: the writer removes it
+    /// within [`GROUP_COMMIT`] and flushes; a kill before then repeats that
+    /// reply after the restart, never loses one.
     pub fn done(&self, id: i32) {
-        match self.tree.remove(key(id)) {
-            Ok(Some(_)) => {
-                lock(&self.answered).push(id);
-                self.wake.notify_one();
-            }
-            Ok(None) => {}
-            Err(e) => {
-                tracing::error!(update_id = id, error = %e, "telegram: cannot record an answered update")
-            }
-        }
+        lock(&self.answered).push(id);
+        self.wake.notify_one();
     }
 
-    /// Makes answered records durable; logs each once it is.
-    pub fn flush_answered(&self) {
+    /// Removes the answered updates and makes that durable; logs each once
+    /// it is. Blocks on the disk.
+    pub fn write_answered(&self) {
         let ids = std::mem::take(&mut *lock(&self.answered));
         if ids.is_empty() {
             return;
         }
-        match self.tree.flush() {
-            Ok(_) => {
+        let mut batch = sled::Batch::default();
+        for &id in &ids {
+            batch.remove(&key(id));
+        }
+        let res = self
+            .tree
+            .apply_batch(batch)
+            .map_err(StoreError::from)
+            .and_then(|()| self.store.flush());
+        match res {
+            Ok(()) => {
                 for id in ids {
                     tracing::debug!(update_id = id, "telegram: update answered");
                 }
             }
-            Err(e) => tracing::error!(error = %e, "telegram: cannot flush answered updates"),
+            Err(e) => tracing::error!(error = %e, "telegram: cannot record answered updates"),
         }
     }
 
-    /// Runs until the process ends: flushes answered records in groups.
-    pub async fn flusher(self) {
+    /// [`Inbox::write_answered`] on a blocking thread.
+    pub async fn write_answered_async(&self) {
+        let inbox = self.clone();
+        let _ = tokio::task::spawn_blocking(move || inbox.write_answered()).await;
+    }
+
+    /// Runs until the process ends: records answered updates in groups.
+    pub async fn writer(self) {
         loop {
             self.wake.notified().await;
             tokio::time::sleep(GROUP_COMMIT).await;
-            let inbox = self.clone();
-            let _ = tokio::task::spawn_blocking(move || inbox.flush_answered()).await;
+            self.write_answered_async().await;
         }
     }
 }
@@ -298,7 +323,11 @@ where
             r = req.send() => r,
             _ = &mut st.flag => { st.stopped = true; continue; }
         };
-        let err = match res.map(|ups| (ups.is_empty(), st.inbox.take_in(ups))) {
+        let res = match res {
+            Ok(ups) => Ok((ups.is_empty(), st.inbox.take_in_async(ups).await)),
+            Err(e) => Err(e),
+        };
+        let err = match res {
             // Telegram only returns updates the offset did not confirm, so a
             // batch with nothing new, asked for again with the same offset,
             // means a server that ignores offsets: pause rather than spin.
@@ -339,8 +368,8 @@ mod tests {
     fn takes_in_once_replays_until_done_and_survives_reopening() {
         let dir = tempfile::tempdir().unwrap();
         {
-            let db = sled::open(dir.path()).unwrap();
-            let inbox = Inbox::new(db.open_tree("inbox").unwrap());
+            let store = Store::open(dir.path()).unwrap();
+            let inbox = Inbox::open(&store).unwrap();
             assert_eq!(inbox.mark(), 0);
             let fresh = inbox.take_in(vec![update(5), update(6)]).unwrap();
             assert_eq!(fresh.len(), 2);
@@ -348,36 +377,26 @@ mod tests {
             let fresh = inbox.take_in(vec![update(6), update(7)]).unwrap();
             assert_eq!(fresh.iter().map(|u| u.id.0).collect::<Vec<_>>(), [7]);
             inbox.done(5);
-            inbox.flush_answered();
-            assert_eq!(inbox.mark(), 7);
+            // Answered but not yet written: still held, not taken in again.
+            assert!(inbox.take_in(vec![update(5)]).unwrap().is_empty());
+            inbox.write_answered();
+            assert_eq!(inbox.mark(), 5);
         }
-        // sled's flusher thread releases the file lock shortly after the
-        // last handle is dropped; under load that takes a moment.
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        let db = loop {
-            match sled::open(dir.path()) {
-                Ok(db) => break db,
-                Err(e) if std::time::Instant::now() < deadline => {
-                    let _ = e;
-                    std::thread::sleep(std::time::Duration::from_millis(20));
-                }
-                Err(e) => panic!("cannot reopen the inbox: {e}"),
-            }
-        };
-        let inbox = Inbox::new(db.open_tree("inbox").unwrap());
+        let store = Store::reopen(dir.path());
+        let inbox = Inbox::open(&store).unwrap();
         let pending: Vec<u32> = inbox.pending().iter().map(|u| u.id.0).collect();
         assert_eq!(pending, [6, 7]);
-        assert_eq!(inbox.mark(), 7);
+        assert_eq!(inbox.mark(), 5);
     }
 
     #[test]
     fn ids_that_start_over_are_taken_in_and_move_the_mark_both_ways() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = sled::open(dir.path()).unwrap();
-        let inbox = Inbox::new(db.open_tree("inbox").unwrap());
+        let store = Store::temporary().unwrap();
+        let inbox = Inbox::open(&store).unwrap();
         inbox.take_in(vec![update(5000), update(5001)]).unwrap();
         inbox.done(5000);
         inbox.done(5001);
+        inbox.write_answered();
         // After a week without updates: far below the mark.
         let fresh = inbox.take_in(vec![update(40)]).unwrap();
         assert_eq!(fresh.iter().map(|u| u.id.0).collect::<Vec<_>>(), [40]);

@@ -143,8 +143,8 @@ pub async fn run(
         .hub()
         .register(Arc::new(deliver::TgDeliver::new(plain.clone())));
     deliver::subscribe_channels(&bot, &me, &engine, &cfg.channels).await;
-    let inbox = Inbox::new(engine.store().tree("telegram_inbox")?);
-    tokio::spawn(inbox.clone().flusher());
+    let inbox = Inbox::open(engine.store())?;
+    tokio::spawn(inbox.clone().writer());
     let ctx = Arc::new(Ctx {
         engine,
         inbox: inbox.clone(),
@@ -227,7 +227,7 @@ pub async fn run(
                 .await;
         }
     }
-    inbox.flush_answered();
+    inbox.write_answered_async().await;
     tracing::info!("telegram: stopped");
     Ok(())
 }
