@@ -395,3 +395,154 @@ fn an_idle_bot_polls_quietly_and_answers_at_once() {
     let r = emu.next(Some(ANN), "sent", after, PROMPT_SECS);
     assert!(text(&r).contains("USD 769 million"), "{r}");
 }
+
+/// 200 questions flood one chat, then someone asks in another chat: that
+/// answer comes at once. The flooded chat gets its latest questions answered
+/// and one note that earlier ones were skipped (not 200 answers trickling in
+/// for minutes); every update is recorded as handled, nothing panics, and
+/// memory stays flat.
+fn a_flooded_chat_holds_up_no_other(extra_config: &str) {
+    const FLOODER: i64 = 7001;
+    const OTHER: i64 = 7002;
+    let emu = Emulator::start();
+    let dir = tempfile::tempdir().unwrap();
+    let bot = BotProcess::start_with(&emu, dir.path(), extra_config);
+    ask(&emu, ANN, "/start");
+    let (_, peak_before) = bot.rss_kib();
+    let flood: Vec<i64> = (0..200)
+        .map(|i| {
+            let q = if i % 2 == 0 {
+                "/trade"
+            } else {
+                "When was the Customs Union formed?"
+            };
+            emu.say(FLOODER, q)["message"]["message_id"]
+                .as_i64()
+                .unwrap()
+        })
+        .collect();
+    let after = emu.last_seq();
+    emu.say(OTHER, "/visit");
+    let r = emu.next(Some(OTHER), "sent", after, PROMPT_SECS);
+    assert!(text(&r).contains("Myasnovich"), "{r}");
+
+    // Every update recorded as handled: /start, the flood, the other chat.
+    bot.wait_answered(1 + 200 + 1, 60);
+    emu.wait_confirmed(30);
+    let sent: Vec<serde_json::Value> = emu
+        .events(Some(FLOODER), 0, 0)
+        .into_iter()
+        .filter(|e| e["kind"] == "sent")
+        .collect();
+    let notes: Vec<String> = sent
+        .iter()
+        .map(text)
+        .filter(|t| t.contains("skipped"))
+        .collect();
+    assert_eq!(notes.len(), 1, "one note per burst: {notes:?}");
+    let answered: Vec<i64> = sent
+        .iter()
+        .filter_map(|e| e["message"]["reply_to_message"]["message_id"].as_i64())
+        .collect();
+    assert!(
+        answered.len() <= 3 + 3,
+        "a few answers, not the whole flood: {answered:?}"
+    );
+    for id in &flood[200 - 3..] {
+        assert!(
+            answered.contains(id),
+            "the latest questions are answered: {answered:?}"
+        );
+    }
+    let skipped: usize = notes[0]
+        .split_whitespace()
+        .find_map(|w| w.parse().ok())
+        .unwrap_or(0);
+    assert!(
+        skipped > 0 && skipped + answered.len() <= 200,
+        "{}",
+        notes[0]
+    );
+    // The chat is quiet again and answers the next question.
+    let marker = ask(&emu, FLOODER, "/help");
+    assert!(text(&marker).contains("/milestones"), "{marker}");
+    assert_eq!(emu.sends_to(FLOODER) as usize, sent.len() + 1);
+    let log = bot.log();
+    assert!(!log.contains("panicked"), "{log}");
+    let (_, peak_after) = bot.rss_kib();
+    assert!(
+        peak_after < peak_before + 20 * 1024,
+        "peak RSS grew from {peak_before} to {peak_after} KiB"
+    );
+}
+
+#[test]
+fn polling_a_flooded_chat_holds_up_no_other() {
+    a_flooded_chat_holds_up_no_other("");
+}
+
+/// SIGTERM while the Bot API cannot be reached at start (getMe retrying with
+/// backoff, or hanging on a server that never answers): the bot exits 0
+/// within 5 s.
+#[test]
+fn sigterm_stops_a_bot_that_cannot_reach_telegram() {
+    // Refused connections: getMe fails at once and is retried with backoff.
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("http://127.0.0.1:{}/", common::free_port());
+    let mut bot = BotProcess::start_api(&url, dir.path(), "", &[]);
+    bot.wait_log("getMe failed, retrying", 3, 30);
+    let status = bot.terminate(5);
+    assert!(status.success(), "{status:?}\n{}", bot.log());
+
+    // A server that accepts connections and never answers: getMe hangs.
+    let hole = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/", hole.local_addr().unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let mut bot = BotProcess::start_api(&url, dir.path(), "", &[]);
+    // The scenario: SIGTERM 3 s into the start-up.
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let status = bot.terminate(5);
+    assert!(status.success(), "{status:?}\n{}", bot.log());
+    drop(hole);
+}
+
+/// SIGTERM while a reply is held by a 60 s `retry_after`: the bot exits 0
+/// within 5 s, and the restart answers the question, once.
+fn sigterm_during_a_held_retry_after(extra_config: &str) {
+    let emu = Emulator::start();
+    let dir = tempfile::tempdir().unwrap();
+    let mut bot = BotProcess::start_with(&emu, dir.path(), extra_config);
+    ask(&emu, ANN, "/start");
+    emu.fault(json!({"method": "sendMessage", "kind": "429", "retry_after": 60, "count": 1}));
+    emu.say(ANN, "/milestones");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while emu.get("/control/stats")["result"]["faults"]["SendMessage"]["429"] != 1 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the 429 was never served"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let status = bot.terminate(5);
+    assert!(status.success(), "{status:?}\n{}", bot.log());
+    assert!(bot.log().contains("telegram: stopped"), "{}", bot.log());
+    let after = emu.last_seq();
+    let _bot = BotProcess::start_with(&emu, dir.path(), extra_config);
+    let r = emu.next(Some(ANN), "sent", after, 30);
+    assert!(text(&r).contains("2007"), "{r}");
+    ask(&emu, ANN, "/help");
+    assert_eq!(emu.sends_to(ANN), 3, "/start, /milestones once, /help");
+}
+
+#[test]
+fn sigterm_during_a_held_retry_after_exits_at_once() {
+    sigterm_during_a_held_retry_after("");
+}
+
+#[test]
+fn webhook_sigterm_during_a_held_retry_after_exits_at_once() {
+    let port = common::free_port();
+    sigterm_during_a_held_retry_after(&format!(
+        "mode = \"webhook\"\nlisten = \"127.0.0.1:{port}\"\npublic_url = \"http://127.0.0.1:{port}\"\npath = \"/hook\"\nsecret_token = \"term-secret\"\n"
+    ));
+}

@@ -203,6 +203,14 @@ impl Emulator {
         );
     }
 
+    /// Updates the bot has not yet confirmed (polling) or acknowledged
+    /// (webhook).
+    pub fn pending_updates(&self) -> u64 {
+        self.get("/control/stats")["result"]["pending_updates"]
+            .as_u64()
+            .unwrap_or(0)
+    }
+
     /// Successful sends per chat, as the emulator counted them.
     pub fn sends_by_chat(&self) -> std::collections::HashMap<i64, u64> {
         let stats = self.get("/control/stats");
@@ -256,12 +264,22 @@ impl BotProcess {
         extra_config: &str,
         env: &[(&str, &str)],
     ) -> BotProcess {
+        Self::start_api(&format!("{}/", emu.url), dir, extra_config, env)
+    }
+
+    /// Starts the bot against the Bot API at `api_url` (no emulator: an
+    /// address nobody answers on, say).
+    pub fn start_api(
+        api_url: &str,
+        dir: &Path,
+        extra_config: &str,
+        env: &[(&str, &str)],
+    ) -> BotProcess {
         let cfg = dir.join("bot.toml");
         std::fs::write(
             &cfg,
             format!(
-                "[store]\npath = \"state\"\n[telegram]\napi_url = \"{}/\"\n{extra_config}",
-                emu.url
+                "[store]\npath = \"state\"\n[telegram]\napi_url = \"{api_url}\"\n{extra_config}"
             ),
         )
         .unwrap();
@@ -348,6 +366,21 @@ impl BotProcess {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// The bot's resident memory: (now, peak) in KiB, from /proc.
+    pub fn rss_kib(&self) -> (u64, u64) {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default();
+        let field = |name: &str| {
+            status
+                .lines()
+                .find(|l| l.starts_with(name))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0)
+        };
+        (field("VmRSS:"), field("VmHWM:"))
     }
 
     /// SIGTERM; the exit status within `secs`, or a panic.

@@ -10,7 +10,7 @@ use teloxide::prelude::*;
 use teloxide::requests::Request as _;
 use teloxide::types::{
     InlineQueryResult, InlineQueryResultArticle, InputMessageContent, InputMessageContentText, Me,
-    ParseMode,
+    ParseMode, UpdateKind,
 };
 use teloxide::{ApiError, RequestError};
 
@@ -126,9 +126,60 @@ impl Ctx {
     /// Records an update as answered, whatever the outcome, so one
     /// poisonous update cannot come back after every restart.
     pub fn finish(&self, update: &Update) {
-        let id = update.id.0 as i32;
+        self.finish_id(update.id.0 as i32);
+    }
+
+    /// [`Ctx::finish`] by update id.
+    pub fn finish_id(&self, id: i32) {
         self.inbox.done(id);
         self.waiters.done(id);
+    }
+}
+
+/// A message as routing sees it; `None` without text.
+pub fn incoming<'a>(msg: &'a Message, me: &Me) -> Option<Incoming<'a>> {
+    Some(Incoming {
+        private: msg.chat.is_private(),
+        text: msg.text()?,
+        reply_to_bot: msg
+            .reply_to_message()
+            .and_then(|m| m.from.as_ref())
+            .is_some_and(|u| u.id == me.id),
+    })
+}
+
+/// An update pushed out of its chat's queue by newer ones: recorded as
+/// handled with no answer (a pressed button stops spinning).
+pub async fn skipped<B: TgRequester>(bot: &B, ctx: &Ctx, update: &Update) {
+    if let UpdateKind::CallbackQuery(q) = &update.kind {
+        if let Err(e) = bot.answer_callback_query(q.id.clone()).await {
+            tracing::warn!(error = %e, "telegram: answerCallbackQuery failed");
+        }
+    }
+    ctx.finish(update);
+}
+
+/// Tells the chat of `update`, once per burst, that `n` of its earlier
+/// questions were skipped.
+pub async fn tell_skipped<B: TgRequester>(bot: &B, ctx: &Ctx, update: &Update, n: usize) {
+    let (chat, text, user) = match &update.kind {
+        UpdateKind::Message(m) => (m.chat.id, m.text().unwrap_or_default(), m.from.as_ref()),
+        UpdateKind::CallbackQuery(q) => match &q.message {
+            Some(m) => (m.chat().id, "", Some(&q.from)),
+            None => return,
+        },
+        _ => return,
+    };
+    let engine = Arc::clone(&ctx.engine);
+    let (key, text, lang) = (chat_key(chat), text.to_string(), user_lang(user));
+    let note = off_runtime(move || engine.skipped_note(&key, &text, lang, n)).await;
+    tracing::info!(
+        chat = chat.0,
+        skipped = n,
+        "telegram: a burst of questions; the earlier ones skipped"
+    );
+    if let Err(e) = send_reply(bot, chat, None, &note).await {
+        tracing::warn!(chat = chat.0, error = %e, "telegram: cannot send the skipped-questions note");
     }
 }
 
@@ -172,16 +223,8 @@ async fn answer_message<B: TgRequester>(
             .await;
         return Ok(());
     }
-    let Some(text) = msg.text() else {
+    let Some(incoming) = incoming(msg, me) else {
         return Ok(());
-    };
-    let incoming = Incoming {
-        private: msg.chat.is_private(),
-        text,
-        reply_to_bot: msg
-            .reply_to_message()
-            .and_then(|m| m.from.as_ref())
-            .is_some_and(|u| u.id == me.id),
     };
     let Route::Answer(text) = route(incoming, me.username()) else {
         return Ok(());
