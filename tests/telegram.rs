@@ -324,8 +324,8 @@ fn an_update_taken_in_but_not_answered_at_kill_9_is_answered_after_restart() {
     held_reply_survives_kill_9("");
 }
 
-/// Webhook: the call carrying the update was never answered, so the
-/// emulator, like Telegram, delivers it again after the restart.
+/// Webhook: the update was stored before Telegram's call was answered; the
+/// inbox brings it back after the restart.
 #[test]
 fn webhook_mode_answers_an_update_interrupted_by_kill_9_after_restart() {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -479,6 +479,17 @@ fn a_flooded_chat_holds_up_no_other(extra_config: &str) {
 #[test]
 fn polling_a_flooded_chat_holds_up_no_other() {
     a_flooded_chat_holds_up_no_other("");
+}
+
+/// Webhook mode: Telegram sends one update of a chat at a time and waits for
+/// the answer; an update is acknowledged once stored, so a flooded chat
+/// does not hold one of Telegram's connections per question.
+#[test]
+fn webhook_a_flooded_chat_holds_up_no_other() {
+    let port = common::free_port();
+    a_flooded_chat_holds_up_no_other(&format!(
+        "mode = \"webhook\"\nlisten = \"127.0.0.1:{port}\"\npublic_url = \"http://127.0.0.1:{port}\"\npath = \"/hook\"\nsecret_token = \"flood-secret\"\n"
+    ));
 }
 
 /// SIGTERM while the Bot API cannot be reached at start (getMe retrying with

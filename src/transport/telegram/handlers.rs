@@ -17,7 +17,6 @@ use teloxide::{ApiError, RequestError};
 use super::listener::Inbox;
 use super::route::{route, Incoming, Route};
 use super::send::{keyboard, send_reply, with_retry};
-use super::webhook::Waiters;
 use crate::answer::{Engine, Request};
 use crate::facts::Lang;
 use crate::query::detect_lang;
@@ -36,8 +35,6 @@ pub struct Ctx {
     pub engine: Arc<Engine>,
     /// Where the listener keeps updates until they are answered.
     pub inbox: Inbox,
-    /// Webhook requests waiting for their update to be handled.
-    pub waiters: Waiters,
     /// Telegram user ids of the bot's admins (`[telegram] admins`).
     pub admins: Vec<i64>,
 }
@@ -132,7 +129,6 @@ impl Ctx {
     /// [`Ctx::finish`] by update id.
     pub fn finish_id(&self, id: i32) {
         self.inbox.done(id);
-        self.waiters.done(id);
     }
 }
 

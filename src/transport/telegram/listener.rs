@@ -108,6 +108,27 @@ impl Inbox {
         let Some(last) = updates.iter().map(|u| u.id.0 as i32).max() else {
             return Ok(updates);
         };
+        self.store_new(updates, Some(last))
+    }
+
+    /// Takes in an update Telegram pushed (webhook mode): stores it unless
+    /// the inbox already holds it, durably, and returns it if new. The mark
+    /// (polling's) is left alone.
+    pub fn take_in_pushed(&self, update: Update) -> Result<Option<Update>, StoreError> {
+        Ok(self.store_new(vec![update], None)?.pop())
+    }
+
+    /// [`Inbox::take_in_pushed`] on a blocking thread.
+    pub async fn take_in_pushed_async(&self, update: Update) -> Result<Option<Update>, StoreError> {
+        let inbox = self.clone();
+        blocking(move || inbox.take_in_pushed(update)).await
+    }
+
+    fn store_new(
+        &self,
+        updates: Vec<Update>,
+        mark: Option<i32>,
+    ) -> Result<Vec<Update>, StoreError> {
         let mut fresh = Vec::with_capacity(updates.len());
         let mut batch = sled::Batch::default();
         for u in updates {
@@ -125,7 +146,9 @@ impl Inbox {
                 }
             }
         }
-        batch.insert(MARK, &last.to_be_bytes());
+        if let Some(last) = mark {
+            batch.insert(MARK, &last.to_be_bytes());
+        }
         self.tree.apply_batch(batch)?;
         self.store.flush()?;
         Ok(fresh)
@@ -134,14 +157,7 @@ impl Inbox {
     /// [`Inbox::take_in`] on a blocking thread.
     pub async fn take_in_async(&self, updates: Vec<Update>) -> Result<Vec<Update>, StoreError> {
         let inbox = self.clone();
-        tokio::task::spawn_blocking(move || inbox.take_in(updates))
-            .await
-            .unwrap_or_else(|e| {
-                Err(StoreError::Corrupt {
-                    tree: "telegram_inbox",
-                    message: format!("storing updates failed: {e}"),
-                })
-            })
+        blocking(move || inbox.take_in(updates)).await
     }
 
     /// Updates taken in but not answered (after a crash), by id.
@@ -208,6 +224,18 @@ impl Inbox {
             self.write_answered_async().await;
         }
     }
+}
+
+/// Runs a store operation on a blocking thread.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, StoreError> {
+    tokio::task::spawn_blocking(f).await.unwrap_or_else(|e| {
+        Err(StoreError::Corrupt {
+            tree: "telegram_inbox",
+            message: format!("storing updates failed: {e}"),
+        })
+    })
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

@@ -1,11 +1,12 @@
 //! The Telegram transport (teloxide).
 //!
 //! - [`route`]: whether a message is for the bot (pure, tested beside it);
-//! - [`listener`]: long polling through a durable inbox (nothing lost or
-//!   answered twice across crashes);
+//! - [`listener`]: the durable inbox both modes store updates in until they
+//!   are answered (nothing lost or answered twice across crashes), and long
+//!   polling through it;
 //! - [`handlers`]: the dispatcher's endpoints;
 //! - [`send`]: replies as HTML with inline keyboards, retries and failures;
-//! - [`webhook`]: webhook mode, answering Telegram once an update is handled;
+//! - [`webhook`]: webhook mode, answering Telegram once an update is stored;
 //! - [`deliver`]: notifications to chats and configured channels.
 //!
 //! - [`dispatch`]: runs the handlers, one update of a chat at a time with a
@@ -237,7 +238,6 @@ async fn start(
     let ctx = Arc::new(Ctx {
         engine,
         inbox: inbox.clone(),
-        waiters: webhook::Waiters::default(),
         admins: cfg.admins.clone(),
     });
 
@@ -269,7 +269,7 @@ async fn start(
                 listen,
                 &path,
                 cfg.secret_token.as_ref().map(|s| s.expose().to_string()),
-                ctx.waiters.clone(),
+                inbox,
             )
             .await
             .with_context(|| format!("telegram: cannot listen on {listen}"))?;

@@ -1,17 +1,21 @@
-//! Webhook mode: Telegram POSTs each update; the answer waits until the
-//! update has been handled.
+//! Webhook mode: Telegram POSTs each update; it is answered once the update
+//! is stored.
 //!
 //! teloxide's axum listener answers 200 as soon as an update arrives, so a
 //! crash loses the updates still queued: Telegram considers them delivered.
-//! Here the HTTP answer is held until the dispatcher has handled the update
-//! (or [`HOLD`] passes), so after a crash or `kill -9` Telegram delivers the
-//! unanswered ones again — the webhook equivalent of the polling inbox.
-//! Only a kill between sending a reply and answering Telegram repeats it.
+//! Here an update is written to the inbox (durably, as polling does) before
+//! the HTTP answer, so after a crash or `kill -9` the restart answers it from
+//! the inbox. Holding the answer until the update was handled would do the
+//! same, but Telegram sends the updates of one chat one at a time, each
+//! after the previous was answered: a chat flooded with questions would
+//! then hold one of Telegram's connections per question, and the bot would
+//! only ever see one of them at a time (so could not answer just the latest,
+//! see [`super::dispatch`]). Only a kill between storing an update and
+//! answering Telegram (microseconds) makes Telegram send it again; if it was
+//! answered meanwhile, that reply repeats.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::Arc;
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -20,34 +24,14 @@ use futures::stream::{self, BoxStream, StreamExt};
 use teloxide::stop::{mk_stop_token, StopFlag, StopToken};
 use teloxide::types::{AllowedUpdate, Update};
 use teloxide::update_listeners::{AsUpdateStream, UpdateListener};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
-/// Longest time an update's HTTP answer waits for the update to be handled
-/// (Telegram gives up on a webhook call after about a minute).
-pub const HOLD: Duration = Duration::from_secs(50);
-
-/// Updates delivered and not yet handled: whoever handles one tells the
-/// HTTP request that brought it.
-#[derive(Clone, Default)]
-pub struct Waiters(Arc<Mutex<HashMap<i32, oneshot::Sender<()>>>>);
-
-impl Waiters {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<i32, oneshot::Sender<()>>> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// The update was handled: its HTTP request may answer 200.
-    pub fn done(&self, id: i32) {
-        if let Some(tx) = self.lock().remove(&id) {
-            let _ = tx.send(());
-        }
-    }
-}
+use super::listener::Inbox;
 
 struct HookState {
     secret: Option<String>,
     updates: mpsc::UnboundedSender<Update>,
-    waiters: Waiters,
+    inbox: Inbox,
 }
 
 async fn on_update(
@@ -69,23 +53,19 @@ async fn on_update(
             return StatusCode::OK;
         }
     };
-    let id = update.id.0 as i32;
-    let (tx, rx) = oneshot::channel();
-    st.waiters.lock().insert(id, tx);
-    if st.updates.send(update).is_err() {
-        st.waiters.lock().remove(&id);
-        return StatusCode::SERVICE_UNAVAILABLE;
-    }
-    match tokio::time::timeout(HOLD, rx).await {
-        Ok(Ok(())) => StatusCode::OK,
-        // Shutting down before it was handled: let Telegram send it again.
-        Ok(Err(_)) => StatusCode::SERVICE_UNAVAILABLE,
-        Err(_) => {
-            tracing::warn!(
-                update_id = id,
-                "telegram: webhook: update still in progress after {HOLD:?}"
-            );
+    // Stored before Telegram hears 200 (after which it forgets the update).
+    match st.inbox.take_in_pushed_async(update).await {
+        Ok(Some(update)) => {
+            // The dispatcher may already be gone (shutting down): the update
+            // is in the inbox and answered after the restart.
+            let _ = st.updates.send(update);
             StatusCode::OK
+        }
+        // Sent again by Telegram while the inbox still holds it.
+        Ok(None) => StatusCode::OK,
+        Err(e) => {
+            tracing::error!(error = %e, "telegram: webhook: cannot store an update");
+            StatusCode::SERVICE_UNAVAILABLE
         }
     }
 }
@@ -125,19 +105,20 @@ impl<'a> AsUpdateStream<'a> for WebhookListener {
 }
 
 /// Binds `listen`, serves `path`, and returns the listener; the server
-/// stops with the listener's stop token.
+/// stops with the listener's stop token. Updates are stored in `inbox`
+/// before Telegram is answered.
 pub async fn serve(
     listen: SocketAddr,
     path: &str,
     secret: Option<String>,
-    waiters: Waiters,
+    inbox: Inbox,
 ) -> std::io::Result<WebhookListener> {
     let (tx, rx) = mpsc::unbounded_channel();
     let (token, flag) = mk_stop_token();
     let state = Arc::new(HookState {
         secret,
         updates: tx,
-        waiters,
+        inbox,
     });
     let app = axum::Router::new()
         .route(path, post(on_update))
