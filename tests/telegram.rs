@@ -557,3 +557,42 @@ fn webhook_sigterm_during_a_held_retry_after_exits_at_once() {
         "mode = \"webhook\"\nlisten = \"127.0.0.1:{port}\"\npublic_url = \"http://127.0.0.1:{port}\"\npath = \"/hook\"\nsecret_token = \"term-secret\"\n"
     ));
 }
+
+/// Updates teloxide cannot read — a message missing a required field, a
+/// kind of update newer than teloxide — are logged and dropped, as soon as
+/// they arrive: acknowledged at once, nothing kept for them, not replayed at
+/// the restart, and the chat's next question answered.
+fn unreadable_updates_are_dropped(extra_config: &str) {
+    let emu = Emulator::start();
+    let dir = tempfile::tempdir().unwrap();
+    let mut bot = BotProcess::start_with(&emu, dir.path(), extra_config);
+    ask(&emu, ANN, "/start");
+    emu.raw_update(json!({"message": {"message_id": 1, "date": 1, "chat": {"id": ANN}, "text": "no chat type"}}));
+    emu.raw_update(json!({"some_future_update": {"id": "1", "chat": {"id": ANN}}}));
+    let r = ask(&emu, ANN, "/trade");
+    assert!(text(&r).contains("USD 769 million"), "{r}");
+    bot.wait_log("cannot be read", 2, 10);
+    emu.wait_confirmed(10);
+    assert!(bot.terminate(10).success(), "{}", bot.log());
+    let bot = BotProcess::start_with(&emu, dir.path(), extra_config);
+    ask(&emu, ANN, "/help");
+    assert!(
+        !bot.log().contains("received before a restart"),
+        "{}",
+        bot.log()
+    );
+    assert_eq!(emu.sends_to(ANN), 3);
+}
+
+#[test]
+fn polling_drops_unreadable_updates() {
+    unreadable_updates_are_dropped("");
+}
+
+#[test]
+fn webhook_drops_unreadable_updates() {
+    let port = common::free_port();
+    unreadable_updates_are_dropped(&format!(
+        "mode = \"webhook\"\nlisten = \"127.0.0.1:{port}\"\npublic_url = \"http://127.0.0.1:{port}\"\npath = \"/hook\"\nsecret_token = \"odd-secret\"\n"
+    ));
+}

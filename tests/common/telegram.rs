@@ -124,6 +124,13 @@ impl Emulator {
         self.post("/control/inline_query", json!({"query": query}))["result"].clone()
     }
 
+    /// Injects a raw update (`{"<kind>": {...}}`); its update id.
+    pub fn raw_update(&self, update: Value) -> i64 {
+        self.post("/control/update", json!({ "update": update }))["result"]["update_id"]
+            .as_i64()
+            .unwrap_or(0)
+    }
+
     pub fn fault(&self, fault: Value) {
         self.post("/control/faults", fault);
     }

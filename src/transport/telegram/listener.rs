@@ -33,7 +33,7 @@ use std::time::Duration;
 use futures::stream::{self, BoxStream, StreamExt};
 use teloxide::prelude::*;
 use teloxide::stop::{mk_stop_token, StopFlag, StopToken};
-use teloxide::types::{AllowedUpdate, Update};
+use teloxide::types::{AllowedUpdate, Update, UpdateKind};
 use teloxide::update_listeners::{AsUpdateStream, UpdateListener};
 use teloxide::RequestError;
 use tokio::sync::Notify;
@@ -133,7 +133,7 @@ impl Inbox {
         let mut batch = sled::Batch::default();
         for u in updates {
             let id = u.id.0 as i32;
-            if self.tree.contains_key(key(id))? {
+            if unreadable(&u) || self.tree.contains_key(key(id))? {
                 continue;
             }
             match serde_json::to_vec(&u) {
@@ -160,20 +160,23 @@ impl Inbox {
         blocking(move || inbox.take_in(updates)).await
     }
 
-    /// Updates taken in but not answered (after a crash), by id.
+    /// Updates taken in but not answered (after a crash), by id. Stored
+    /// updates that cannot be read (an older version kept them) are removed.
     pub fn pending(&self) -> Vec<Update> {
-        self.tree
-            .scan_prefix(b"u")
-            .values()
-            .filter_map(|v| v.ok())
-            .filter_map(|v| match serde_json::from_slice::<Update>(&v) {
-                Ok(u) => Some(u),
+        let mut out = Vec::new();
+        for (k, v) in self.tree.scan_prefix(b"u").filter_map(|kv| kv.ok()) {
+            match serde_json::from_slice::<Update>(&v) {
+                Ok(u) if !unreadable(&u) => out.push(u),
+                Ok(_) => {
+                    let _ = self.tree.remove(k);
+                }
                 Err(e) => {
                     tracing::error!(error = %e, "telegram: dropping an unreadable stored update");
-                    None
+                    let _ = self.tree.remove(k);
                 }
-            })
-            .collect()
+            }
+        }
+        out
     }
 
     /// Records an update as answered. No I/O here: the writer removes it
@@ -224,6 +227,21 @@ impl Inbox {
             self.write_answered_async().await;
         }
     }
+}
+
+/// An update teloxide could not read (a kind of update or a field newer
+/// than it, or a malformed one): it can never be handled, so it is logged
+/// and dropped where it arrives — never stored, never dispatched, never
+/// replayed. teloxide keeps only its id.
+fn unreadable(u: &Update) -> bool {
+    let bad = matches!(u.kind, UpdateKind::Error(_));
+    if bad {
+        tracing::error!(
+            update_id = u.id.0,
+            "telegram: an update cannot be read (a kind or field this version does not know); dropped"
+        );
+    }
+    bad
 }
 
 /// Runs a store operation on a blocking thread.
@@ -434,5 +452,25 @@ mod tests {
         assert_eq!(inbox.mark(), 3_000_000);
         // An update still held is not taken in twice.
         assert!(inbox.take_in(vec![update(3_000_000)]).unwrap().is_empty());
+    }
+
+    #[test]
+    fn unreadable_updates_are_never_stored_and_purged_if_they_were() {
+        let store = Store::temporary().unwrap();
+        let inbox = Inbox::open(&store).unwrap();
+        let odd: Update =
+            serde_json::from_str(r#"{"update_id": 9, "some_future_update": {}}"#).unwrap();
+        let fresh = inbox.take_in(vec![update(8), odd.clone()]).unwrap();
+        assert_eq!(fresh.iter().map(|u| u.id.0).collect::<Vec<_>>(), [8]);
+        assert_eq!(inbox.mark(), 9, "the next poll confirms it");
+        assert_eq!(inbox.take_in_pushed(odd.clone()).unwrap(), None);
+        // One kept by an older version is dropped at the next start.
+        inbox
+            .tree
+            .insert(key(9), serde_json::to_vec(&odd).unwrap())
+            .unwrap();
+        let pending: Vec<u32> = inbox.pending().iter().map(|u| u.id.0).collect();
+        assert_eq!(pending, [8]);
+        assert!(!inbox.tree.contains_key(key(9)).unwrap());
     }
 }
