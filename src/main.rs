@@ -120,6 +120,24 @@ fn usage(msg: impl Into<String>) -> Failure {
     }
 }
 
+/// `println!` that returns the error of a closed stdout (`factbot facts |
+/// head`) instead of panicking; `main` ends such a command quietly.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout().lock(), $($arg)*)
+    }};
+}
+
+/// The reader of our stdout went away (`| head`): not a failure of the
+/// command, and nothing more to say, as Unix tools do.
+fn closed_stdout(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let default_level = match cli.command {
@@ -135,6 +153,7 @@ fn main() -> ExitCode {
         .init();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(f) if closed_stdout(&f.error) => ExitCode::SUCCESS,
         Err(f) => {
             eprintln!("factbot: {:#}", f.error);
             ExitCode::from(f.code)
@@ -173,7 +192,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 ),
             };
             let (engine, _) = open_engine(&cfg, &db)?;
-            ask(&engine, &question, force_lang, format);
+            ask(&engine, &question, force_lang, format)?;
             if explain {
                 let cat = engine.catalog();
                 let r = cat.explain(&question, 10);
@@ -196,14 +215,14 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Cmd::Check => {
             let store = Store::open(&db)?;
             let n = store.verify()?;
-            println!(
+            outln!(
                 "ok: {n} facts, schema {SCHEMA_VERSION}, dataset {} ({})",
                 store.dataset_digest()?.unwrap_or_else(|| "none".into()),
                 store
                     .dataset_origin()?
                     .map(|o| o.to_meta())
                     .unwrap_or_else(|| "none".into())
-            );
+            )?;
         }
         Cmd::Run => run_transports(&cfg, &db)?,
         Cmd::Announce {
@@ -217,12 +236,17 @@ fn run(cli: Cli) -> Result<(), Failure> {
     Ok(())
 }
 
-fn ask(engine: &Engine, question: &str, force_lang: Option<Lang>, format: Format) {
+fn ask(
+    engine: &Engine,
+    question: &str,
+    force_lang: Option<Lang>,
+    format: Format,
+) -> Result<(), Failure> {
     let mut req = Request::new("cli", question);
     req.force_lang = force_lang;
     let reply = engine.handle(&req);
     match format {
-        Format::Text => println!("{}", render_plain(&reply)),
+        Format::Text => outln!("{}", render_plain(&reply))?,
         Format::Json => {
             let cat = engine.catalog();
             let facts: Vec<_> = reply
@@ -248,9 +272,10 @@ fn ask(engine: &Engine, question: &str, force_lang: Option<Lang>, format: Format
                 "text": render_plain(&reply),
                 "facts": facts,
             });
-            println!("{out:#}");
+            outln!("{out:#}")?;
         }
     }
+    Ok(())
 }
 
 fn import(cfg: &Config, db: &Path, dir: Option<PathBuf>) -> Result<(), Failure> {
@@ -271,17 +296,20 @@ fn import(cfg: &Config, db: &Path, dir: Option<PathBuf>) -> Result<(), Failure> 
                 .as_ref()
                 .map(|d| std::fs::canonicalize(d).unwrap_or_else(|_| d.clone()));
             let r = client.import(abs.as_deref().and_then(Path::to_str))?;
-            println!(
+            outln!(
                 "imported into the running bot: {} added, {} updated, {} removed, {} unchanged",
-                r.added, r.updated, r.removed, r.unchanged
-            );
+                r.added,
+                r.updated,
+                r.removed,
+                r.unchanged
+            )?;
             return Ok(());
         }
         Err(e) => return Err(e.into()),
     };
     let r = store.import(&ds)?;
     if r.written {
-        println!(
+        outln!(
             "imported {} facts into {}: {} added, {} updated, {} removed, {} unchanged",
             ds.facts.len(),
             db.display(),
@@ -289,13 +317,13 @@ fn import(cfg: &Config, db: &Path, dir: Option<PathBuf>) -> Result<(), Failure> 
             r.updated,
             r.removed,
             r.unchanged
-        );
+        )?;
     } else {
-        println!(
+        outln!(
             "nothing to import: {} already holds this dataset ({} facts)",
             db.display(),
             r.unchanged
-        );
+        )?;
     }
     Ok(())
 }
@@ -307,10 +335,10 @@ fn list_facts(store: &Store, format: Format) -> Result<(), Failure> {
             let w = facts.iter().map(|f| f.id.len()).max().unwrap_or(0);
             for f in &facts {
                 let mark = if f.is_derived() { " (derived)" } else { "" };
-                println!("{:w$}  {:10}  {}{mark}", f.id, f.topic.name(), f.title.en);
+                outln!("{:w$}  {:10}  {}{mark}", f.id, f.topic.name(), f.title.en)?;
             }
         }
-        Format::Json => println!("{}", serde_json::to_string_pretty(&facts)?),
+        Format::Json => outln!("{}", serde_json::to_string_pretty(&facts)?)?,
     }
     Ok(())
 }
@@ -348,20 +376,23 @@ fn announce(cfg: &Config, topic: Option<&str>, text: &str, timeout: u64) -> Resu
     })?;
     let a = client.announce(topic, text)?;
     let Some(id) = a.id else {
-        println!("no chat is subscribed to that; nothing was sent");
+        outln!("no chat is subscribed to that; nothing was sent")?;
         return Ok(());
     };
-    println!("announcement #{id}: {} chats", a.chats);
+    outln!("announcement #{id}: {} chats", a.chats)?;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(timeout);
     let mut shown = None;
     loop {
         let p = client.progress(id)?;
         let now = (p.delivered, p.failed, p.pending);
         if shown != Some(now) {
-            println!(
+            outln!(
                 "delivered {}/{}, failed {}, pending {}",
-                p.delivered, p.total, p.failed, p.pending
-            );
+                p.delivered,
+                p.total,
+                p.failed,
+                p.pending
+            )?;
             shown = Some(now);
         }
         if p.pending == 0 {
@@ -416,10 +447,10 @@ fn subscriptions(db: &Path, import: Option<&Path>) -> Result<(), Failure> {
         return Ok(());
     }
     for (chat, topics) in subs.list()? {
-        println!(
+        outln!(
             "{chat}\t{}",
             topics.into_iter().collect::<Vec<_>>().join(" ")
-        );
+        )?;
     }
     Ok(())
 }
@@ -440,16 +471,21 @@ fn notifications(cfg: &Config, db: &Path, format: Format) -> Result<(), Failure>
         }
     };
     match format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&list)?),
+        Format::Json => outln!("{}", serde_json::to_string_pretty(&list)?)?,
         Format::Text => {
             if list.is_empty() {
-                println!("no notifications");
+                outln!("no notifications")?;
             }
             for p in &list {
-                println!(
+                outln!(
                     "#{:<5} {:12} pending {:>6}  delivered {:>6}  failed {:>4}  {}",
-                    p.id, p.kind, p.pending, p.delivered, p.failed, p.summary
-                );
+                    p.id,
+                    p.kind,
+                    p.pending,
+                    p.delivered,
+                    p.failed,
+                    p.summary
+                )?;
             }
         }
     }
