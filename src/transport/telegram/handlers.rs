@@ -82,10 +82,19 @@ pub async fn sender<B: TgRequester>(
     }
 }
 
+/// Engine calls running at once on blocking threads. The engine answers in
+/// microseconds, so more than the cores buys nothing: unbounded, 32
+/// questions at once grew tokio's blocking pool to 36 threads (each with
+/// its own allocator arena) and the bot's peak memory by about a third
+/// (scripts/bench-telegram.sh).
+static ENGINE_CALLS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(4);
+
 /// Runs `f` (the engine: index lookups, sled reads and, for `/lang` or
 /// `/subscribe`, writes with a flush) on a blocking thread, so the runtime's
 /// worker threads never wait for the disk.
 async fn off_runtime<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    // The semaphore is never closed, so a permit always comes.
+    let _slot = ENGINE_CALLS.acquire().await.ok();
     match tokio::task::spawn_blocking(f).await {
         Ok(v) => v,
         Err(e) => std::panic::resume_unwind(e.into_panic()),

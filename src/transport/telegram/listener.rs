@@ -1,4 +1,7 @@
-//! Long polling with a durable inbox: no update is lost or answered twice.
+//! The durable inbox both modes store updates in until they are answered,
+//! and long polling through it: no update is lost or answered twice.
+//! (Webhook mode stores each update before answering Telegram's call, see
+//! [`super::webhook`].)
 //!
 //! teloxide's own `Polling` confirms a batch (the next `getUpdates` offset)
 //! as soon as it has handed the updates to the dispatcher, so a crash loses

@@ -4,13 +4,12 @@
 //! - [`listener`]: the durable inbox both modes store updates in until they
 //!   are answered (nothing lost or answered twice across crashes), and long
 //!   polling through it;
-//! - [`handlers`]: the dispatcher's endpoints;
+//! - [`dispatch`]: runs the handlers, one update of a chat at a time with a
+//!   short queue per chat, and stops within a bound;
+//! - [`handlers`]: the endpoints;
 //! - [`send`]: replies as HTML with inline keyboards, retries and failures;
 //! - [`webhook`]: webhook mode, answering Telegram once an update is stored;
 //! - [`deliver`]: notifications to chats and configured channels.
-//!
-//! - [`dispatch`]: runs the handlers, one update of a chat at a time with a
-//!   short queue per chat, and stops within a bound.
 //!
 //! Start-up: check the token with `getMe` (a wrong token is a clear error),
 //! register the command list in English and Russian, then dispatch until
