@@ -170,6 +170,24 @@ fn usage(msg: impl Into<String>) -> Failure {
     }
 }
 
+/// `println!` that returns the error of a closed stdout (`factbot facts |
+/// head`) instead of panicking; `main` ends such a command quietly.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout().lock(), $($arg)*)
+    }};
+}
+
+/// The reader of our stdout went away (`| head`): not a failure of the
+/// command, and nothing more to say, as Unix tools do.
+fn closed_stdout(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
 fn main() -> ExitCode {
     // Everything factbot creates (the store, sled's files, the Matrix SDK's
     // sqlite stores, the console history) is for this user only.
@@ -195,6 +213,7 @@ fn main() -> ExitCode {
     }
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(f) if closed_stdout(&f.error) => ExitCode::SUCCESS,
         Err(f) => {
             eprintln!("factbot: {:#}", f.error);
             ExitCode::from(f.code)
@@ -237,7 +256,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 ),
             };
             let (engine, _) = open_engine(&cfg, &db, Removals::KeepStored)?;
-            ask(&engine, &question, force_lang, format);
+            ask(&engine, &question, force_lang, format)?;
             if explain {
                 let cat = engine.catalog();
                 let r = cat.explain(&question, 10);
@@ -267,14 +286,14 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Cmd::Check => {
             let store = Store::open(&db)?;
             let n = store.verify()?;
-            println!(
+            outln!(
                 "ok: {n} facts, schema {SCHEMA_VERSION}, dataset {} ({})",
                 store.dataset_digest()?.unwrap_or_else(|| "none".into()),
                 store
                     .dataset_origin()?
                     .map(|o| o.to_meta())
                     .unwrap_or_else(|| "none".into())
-            );
+            )?;
         }
         Cmd::Run {
             allow_removals,
@@ -308,12 +327,17 @@ fn run(cli: Cli) -> Result<(), Failure> {
     Ok(())
 }
 
-fn ask(engine: &Engine, question: &str, force_lang: Option<Lang>, format: Format) {
+fn ask(
+    engine: &Engine,
+    question: &str,
+    force_lang: Option<Lang>,
+    format: Format,
+) -> Result<(), Failure> {
     let mut req = Request::new("cli", question);
     req.force_lang = force_lang;
     let reply = engine.handle(&req);
     match format {
-        Format::Text => println!("{}", render_plain(&reply)),
+        Format::Text => outln!("{}", render_plain(&reply))?,
         Format::Json => {
             let cat = engine.catalog();
             let facts: Vec<_> = reply
@@ -340,9 +364,10 @@ fn ask(engine: &Engine, question: &str, force_lang: Option<Lang>, format: Format
                 "facts": facts,
                 "chart": reply.image,
             });
-            println!("{out:#}");
+            outln!("{out:#}")?;
         }
     }
+    Ok(())
 }
 
 /// `factbot chart NAME [--out FILE] [--lang ru]`.
@@ -391,14 +416,14 @@ fn chart(
     std::fs::write(&tmp, &png.bytes)
         .and_then(|()| std::fs::rename(&tmp, &out))
         .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", out.display()))?;
-    println!(
+    outln!(
         "{}: {}×{} PNG, {} KB, chart {}",
         out.display(),
         png.width,
         png.height,
         png.bytes.len().div_ceil(1024),
         png.key
-    );
+    )?;
     Ok(())
 }
 
@@ -456,10 +481,13 @@ fn import(
                 }
                 Err(e) => return Err(e.into()),
             };
-            println!(
+            outln!(
                 "imported into the running bot: {} added, {} updated, {} removed, {} unchanged",
-                r.added, r.updated, r.removed, r.unchanged
-            );
+                r.added,
+                r.updated,
+                r.removed,
+                r.unchanged
+            )?;
             return Ok(());
         }
         Err(e) => return Err(e.into()),
@@ -475,7 +503,7 @@ fn import(
     // instead of building it.
     open_indexed(store)?;
     if r.written {
-        println!(
+        outln!(
             "imported {} facts into {}: {} added, {} updated, {} removed, {} unchanged",
             n,
             db.display(),
@@ -483,13 +511,13 @@ fn import(
             r.updated,
             r.removed,
             r.unchanged
-        );
+        )?;
     } else {
-        println!(
+        outln!(
             "nothing to import: {} already holds this dataset ({} facts)",
             db.display(),
             r.unchanged
-        );
+        )?;
     }
     Ok(())
 }
@@ -501,10 +529,10 @@ fn list_facts(store: &Store, format: Format) -> Result<(), Failure> {
             let w = facts.iter().map(|f| f.id.len()).max().unwrap_or(0);
             for f in &facts {
                 let mark = if f.is_derived() { " (derived)" } else { "" };
-                println!("{:w$}  {:10}  {}{mark}", f.id, f.topic.name(), f.title.en);
+                outln!("{:w$}  {:10}  {}{mark}", f.id, f.topic.name(), f.title.en)?;
             }
         }
-        Format::Json => println!("{}", serde_json::to_string_pretty(&facts)?),
+        Format::Json => outln!("{}", serde_json::to_string_pretty(&facts)?)?,
     }
     Ok(())
 }
@@ -570,20 +598,23 @@ fn announce(cfg: &Config, topic: Option<&str>, text: &str, timeout: u64) -> Resu
     })?;
     let a = client.announce(topic, text)?;
     let Some(id) = a.id else {
-        println!("no chat is subscribed to that; nothing was sent");
+        outln!("no chat is subscribed to that; nothing was sent")?;
         return Ok(());
     };
-    println!("announcement #{id}: {} chats", a.chats);
+    outln!("announcement #{id}: {} chats", a.chats)?;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(timeout);
     let mut shown = None;
     loop {
         let p = client.progress(id)?;
         let now = (p.delivered, p.failed, p.pending);
         if shown != Some(now) {
-            println!(
+            outln!(
                 "delivered {}/{}, failed {}, pending {}",
-                p.delivered, p.total, p.failed, p.pending
-            );
+                p.delivered,
+                p.total,
+                p.failed,
+                p.pending
+            )?;
             shown = Some(now);
         }
         if p.pending == 0 {
@@ -633,10 +664,10 @@ fn subscriptions(db: &Path, import: Option<&Path>) -> Result<(), Failure> {
         return Ok(());
     }
     for (chat, topics) in subs.list()? {
-        println!(
+        outln!(
             "{chat}\t{}",
             topics.into_iter().collect::<Vec<_>>().join(" ")
-        );
+        )?;
     }
     Ok(())
 }
@@ -657,16 +688,21 @@ fn notifications(cfg: &Config, db: &Path, format: Format) -> Result<(), Failure>
         }
     };
     match format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&list)?),
+        Format::Json => outln!("{}", serde_json::to_string_pretty(&list)?)?,
         Format::Text => {
             if list.is_empty() {
-                println!("no notifications");
+                outln!("no notifications")?;
             }
             for p in &list {
-                println!(
+                outln!(
                     "#{:<5} {:12} pending {:>6}  delivered {:>6}  failed {:>4}  {}",
-                    p.id, p.kind, p.pending, p.delivered, p.failed, p.summary
-                );
+                    p.id,
+                    p.kind,
+                    p.pending,
+                    p.delivered,
+                    p.failed,
+                    p.summary
+                )?;
             }
         }
     }

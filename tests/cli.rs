@@ -540,3 +540,36 @@ fn subscriptions_import_rejects_keys_malformed_for_their_platform() {
     let listed = stdout(&factbot(&db, &["subscriptions"]));
     assert_eq!(listed.lines().count(), 4, "{listed}");
 }
+
+/// `factbot ask "/help" | head -1`, `factbot facts | head`: a reader that
+/// closed the pipe ends the command quietly with its usual exit status —
+/// no panic, no "Broken pipe" — as Unix tools do. The pipe is closed before
+/// the command writes, so the first write already fails.
+#[test]
+fn a_closed_stdout_ends_the_command_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    let runs: [&[&str]; 5] = [
+        &["ask", "/help"],
+        &["ask", "--format", "json", "trade in 2011"],
+        &["facts"],
+        &["facts", "--format", "json"],
+        &["check"],
+    ];
+    for args in runs {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let o = Command::new(BIN)
+            .args(args)
+            .arg("--db")
+            .arg(dir.path().join("state"))
+            .env_remove("FACTBOT_CONFIG")
+            .env_remove("RUST_LOG")
+            .stdout(writer)
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap();
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {err}");
+        assert!(err.is_empty(), "{args:?} wrote to stderr: {err}");
+    }
+}

@@ -13,6 +13,11 @@ use serde_json::json;
 
 /// Private chat ids are positive, group ids negative.
 const ANN: i64 = 5001;
+/// Seconds a reply the issue wants "within 2 s" may take here: 2 s is the
+/// target (on an idle machine these replies take well under 100 ms), the
+/// margin keeps a loaded 2-core CI machine from flaking. What these waits
+/// catch took 17 to over 100 s before.
+const PROMPT_SECS: u64 = 5;
 
 fn text(e: &serde_json::Value) -> String {
     e["text"].as_str().unwrap_or_default().to_string()
@@ -548,8 +553,8 @@ fn an_update_taken_in_but_not_answered_at_kill_9_is_answered_after_restart() {
     held_reply_survives_kill_9("");
 }
 
-/// Webhook: the call carrying the update was never answered, so the
-/// emulator, like Telegram, delivers it again after the restart.
+/// Webhook: the update was stored before Telegram's call was answered; the
+/// inbox brings it back after the restart.
 #[test]
 fn webhook_mode_answers_an_update_interrupted_by_kill_9_after_restart() {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -557,4 +562,264 @@ fn webhook_mode_answers_an_update_interrupted_by_kill_9_after_restart() {
         .unwrap()
         .port();
     held_reply_survives_kill_9(&webhook_config(port, "/hook"));
+}
+
+/// Telegram chooses the next update id at random after a week without
+/// updates, so ids can drop below the inbox's mark or jump far above it.
+/// Either way every question is answered once, polling does not spin, and a
+/// restart changes nothing.
+#[test]
+fn update_ids_that_start_over_are_answered_in_both_directions() {
+    let emu = Emulator::start();
+    emu.next_update_id(5_000);
+    let dir = tempfile::tempdir().unwrap();
+    let mut bot = BotProcess::start(&emu, dir.path());
+    assert!(text(&ask(&emu, ANN, "/trade")).contains("USD 769 million"));
+
+    // Down, far below everything taken in so far.
+    emu.next_update_id(40);
+    assert!(text(&ask(&emu, ANN, "/visit")).contains("Myasnovich"));
+    // Idle, the bot holds one long poll at a time: a busy loop would make
+    // hundreds of calls in this window (a window, not an event to await).
+    let before = emu.calls("GetUpdates");
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let polls = emu.calls("GetUpdates") - before;
+    assert!(polls <= 2, "{polls} getUpdates calls in 2 s while idle");
+
+    // The same after a restart.
+    assert!(bot.terminate(10).success(), "{}", bot.log());
+    let _bot = BotProcess::start(&emu, dir.path());
+    assert!(text(&ask(&emu, ANN, "/milestones")).contains("2007"));
+    // Up, far above, then down again.
+    emu.next_update_id(3_000_000);
+    assert!(text(&ask(&emu, ANN, "/investment")).contains("73"));
+    emu.next_update_id(100);
+    assert!(text(&ask(&emu, ANN, "/help")).contains("/milestones"));
+    assert_eq!(emu.sends_to(ANN), 5, "each question answered once");
+}
+
+/// Idle for a minute against an emulator that holds every `getUpdates` for
+/// its whole `timeout`, as Telegram does: no poll fails (the HTTP client
+/// waits longer than the long poll), nothing is logged as a warning, and the
+/// next question is answered at once — not after a backoff.
+#[test]
+fn an_idle_bot_polls_quietly_and_answers_at_once() {
+    let emu = Emulator::start();
+    let dir = tempfile::tempdir().unwrap();
+    let bot = BotProcess::start(&emu, dir.path());
+    ask(&emu, ANN, "/start");
+    // The idle minute is the scenario itself, not a wait for an event.
+    std::thread::sleep(std::time::Duration::from_secs(60));
+    let log = bot.log();
+    let warnings: Vec<&str> = log.lines().filter(|l| l.contains(" WARN ")).collect();
+    assert!(
+        warnings.is_empty(),
+        "warnings while idle:\n{}",
+        warnings.join("\n")
+    );
+    let after = emu.last_seq();
+    emu.say(ANN, "/trade");
+    let r = emu.next(Some(ANN), "sent", after, PROMPT_SECS);
+    assert!(text(&r).contains("USD 769 million"), "{r}");
+}
+
+/// 200 questions flood one chat, then someone asks in another chat: that
+/// answer comes at once. The flooded chat gets its latest questions answered
+/// and one note that earlier ones were skipped (not 200 answers trickling in
+/// for minutes); every update is recorded as handled, nothing panics, and
+/// memory stays flat.
+fn a_flooded_chat_holds_up_no_other(extra_config: &str) {
+    const FLOODER: i64 = 7001;
+    const OTHER: i64 = 7002;
+    let emu = Emulator::start();
+    let dir = tempfile::tempdir().unwrap();
+    let bot = BotProcess::start_with(&emu, dir.path(), extra_config);
+    ask(&emu, ANN, "/start");
+    let (_, peak_before) = bot.rss_kib();
+    let flood: Vec<i64> = (0..200)
+        .map(|i| {
+            let q = if i % 2 == 0 {
+                "/trade"
+            } else {
+                "When was the Customs Union formed?"
+            };
+            emu.say(FLOODER, q)["message"]["message_id"]
+                .as_i64()
+                .unwrap()
+        })
+        .collect();
+    let after = emu.last_seq();
+    emu.say(OTHER, "/visit");
+    let r = emu.next(Some(OTHER), "sent", after, PROMPT_SECS);
+    assert!(text(&r).contains("Myasnovich"), "{r}");
+
+    // Every update recorded as handled: /start, the flood, the other chat.
+    bot.wait_answered(1 + 200 + 1, 60);
+    emu.wait_confirmed(30);
+    let sent: Vec<serde_json::Value> = emu
+        .events(Some(FLOODER), 0, 0)
+        .into_iter()
+        .filter(|e| e["kind"] == "sent")
+        .collect();
+    let notes: Vec<String> = sent
+        .iter()
+        .map(text)
+        .filter(|t| t.contains("skipped"))
+        .collect();
+    assert_eq!(notes.len(), 1, "one note per burst: {notes:?}");
+    let answered: Vec<i64> = sent
+        .iter()
+        .filter_map(|e| e["message"]["reply_to_message"]["message_id"].as_i64())
+        .collect();
+    assert!(
+        answered.len() <= 3 + 3,
+        "a few answers, not the whole flood: {answered:?}"
+    );
+    for id in &flood[200 - 3..] {
+        assert!(
+            answered.contains(id),
+            "the latest questions are answered: {answered:?}"
+        );
+    }
+    let skipped: usize = notes[0]
+        .split_whitespace()
+        .find_map(|w| w.parse().ok())
+        .unwrap_or(0);
+    assert!(
+        skipped > 0 && skipped + answered.len() <= 200,
+        "{}",
+        notes[0]
+    );
+    // The chat is quiet again and answers the next question.
+    let marker = ask(&emu, FLOODER, "/help");
+    assert!(text(&marker).contains("/milestones"), "{marker}");
+    assert_eq!(emu.sends_to(FLOODER) as usize, sent.len() + 1);
+    let log = bot.log();
+    assert!(!log.contains("panicked"), "{log}");
+    let (_, peak_after) = bot.rss_kib();
+    assert!(
+        peak_after < peak_before + 20 * 1024,
+        "peak RSS grew from {peak_before} to {peak_after} KiB"
+    );
+}
+
+#[test]
+fn polling_a_flooded_chat_holds_up_no_other() {
+    a_flooded_chat_holds_up_no_other("");
+}
+
+/// Webhook mode: Telegram sends one update of a chat at a time and waits for
+/// the answer; an update is acknowledged once stored, so a flooded chat
+/// does not hold one of Telegram's connections per question.
+#[test]
+fn webhook_a_flooded_chat_holds_up_no_other() {
+    let port = common::free_port();
+    a_flooded_chat_holds_up_no_other(&format!(
+        "mode = \"webhook\"\nlisten = \"127.0.0.1:{port}\"\npublic_url = \"http://127.0.0.1:{port}\"\npath = \"/hook\"\nsecret_token = \"flood-secret-0123456789\"\n"
+    ));
+}
+
+/// SIGTERM while the Bot API cannot be reached at start (getMe retrying with
+/// backoff, or hanging on a server that never answers): the bot exits 0
+/// within 5 s.
+#[test]
+fn sigterm_stops_a_bot_that_cannot_reach_telegram() {
+    // Refused connections: getMe fails at once and is retried with backoff.
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("http://127.0.0.1:{}/", common::free_port());
+    let mut bot = BotProcess::start_api(&url, dir.path(), "", &[]);
+    bot.wait_log("getMe failed, retrying", 3, 30);
+    let status = bot.terminate(5);
+    assert!(status.success(), "{status:?}\n{}", bot.log());
+
+    // A server that accepts connections and never answers: getMe hangs.
+    let hole = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/", hole.local_addr().unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let mut bot = BotProcess::start_api(&url, dir.path(), "", &[]);
+    // The issue's scenario: SIGTERM 3 s into the start-up.
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let status = bot.terminate(5);
+    assert!(status.success(), "{status:?}\n{}", bot.log());
+    drop(hole);
+}
+
+/// SIGTERM while a reply is held by a 60 s `retry_after`: the bot exits 0
+/// within 5 s, and the restart answers the question, once.
+fn sigterm_during_a_held_retry_after(extra_config: &str) {
+    let emu = Emulator::start();
+    let dir = tempfile::tempdir().unwrap();
+    let mut bot = BotProcess::start_with(&emu, dir.path(), extra_config);
+    ask(&emu, ANN, "/start");
+    emu.fault(json!({"method": "sendMessage", "kind": "429", "retry_after": 60, "count": 1}));
+    emu.say(ANN, "/milestones");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while emu.get("/control/stats")["result"]["faults"]["SendMessage"]["429"] != 1 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the 429 was never served"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let status = bot.terminate(5);
+    assert!(status.success(), "{status:?}\n{}", bot.log());
+    assert!(bot.log().contains("telegram: stopped"), "{}", bot.log());
+    let after = emu.last_seq();
+    let _bot = BotProcess::start_with(&emu, dir.path(), extra_config);
+    let r = emu.next(Some(ANN), "sent", after, 30);
+    assert!(text(&r).contains("2007"), "{r}");
+    ask(&emu, ANN, "/help");
+    assert_eq!(emu.sends_to(ANN), 3, "/start, /milestones once, /help");
+}
+
+#[test]
+fn sigterm_during_a_held_retry_after_exits_at_once() {
+    sigterm_during_a_held_retry_after("");
+}
+
+#[test]
+fn webhook_sigterm_during_a_held_retry_after_exits_at_once() {
+    let port = common::free_port();
+    sigterm_during_a_held_retry_after(&format!(
+        "mode = \"webhook\"\nlisten = \"127.0.0.1:{port}\"\npublic_url = \"http://127.0.0.1:{port}\"\npath = \"/hook\"\nsecret_token = \"term-secret-0123456789\"\n"
+    ));
+}
+
+/// Updates teloxide cannot read — a message missing a required field, a
+/// kind of update newer than teloxide — are logged and dropped, as soon as
+/// they arrive: acknowledged at once, nothing kept for them, not replayed at
+/// the restart, and the chat's next question answered.
+fn unreadable_updates_are_dropped(extra_config: &str) {
+    let emu = Emulator::start();
+    let dir = tempfile::tempdir().unwrap();
+    let mut bot = BotProcess::start_with(&emu, dir.path(), extra_config);
+    ask(&emu, ANN, "/start");
+    emu.raw_update(json!({"message": {"message_id": 1, "date": 1, "chat": {"id": ANN}, "text": "no chat type"}}));
+    emu.raw_update(json!({"some_future_update": {"id": "1", "chat": {"id": ANN}}}));
+    let r = ask(&emu, ANN, "/trade");
+    assert!(text(&r).contains("USD 769 million"), "{r}");
+    bot.wait_log("cannot be read", 2, 10);
+    emu.wait_confirmed(10);
+    assert!(bot.terminate(10).success(), "{}", bot.log());
+    let bot = BotProcess::start_with(&emu, dir.path(), extra_config);
+    ask(&emu, ANN, "/help");
+    assert!(
+        !bot.log().contains("received before a restart"),
+        "{}",
+        bot.log()
+    );
+    assert_eq!(emu.sends_to(ANN), 3);
+}
+
+#[test]
+fn polling_drops_unreadable_updates() {
+    unreadable_updates_are_dropped("");
+}
+
+#[test]
+fn webhook_drops_unreadable_updates() {
+    let port = common::free_port();
+    unreadable_updates_are_dropped(&format!(
+        "mode = \"webhook\"\nlisten = \"127.0.0.1:{port}\"\npublic_url = \"http://127.0.0.1:{port}\"\npath = \"/hook\"\nsecret_token = \"odd-secret-0123456789\"\n"
+    ));
 }

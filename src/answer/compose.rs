@@ -558,6 +558,19 @@ impl Composer<'_> {
         ))
     }
 
+    /// Questions sent faster than the chat's replies can go out: the
+    /// earlier ones were skipped.
+    pub fn skipped(&self, n: usize) -> Reply {
+        self.reply(ReplyKind::Info).text(match self.lang {
+            Lang::En => format!(
+                "Too many questions at once: I skipped the {n} earlier ones and answer only the latest."
+            ),
+            Lang::Ru => format!(
+                "Слишком много вопросов сразу: я пропустил {n} предыдущих и отвечаю только на последние."
+            ),
+        })
+    }
+
     pub fn store_failed(&self) -> Reply {
         self.reply(ReplyKind::Error).text(self.tr(
             "Sorry, I could not save that. Please try again later.",

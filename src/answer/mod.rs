@@ -228,6 +228,23 @@ impl Engine {
         }
     }
 
+    /// The note a chat gets, once per burst, when a transport skipped `n`
+    /// of its earlier questions to answer the latest ones; in the chat's
+    /// language, else the question's, else the user's.
+    pub fn skipped_note(&self, chat: &str, text: &str, user_lang: Option<Lang>, n: usize) -> Reply {
+        let settings = self.store.chat_settings(chat).unwrap_or_else(|e| {
+            tracing::warn!(chat, error = %e, "cannot read chat settings");
+            Default::default()
+        });
+        let lang = settings
+            .lang
+            .or_else(|| query::detect_lang(text))
+            .or(user_lang)
+            .unwrap_or(Lang::En);
+        let cat = self.catalog();
+        compose::Composer { cat: &cat, lang }.skipped(n)
+    }
+
     /// The facts that answer a question, best first; empty when the bot has
     /// no fact on the subject.
     pub fn hits(&self, cat: &Catalog, question: &str, limit: usize) -> Vec<Arc<Fact>> {

@@ -124,6 +124,13 @@ impl Emulator {
         self.post("/control/inline_query", json!({"query": query}))["result"].clone()
     }
 
+    /// Injects a raw update (`{"<kind>": {...}}`); its update id.
+    pub fn raw_update(&self, update: Value) -> i64 {
+        self.post("/control/update", json!({ "update": update }))["result"]["update_id"]
+            .as_i64()
+            .unwrap_or(0)
+    }
+
     pub fn fault(&self, fault: Value) {
         self.post("/control/faults", fault);
     }
@@ -188,12 +195,33 @@ impl Emulator {
         }
     }
 
+    /// Telegram starts update ids over: the next update gets `id`.
+    pub fn next_update_id(&self, id: i64) {
+        self.post("/control/next_update_id", json!({ "update_id": id }));
+    }
+
+    /// Calls of a Bot API `method` (as teloxide names it, e.g. `GetUpdates`)
+    /// the emulator has counted, successful or not.
+    pub fn calls(&self, method: &str) -> u64 {
+        self.get("/control/stats")["result"]["calls"][method]
+            .as_u64()
+            .unwrap_or(0)
+    }
+
     /// Declares `user`'s status in `chat` for getChatMember.
     pub fn member(&self, chat: i64, user: i64, status: &str) {
         self.post(
             "/control/member",
             json!({"chat_id": chat, "user_id": user, "status": status}),
         );
+    }
+
+    /// Updates the bot has not yet confirmed (polling) or acknowledged
+    /// (webhook).
+    pub fn pending_updates(&self) -> u64 {
+        self.get("/control/stats")["result"]["pending_updates"]
+            .as_u64()
+            .unwrap_or(0)
     }
 
     /// Successful sends per chat, as the emulator counted them.
@@ -249,13 +277,30 @@ impl BotProcess {
         extra_config: &str,
         env: &[(&str, &str)],
     ) -> BotProcess {
+        Self::start_api(&format!("{}/", emu.url), dir, extra_config, env)
+    }
+
+    /// Starts the bot against the Bot API at `api_url` (no emulator: an
+    /// address nobody answers on, say).
+    pub fn start_api(
+        api_url: &str,
+        dir: &Path,
+        extra_config: &str,
+        env: &[(&str, &str)],
+    ) -> BotProcess {
         let cfg = dir.join("bot.toml");
         std::fs::write(
             &cfg,
             format!(
-                "[store]\npath = \"state\"\n[telegram]\napi_url = \"{}/\"\n{extra_config}",
-                emu.url
+                "[store]\npath = \"state\"\n[telegram]\napi_url = \"{api_url}\"\n{extra_config}"
             ),
+        )
+        .unwrap();
+        // As an operator keeps a config with a token: private (else the bot
+        // warns, and tests that read the log for warnings would see it).
+        std::fs::set_permissions(
+            &cfg,
+            <std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o600),
         )
         .unwrap();
         let log = dir.join(format!(
@@ -341,6 +386,21 @@ impl BotProcess {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// The bot's resident memory: (now, peak) in KiB, from /proc.
+    pub fn rss_kib(&self) -> (u64, u64) {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default();
+        let field = |name: &str| {
+            status
+                .lines()
+                .find(|l| l.starts_with(name))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0)
+        };
+        (field("VmRSS:"), field("VmHWM:"))
     }
 
     /// SIGTERM; the exit status within `secs`, or a panic.

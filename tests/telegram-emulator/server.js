@@ -113,30 +113,49 @@ function wakePollers() { for (const p of [...pollers.values()]) p.check(); pushW
 
 // DEVIATION D8: the package pushes an update to a webhook only when the update
 // names that bot's token (control-API updates are for any bot), never sends the
-// secret_token header, and drops the update when the push fails. Here: a
-// webhook set with setWebhook receives every pending update for its token, in
-// order, with X-Telegram-Bot-Api-Secret-Token; an update is forgotten only after
-// a 2xx answer, otherwise it is pushed again a second later, as Telegram does.
-const hooks = new Map(); // token -> { url, secret }
-let pushing = false;
-async function pushWebhooks() {
-  if (pushing) return;
-  pushing = true;
-  try {
-    for (const [token, hook] of hooks) {
-      for (const u of pendingFor(token)) {
-        const headers = { 'content-type': 'application/json' };
-        if (hook.secret) headers['x-telegram-bot-api-secret-token'] = hook.secret;
-        let okay = false;
-        try {
-          const r = await fetch(hook.url, { method: 'POST', headers, body: JSON.stringify(TelegramServer.formatUpdate(u)) });
-          okay = r.status >= 200 && r.status < 300;
-        } catch (_) { okay = false; }
-        if (!okay) return; // keep it and everything after it; retried by the tick
-        forget(token, (x) => x === u);
-      }
+// secret_token header, drops the update when the push fails, and pushes one
+// update at a time. Here, as Telegram's webhook sender does (tdlib
+// telegram-bot-api WebhookActor): every pending update for the webhook's
+// token is pushed with X-Telegram-Bot-Api-Secret-Token; updates of one chat
+// go one at a time and in order (the next only after the previous got a 2xx),
+// different chats in parallel over at most `max_connections` (setWebhook,
+// default 40) requests at once; an update is forgotten only after a 2xx
+// answer, otherwise its chat's lane is retried a second later while the
+// other chats carry on.
+const hooks = new Map(); // token -> { url, secret, max, inflight: Set<update>, retryAt: Map<lane, ms> }
+function laneOf(u) {
+  const f = TelegramServer.formatUpdate(u);
+  const body = Object.entries(f).find(([k]) => k !== 'update_id');
+  const v = body && body[1];
+  const chat = v && ((v.chat && v.chat.id) ?? (v.message && v.message.chat && v.message.chat.id));
+  return chat !== undefined && chat !== null ? `chat:${chat}` : `update:${u.updateId}`;
+}
+function pushWebhooks() {
+  const now = Date.now();
+  for (const [token, hook] of hooks) {
+    const seen = new Set();
+    for (const u of pendingFor(token)) {
+      const lane = laneOf(u);
+      if (seen.has(lane)) continue; // an earlier update of this chat goes first
+      seen.add(lane);
+      if (hook.inflight.has(u) || (hook.retryAt.get(lane) || 0) > now) continue;
+      if (hook.inflight.size >= hook.max) break;
+      hook.inflight.add(u);
+      pushOne(token, hook, u, lane);
     }
-  } finally { pushing = false; }
+  }
+}
+async function pushOne(token, hook, u, lane) {
+  const headers = { 'content-type': 'application/json' };
+  if (hook.secret) headers['x-telegram-bot-api-secret-token'] = hook.secret;
+  let okay = false;
+  try {
+    const r = await fetch(hook.url, { method: 'POST', headers, body: JSON.stringify(TelegramServer.formatUpdate(u)) });
+    okay = r.status >= 200 && r.status < 300;
+  } catch (_) { okay = false; }
+  hook.inflight.delete(u);
+  if (okay) { forget(token, (x) => x === u); hook.retryAt.delete(lane); } else hook.retryAt.set(lane, Date.now() + 1000);
+  if (hooks.get(token) === hook) pushWebhooks();
 }
 setInterval(pushWebhooks, 1000).unref();
 async function addUpdate(token, body) {
@@ -170,10 +189,18 @@ TelegramServer.formatUpdate = (u) => {
 // updates are returned again; `timeout` holds the request open until an update
 // arrives; `limit` is honoured; a second concurrent poll for the same token gets
 // 409 like on Telegram. `allowed_updates` is ignored.
+// As Telegram's update queue does (tdlib TQueue::get), an offset "in the
+// future" (above the next update id + 10) or "in the past" (below it by more
+// than 2,000,000) is ignored: the poll returns from the oldest unconfirmed
+// update and forgets nothing. That is what a bot sees after update ids start
+// over (POST /control/next_update_id): its offset is far from the new ids.
+const QUEUE_SPAN = 2000000;
 function getUpdates(req, res) {
   const p = req.tg, token = req.params.token;
   if (hooks.has(token)) return fail(res, 409, "Conflict: can't use getUpdates method while webhook is active; use deleteWebhook to delete the webhook first");
-  const offset = int(p.offset, 0), limit = clamp(int(p.limit, 100), 1, 100);
+  let offset = int(p.offset, 0);
+  const limit = clamp(int(p.limit, 100), 1, 100);
+  if (offset > tg.updateId + 10 || (offset > 0 && offset < tg.updateId - QUEUE_SPAN)) offset = 0;
   const timeout = clamp(int(p.timeout, 0), 0, MAX_POLL_S);
   if (offset > 0) forget(token, (u) => u.updateId < offset);
   if (offset < 0) { const keep = new Set(pendingFor(token).slice(offset)); forget(token, (u) => !keep.has(u)); }
@@ -295,7 +322,10 @@ const H = {
     pending_update_count: pendingFor(req.params.token).length,
   }),
   setWebhook(req, res) {
-    if (req.tg.url) hooks.set(req.params.token, { url: req.tg.url, secret: req.tg.secret_token });
+    if (req.tg.url) {
+      hooks.set(req.params.token, { url: req.tg.url, secret: req.tg.secret_token,
+        max: clamp(int(req.tg.max_connections, 40), 1, 100), inflight: new Set(), retryAt: new Map() });
+    }
     else hooks.delete(req.params.token);
     ok(res, true);
     pushWebhooks();
@@ -516,6 +546,15 @@ function controlRoutes(app) {
     if (!b.update || typeof b.update !== 'object') return bad(res, 'update (object) required');
     cok(res, { update_id: await addUpdate(b.token, b.update) });
   }));
+  // Telegram: "If there are no new updates for at least a week, then
+  // identifier of the next update will be chosen randomly instead of
+  // sequentially." This sets the id the next update gets (up or down).
+  app.post('/control/next_update_id', (req, res) => {
+    const n = Number((req.body || {}).update_id);
+    if (!Number.isSafeInteger(n) || n < 1 || n >= 2 ** 31) return bad(res, 'update_id (1 .. 2^31-1) required');
+    tg.updateId = n;
+    cok(res, { update_id: n });
+  });
   app.get('/control/updates', (req, res) => cok(res, tg.storage.userMessages.map((u) => TelegramServer.formatUpdate(u))));
   app.get('/control/messages', (req, res) => {
     const q = req.query, after = int(q.after, 0), kinds = q.kind ? String(q.kind).split(',') : null;

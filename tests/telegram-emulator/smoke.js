@@ -130,6 +130,56 @@ async function main() {
     await newer;
   });
 
+  await check('update ids that start over: an offset far above the new ids is ignored, as Telegram does', async () => {
+    await drain();
+    await ctl('POST', 'next_update_id', { update_id: 900000 });
+    const up = await ctl('POST', 'message', { chat_id: 5001, text: 'up' });
+    assert(up.result.update_id === 900000, JSON.stringify(up.result));
+    const a = await call('getUpdates', { offset: 1, timeout: 0 }); // in range: forgets < 1 only
+    assert(a.body.result.map((u) => u.update_id).join() === '900000', JSON.stringify(a.body));
+    await call('getUpdates', { offset: 900001, timeout: 0 });
+    await ctl('POST', 'next_update_id', { update_id: 50 });
+    await ctl('POST', 'message', { chat_id: 5001, text: 'down' });
+    const b = await call('getUpdates', { offset: 900001, timeout: 0 }); // in the future: ignored
+    assert(b.body.result.map((u) => `${u.update_id}:${u.message.text}`).join() === '50:down', JSON.stringify(b.body));
+    const c = await call('getUpdates', { offset: 51, timeout: 0 });
+    assert(c.body.result.length === 0, 'offset 51 did not confirm update 50');
+    return 'ids 900000 then 50 delivered';
+  });
+
+  await check('webhook: one chat at a time and in order, chats in parallel, forgotten after a 2xx', async () => {
+    await drain();
+    const http = require('http');
+    const seen = []; let release;
+    const held = new Promise((r) => { release = r; });
+    const srv = http.createServer((req, res) => {
+      let body = '';
+      req.on('data', (d) => { body += d; });
+      req.on('end', async () => {
+        const u = JSON.parse(body);
+        seen.push(`${u.message.chat.id}:${u.message.text}`);
+        if (u.message.text === 'a1') await held; // chat 1 is slow
+        res.end('ok');
+      });
+    });
+    await new Promise((r) => srv.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${srv.address().port}/hook`;
+    assert((await call('setWebhook', { url, secret_token: 's' })).body.result === true, 'setWebhook');
+    try {
+      for (const [chat, text] of [[1, 'a1'], [1, 'a2'], [2, 'b1'], [2, 'b2']]) await ctl('POST', 'message', { chat_id: chat, text });
+      for (let i = 0; i < 50 && seen.length < 3; i += 1) await sleep(50);
+      assert(seen.join() === '1:a1,2:b1,2:b2', `chat 2 must not wait for chat 1, nor a2 pass a1: ${seen}`);
+      release();
+      for (let i = 0; i < 50 && seen.length < 4; i += 1) await sleep(50);
+      assert(seen.join() === '1:a1,2:b1,2:b2,1:a2', `${seen}`);
+      for (let i = 0; i < 50 && (await call('getWebhookInfo')).body.result.pending_update_count; i += 1) await sleep(50);
+      assert((await call('getWebhookInfo')).body.result.pending_update_count === 0, 'answered updates still pending');
+    } finally {
+      await call('deleteWebhook');
+      srv.close();
+    }
+  });
+
   let groupMsg; let botMsg;
   await check('user message round trip in a supergroup (command entity, reply, date in seconds, chat type)', async () => {
     const sent = await ctl('POST', 'message', { chat_id: -1001234567890, chat_type: 'supergroup', chat_title: 'Facts', from: { id: 77, first_name: 'Ann', username: 'ann' }, text: '/fact@factbot_test_bot capital of France' });

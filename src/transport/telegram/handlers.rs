@@ -10,14 +10,13 @@ use teloxide::prelude::*;
 use teloxide::requests::Request as _;
 use teloxide::types::{
     InlineQueryResult, InlineQueryResultArticle, InputMessageContent, InputMessageContentText, Me,
-    ParseMode,
+    ParseMode, UpdateKind,
 };
 use teloxide::{ApiError, RequestError};
 
 use super::listener::Inbox;
 use super::route::{route, Incoming, Route};
 use super::send::{keyboard, send_reply, with_retry};
-use super::webhook::Waiters;
 use crate::answer::{Engine, Request};
 use crate::facts::Lang;
 use crate::query::detect_lang;
@@ -36,8 +35,6 @@ pub struct Ctx {
     pub engine: Arc<Engine>,
     /// Where the listener keeps updates until they are answered.
     pub inbox: Inbox,
-    /// Webhook requests waiting for their update to be handled.
-    pub waiters: Waiters,
     /// Telegram user ids of the bot's admins (`[telegram] admins`).
     pub admins: Vec<i64>,
 }
@@ -85,34 +82,109 @@ pub async fn sender<B: TgRequester>(
     }
 }
 
+/// Engine calls running at once on blocking threads. The engine answers in
+/// microseconds, so more than the cores buys nothing: unbounded, 32
+/// questions at once grew tokio's blocking pool to 36 threads (each with
+/// its own allocator arena) and the bot's peak memory by about a third
+/// (scripts/bench-telegram.sh).
+static ENGINE_CALLS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(4);
+
+/// Runs `f` (the engine: index lookups, sled reads and, for `/lang` or
+/// `/subscribe`, writes with a flush) on a blocking thread, so the runtime's
+/// worker threads never wait for the disk.
+async fn off_runtime<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    // The semaphore is never closed, so a permit always comes.
+    let _slot = ENGINE_CALLS.acquire().await.ok();
+    match tokio::task::spawn_blocking(f).await {
+        Ok(v) => v,
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    }
+}
+
 impl Ctx {
-    /// Records an update as answered, whatever the outcome, so one
-    /// poisonous update cannot come back after every restart.
     /// The engine's reply to `text` written by `user` in `chat`.
-    fn answer(
+    async fn answer(
         &self,
         chat: ChatId,
         text: &str,
         user: Option<&teloxide::types::User>,
         who: Sender,
     ) -> Reply {
+        let engine = Arc::clone(&self.engine);
         let key = chat_key(chat);
-        self.engine.handle(&Request {
-            chat: &key,
-            text,
-            user_lang: user_lang(user),
-            force_lang: None,
-            prefixes: &['/'],
-            chat_admin: who.chat_admin,
-            bot_admin: who.bot_admin,
-            private: who.private,
+        let text = text.to_string();
+        let user_lang = user_lang(user);
+        off_runtime(move || {
+            engine.handle(&Request {
+                chat: &key,
+                text: &text,
+                user_lang,
+                force_lang: None,
+                prefixes: &['/'],
+                chat_admin: who.chat_admin,
+                bot_admin: who.bot_admin,
+                private: who.private,
+            })
         })
+        .await
     }
 
+    /// Records an update as answered, whatever the outcome, so one
+    /// poisonous update cannot come back after every restart.
     pub fn finish(&self, update: &Update) {
-        let id = update.id.0 as i32;
+        self.finish_id(update.id.0 as i32);
+    }
+
+    /// [`Ctx::finish`] by update id.
+    pub fn finish_id(&self, id: i32) {
         self.inbox.done(id);
-        self.waiters.done(id);
+    }
+}
+
+/// A message as routing sees it; `None` without text.
+pub fn incoming<'a>(msg: &'a Message, me: &Me) -> Option<Incoming<'a>> {
+    Some(Incoming {
+        private: msg.chat.is_private(),
+        text: msg.text()?,
+        reply_to_bot: msg
+            .reply_to_message()
+            .and_then(|m| m.from.as_ref())
+            .is_some_and(|u| u.id == me.id),
+    })
+}
+
+/// An update pushed out of its chat's queue by newer ones: recorded as
+/// handled with no answer (a pressed button stops spinning).
+pub async fn skipped<B: TgRequester>(bot: &B, ctx: &Ctx, update: &Update) {
+    if let UpdateKind::CallbackQuery(q) = &update.kind {
+        if let Err(e) = bot.answer_callback_query(q.id.clone()).await {
+            tracing::warn!(error = %e, "telegram: answerCallbackQuery failed");
+        }
+    }
+    ctx.finish(update);
+}
+
+/// Tells the chat of `update`, once per burst, that `n` of its earlier
+/// questions were skipped.
+pub async fn tell_skipped<B: TgRequester>(bot: &B, ctx: &Ctx, update: &Update, n: usize) {
+    let (chat, text, user) = match &update.kind {
+        UpdateKind::Message(m) => (m.chat.id, m.text().unwrap_or_default(), m.from.as_ref()),
+        UpdateKind::CallbackQuery(q) => match &q.message {
+            Some(m) => (m.chat().id, "", Some(&q.from)),
+            None => return,
+        },
+        _ => return,
+    };
+    let engine = Arc::clone(&ctx.engine);
+    let (key, text, lang) = (chat_key(chat), text.to_string(), user_lang(user));
+    let note = off_runtime(move || engine.skipped_note(&key, &text, lang, n)).await;
+    tracing::info!(
+        chat = chat.0,
+        skipped = n,
+        "telegram: a burst of questions; the earlier ones skipped"
+    );
+    if let Err(e) = send_reply(bot, chat, None, &note).await {
+        tracing::warn!(chat = chat.0, error = %e, "telegram: cannot send the skipped-questions note");
     }
 }
 
@@ -150,24 +222,14 @@ async fn answer_message<B: TgRequester>(
             to = to.0,
             "telegram: group migrated to a supergroup"
         );
-        crate::notify::worker::move_chat(
-            ctx.engine.hub(),
-            &ctx.engine,
-            &chat_key(msg.chat.id),
-            &chat_key(*to),
-        );
+        let engine = Arc::clone(&ctx.engine);
+        let (from, to) = (chat_key(msg.chat.id), chat_key(*to));
+        off_runtime(move || crate::notify::worker::move_chat(engine.hub(), &engine, &from, &to))
+            .await;
         return Ok(());
     }
-    let Some(text) = msg.text() else {
+    let Some(incoming) = incoming(msg, me) else {
         return Ok(());
-    };
-    let incoming = Incoming {
-        private: msg.chat.is_private(),
-        text,
-        reply_to_bot: msg
-            .reply_to_message()
-            .and_then(|m| m.from.as_ref())
-            .is_some_and(|u| u.id == me.id),
     };
     let Route::Answer(text) = route(incoming, me.username()) else {
         return Ok(());
@@ -181,7 +243,7 @@ async fn answer_message<B: TgRequester>(
         &text,
     )
     .await;
-    let reply = ctx.answer(msg.chat.id, &text, msg.from.as_ref(), who);
+    let reply = ctx.answer(msg.chat.id, &text, msg.from.as_ref(), who).await;
     send_reply(bot, msg.chat.id, Some(msg.id), &reply).await
 }
 
@@ -211,7 +273,7 @@ async fn answer_callback<B: TgRequester>(
     };
     let chat = message.chat().id;
     let who = sender(bot, ctx, message.chat(), Some(&q.from), None, data).await;
-    let reply = ctx.answer(chat, data, Some(&q.from), who);
+    let reply = ctx.answer(chat, data, Some(&q.from), who).await;
     // A button edits its message in place: the first chunk is the page.
     let Some(html) = render_telegram_html(&reply, TELEGRAM_LIMIT)
         .into_iter()
@@ -251,13 +313,25 @@ async fn answer_inline<B: TgRequester>(bot: &B, q: &InlineQuery, ctx: &Ctx) -> R
     let lang = detect_lang(&q.query)
         .or_else(|| user_lang(Some(&q.from)))
         .unwrap_or(Lang::En);
-    let cat = ctx.engine.catalog();
-    let facts = if q.query.trim().is_empty() {
+    let engine = Arc::clone(&ctx.engine);
+    let query = q.query.clone();
+    // The search and up to 50 engine calls: one trip to a blocking thread.
+    let results = off_runtime(move || inline_results(&engine, &query, lang)).await;
+    bot.answer_inline_query(q.id.clone(), results)
+        .cache_time(300)
+        .await
+        .map(|_| ())
+}
+
+/// The facts an inline query finds, each as an article with its `/fact` page.
+fn inline_results(engine: &Engine, query: &str, lang: Lang) -> Vec<InlineQueryResult> {
+    let cat = engine.catalog();
+    let facts = if query.trim().is_empty() {
         cat.first(INLINE_RESULTS)
     } else {
-        ctx.engine.hits(&cat, &q.query, INLINE_RESULTS)
+        engine.hits(&cat, query, INLINE_RESULTS)
     };
-    let results: Vec<InlineQueryResult> = facts
+    facts
         .iter()
         .filter_map(|f| {
             let line = format!("/fact {}", f.id);
@@ -268,7 +342,7 @@ async fn answer_inline<B: TgRequester>(bot: &B, q: &InlineQuery, ctx: &Ctx) -> R
                 force_lang: Some(lang),
                 ..Request::new("tg:inline", &line)
             };
-            let html = render_telegram_html(&ctx.engine.handle(&req), TELEGRAM_LIMIT)
+            let html = render_telegram_html(&engine.handle(&req), TELEGRAM_LIMIT)
                 .into_iter()
                 .next()?;
             let content = InputMessageContent::Text(
@@ -279,9 +353,5 @@ async fn answer_inline<B: TgRequester>(bot: &B, q: &InlineQuery, ctx: &Ctx) -> R
                     .description(f.text.get(lang)),
             ))
         })
-        .collect();
-    bot.answer_inline_query(q.id.clone(), results)
-        .cache_time(300)
-        .await
-        .map(|_| ())
+        .collect()
 }

@@ -1,4 +1,7 @@
-//! Long polling with a durable inbox: no update is lost or answered twice.
+//! The durable inbox both modes store updates in until they are answered,
+//! and long polling through it: no update is lost or answered twice.
+//! (Webhook mode stores each update before answering Telegram's call, see
+//! [`super::webhook`].)
 //!
 //! teloxide's own `Polling` confirms a batch (the next `getUpdates` offset)
 //! as soon as it has handed the updates to the dispatcher, so a crash loses
@@ -7,12 +10,24 @@
 //! leaves the inbox once answered ([`Inbox::done`]), made durable by one
 //! flush per group of answers ([`GROUP_COMMIT`]). After a crash or `kill -9`
 //! the next start replays what is still in the inbox, and skips anything
-//! Telegram re-sends that the inbox already took in. Only a kill between
+//! Telegram re-sends that the inbox still holds. Only a kill between
 //! sending a reply and that flush (milliseconds) repeats the reply.
 //!
 //! Asking Telegram from the newest update (not from the oldest one still
 //! being handled) also means a poll never downloads the updates the throttle
 //! is still holding replies for.
+//!
+//! Update ids are not a clock: after a week without updates Telegram picks
+//! the next id at random, below or above the last one. Telegram's queue then
+//! ignores an offset far from its ids and returns the new updates anyway (an
+//! offset is "in the future" above the next id + 10; tdlib `TQueue::get`). So
+//! the inbox never filters by id: it takes in whatever a poll returns (less
+//! what it still holds) and asks next from the last batch's highest id + 1,
+//! which confirms that batch whichever way the ids moved. A filter on "newer
+//! than the highest id ever seen" would drop every update after a jump down,
+//! forever, with the poll returning the same update again at once (a busy
+//! loop). Only a jump down to within 10 of the old ids (about 1 in 10^8) is
+//! lost: Telegram then honours the old offset and forgets the new update.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -21,50 +36,65 @@ use std::time::Duration;
 use futures::stream::{self, BoxStream, StreamExt};
 use teloxide::prelude::*;
 use teloxide::stop::{mk_stop_token, StopFlag, StopToken};
-use teloxide::types::{AllowedUpdate, Update};
+use teloxide::types::{AllowedUpdate, Update, UpdateKind};
 use teloxide::update_listeners::{AsUpdateStream, UpdateListener};
 use teloxide::RequestError;
 use tokio::sync::Notify;
 
+use crate::facts::{Store, StoreError};
+
 /// Seconds a `getUpdates` call waits for an update.
 const POLL_TIMEOUT: u32 = 25;
+/// How long the polling HTTP client waits for an answer: the long poll plus
+/// room for a slow network. teloxide's default client gives up after 17 s,
+/// so with a 25 s poll every idle poll failed ("A network error"), logged a
+/// warning and backed off (0.5 s doubling to 30 s), and a question asked
+/// meanwhile waited up to the backoff. Only polling uses this client;
+/// sends keep teloxide's 17 s.
+pub const POLL_HTTP_TIMEOUT: Duration = Duration::from_secs(POLL_TIMEOUT as u64 + 15);
 /// Longest wait between retries when polling fails.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// How long answered records gather before one flush makes them durable.
 pub const GROUP_COMMIT: Duration = Duration::from_millis(20);
-/// Key (in the inbox tree) of the highest update id ever taken in.
-const HIGH_WATER: &[u8] = b"high_water";
+/// Key (in the inbox tree) of the highest update id of the last batch taken
+/// in: polling asks from the next one. (The key's name is from when it was
+/// the highest id ever seen.)
+const MARK: &[u8] = b"high_water";
 
 /// Updates received and not yet answered, in sled.
 #[derive(Clone)]
 pub struct Inbox {
+    /// For [`Store::flush`], the one serialised way to make writes durable.
+    store: Store,
     tree: sled::Tree,
-    /// Answered update ids removed but not yet flushed; the flusher task
-    /// makes them durable together (one fsync for many answers).
+    /// Answered update ids not yet removed: the writer removes them together
+    /// and flushes once (one fsync for many answers), on a blocking thread.
     answered: Arc<Mutex<Vec<i32>>>,
     wake: Arc<Notify>,
 }
 
 fn key(id: i32) -> [u8; 5] {
-    // A prefix keeps update keys apart from `HIGH_WATER`; big-endian ids
-    // (always positive) sort in arrival order.
+    // A prefix keeps update keys apart from `MARK`; big-endian ids (always
+    // positive) sort by id.
     let b = id.to_be_bytes();
     [b'u', b[0], b[1], b[2], b[3]]
 }
 
 impl Inbox {
-    pub fn new(tree: sled::Tree) -> Inbox {
-        Inbox {
-            tree,
+    /// The inbox in `store` (tree `telegram_inbox`).
+    pub fn open(store: &Store) -> Result<Inbox, StoreError> {
+        Ok(Inbox {
+            store: store.clone(),
+            tree: store.tree("telegram_inbox")?,
             answered: Arc::default(),
             wake: Arc::default(),
-        }
+        })
     }
 
-    /// The highest update id taken in so far (0 when none).
-    pub fn high_water(&self) -> i32 {
+    /// The highest update id of the last batch taken in (0 when none).
+    pub fn mark(&self) -> i32 {
         self.tree
-            .get(HIGH_WATER)
+            .get(MARK)
             .ok()
             .flatten()
             .and_then(|v| <[u8; 4]>::try_from(v.as_ref()).ok())
@@ -72,91 +102,161 @@ impl Inbox {
             .unwrap_or(0)
     }
 
-    /// Takes in a batch: stores the updates newer than the high-water mark,
-    /// durably, and returns them. Telegram may forget them after this.
-    pub fn take_in(&self, updates: Vec<Update>) -> Result<Vec<Update>, sled::Error> {
-        let high = self.high_water();
-        let fresh: Vec<Update> = updates
-            .into_iter()
-            .filter(|u| u.id.0 as i32 > high)
-            .collect();
-        let Some(max) = fresh.iter().map(|u| u.id.0 as i32).max() else {
-            return Ok(fresh);
+    /// Takes in a batch a poll returned: stores the updates the inbox does
+    /// not already hold, durably, moves the mark to the batch's highest id
+    /// (down as well as up), and returns the new ones. Telegram may forget
+    /// the batch after this. Blocks on the disk: from async code use
+    /// [`Inbox::take_in_async`].
+    pub fn take_in(&self, updates: Vec<Update>) -> Result<Vec<Update>, StoreError> {
+        let Some(last) = updates.iter().map(|u| u.id.0 as i32).max() else {
+            return Ok(updates);
         };
+        self.store_new(updates, Some(last))
+    }
+
+    /// Takes in an update Telegram pushed (webhook mode): stores it unless
+    /// the inbox already holds it, durably, and returns it if new. The mark
+    /// (polling's) is left alone.
+    pub fn take_in_pushed(&self, update: Update) -> Result<Option<Update>, StoreError> {
+        Ok(self.store_new(vec![update], None)?.pop())
+    }
+
+    /// [`Inbox::take_in_pushed`] on a blocking thread.
+    pub async fn take_in_pushed_async(&self, update: Update) -> Result<Option<Update>, StoreError> {
+        let inbox = self.clone();
+        blocking(move || inbox.take_in_pushed(update)).await
+    }
+
+    fn store_new(
+        &self,
+        updates: Vec<Update>,
+        mark: Option<i32>,
+    ) -> Result<Vec<Update>, StoreError> {
+        let mut fresh = Vec::with_capacity(updates.len());
         let mut batch = sled::Batch::default();
-        for u in &fresh {
-            match serde_json::to_vec(u) {
-                Ok(json) => batch.insert(&key(u.id.0 as i32), json),
+        for u in updates {
+            let id = u.id.0 as i32;
+            if unreadable(&u) || self.tree.contains_key(key(id))? {
+                continue;
+            }
+            match serde_json::to_vec(&u) {
+                Ok(json) => {
+                    batch.insert(&key(id), json);
+                    fresh.push(u);
+                }
                 Err(e) => {
-                    tracing::error!(update_id = u.id.0, error = %e, "telegram: cannot store an update")
+                    tracing::error!(update_id = id, error = %e, "telegram: cannot store an update")
                 }
             }
         }
-        batch.insert(HIGH_WATER, &max.to_be_bytes());
+        if let Some(last) = mark {
+            batch.insert(MARK, &last.to_be_bytes());
+        }
         self.tree.apply_batch(batch)?;
-        self.tree.flush()?;
+        self.store.flush()?;
         Ok(fresh)
     }
 
-    /// Updates taken in but not answered (after a crash), oldest first.
+    /// [`Inbox::take_in`] on a blocking thread.
+    pub async fn take_in_async(&self, updates: Vec<Update>) -> Result<Vec<Update>, StoreError> {
+        let inbox = self.clone();
+        blocking(move || inbox.take_in(updates)).await
+    }
+
+    /// Updates taken in but not answered (after a crash), by id. Stored
+    /// updates that cannot be read (an older version kept them) are removed.
     pub fn pending(&self) -> Vec<Update> {
-        self.tree
-            .scan_prefix(b"u")
-            .values()
-            .filter_map(|v| v.ok())
-            .filter_map(|v| match serde_json::from_slice::<Update>(&v) {
-                Ok(u) => Some(u),
+        let mut out = Vec::new();
+        for (k, v) in self.tree.scan_prefix(b"u").filter_map(|kv| kv.ok()) {
+            match serde_json::from_slice::<Update>(&v) {
+                Ok(u) if !unreadable(&u) => out.push(u),
+                Ok(_) => {
+                    let _ = self.tree.remove(k);
+                }
                 Err(e) => {
                     tracing::error!(error = %e, "telegram: dropping an unreadable stored update");
-                    None
+                    let _ = self.tree.remove(k);
                 }
-            })
-            .collect()
-    }
-
-    /// Records an update as answered. It becomes durable at the flusher's
-    /// next round (within [`GROUP_COMMIT`]); a kill before then repeats
-    /// that reply after the restart, never loses one.
-    /// An update that never passed through the inbox (webhook mode) costs
-    /// nothing here.
-    pub fn done(&self, id: i32) {
-        match self.tree.remove(key(id)) {
-            Ok(Some(_)) => {
-                lock(&self.answered).push(id);
-                self.wake.notify_one();
-            }
-            Ok(None) => {}
-            Err(e) => {
-                tracing::error!(update_id = id, error = %e, "telegram: cannot record an answered update")
             }
         }
+        out
     }
 
-    /// Makes answered records durable; logs each once it is.
-    pub fn flush_answered(&self) {
+    /// Records an update as answered. No I/O here: the writer removes it
+    /// within [`GROUP_COMMIT`] and flushes; a kill before then repeats that
+    /// reply after the restart, never loses one.
+    pub fn done(&self, id: i32) {
+        lock(&self.answered).push(id);
+        self.wake.notify_one();
+    }
+
+    /// Removes the answered updates and makes that durable; logs each once
+    /// it is. Blocks on the disk.
+    pub fn write_answered(&self) {
         let ids = std::mem::take(&mut *lock(&self.answered));
         if ids.is_empty() {
             return;
         }
-        match self.tree.flush() {
-            Ok(_) => {
+        let mut batch = sled::Batch::default();
+        for &id in &ids {
+            batch.remove(&key(id));
+        }
+        let res = self
+            .tree
+            .apply_batch(batch)
+            .map_err(StoreError::from)
+            .and_then(|()| self.store.flush());
+        match res {
+            Ok(()) => {
                 for id in ids {
                     tracing::debug!(update_id = id, "telegram: update answered");
                 }
             }
-            Err(e) => tracing::error!(error = %e, "telegram: cannot flush answered updates"),
+            Err(e) => tracing::error!(error = %e, "telegram: cannot record answered updates"),
         }
     }
 
-    /// Runs until the process ends: flushes answered records in groups.
-    pub async fn flusher(self) {
+    /// [`Inbox::write_answered`] on a blocking thread.
+    pub async fn write_answered_async(&self) {
+        let inbox = self.clone();
+        let _ = tokio::task::spawn_blocking(move || inbox.write_answered()).await;
+    }
+
+    /// Runs until the process ends: records answered updates in groups.
+    pub async fn writer(self) {
         loop {
             self.wake.notified().await;
             tokio::time::sleep(GROUP_COMMIT).await;
-            let inbox = self.clone();
-            let _ = tokio::task::spawn_blocking(move || inbox.flush_answered()).await;
+            self.write_answered_async().await;
         }
     }
+}
+
+/// An update teloxide could not read (a kind of update or a field newer
+/// than it, or a malformed one): it can never be handled, so it is logged
+/// and dropped where it arrives — never stored, never dispatched, never
+/// replayed. teloxide keeps only its id.
+fn unreadable(u: &Update) -> bool {
+    let bad = matches!(u.kind, UpdateKind::Error(_));
+    if bad {
+        tracing::error!(
+            update_id = u.id.0,
+            "telegram: an update cannot be read (a kind or field this version does not know); dropped"
+        );
+    }
+    bad
+}
+
+/// Runs a store operation on a blocking thread.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, StoreError> {
+    tokio::task::spawn_blocking(f).await.unwrap_or_else(|e| {
+        Err(StoreError::Corrupt {
+            tree: "telegram_inbox",
+            message: format!("storing updates failed: {e}"),
+        })
+    })
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -221,20 +321,15 @@ where
     type StreamErr = RequestError;
     type Stream = BoxStream<'a, Result<Update, RequestError>>;
 
+    /// New updates only: what the inbox still holds from before a restart
+    /// is the dispatcher's to replay ([`Inbox::pending`]).
     fn as_stream(&'a mut self) -> Self::Stream {
         let (_, flag) = self.stop.take().unwrap_or_else(mk_stop_token);
-        let replay = self.inbox.pending();
-        if !replay.is_empty() {
-            tracing::info!(
-                count = replay.len(),
-                "telegram: answering updates received before a restart"
-            );
-        }
         let state = PollState {
             bot: self.bot.clone(),
             inbox: self.inbox.clone(),
             flag,
-            buffer: replay.into(),
+            buffer: VecDeque::new(),
             backoff: Duration::from_millis(500),
             stopped: false,
         };
@@ -256,8 +351,8 @@ where
         if st.stopped || st.flag.is_stopped() {
             return None;
         }
-        // Everything up to the high-water mark is safe in the inbox.
-        let offset = st.inbox.high_water() + 1;
+        // The last batch is safe in the inbox: this offset confirms it.
+        let offset = st.inbox.mark() + 1;
         let req = st
             .bot
             .get_updates()
@@ -272,13 +367,23 @@ where
             r = req.send() => r,
             _ = &mut st.flag => { st.stopped = true; continue; }
         };
-        let err = match res.map(|ups| st.inbox.take_in(ups)) {
-            Ok(Ok(fresh)) => {
+        let res = match res {
+            Ok(ups) => Ok((ups.is_empty(), st.inbox.take_in_async(ups).await)),
+            Err(e) => Err(e),
+        };
+        let err = match res {
+            // Telegram only returns updates the offset did not confirm, so a
+            // batch with nothing new, asked for again with the same offset,
+            // means a server that ignores offsets: pause rather than spin.
+            Ok((false, Ok(fresh))) if fresh.is_empty() && st.inbox.mark() + 1 == offset => {
+                "getUpdates returned only updates already taken in".to_string()
+            }
+            Ok((_, Ok(fresh))) => {
                 st.backoff = Duration::from_millis(500);
                 st.buffer.extend(fresh);
                 continue;
             }
-            Ok(Err(e)) => format!("cannot store updates: {e}"),
+            Ok((_, Err(e))) => format!("cannot store updates: {e}"),
             Err(e) => e.to_string(),
         };
         let wait = st.backoff;
@@ -296,45 +401,79 @@ mod tests {
     use super::*;
 
     fn update(id: i32) -> Update {
-        serde_json::from_value(serde_json::json!({
+        let json = serde_json::json!({
             "update_id": id,
-            "message": {"message_id": id, "date": 0, "chat": {"id": 1, "type": "private"}, "text": "hi"}
-        }))
-        .unwrap()
+            "message": {"message_id": id, "date": 1, "chat": {"id": 1, "type": "private", "first_name": "A"}, "text": "hi"}
+        });
+        // From text, as updates arrive: `from_value` cannot read an
+        // `Update` (serde's flatten over a `Value`).
+        let u: Update = serde_json::from_str(&json.to_string()).unwrap();
+        assert!(matches!(u.kind, teloxide::types::UpdateKind::Message(_)));
+        u
     }
 
     #[test]
     fn takes_in_once_replays_until_done_and_survives_reopening() {
         let dir = tempfile::tempdir().unwrap();
         {
-            let db = sled::open(dir.path()).unwrap();
-            let inbox = Inbox::new(db.open_tree("inbox").unwrap());
-            assert_eq!(inbox.high_water(), 0);
+            let store = Store::open(dir.path()).unwrap();
+            let inbox = Inbox::open(&store).unwrap();
+            assert_eq!(inbox.mark(), 0);
             let fresh = inbox.take_in(vec![update(5), update(6)]).unwrap();
             assert_eq!(fresh.len(), 2);
-            // Telegram re-sends 6 (not yet confirmed) with a new 7.
+            // A server re-sends 6 (still held) with a new 7.
             let fresh = inbox.take_in(vec![update(6), update(7)]).unwrap();
             assert_eq!(fresh.iter().map(|u| u.id.0).collect::<Vec<_>>(), [7]);
             inbox.done(5);
-            inbox.flush_answered();
-            assert_eq!(inbox.high_water(), 7);
+            // Answered but not yet written: still held, not taken in again.
+            assert!(inbox.take_in(vec![update(5)]).unwrap().is_empty());
+            inbox.write_answered();
+            assert_eq!(inbox.mark(), 5);
         }
-        // sled's flusher thread releases the file lock shortly after the
-        // last handle is dropped; under load that takes a moment.
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        let db = loop {
-            match sled::open(dir.path()) {
-                Ok(db) => break db,
-                Err(e) if std::time::Instant::now() < deadline => {
-                    let _ = e;
-                    std::thread::sleep(std::time::Duration::from_millis(20));
-                }
-                Err(e) => panic!("cannot reopen the inbox: {e}"),
-            }
-        };
-        let inbox = Inbox::new(db.open_tree("inbox").unwrap());
+        let store = Store::reopen(dir.path());
+        let inbox = Inbox::open(&store).unwrap();
         let pending: Vec<u32> = inbox.pending().iter().map(|u| u.id.0).collect();
         assert_eq!(pending, [6, 7]);
-        assert_eq!(inbox.high_water(), 7);
+        assert_eq!(inbox.mark(), 5);
+    }
+
+    #[test]
+    fn ids_that_start_over_are_taken_in_and_move_the_mark_both_ways() {
+        let store = Store::temporary().unwrap();
+        let inbox = Inbox::open(&store).unwrap();
+        inbox.take_in(vec![update(5000), update(5001)]).unwrap();
+        inbox.done(5000);
+        inbox.done(5001);
+        inbox.write_answered();
+        // After a week without updates: far below the mark.
+        let fresh = inbox.take_in(vec![update(40)]).unwrap();
+        assert_eq!(fresh.iter().map(|u| u.id.0).collect::<Vec<_>>(), [40]);
+        assert_eq!(inbox.mark(), 40, "the next poll confirms 40");
+        // And far above.
+        let fresh = inbox.take_in(vec![update(3_000_000)]).unwrap();
+        assert_eq!(fresh.len(), 1);
+        assert_eq!(inbox.mark(), 3_000_000);
+        // An update still held is not taken in twice.
+        assert!(inbox.take_in(vec![update(3_000_000)]).unwrap().is_empty());
+    }
+
+    #[test]
+    fn unreadable_updates_are_never_stored_and_purged_if_they_were() {
+        let store = Store::temporary().unwrap();
+        let inbox = Inbox::open(&store).unwrap();
+        let odd: Update =
+            serde_json::from_str(r#"{"update_id": 9, "some_future_update": {}}"#).unwrap();
+        let fresh = inbox.take_in(vec![update(8), odd.clone()]).unwrap();
+        assert_eq!(fresh.iter().map(|u| u.id.0).collect::<Vec<_>>(), [8]);
+        assert_eq!(inbox.mark(), 9, "the next poll confirms it");
+        assert_eq!(inbox.take_in_pushed(odd.clone()).unwrap(), None);
+        // One kept by an older version is dropped at the next start.
+        inbox
+            .tree
+            .insert(key(9), serde_json::to_vec(&odd).unwrap())
+            .unwrap();
+        let pending: Vec<u32> = inbox.pending().iter().map(|u| u.id.0).collect();
+        assert_eq!(pending, [8]);
+        assert!(!inbox.tree.contains_key(key(9)).unwrap());
     }
 }

@@ -1,18 +1,24 @@
 //! The Telegram transport (teloxide).
 //!
 //! - [`route`]: whether a message is for the bot (pure, tested beside it);
-//! - [`listener`]: long polling through a durable inbox (nothing lost or
-//!   answered twice across crashes);
-//! - [`handlers`]: the dispatcher's endpoints;
+//! - [`listener`]: the durable inbox both modes store updates in until they
+//!   are answered (nothing lost or answered twice across crashes), and long
+//!   polling through it;
+//! - [`dispatch`]: runs the handlers, one update of a chat at a time with a
+//!   short queue per chat, and stops within a bound;
+//! - [`handlers`]: the endpoints;
 //! - [`send`]: replies as HTML with inline keyboards, retries and failures;
-//! - [`webhook`]: webhook mode, answering Telegram once an update is handled;
+//! - [`webhook`]: webhook mode, answering Telegram once an update is stored;
 //! - [`deliver`]: notifications to chats and configured channels.
 //!
 //! Start-up: check the token with `getMe` (a wrong token is a clear error),
 //! register the command list in English and Russian, then dispatch until
-//! SIGTERM or Ctrl-C, finishing replies in flight (at most 5 s).
+//! SIGTERM or Ctrl-C. SIGTERM cuts short every wait, start-up included;
+//! replies in flight get [`dispatch::SHUTDOWN_GRACE`] (3 s), the rest are
+//! left in the inbox for the restart.
 
 pub mod deliver;
+pub mod dispatch;
 pub mod handlers;
 pub mod listener;
 pub mod route;
@@ -26,7 +32,9 @@ use anyhow::{anyhow, Context};
 use teloxide::adaptors::throttle::{Limits, Throttle};
 use teloxide::prelude::*;
 use teloxide::types::BotCommand;
+use teloxide::update_listeners::{AsUpdateStream, UpdateListener};
 use teloxide::{ApiError, RequestError};
+use tokio_util::sync::CancellationToken;
 
 use crate::answer::Engine;
 use crate::config::{TelegramConfig, TelegramMode};
@@ -46,9 +54,6 @@ pub const LIMITS: Limits = Limits {
     messages_per_min_channel_or_supergroup: 20,
     messages_per_sec_overall: 30,
 };
-
-/// How long shutdown may wait for replies in flight.
-pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 /// The command list for Telegram's menu, from the core's command table.
 pub fn bot_commands(lang: crate::facts::Lang) -> Vec<BotCommand> {
@@ -94,24 +99,116 @@ async fn get_me(bot: &Bot) -> anyhow::Result<teloxide::types::Me> {
     }
 }
 
-/// Runs the Telegram bot until `stop` resolves.
+/// The clients: one for requests (teloxide's default 17 s timeout), one
+/// for long polls (which must wait longer than the poll).
+struct Clients {
+    plain: Bot,
+    poller: Bot,
+}
+
+impl Clients {
+    fn new(cfg: &TelegramConfig) -> anyhow::Result<Clients> {
+        let token = cfg.token.as_ref().ok_or_else(|| {
+            anyhow!("telegram: no bot token: set [telegram] token or TELOXIDE_TOKEN")
+        })?;
+        let mut plain = Bot::new(token.expose());
+        // Long polls wait up to POLL_TIMEOUT for an update: their client must
+        // wait longer than that (see POLL_HTTP_TIMEOUT).
+        let poll_client = teloxide::net::default_reqwest_settings()
+            .timeout(listener::POLL_HTTP_TIMEOUT)
+            .build()
+            .context("telegram: cannot build the HTTP client")?;
+        let mut poller = Bot::with_client(token.expose(), poll_client);
+        if let Some(url) = &cfg.api_url {
+            let url = url
+                .parse()
+                .with_context(|| format!("telegram: api_url {url:?} is not a URL"))?;
+            plain = plain.set_api_url(url);
+            poller = poller.set_api_url(plain.api_url());
+        }
+        Ok(Clients { plain, poller })
+    }
+}
+
+/// Where updates come from, ready to run.
+enum Source {
+    Polling(InboxPolling<Bot>),
+    Webhook(webhook::WebhookListener),
+}
+
+/// What start-up gives the dispatcher.
+struct Started {
+    me: teloxide::types::Me,
+    bot: TgBot,
+    ctx: Arc<Ctx>,
+    source: Source,
+}
+
+/// Runs the Telegram bot until `stop` resolves. `stop` cuts every wait
+/// short — start-up retries, long polls, backoff, replies held by flood
+/// control — and the bot then stops within [`dispatch::SHUTDOWN_GRACE`] and
+/// returns (replies still in flight are left to the restart).
 pub async fn run(
     cfg: &TelegramConfig,
     engine: Arc<Engine>,
     stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let token = cfg
-        .token
-        .as_ref()
-        .ok_or_else(|| anyhow!("telegram: no bot token: set [telegram] token or TELOXIDE_TOKEN"))?;
-    let mut plain = Bot::new(token.expose());
-    if let Some(url) = &cfg.api_url {
-        let url = url
-            .parse()
-            .with_context(|| format!("telegram: api_url {url:?} is not a URL"))?;
-        plain = plain.set_api_url(url);
+    let shutdown = CancellationToken::new();
+    let on_stop = shutdown.clone();
+    let signal = tokio::spawn(async move {
+        stop.await;
+        tracing::info!("telegram: shutting down, finishing replies in flight");
+        on_stop.cancel();
+    });
+    let clients = Clients::new(cfg)?;
+    let started = tokio::select! {
+        started = start(cfg, engine, &clients) => started?,
+        _ = shutdown.cancelled() => {
+            tracing::info!("telegram: stopped during start-up");
+            return Ok(());
+        }
+    };
+    let Started {
+        me,
+        bot,
+        ctx,
+        source,
+    } = started;
+    let inbox = ctx.inbox.clone();
+    let replay = {
+        let inbox = inbox.clone();
+        tokio::task::spawn_blocking(move || inbox.pending())
+            .await
+            .unwrap_or_default()
+    };
+    match source {
+        Source::Polling(mut listener) => {
+            let stop_listener = listener.stop_token();
+            let updates = listener.as_stream();
+            dispatch::run(ctx, bot, me, replay, updates, stop_listener, shutdown).await;
+        }
+        Source::Webhook(mut listener) => {
+            let stop_listener = listener.stop_token();
+            let updates = listener.as_stream();
+            dispatch::run(ctx, bot, me, replay, updates, stop_listener, shutdown).await;
+        }
     }
-    let me = get_me(&plain).await?;
+    signal.abort();
+    inbox.write_answered_async().await;
+    tracing::info!("telegram: stopped");
+    Ok(())
+}
+
+/// Start-up: the token, the command menu, notifications, the inbox, and
+/// the polling or webhook listener. Every step may wait on the network;
+/// [`run`] abandons it on shutdown.
+async fn start(
+    cfg: &TelegramConfig,
+    engine: Arc<Engine>,
+    clients: &Clients,
+) -> anyhow::Result<Started> {
+    let plain = &clients.plain;
+    let me = get_me(plain).await?;
     tracing::info!(
         username = me.username(),
         id = me.id.0,
@@ -135,52 +232,21 @@ pub async fn run(
         .hub()
         .register(Arc::new(deliver::TgDeliver::new(plain.clone())));
     deliver::subscribe_channels(&bot, &me, &engine, &cfg.channels).await;
-    let inbox = Inbox::new(engine.store().tree("telegram_inbox")?);
-    tokio::spawn(inbox.clone().flusher());
+    let inbox = Inbox::open(engine.store())?;
+    tokio::spawn(inbox.clone().writer());
     let ctx = Arc::new(Ctx {
         engine,
         inbox: inbox.clone(),
-        waiters: webhook::Waiters::default(),
         admins: cfg.admins.clone(),
     });
-    let handler = handler_tree::<TgBot>();
-    let default_ctx = Arc::clone(&ctx);
-    let mut dispatcher = Dispatcher::builder(bot.clone(), handler)
-        .dependencies(dptree::deps![me, Arc::clone(&ctx)])
-        .default_handler(move |upd| {
-            let ctx = Arc::clone(&default_ctx);
-            async move { ctx.finish(&upd) }
-        })
-        .error_handler(LoggingErrorHandler::with_custom_text(
-            "telegram: handler failed",
-        ))
-        .build();
 
-    let token = dispatcher.shutdown_token();
-    tokio::spawn(async move {
-        stop.await;
-        tracing::info!("telegram: shutting down, finishing replies in flight");
-        if let Ok(done) = token.shutdown() {
-            if tokio::time::timeout(SHUTDOWN_GRACE, done).await.is_err() {
-                tracing::warn!("telegram: replies still in flight after {SHUTDOWN_GRACE:?}; leaving them to the restart");
-                std::process::exit(0);
-            }
-        }
-    });
-
-    match cfg.mode {
+    let source = match cfg.mode {
         TelegramMode::Polling => {
             // A webhook left from webhook mode would make getUpdates fail.
             if let Err(e) = plain.delete_webhook().await {
                 tracing::warn!(error = %e, "telegram: deleteWebhook failed");
             }
-            let listener = InboxPolling::new(bot, inbox.clone());
-            dispatcher
-                .dispatch_with_listener(
-                    listener,
-                    LoggingErrorHandler::with_custom_text("telegram: polling error"),
-                )
-                .await;
+            Source::Polling(InboxPolling::new(clients.poller.clone(), inbox))
         }
         TelegramMode::Webhook => {
             let listen = cfg
@@ -202,7 +268,7 @@ pub async fn run(
                 .as_ref()
                 .ok_or_else(|| anyhow!("telegram: webhook mode needs [telegram] secret_token"))?;
             // Listen first, then tell Telegram where to deliver.
-            let listener = webhook::serve(listen, &path, secret.expose(), ctx.waiters.clone())
+            let listener = webhook::serve(listen, &path, secret.expose(), inbox)
                 .await
                 .with_context(|| format!("telegram: cannot listen on {listen}"))?;
             let set = plain
@@ -210,15 +276,13 @@ pub async fn run(
                 .secret_token(secret.expose().to_string())
                 .max_connections(webhook::TELEGRAM_CONNECTIONS);
             set.await.context("telegram: setWebhook failed")?;
-            dispatcher
-                .dispatch_with_listener(
-                    listener,
-                    LoggingErrorHandler::with_custom_text("telegram: webhook error"),
-                )
-                .await;
+            Source::Webhook(listener)
         }
-    }
-    inbox.flush_answered();
-    tracing::info!("telegram: stopped");
-    Ok(())
+    };
+    Ok(Started {
+        me,
+        bot,
+        ctx,
+        source,
+    })
 }

@@ -1,12 +1,18 @@
-//! Webhook mode: Telegram POSTs each update; the answer waits until the
-//! update has been handled.
+//! Webhook mode: Telegram POSTs each update; it is answered once the update
+//! is stored.
 //!
 //! teloxide's axum listener answers 200 as soon as an update arrives, so a
 //! crash loses the updates still queued: Telegram considers them delivered.
-//! Here the HTTP answer is held until the dispatcher has handled the update
-//! (or [`HOLD`] passes), so after a crash or `kill -9` Telegram delivers the
-//! unanswered ones again — the webhook equivalent of the polling inbox.
-//! Only a kill between sending a reply and answering Telegram repeats it.
+//! Here an update is written to the inbox (durably, as polling does) before
+//! the HTTP answer, so after a crash or `kill -9` the restart answers it from
+//! the inbox. Holding the answer until the update was handled would do the
+//! same, but Telegram sends the updates of one chat one at a time, each
+//! after the previous was answered: a chat flooded with questions would
+//! then hold one of Telegram's connections per question, and the bot would
+//! only ever see one of them at a time (so could not answer just the latest,
+//! see [`super::dispatch`]). Only a kill between storing an update and
+//! answering Telegram (microseconds) makes Telegram send it again; if it was
+//! answered meanwhile, that reply repeats.
 //!
 //! The listener faces the internet (through a reverse proxy), so every
 //! request is hostile until checked:
@@ -25,9 +31,8 @@
 //!   slow or numerous clients cannot exhaust memory or tasks. Telegram is
 //!   asked for at most [`TELEGRAM_CONNECTIONS`].
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
@@ -42,11 +47,9 @@ use subtle::ConstantTimeEq;
 use teloxide::stop::{mk_stop_token, StopFlag, StopToken};
 use teloxide::types::{AllowedUpdate, Update};
 use teloxide::update_listeners::{AsUpdateStream, UpdateListener};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
-/// Longest time an update's HTTP answer waits for the update to be handled
-/// (Telegram gives up on a webhook call after about a minute).
-pub const HOLD: Duration = Duration::from_secs(50);
+use super::listener::Inbox;
 
 /// Largest update accepted. Telegram's updates are a few KiB (a message
 /// holds at most 4,096 characters, a caption 1,024; media come as file
@@ -65,24 +68,6 @@ pub const MAX_CONNECTIONS: usize = 64;
 /// `max_connections` asked of Telegram in `setWebhook` (its default).
 pub const TELEGRAM_CONNECTIONS: u8 = 40;
 
-/// Updates delivered and not yet handled: whoever handles one tells the
-/// HTTP request that brought it.
-#[derive(Clone, Default)]
-pub struct Waiters(Arc<Mutex<HashMap<i32, oneshot::Sender<()>>>>);
-
-impl Waiters {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<i32, oneshot::Sender<()>>> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// The update was handled: its HTTP request may answer 200.
-    pub fn done(&self, id: i32) {
-        if let Some(tx) = self.lock().remove(&id) {
-            let _ = tx.send(());
-        }
-    }
-}
-
 struct HookState {
     /// SHA-256 of the secret: compared in constant time, and equal-length
     /// digests reveal nothing of the secret's length.
@@ -91,7 +76,7 @@ struct HookState {
     /// flood of forged requests must not flood the log).
     refused: std::sync::atomic::AtomicU64,
     updates: mpsc::UnboundedSender<Update>,
-    waiters: Waiters,
+    inbox: Inbox,
 }
 
 fn digest(s: &[u8]) -> [u8; 32] {
@@ -165,23 +150,19 @@ async fn on_update(State(st): State<Arc<HookState>>, headers: HeaderMap, body: B
             return StatusCode::OK;
         }
     };
-    let id = update.id.0 as i32;
-    let (tx, rx) = oneshot::channel();
-    st.waiters.lock().insert(id, tx);
-    if st.updates.send(update).is_err() {
-        st.waiters.lock().remove(&id);
-        return StatusCode::SERVICE_UNAVAILABLE;
-    }
-    match tokio::time::timeout(HOLD, rx).await {
-        Ok(Ok(())) => StatusCode::OK,
-        // Shutting down before it was handled: let Telegram send it again.
-        Ok(Err(_)) => StatusCode::SERVICE_UNAVAILABLE,
-        Err(_) => {
-            tracing::warn!(
-                update_id = id,
-                "telegram: webhook: update still in progress after {HOLD:?}"
-            );
+    // Stored before Telegram hears 200 (after which it forgets the update).
+    match st.inbox.take_in_pushed_async(update).await {
+        Ok(Some(update)) => {
+            // The dispatcher may already be gone (shutting down): the update
+            // is in the inbox and answered after the restart.
+            let _ = st.updates.send(update);
             StatusCode::OK
+        }
+        // Sent again by Telegram while the inbox still holds it.
+        Ok(None) => StatusCode::OK,
+        Err(e) => {
+            tracing::error!(error = %e, "telegram: webhook: cannot store an update");
+            StatusCode::SERVICE_UNAVAILABLE
         }
     }
 }
@@ -222,12 +203,13 @@ impl<'a> AsUpdateStream<'a> for WebhookListener {
 
 /// Binds `listen`, serves `path`, and returns the listener; the server
 /// stops with the listener's stop token. `secret` is required: webhook mode
-/// without one would take updates from anyone.
+/// without one would take updates from anyone. Updates are stored in
+/// `inbox` before Telegram is answered.
 pub async fn serve(
     listen: SocketAddr,
     path: &str,
     secret: &str,
-    waiters: Waiters,
+    inbox: Inbox,
 ) -> std::io::Result<WebhookListener> {
     let invalid = |m: &str| std::io::Error::new(std::io::ErrorKind::InvalidInput, m.to_string());
     if !path.starts_with('/') {
@@ -242,7 +224,7 @@ pub async fn serve(
         secret: digest(secret.as_bytes()),
         refused: Default::default(),
         updates: tx,
-        waiters,
+        inbox,
     });
     let app = axum::Router::new()
         .route(path, post(on_update))
@@ -340,7 +322,7 @@ mod tests {
             secret: digest(b"right-secret-value"),
             refused: Default::default(),
             updates: tx,
-            waiters: Waiters::default(),
+            inbox: Inbox::open(&crate::facts::Store::temporary().unwrap()).unwrap(),
         };
         let with = |v: Option<&str>| {
             let mut h = HeaderMap::new();
