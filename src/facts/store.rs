@@ -543,7 +543,6 @@ impl Drop for PidFile {
     }
 }
 
-/// Equal but for the position in the file.
 /// The next value of a persistent counter kept under `key` in `tree`:
 /// 1, 2, 3, … atomically, never reused across restarts (ids of
 /// notifications, announcement drafts).
@@ -556,6 +555,7 @@ pub fn next_in_sequence(tree: &sled::Tree, key: &str) -> Result<u64, sled::Error
     Ok(v.as_deref().and_then(read).unwrap_or(1))
 }
 
+/// Equal but for the position in the file.
 fn same_content(a: &Fact, b: &Fact) -> bool {
     Fact {
         order: b.order,

@@ -217,7 +217,9 @@ pub fn tick(
     }
 }
 
-/// A whole number of seconds until `at`, at least 1 s, at most an hour.
+/// How long to sleep until `at`: at least 200 ms (a tick that finds the
+/// time not yet come does not spin), at most an hour (a clock change is
+/// noticed within the hour).
 pub fn sleep_for(now: Timestamp, at: Timestamp) -> Duration {
     let ms = at.as_millisecond() - now.as_millisecond();
     Duration::from_millis(ms.clamp(200, 3_600_000) as u64)
