@@ -10,21 +10,32 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-/// A secret string (token, password). Prints as `<redacted>`.
-#[derive(Clone, Deserialize, PartialEq, Eq)]
+/// A secret string (token, password). Prints as `<redacted>`; its memory
+/// is zeroed when dropped (`secrecy`), so a core dump or a reused heap
+/// page holds no stale copy.
+#[derive(Clone, Deserialize)]
 #[serde(transparent)]
-pub struct Secret(String);
+pub struct Secret(secrecy::SecretString);
 
 impl Secret {
     pub fn new(s: impl Into<String>) -> Secret {
-        Secret(s.into())
+        Secret(secrecy::SecretString::from(s.into()))
     }
 
     /// The value, for handing to the API client; never log it.
     pub fn expose(&self) -> &str {
-        &self.0
+        secrecy::ExposeSecret::expose_secret(&self.0)
     }
 }
+
+/// Equal values (tests and config comparisons), compared in constant time.
+impl PartialEq for Secret {
+    fn eq(&self, other: &Secret) -> bool {
+        subtle::ConstantTimeEq::ct_eq(self.expose().as_bytes(), other.expose().as_bytes()).into()
+    }
+}
+
+impl Eq for Secret {}
 
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -679,18 +690,18 @@ impl Config {
     fn fill_from_env(&mut self, env: impl Fn(&str) -> Option<String>) {
         if let Some(t) = &mut self.telegram {
             if t.token.is_none() {
-                t.token = env("TELOXIDE_TOKEN").map(Secret);
+                t.token = env("TELOXIDE_TOKEN").map(Secret::new);
             }
         }
         if self.notify.admin_token.is_none() {
-            self.notify.admin_token = env("FACTBOT_ADMIN_TOKEN").map(Secret);
+            self.notify.admin_token = env("FACTBOT_ADMIN_TOKEN").map(Secret::new);
         }
         if let Some(m) = &mut self.matrix {
             if m.password.is_none() {
-                m.password = env("MATRIX_PASSWORD").map(Secret);
+                m.password = env("MATRIX_PASSWORD").map(Secret::new);
             }
             if m.access_token.is_none() {
-                m.access_token = env("MATRIX_ACCESS_TOKEN").map(Secret);
+                m.access_token = env("MATRIX_ACCESS_TOKEN").map(Secret::new);
             }
         }
     }
