@@ -194,11 +194,33 @@ fn changes_and_announcements_reach_exactly_the_subscribed_chats_once() {
     );
     let msg = emu.next(Some(VISIT), "sent", seq, 5);
     assert!(text(&msg).contains("Announcement"), "{msg}");
-    // A wrong token is refused.
-    let bad = ureq::post(&format!("http://127.0.0.1:{port}/announce"))
-        .set("Authorization", "Bearer wrong")
-        .send_json(json!({"text": "x"}));
-    assert!(matches!(bad, Err(ureq::Error::Status(401, _))));
+    // A missing or wrong token is refused on every route, before the body
+    // is read: a garbage body gets 401 too, not a parse error that would
+    // tell the caller what the endpoint expects.
+    let base = format!("http://127.0.0.1:{port}");
+    for auth in [None, Some("Bearer wrong"), Some("bench-admin-token")] {
+        for (method, path) in [
+            ("POST", "/announce"),
+            ("POST", "/import"),
+            ("GET", "/notifications"),
+            ("GET", "/notifications/1"),
+        ] {
+            let mut req = ureq::request(method, &format!("{base}{path}"));
+            if let Some(a) = auth {
+                req = req.set("Authorization", a);
+            }
+            let r = if method == "POST" {
+                req.set("Content-Type", "application/json")
+                    .send_string("{not json")
+            } else {
+                req.call()
+            };
+            assert!(
+                matches!(r, Err(ureq::Error::Status(401, _))),
+                "{method} {path} with {auth:?}: {r:?}"
+            );
+        }
+    }
 
     // 3. A dataset change imported while the bot is stopped goes out at
     //    start to subscribers of the fact's topic.

@@ -17,12 +17,15 @@
 
 use std::net::SocketAddr;
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
 
 use super::subscriptions::{parse_topics, ALL};
 use super::{Hub, Progress};
@@ -34,7 +37,6 @@ struct AppState {
     hub: Hub,
     /// Live imports (`POST /import`) go through it.
     catalog: std::sync::Arc<crate::catalog::Live>,
-    token: [u8; 32],
 }
 
 /// `POST /announce` body.
@@ -55,7 +57,10 @@ fn digest(s: &str) -> [u8; 32] {
     Sha256::digest(s.as_bytes()).into()
 }
 
-fn authorized(st: &AppState, headers: &HeaderMap) -> bool {
+/// Whether `headers` carry the token whose SHA-256 is `token` (compared
+/// by digest, in constant time: equal-length digests reveal nothing of the
+/// token's length).
+fn authorized(token: &[u8; 32], headers: &HeaderMap) -> bool {
     let Some(given) = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
@@ -63,11 +68,16 @@ fn authorized(st: &AppState, headers: &HeaderMap) -> bool {
     else {
         return false;
     };
-    let g = digest(given);
-    g.iter()
-        .zip(st.token.iter())
-        .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-        == 0
+    digest(given).ct_eq(token).into()
+}
+
+/// Every route's gate, before any body is read or parsed: an unauthorized
+/// caller learns nothing but 401.
+async fn require_token(State(token): State<[u8; 32]>, req: Request, next: Next) -> Response {
+    if !authorized(&token, req.headers()) {
+        return deny().into_response();
+    }
+    next.run(req).await
 }
 
 type Answer<T> = Result<Json<T>, (StatusCode, String)>;
@@ -99,12 +109,8 @@ pub fn parse_topic(t: Option<&str>) -> Result<Option<Topic>, String> {
 
 async fn announce(
     State(st): State<AppState>,
-    headers: HeaderMap,
     Json(req): Json<AnnounceRequest>,
 ) -> Answer<Announced> {
-    if !authorized(&st, &headers) {
-        return Err(deny());
-    }
     if req.text.trim().is_empty() {
         return Err((StatusCode::BAD_REQUEST, "the text is empty".into()));
     }
@@ -141,12 +147,8 @@ pub struct ImportRequest {
 
 async fn import(
     State(st): State<AppState>,
-    headers: HeaderMap,
     Json(req): Json<ImportRequest>,
 ) -> Answer<crate::facts::ImportReport> {
-    if !authorized(&st, &headers) {
-        return Err(deny());
-    }
     let catalog = st.catalog.clone();
     let r = tokio::task::spawn_blocking(move || {
         let ds = match req.dir {
@@ -177,10 +179,7 @@ async fn import(
     Ok(Json(r))
 }
 
-async fn list(State(st): State<AppState>, headers: HeaderMap) -> Answer<Vec<Progress>> {
-    if !authorized(&st, &headers) {
-        return Err(deny());
-    }
+async fn list(State(st): State<AppState>) -> Answer<Vec<Progress>> {
     let hub = st.hub.clone();
     let p = tokio::task::spawn_blocking(move || hub.outbox.all_progress())
         .await
@@ -189,14 +188,7 @@ async fn list(State(st): State<AppState>, headers: HeaderMap) -> Answer<Vec<Prog
     Ok(Json(p))
 }
 
-async fn one(
-    State(st): State<AppState>,
-    headers: HeaderMap,
-    Path(id): Path<u64>,
-) -> Answer<Progress> {
-    if !authorized(&st, &headers) {
-        return Err(deny());
-    }
+async fn one(State(st): State<AppState>, Path(id): Path<u64>) -> Answer<Progress> {
     let hub = st.hub.clone();
     // A scan of every delivery: off the async threads the worker paces on.
     let p = tokio::task::spawn_blocking(move || hub.outbox.progress(id))
@@ -223,16 +215,16 @@ pub async fn serve(
             "[notify] admin_listen {listen:?} must be a loopback address (127.0.0.1 or [::1])"
         );
     }
-    let st = AppState {
-        hub,
-        catalog,
-        token: digest(token.expose()),
-    };
+    let st = AppState { hub, catalog };
     let app = Router::new()
         .route("/announce", post(announce))
         .route("/notifications", get(list))
         .route("/import", post(import))
         .route("/notifications/{id}", get(one))
+        .route_layer(middleware::from_fn_with_state(
+            digest(token.expose()),
+            require_token,
+        ))
         .with_state(st);
     let listener = tokio::net::TcpListener::bind(addr)
         .await
