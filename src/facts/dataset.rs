@@ -9,7 +9,7 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::model::{Bilingual, Derivation, Fact, PartialDate, Topic, Value};
@@ -85,14 +85,16 @@ pub enum DatasetError {
     NoSynonyms(PathBuf),
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 struct RawFile {
     #[serde(default)]
     fact: Vec<RawFact>,
 }
 
-#[derive(Deserialize)]
+/// One `[[fact]]` of `facts.toml` as written (serialised back by
+/// [`facts_toml`]; optional fields left out when empty).
+#[derive(Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 struct RawFact {
     id: String,
@@ -106,30 +108,74 @@ struct RawFact {
     text_ru: String,
     #[serde(default)]
     aliases: Vec<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     date: Option<PartialDate>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     values: Vec<Value>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     derived_from: Vec<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     arithmetic_en: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     arithmetic_ru: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     caveat_en: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     caveat_ru: Option<String>,
 }
 
-#[derive(Deserialize, PartialEq)]
+#[derive(Deserialize, Serialize, PartialEq)]
 #[serde(rename_all = "lowercase")]
 enum RawKind {
     Stated,
     Derived,
 }
 
-#[derive(Deserialize)]
+impl RawFact {
+    fn of(f: &Fact) -> RawFact {
+        let d = f.derivation.as_ref();
+        RawFact {
+            id: f.id.clone(),
+            topic: f.topic,
+            kind: if d.is_some() {
+                RawKind::Derived
+            } else {
+                RawKind::Stated
+            },
+            paragraph: f.paragraph,
+            source: f.source.clone(),
+            title_en: f.title.en.clone(),
+            title_ru: f.title.ru.clone(),
+            text_en: f.text.en.clone(),
+            text_ru: f.text.ru.clone(),
+            aliases: f.aliases.clone(),
+            date: f.date,
+            values: f.values.clone(),
+            derived_from: d.map(|d| d.from.clone()).unwrap_or_default(),
+            arithmetic_en: d.map(|d| d.arithmetic.en.clone()),
+            arithmetic_ru: d.map(|d| d.arithmetic.ru.clone()),
+            caveat_en: d.map(|d| d.caveat.en.clone()),
+            caveat_ru: d.map(|d| d.caveat.ru.clone()),
+        }
+    }
+}
+
+/// `facts` in the `facts.toml` format, read back by [`Dataset::parse`] as
+/// the same facts (tests and benchmarks write synthetic datasets with it).
+pub fn facts_toml(facts: &[Fact]) -> Result<String, toml::ser::Error> {
+    toml::to_string(&RawFile {
+        fact: facts.iter().map(RawFact::of).collect(),
+    })
+}
+
+/// `synonyms.toml` for `groups`.
+pub fn synonyms_toml(groups: &[Vec<String>]) -> Result<String, toml::ser::Error> {
+    toml::to_string(&RawSynonyms {
+        group: groups.to_vec(),
+    })
+}
+
+#[derive(Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 struct RawSynonyms {
     #[serde(default)]
@@ -336,6 +382,23 @@ fn valid_id(id: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The serialiser writes what the parser reads: the embedded dataset
+    /// (stated and derived facts, dates, values) survives the round trip.
+    #[test]
+    fn facts_and_synonyms_serialise_back_to_the_same_dataset() {
+        let ds = Dataset::embedded().unwrap();
+        let facts = facts_toml(&ds.facts).unwrap();
+        let synonyms = synonyms_toml(&ds.synonyms).unwrap();
+        let back = Dataset::parse(Origin::Embedded, &facts, &ds.article, &synonyms).unwrap();
+        assert_eq!(back.facts, ds.facts);
+        assert_eq!(back.synonyms, ds.synonyms);
+        assert!(ds
+            .facts
+            .iter()
+            .any(|f| f.derivation.is_some() && f.date.is_some()));
+        assert!(ds.facts.iter().any(|f| !f.values.is_empty()));
+    }
 
     const ARTICLE: &str = "Headline\nFirst sentence here. Second one.\nThird paragraph.\n";
 

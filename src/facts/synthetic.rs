@@ -68,34 +68,8 @@ pub fn generate(n: usize, salt: u64) -> Dataset {
 /// Serialises a dataset's facts in the `facts.toml` format, so tests can
 /// write synthetic datasets to disk and import them through the binary.
 pub fn to_toml(ds: &Dataset) -> String {
-    use std::fmt::Write;
-    let mut out = String::new();
-    let q = |s: &str| toml::Value::String(s.to_string()).to_string();
-    for f in &ds.facts {
-        let _ = writeln!(out, "[[fact]]");
-        let _ = writeln!(out, "id = {}", q(&f.id));
-        let _ = writeln!(out, "topic = {}", q(f.topic.name()));
-        let kind = if f.is_derived() { "derived" } else { "stated" };
-        let _ = writeln!(out, "kind = {}", q(kind));
-        let _ = writeln!(out, "paragraph = {}", f.paragraph);
-        let _ = writeln!(out, "source = {}", q(&f.source));
-        let _ = writeln!(out, "title_en = {}", q(&f.title.en));
-        let _ = writeln!(out, "title_ru = {}", q(&f.title.ru));
-        let _ = writeln!(out, "text_en = {}", q(&f.text.en));
-        let _ = writeln!(out, "text_ru = {}", q(&f.text.ru));
-        let aliases: Vec<String> = f.aliases.iter().map(|a| q(a)).collect();
-        let _ = writeln!(out, "aliases = [{}]", aliases.join(", "));
-        if let Some(d) = &f.derivation {
-            let from: Vec<String> = d.from.iter().map(|a| q(a)).collect();
-            let _ = writeln!(out, "derived_from = [{}]", from.join(", "));
-            let _ = writeln!(out, "arithmetic_en = {}", q(&d.arithmetic.en));
-            let _ = writeln!(out, "arithmetic_ru = {}", q(&d.arithmetic.ru));
-            let _ = writeln!(out, "caveat_en = {}", q(&d.caveat.en));
-            let _ = writeln!(out, "caveat_ru = {}", q(&d.caveat.ru));
-        }
-        out.push('\n');
-    }
-    out
+    // Our own plain strings and numbers: serialising cannot fail.
+    super::dataset::facts_toml(&ds.facts).unwrap_or_default()
 }
 
 /// Writes `ds` as a dataset directory (`facts.toml`, `article.txt`,
@@ -106,11 +80,6 @@ pub fn write_dir(ds: &Dataset, dir: &std::path::Path) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
     std::fs::write(dir.join(FACTS_FILE), to_toml(ds))?;
     std::fs::write(dir.join(ARTICLE_FILE), &ds.article)?;
-    let groups = toml::Value::Array(
-        ds.synonyms
-            .iter()
-            .map(|g| toml::Value::Array(g.iter().cloned().map(toml::Value::String).collect()))
-            .collect(),
-    );
-    std::fs::write(dir.join(SYNONYMS_FILE), format!("group = {groups}\n"))
+    let synonyms = super::dataset::synonyms_toml(&ds.synonyms).map_err(std::io::Error::other)?;
+    std::fs::write(dir.join(SYNONYMS_FILE), synonyms)
 }
