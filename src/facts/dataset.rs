@@ -247,84 +247,10 @@ impl Dataset {
             if !seen.insert(r.id.clone()) {
                 bad("id is used twice".into());
             }
-            match paragraphs.get(r.paragraph as usize) {
-                None => bad(format!(
-                    "paragraph {} does not exist (the article has 0–{})",
-                    r.paragraph,
-                    paragraphs.len().saturating_sub(1)
-                )),
-                Some(p) if !p.contains(r.source.as_str()) => {
-                    if article.contains(r.source.as_str()) {
-                        bad(format!(
-                            "source sentence is not in paragraph {}",
-                            r.paragraph
-                        ))
-                    } else {
-                        bad("source sentence does not occur verbatim in the article".into())
-                    }
-                }
-                Some(_) => {}
-            }
-            if r.source.trim().is_empty() {
-                bad("source sentence is empty".into());
-            }
-            for (name, v) in [
-                ("title_en", &r.title_en),
-                ("title_ru", &r.title_ru),
-                ("text_en", &r.text_en),
-                ("text_ru", &r.text_ru),
-            ] {
-                if v.trim().is_empty() {
-                    bad(format!("{name} is empty"));
-                }
-            }
-            let derivation = match r.kind {
-                RawKind::Stated => {
-                    if !r.derived_from.is_empty() || r.arithmetic_en.is_some() {
-                        bad("a stated fact has derivation fields; set kind = \"derived\"".into());
-                    }
-                    None
-                }
-                RawKind::Derived => {
-                    match (r.arithmetic_en, r.arithmetic_ru, r.caveat_en, r.caveat_ru) {
-                        (Some(ae), Some(ar), Some(ce), Some(cr)) => Some(Derivation {
-                            from: r.derived_from,
-                            arithmetic: Bilingual::new(ae, ar),
-                            caveat: Bilingual::new(ce, cr),
-                        }),
-                        _ => {
-                            bad("a derived fact needs arithmetic_en/_ru and caveat_en/_ru".into());
-                            None
-                        }
-                    }
-                }
-            };
-            facts.push(Fact {
-                id: r.id,
-                topic: r.topic,
-                order: i as u32,
-                title: Bilingual::new(r.title_en, r.title_ru),
-                text: Bilingual::new(r.text_en, r.text_ru),
-                source: r.source,
-                paragraph: r.paragraph,
-                aliases: r.aliases,
-                date: r.date,
-                values: r.values,
-                derivation,
-            });
+            r.check(&paragraphs, article, &mut bad);
+            facts.push(r.into_fact(i as u32, &mut bad));
         }
-        for f in &facts {
-            if let Some(d) = &f.derivation {
-                for from in &d.from {
-                    if !seen.contains(from) {
-                        problems.push(format!(
-                            "fact {:?}: derived_from names unknown fact {from:?}",
-                            f.id
-                        ));
-                    }
-                }
-            }
-        }
+        problems.extend(unknown_derivations(&facts, &seen));
         if !problems.is_empty() {
             return Err(DatasetError::Invalid(problems));
         }
@@ -337,6 +263,102 @@ impl Dataset {
             digest,
         })
     }
+}
+
+impl RawFact {
+    /// Reports what is wrong with the fact as written (where its source
+    /// sentence is, empty texts) through `bad`.
+    fn check(&self, paragraphs: &[&str], article: &str, bad: &mut impl FnMut(String)) {
+        match paragraphs.get(self.paragraph as usize) {
+            None => bad(format!(
+                "paragraph {} does not exist (the article has 0–{})",
+                self.paragraph,
+                paragraphs.len().saturating_sub(1)
+            )),
+            Some(p) if !p.contains(self.source.as_str()) => {
+                if article.contains(self.source.as_str()) {
+                    bad(format!(
+                        "source sentence is not in paragraph {}",
+                        self.paragraph
+                    ))
+                } else {
+                    bad("source sentence does not occur verbatim in the article".into())
+                }
+            }
+            Some(_) => {}
+        }
+        if self.source.trim().is_empty() {
+            bad("source sentence is empty".into());
+        }
+        for (name, v) in [
+            ("title_en", &self.title_en),
+            ("title_ru", &self.title_ru),
+            ("text_en", &self.text_en),
+            ("text_ru", &self.text_ru),
+        ] {
+            if v.trim().is_empty() {
+                bad(format!("{name} is empty"));
+            }
+        }
+    }
+
+    /// The fact, `order`-th in the file; a kind that contradicts the
+    /// derivation fields is reported through `bad`.
+    fn into_fact(self, order: u32, bad: &mut impl FnMut(String)) -> Fact {
+        let derivation = match self.kind {
+            RawKind::Stated => {
+                if !self.derived_from.is_empty() || self.arithmetic_en.is_some() {
+                    bad("a stated fact has derivation fields; set kind = \"derived\"".into());
+                }
+                None
+            }
+            RawKind::Derived => match (
+                self.arithmetic_en,
+                self.arithmetic_ru,
+                self.caveat_en,
+                self.caveat_ru,
+            ) {
+                (Some(ae), Some(ar), Some(ce), Some(cr)) => Some(Derivation {
+                    from: self.derived_from,
+                    arithmetic: Bilingual::new(ae, ar),
+                    caveat: Bilingual::new(ce, cr),
+                }),
+                _ => {
+                    bad("a derived fact needs arithmetic_en/_ru and caveat_en/_ru".into());
+                    None
+                }
+            },
+        };
+        Fact {
+            id: self.id,
+            topic: self.topic,
+            order,
+            title: Bilingual::new(self.title_en, self.title_ru),
+            text: Bilingual::new(self.text_en, self.text_ru),
+            source: self.source,
+            paragraph: self.paragraph,
+            aliases: self.aliases,
+            date: self.date,
+            values: self.values,
+            derivation,
+        }
+    }
+}
+
+/// Derived facts that name a fact the dataset does not have.
+fn unknown_derivations(facts: &[Fact], ids: &HashSet<String>) -> Vec<String> {
+    let mut problems = Vec::new();
+    for f in facts {
+        for from in f.derivation.iter().flat_map(|d| &d.from) {
+            if !ids.contains(from) {
+                problems.push(format!(
+                    "fact {:?}: derived_from names unknown fact {from:?}",
+                    f.id
+                ));
+            }
+        }
+    }
+    problems
 }
 
 fn read_dir(dir: &Path) -> Result<(String, String, String), DatasetError> {

@@ -98,143 +98,167 @@ impl Content {
 
     /// The message a chat reading `lang` receives.
     pub fn render(&self, lang: Lang, cat: &Catalog) -> Reply {
-        let en = lang == Lang::En;
-        let mut r = Reply::new(ReplyKind::Info, lang);
+        let r = Reply::new(ReplyKind::Info, lang);
         match self {
-            Content::Change { change } => {
-                let c = change.as_ref();
-                let (head, fact) = match (&c.old, &c.new) {
-                    (_, Some(new)) if c.old.is_none() => (
-                        if en {
-                            "New fact"
-                        } else {
-                            "Новый факт"
-                        },
-                        new,
-                    ),
-                    (_, Some(new)) => (if en { "Updated" } else { "Обновлено" }, new),
-                    (Some(old), None) => (if en { "Removed" } else { "Удалено" }, old),
-                    (None, None) => return r.text(c.fact_id.clone()),
-                };
-                r = r.block(Block::Heading(vec![Inline::Text(format!(
-                    "{head}: {}",
-                    fact.title.get(lang)
-                ))]));
-                if let (Some(old), Some(new)) = (&c.old, &c.new) {
-                    let was = value_line(old, lang);
-                    let now = value_line(new, lang);
-                    if !was.is_empty() && was != now {
-                        r = r.block(Block::Paragraph(vec![
-                            Inline::Text(was),
-                            Inline::Text(" → ".into()),
-                            Inline::Bold(now),
-                        ]));
-                    }
-                    if old.text.get(lang) != new.text.get(lang) {
-                        r = r.block(Block::Paragraph(vec![
-                            Inline::Italic(if en { "Was: " } else { "Было: " }.into()),
-                            Inline::Text(old.text.get(lang).to_string()),
-                        ]));
-                    }
-                    r = r.block(Block::Paragraph(vec![
-                        Inline::Italic(if en { "Now: " } else { "Стало: " }.into()),
-                        Inline::Text(new.text.get(lang).to_string()),
-                    ]));
-                } else {
-                    r = r.text(fact.text.get(lang).to_string());
-                }
-                r = r.block(Block::Paragraph(vec![Inline::Italic(
-                    if en { "Source:" } else { "Источник:" }.into(),
-                )]));
-                r = r.block(Block::Quote(vec![Inline::Text(fact.source.clone())]));
-                r.facts.push(fact.id.clone());
-            }
+            Content::Change { change } => render_change(r, change, lang),
             Content::Digest {
                 date,
                 anniversaries,
                 countdowns,
-            } => {
-                let day = date
-                    .parse::<crate::facts::PartialDate>()
-                    .map(|d| d.display(lang))
-                    .unwrap_or_else(|_| date.clone());
-                r = r.block(Block::Heading(vec![Inline::Text(if en {
-                    format!("Daily digest, {day}")
-                } else {
-                    format!("Дайджест дня, {day}")
-                })]));
-                let mut items = Vec::new();
-                for a in anniversaries {
-                    let Some(f) = cat.get(&a.fact_id) else {
-                        continue;
-                    };
-                    let lead = if en {
-                        format!("On this day in {}: ", a.year)
-                    } else {
-                        format!("В этот день в {} году: ", a.year)
-                    };
-                    items.push(vec![
-                        Inline::Bold(lead),
-                        Inline::Text(f.text.get(lang).to_string()),
-                    ]);
-                    r.facts.push(f.id.clone());
-                }
-                for c in countdowns {
-                    let what = if en { &c.en } else { &c.ru };
-                    let d = c
-                        .date
-                        .parse::<crate::facts::PartialDate>()
-                        .map(|d| d.display(lang))
-                        .unwrap_or_else(|_| c.date.clone());
-                    items.push(vec![Inline::Text(if en {
-                        format!("{} days until {what} ({d})", c.days)
-                    } else {
-                        format!("{} дн. до: {what} ({d})", c.days)
-                    })]);
-                }
-                r = r.block(Block::List(items));
-            }
-            Content::Announcement { text } => {
-                r = r.block(Block::Heading(vec![Inline::Text(
-                    if en {
-                        "Announcement"
-                    } else {
-                        "Объявление"
-                    }
-                    .into(),
-                )]));
-                r = r.text(text.clone());
-            }
-            Content::Removed { facts } => {
-                r = r.block(Block::Heading(vec![Inline::Text(if en {
-                    format!("Facts removed from the dataset: {}", facts.len())
-                } else {
-                    format!("Факты, удалённые из набора данных: {}", facts.len())
-                })]));
-                let mut items: Vec<Vec<Inline>> = facts
-                    .iter()
-                    .take(REMOVED_LISTED)
-                    .map(|f| {
-                        vec![
-                            Inline::Text(if en { &f.title_en } else { &f.title_ru }.clone()),
-                            Inline::Text(" ".into()),
-                            Inline::Code(f.id.clone()),
-                        ]
-                    })
-                    .collect();
-                let more = facts.len().saturating_sub(REMOVED_LISTED);
-                if more > 0 {
-                    items.push(vec![Inline::Italic(if en {
-                        format!("…and {more} more")
-                    } else {
-                        format!("…и ещё {more}")
-                    })]);
-                }
-                r = r.block(Block::List(items));
-            }
+            } => render_digest(r, date, anniversaries, countdowns, lang, cat),
+            Content::Announcement { text } => render_announcement(r, text, lang),
+            Content::Removed { facts } => render_removed(r, facts, lang),
         }
-        r
     }
+}
+
+/// "New fact / Updated / Removed: title", what changed, and the source.
+fn render_change(mut r: Reply, c: &Change, lang: Lang) -> Reply {
+    let en = lang == Lang::En;
+    let (head, fact) = match (&c.old, &c.new) {
+        (_, Some(new)) if c.old.is_none() => (
+            if en {
+                "New fact"
+            } else {
+                "Новый факт"
+            },
+            new,
+        ),
+        (_, Some(new)) => (if en { "Updated" } else { "Обновлено" }, new),
+        (Some(old), None) => (if en { "Removed" } else { "Удалено" }, old),
+        (None, None) => return r.text(c.fact_id.clone()),
+    };
+    r = r.block(Block::Heading(vec![Inline::Text(format!(
+        "{head}: {}",
+        fact.title.get(lang)
+    ))]));
+    if let (Some(old), Some(new)) = (&c.old, &c.new) {
+        let was = value_line(old, lang);
+        let now = value_line(new, lang);
+        if !was.is_empty() && was != now {
+            r = r.block(Block::Paragraph(vec![
+                Inline::Text(was),
+                Inline::Text(" → ".into()),
+                Inline::Bold(now),
+            ]));
+        }
+        if old.text.get(lang) != new.text.get(lang) {
+            r = r.block(Block::Paragraph(vec![
+                Inline::Italic(if en { "Was: " } else { "Было: " }.into()),
+                Inline::Text(old.text.get(lang).to_string()),
+            ]));
+        }
+        r = r.block(Block::Paragraph(vec![
+            Inline::Italic(if en { "Now: " } else { "Стало: " }.into()),
+            Inline::Text(new.text.get(lang).to_string()),
+        ]));
+    } else {
+        r = r.text(fact.text.get(lang).to_string());
+    }
+    r = r.block(Block::Paragraph(vec![Inline::Italic(
+        if en { "Source:" } else { "Источник:" }.into(),
+    )]));
+    r = r.block(Block::Quote(vec![Inline::Text(fact.source.clone())]));
+    r.facts.push(fact.id.clone());
+    r
+}
+
+/// The day's anniversaries and countdowns as one list.
+fn render_digest(
+    mut r: Reply,
+    date: &str,
+    anniversaries: &[Anniversary],
+    countdowns: &[CountdownLine],
+    lang: Lang,
+    cat: &Catalog,
+) -> Reply {
+    let en = lang == Lang::En;
+    let day = date
+        .parse::<crate::facts::PartialDate>()
+        .map(|d| d.display(lang))
+        .unwrap_or_else(|_| date.to_string());
+    r = r.block(Block::Heading(vec![Inline::Text(if en {
+        format!("Daily digest, {day}")
+    } else {
+        format!("Дайджест дня, {day}")
+    })]));
+    let mut items = Vec::new();
+    for a in anniversaries {
+        let Some(f) = cat.get(&a.fact_id) else {
+            continue;
+        };
+        let lead = if en {
+            format!("On this day in {}: ", a.year)
+        } else {
+            format!("В этот день в {} году: ", a.year)
+        };
+        items.push(vec![
+            Inline::Bold(lead),
+            Inline::Text(f.text.get(lang).to_string()),
+        ]);
+        r.facts.push(f.id.clone());
+    }
+    for c in countdowns {
+        let what = if en { &c.en } else { &c.ru };
+        let d = c
+            .date
+            .parse::<crate::facts::PartialDate>()
+            .map(|d| d.display(lang))
+            .unwrap_or_else(|_| c.date.clone());
+        items.push(vec![Inline::Text(if en {
+            format!("{} days until {what} ({d})", c.days)
+        } else {
+            format!("{} дн. до: {what} ({d})", c.days)
+        })]);
+    }
+    r = r.block(Block::List(items));
+    r
+}
+
+fn render_announcement(mut r: Reply, text: &str, lang: Lang) -> Reply {
+    let en = lang == Lang::En;
+    r = r.block(Block::Heading(vec![Inline::Text(
+        if en {
+            "Announcement"
+        } else {
+            "Объявление"
+        }
+        .into(),
+    )]));
+    r = r.text(text.to_string());
+    r
+}
+
+/// "Facts removed: N", the first [`REMOVED_LISTED`] by title and id, the
+/// rest counted.
+fn render_removed(mut r: Reply, facts: &[RemovedFact], lang: Lang) -> Reply {
+    let en = lang == Lang::En;
+    r = r.block(Block::Heading(vec![Inline::Text(if en {
+        format!("Facts removed from the dataset: {}", facts.len())
+    } else {
+        format!("Факты, удалённые из набора данных: {}", facts.len())
+    })]));
+    let mut items: Vec<Vec<Inline>> = facts
+        .iter()
+        .take(REMOVED_LISTED)
+        .map(|f| {
+            vec![
+                Inline::Text(if en { &f.title_en } else { &f.title_ru }.clone()),
+                Inline::Text(" ".into()),
+                Inline::Code(f.id.clone()),
+            ]
+        })
+        .collect();
+    let more = facts.len().saturating_sub(REMOVED_LISTED);
+    if more > 0 {
+        items.push(vec![Inline::Italic(if en {
+            format!("…and {more} more")
+        } else {
+            format!("…и ещё {more}")
+        })]);
+    }
+    r = r.block(Block::List(items));
+    r
 }
 
 /// A fact's typed values in one line ("USD 769 million (2011)").
