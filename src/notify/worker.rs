@@ -557,7 +557,6 @@ async fn attempt(
     n: Arc<Notification>,
     mut d: Delivery,
 ) -> Done {
-    let mut pause = None;
     let (outcome, total) = match &deliverer {
         None => {
             tracing::error!(id = n.id, chat = %d.target, "notify: no transport of this bot can deliver to this chat (is its platform configured?); delivery failed");
@@ -566,65 +565,81 @@ async fn attempt(
                 0,
             )
         }
-        Some(dv) => {
-            let lang = d.lang.unwrap_or_else(|| {
-                hub.store
-                    .chat_settings(&d.target)
-                    .ok()
-                    .and_then(|s| s.lang)
-                    .unwrap_or(Lang::En)
-            });
-            d.lang = Some(lang);
-            let reply = n.content.render(lang, &catalog.get());
-            let total = dv.parts(&d.target, &reply).max(1);
-            let index = d.parts_sent as usize;
-            let outcome = if index >= total {
-                // Nothing left (the rendering shrank since): done.
-                Outcome::Delivered
-            } else {
-                let part = Part {
-                    notification: n.id,
-                    chat: &d.target,
-                    reply: &reply,
-                    index,
-                };
-                let send = AssertUnwindSafe(dv.deliver(part)).catch_unwind();
-                match tokio::time::timeout(SEND_TIMEOUT, send).await {
-                    Err(_) => Outcome::Transient("timed out".into()),
-                    Ok(Err(p)) => {
-                        Outcome::Transient(format!("the deliverer panicked: {}", panic_text(&*p)))
-                    }
-                    Ok(Ok(o)) => o,
-                }
-            };
-            (outcome, total)
-        }
+        Some(dv) => send_next_part(&hub, &catalog, dv.as_ref(), &n, &mut d).await,
     };
+    let pause = settle(&hub, &n, &mut d, outcome, total).await;
+    if let Err(e) = hub.outbox.update(n.id, &d) {
+        tracing::error!(error = %e, "notify: cannot record a delivery");
+    }
+    if let Err(e) = hub.outbox.flush().await {
+        tracing::error!(error = %e, "notify: cannot flush the outbox");
+    }
+    if d.state == State::Delivered {
+        tracing::debug!(id = n.id, chat = %d.target, parts = total, "notify: delivered");
+    }
+    Done { d, pause }
+}
+
+/// Renders the notification in the chat's language (fixed at the first
+/// attempt, so every part reads the same) and sends its first unsent part;
+/// the outcome and how many parts it has.
+async fn send_next_part(
+    hub: &Hub,
+    catalog: &Live,
+    dv: &dyn Deliver,
+    n: &Notification,
+    d: &mut Delivery,
+) -> (Outcome, usize) {
+    let lang = d.lang.unwrap_or_else(|| {
+        hub.store
+            .chat_settings(&d.target)
+            .ok()
+            .and_then(|s| s.lang)
+            .unwrap_or(Lang::En)
+    });
+    d.lang = Some(lang);
+    let reply = n.content.render(lang, &catalog.get());
+    let total = dv.parts(&d.target, &reply).max(1);
+    let index = d.parts_sent as usize;
+    if index >= total {
+        // Nothing left (the rendering shrank since): done.
+        return (Outcome::Delivered, total);
+    }
+    let part = Part {
+        notification: n.id,
+        chat: &d.target,
+        reply: &reply,
+        index,
+    };
+    let send = AssertUnwindSafe(dv.deliver(part)).catch_unwind();
+    let outcome = match tokio::time::timeout(SEND_TIMEOUT, send).await {
+        Err(_) => Outcome::Transient("timed out".into()),
+        Ok(Err(p)) => Outcome::Transient(format!("the deliverer panicked: {}", panic_text(&*p))),
+        Ok(Ok(o)) => o,
+    };
+    (outcome, total)
+}
+
+/// Applies a send's outcome to the delivery (next part, retry time, final
+/// state); a flood-control pause for the whole platform, if any.
+async fn settle(
+    hub: &Hub,
+    n: &Notification,
+    d: &mut Delivery,
+    outcome: Outcome,
+    total: usize,
+) -> Option<Duration> {
     let now = unix_ms();
     if outcome != Outcome::Delivered {
         d.attempts += 1;
     }
     match outcome {
-        Outcome::Delivered => {
-            d.parts_sent = (d.parts_sent + 1).min(total as u32);
-            d.attempts = 0;
-            d.last_error = None;
-            if d.parts_sent as usize >= total {
-                d.state = State::Delivered;
-            } else {
-                // The next part: as soon as the chat's pacing allows.
-                d.next_at_ms = now;
-                tracing::debug!(id = n.id, chat = %d.target, part = d.parts_sent, of = total, "notify: part delivered");
-            }
-            if let Err(e) = hub.outbox.unblocked(&d.target) {
-                tracing::error!(error = %e, "notify: cannot record a delivery");
-            }
-        }
+        Outcome::Delivered => part_delivered(hub, n.id, d, total, now),
         Outcome::RetryAfter(wait) if d.attempts < MAX_ATTEMPTS => {
             tracing::warn!(id = n.id, chat = %d.target, ?wait, attempt = d.attempts, "notify: flood control, retrying later");
             d.next_at_ms = now + wait.as_millis() as u64;
             d.last_error = Some(format!("retry after {wait:?}"));
-            pause = Some(wait);
+            return Some(wait);
         }
         Outcome::Transient(e) if d.attempts < MAX_ATTEMPTS => {
             tracing::warn!(id = n.id, chat = %d.target, attempt = d.attempts, error = %e, "notify: send failed, retrying");
@@ -641,31 +656,10 @@ async fn attempt(
             d.state = State::Failed;
             d.last_error = Some(e);
         }
-        Outcome::Blocked(e) => {
-            // Not a failure of the send: not counted.
-            d.attempts -= 1;
-            let since = hub.outbox.blocked_since(&d.target, now).unwrap_or(now);
-            match blocked_retry_at(since, now) {
-                Some(at) => {
-                    tracing::warn!(id = n.id, chat = %d.target, error = %e, retry_in_s = (at - now) / 1000, "notify: the chat refuses the bot's messages for now; retrying later");
-                    d.next_at_ms = at;
-                    d.last_error = Some(format!("refused: {e}"));
-                }
-                None => {
-                    drop_subscription(&hub, &d.target, "the chat has refused the bot's messages for a day; its subscription is dropped", &e).await;
-                    d.state = State::Failed;
-                    d.last_error = Some(format!("refused for a day: {e}"));
-                }
-            }
-        }
+        Outcome::Blocked(e) => blocked(hub, n.id, d, e, now).await,
         Outcome::Gone(e) => {
-            drop_subscription(
-                &hub,
-                &d.target,
-                "the bot cannot write to this chat any more; its subscription is dropped",
-                &e,
-            )
-            .await;
+            let why = "the bot cannot write to this chat any more; its subscription is dropped";
+            drop_subscription(hub, &d.target, why, &e).await;
             d.state = State::Failed;
             d.last_error = Some(format!("gone: {e}"));
         }
@@ -683,16 +677,46 @@ async fn attempt(
             d.last_error = Some(format!("migrated again, to {to}"));
         }
     }
-    if let Err(e) = hub.outbox.update(n.id, &d) {
+    None
+}
+
+/// One more part went out: the next is due at once (the chat's pacing
+/// still applies), or the delivery is done.
+fn part_delivered(hub: &Hub, id: u64, d: &mut Delivery, total: usize, now: u64) {
+    d.parts_sent = (d.parts_sent + 1).min(total as u32);
+    d.attempts = 0;
+    d.last_error = None;
+    if d.parts_sent as usize >= total {
+        d.state = State::Delivered;
+    } else {
+        d.next_at_ms = now;
+        tracing::debug!(id, chat = %d.target, part = d.parts_sent, of = total, "notify: part delivered");
+    }
+    if let Err(e) = hub.outbox.unblocked(&d.target) {
         tracing::error!(error = %e, "notify: cannot record a delivery");
     }
-    if let Err(e) = hub.outbox.flush().await {
-        tracing::error!(error = %e, "notify: cannot flush the outbox");
+}
+
+/// The chat refuses the bot's messages for now (muted, no right to post):
+/// retried with backoff, and the subscription dropped after a day of it.
+/// Not a failure of the send, so not counted as an attempt.
+async fn blocked(hub: &Hub, id: u64, d: &mut Delivery, e: String, now: u64) {
+    d.attempts -= 1;
+    let since = hub.outbox.blocked_since(&d.target, now).unwrap_or(now);
+    match blocked_retry_at(since, now) {
+        Some(at) => {
+            tracing::warn!(id, chat = %d.target, error = %e, retry_in_s = (at - now) / 1000, "notify: the chat refuses the bot's messages for now; retrying later");
+            d.next_at_ms = at;
+            d.last_error = Some(format!("refused: {e}"));
+        }
+        None => {
+            let why =
+                "the chat has refused the bot's messages for a day; its subscription is dropped";
+            drop_subscription(hub, &d.target, why, &e).await;
+            d.state = State::Failed;
+            d.last_error = Some(format!("refused for a day: {e}"));
+        }
     }
-    if d.state == State::Delivered {
-        tracing::debug!(id = n.id, chat = %d.target, parts = total, "notify: delivered");
-    }
-    Done { d, pause }
 }
 
 /// Drops a chat's subscription (off the runtime's threads: it flushes).
