@@ -39,17 +39,7 @@ impl Service {
     /// `[notify]` config is an error here, at start.
     pub async fn start(hub: Hub, catalog: Arc<Live>, cfg: &Config) -> anyhow::Result<Service> {
         // Before anything can enqueue (the admin endpoint, the change pump).
-        let outbox = hub.outbox.clone();
-        match tokio::task::spawn_blocking(move || outbox.prune(KEEP_SECS, unix_ms() / 1000)).await {
-            Ok(Ok((0, 0))) => {}
-            Ok(Ok((n, d))) => tracing::info!(
-                notifications = n,
-                deliveries = d,
-                "notify: pruned finished notifications older than 30 days"
-            ),
-            Ok(Err(e)) => tracing::warn!(error = %e, "notify: cannot prune the outbox"),
-            Err(e) => tracing::warn!(error = %e, "notify: prune task failed"),
-        }
+        prune(&hub).await;
         let schedule = cfg
             .notify
             .digest
@@ -69,61 +59,10 @@ impl Service {
         let (stop, rx) = watch::channel(false);
 
         // Changes made while the bot was stopped go out first.
-        let (h, store) = (hub.clone(), catalog.store().clone());
-        let mut s = rx.clone();
-        tokio::spawn(async move {
-            loop {
-                let (h2, s2) = (h.clone(), store.clone());
-                match tokio::task::spawn_blocking(move || changes::pump(&h2, &s2)).await {
-                    Ok(Err(err)) => {
-                        tracing::error!(error = %err, "notify: cannot read the change log")
-                    }
-                    Err(err) => tracing::error!(error = %err, "notify: change-log task failed"),
-                    Ok(Ok(_)) => {}
-                }
-                tokio::select! {
-                    _ = tokio::time::sleep(CHANGES_EVERY) => {}
-                    _ = s.changed() => return,
-                }
-            }
-        });
+        spawn_change_pump(hub.clone(), catalog.store().clone(), rx.clone());
 
         if let Some(sched) = schedule {
-            let (h, c) = (hub.clone(), Arc::clone(&catalog));
-            let mut s = rx.clone();
-            tracing::info!(time = %sched.time, time_zone = sched.tz.iana_name().unwrap_or("?"), "notify: daily digest scheduled");
-            let sched = Arc::new(sched);
-            tokio::spawn(async move {
-                loop {
-                    let now = clock.now();
-                    // Off the runtime's threads: enqueueing writes and
-                    // flushes the outbox.
-                    let (h2, s2, c2) = (h.clone(), Arc::clone(&sched), Arc::clone(&c));
-                    let ticked =
-                        tokio::task::spawn_blocking(move || digest::tick(&h2, &s2, &c2.get(), now))
-                            .await;
-                    let next = match ticked {
-                        Ok(Ok(at)) => at,
-                        Ok(Err(err)) => {
-                            tracing::error!(error = %err, "notify: digest failed");
-                            now
-                        }
-                        Err(err) => {
-                            tracing::error!(error = %err, "notify: digest task failed");
-                            now
-                        }
-                    };
-                    let wait = if next <= now {
-                        Duration::from_millis(200)
-                    } else {
-                        digest::sleep_for(clock.now(), next)
-                    };
-                    tokio::select! {
-                        _ = tokio::time::sleep(wait) => {}
-                        _ = s.changed() => return,
-                    }
-                }
-            });
+            spawn_digest(hub.clone(), Arc::clone(&catalog), sched, clock, rx.clone());
         }
 
         // Deliveries to a platform this process does not run fail at once.
@@ -151,4 +90,83 @@ impl Service {
         let _ = self.stop.send(true);
         let _ = tokio::time::timeout(Duration::from_secs(6), self.worker).await;
     }
+}
+
+/// Drops finished notifications older than [`KEEP_SECS`] (off the
+/// runtime's threads: a scan and a flush).
+async fn prune(hub: &Hub) {
+    let outbox = hub.outbox.clone();
+    match tokio::task::spawn_blocking(move || outbox.prune(KEEP_SECS, unix_ms() / 1000)).await {
+        Ok(Ok((0, 0))) => {}
+        Ok(Ok((n, d))) => tracing::info!(
+            notifications = n,
+            deliveries = d,
+            "notify: pruned finished notifications older than 30 days"
+        ),
+        Ok(Err(e)) => tracing::warn!(error = %e, "notify: cannot prune the outbox"),
+        Err(e) => tracing::warn!(error = %e, "notify: prune task failed"),
+    }
+}
+
+/// Every [`CHANGES_EVERY`], turns new entries of the store's change log
+/// into notifications, until `stop`.
+fn spawn_change_pump(hub: Hub, store: crate::facts::Store, mut stop: watch::Receiver<bool>) {
+    tokio::spawn(async move {
+        loop {
+            let (h2, s2) = (hub.clone(), store.clone());
+            match tokio::task::spawn_blocking(move || changes::pump(&h2, &s2)).await {
+                Ok(Err(err)) => {
+                    tracing::error!(error = %err, "notify: cannot read the change log")
+                }
+                Err(err) => tracing::error!(error = %err, "notify: change-log task failed"),
+                Ok(Ok(_)) => {}
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(CHANGES_EVERY) => {}
+                _ = stop.changed() => return,
+            }
+        }
+    });
+}
+
+/// Enqueues the daily digest when its time comes, until `stop`.
+fn spawn_digest(
+    hub: Hub,
+    catalog: Arc<Live>,
+    sched: Schedule,
+    clock: Clock,
+    mut stop: watch::Receiver<bool>,
+) {
+    tracing::info!(time = %sched.time, time_zone = sched.tz.iana_name().unwrap_or("?"), "notify: daily digest scheduled");
+    let sched = Arc::new(sched);
+    tokio::spawn(async move {
+        loop {
+            let now = clock.now();
+            // Off the runtime's threads: enqueueing writes and
+            // flushes the outbox.
+            let (h2, s2, c2) = (hub.clone(), Arc::clone(&sched), Arc::clone(&catalog));
+            let ticked =
+                tokio::task::spawn_blocking(move || digest::tick(&h2, &s2, &c2.get(), now)).await;
+            let next = match ticked {
+                Ok(Ok(at)) => at,
+                Ok(Err(err)) => {
+                    tracing::error!(error = %err, "notify: digest failed");
+                    now
+                }
+                Err(err) => {
+                    tracing::error!(error = %err, "notify: digest task failed");
+                    now
+                }
+            };
+            let wait = if next <= now {
+                Duration::from_millis(200)
+            } else {
+                digest::sleep_for(clock.now(), next)
+            };
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = stop.changed() => return,
+            }
+        }
+    });
 }
