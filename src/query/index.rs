@@ -320,6 +320,137 @@ struct Builder<'a> {
 }
 
 impl<'a> Builder<'a> {
+    fn new(synonyms: &[Vec<String>]) -> Builder<'a> {
+        Builder {
+            analyzer: Analyzer::new(synonyms),
+            terms: FxHashMap::default(),
+            names: Vec::new(),
+            lists: Vec::new(),
+            bigrams: FxHashMap::default(),
+            bigram_lists: Vec::new(),
+            fuzzy: FuzzyBuilder::default(),
+            stems: FxHashMap::default(),
+            sources: FxHashMap::default(),
+            acc: FxHashMap::default(),
+            doc_bigrams: Vec::new(),
+        }
+    }
+
+    /// Adds fact `doc`'s fields to the posting lists; its length.
+    fn add_fact(&mut self, doc: u32, f: &'a Fact) -> u32 {
+        self.acc.clear();
+        self.doc_bigrams.clear();
+        let mut len = 0;
+        len += self.add(&f.title.en, W_TITLE, false);
+        len += self.add(&f.title.ru, W_TITLE, false);
+        len += self.add(&f.text.en, W_TEXT, false);
+        len += self.add(&f.text.ru, W_TEXT, false);
+        len += self.add(&f.source, W_SOURCE, true);
+        len += self.add(&f.id, W_ID, false);
+        for a in &f.aliases {
+            len += self.add(a, W_ALIAS, false);
+        }
+        for intent in fact_intents(f) {
+            let id = self.term_id(intent);
+            *self.acc.entry(id).or_default() += W_ALIAS;
+        }
+        for (&term, &tf) in &self.acc {
+            self.lists[term as usize].push((doc, tf));
+        }
+        self.doc_bigrams.sort_unstable();
+        self.doc_bigrams.dedup();
+        for &bid in &self.doc_bigrams {
+            self.bigram_lists[bid as usize].push(doc);
+        }
+        len
+    }
+
+    /// The compact index: terms renumbered in ascending order (a term is
+    /// found by binary search and its id is its position), posting lists
+    /// and bigram lists flattened in that order.
+    fn finish(self, lens: Vec<u32>) -> Index {
+        let Builder {
+            analyzer,
+            names,
+            mut lists,
+            bigrams,
+            mut bigram_lists,
+            fuzzy,
+            ..
+        } = self;
+        let mut by_name: Vec<u32> = (0..names.len() as u32).collect();
+        by_name.sort_unstable_by(|&a, &b| names[a as usize].cmp(&names[b as usize]));
+        let mut remap = vec![0u32; names.len()];
+        for (new, &old) in by_name.iter().enumerate() {
+            remap[old as usize] = new as u32;
+        }
+        let mut terms = StrTable::default();
+        let mut postings = Lists {
+            starts: vec![0],
+            ..Lists::default()
+        };
+        for &old in &by_name {
+            terms.push(&names[old as usize]);
+            let list = std::mem::take(&mut lists[old as usize]);
+            for (doc, tf) in list {
+                postings.docs.push(doc);
+                postings.tfs.push(u16::try_from(tf).unwrap_or(u16::MAX));
+            }
+            postings.starts.push(postings.docs.len() as u64);
+        }
+        drop(lists);
+        let (bigrams, mut bigram_postings) = flatten_bigrams(bigrams, &mut bigram_lists, &remap);
+        let fuzzy = fuzzy.finish(|t| remap[t as usize]);
+        terms.shrink_to_fit();
+        for l in [&mut postings, &mut bigram_postings] {
+            l.docs.shrink_to_fit();
+            l.tfs.shrink_to_fit();
+        }
+        Index {
+            analyzer,
+            terms,
+            postings,
+            max_tw: Vec::new(),
+            bigrams,
+            bigram_postings,
+            lens,
+            norms: Vec::new(),
+            fuzzy,
+        }
+    }
+}
+
+/// Bigrams keyed by their two renumbered term ids, sorted, with their fact
+/// lists flattened in that order.
+fn flatten_bigrams(
+    bigrams: FxHashMap<(TermId, TermId), u32>,
+    lists: &mut [Vec<u32>],
+    remap: &[u32],
+) -> (Vec<u64>, Lists) {
+    let mut pairs: Vec<(u64, u32)> = bigrams
+        .into_iter()
+        .map(|((a, b), id)| {
+            (
+                (u64::from(remap[a as usize]) << 32) | u64::from(remap[b as usize]),
+                id,
+            )
+        })
+        .collect();
+    pairs.sort_unstable();
+    let mut postings = Lists {
+        starts: vec![0],
+        ..Lists::default()
+    };
+    for &(_, id) in &pairs {
+        postings
+            .docs
+            .extend(std::mem::take(&mut lists[id as usize]));
+        postings.starts.push(postings.docs.len() as u64);
+    }
+    (pairs.into_iter().map(|p| p.0).collect(), postings)
+}
+
+impl<'a> Builder<'a> {
     fn term_id(&mut self, term: &str) -> TermId {
         if let Some(&id) = self.terms.get(term) {
             return id;
@@ -400,122 +531,16 @@ impl Index {
         synonyms: &[Vec<String>],
         progress: &mut dyn FnMut(usize),
     ) -> Index {
-        let mut b = Builder {
-            analyzer: Analyzer::new(synonyms),
-            terms: FxHashMap::default(),
-            names: Vec::new(),
-            lists: Vec::new(),
-            bigrams: FxHashMap::default(),
-            bigram_lists: Vec::new(),
-            fuzzy: FuzzyBuilder::default(),
-            stems: FxHashMap::default(),
-            sources: FxHashMap::default(),
-            acc: FxHashMap::default(),
-            doc_bigrams: Vec::new(),
-        };
+        let mut b = Builder::new(synonyms);
         let mut lens = Vec::with_capacity(facts.len());
         for (doc, f) in facts.iter().enumerate() {
-            b.acc.clear();
-            b.doc_bigrams.clear();
-            let mut len = 0;
-            len += b.add(&f.title.en, W_TITLE, false);
-            len += b.add(&f.title.ru, W_TITLE, false);
-            len += b.add(&f.text.en, W_TEXT, false);
-            len += b.add(&f.text.ru, W_TEXT, false);
-            len += b.add(&f.source, W_SOURCE, true);
-            len += b.add(&f.id, W_ID, false);
-            for a in &f.aliases {
-                len += b.add(a, W_ALIAS, false);
-            }
-            for intent in fact_intents(f) {
-                let id = b.term_id(intent);
-                *b.acc.entry(id).or_default() += W_ALIAS;
-            }
-            for (&term, &tf) in &b.acc {
-                b.lists[term as usize].push((doc as u32, tf));
-            }
-            b.doc_bigrams.sort_unstable();
-            b.doc_bigrams.dedup();
-            for &bid in &b.doc_bigrams {
-                b.bigram_lists[bid as usize].push(doc as u32);
-            }
-            lens.push(len);
+            lens.push(b.add_fact(doc as u32, f));
             if doc % 4096 == 4095 {
                 progress(doc + 1);
             }
         }
         progress(facts.len());
-        let Builder {
-            analyzer,
-            names,
-            mut lists,
-            bigrams,
-            mut bigram_lists,
-            fuzzy,
-            ..
-        } = b;
-        // Terms in ascending order, so a term is found by binary search and
-        // its id is its position.
-        let mut by_name: Vec<u32> = (0..names.len() as u32).collect();
-        by_name.sort_unstable_by(|&a, &b| names[a as usize].cmp(&names[b as usize]));
-        let mut remap = vec![0u32; names.len()];
-        for (new, &old) in by_name.iter().enumerate() {
-            remap[old as usize] = new as u32;
-        }
-        let mut terms = StrTable::default();
-        let mut postings = Lists {
-            starts: vec![0],
-            ..Lists::default()
-        };
-        for &old in &by_name {
-            terms.push(&names[old as usize]);
-            let list = std::mem::take(&mut lists[old as usize]);
-            for (doc, tf) in list {
-                postings.docs.push(doc);
-                postings.tfs.push(u16::try_from(tf).unwrap_or(u16::MAX));
-            }
-            postings.starts.push(postings.docs.len() as u64);
-        }
-        drop(lists);
-        let mut pairs: Vec<(u64, u32)> = bigrams
-            .into_iter()
-            .map(|((a, b), id)| {
-                (
-                    (u64::from(remap[a as usize]) << 32) | u64::from(remap[b as usize]),
-                    id,
-                )
-            })
-            .collect();
-        pairs.sort_unstable();
-        let mut bigram_postings = Lists {
-            starts: vec![0],
-            ..Lists::default()
-        };
-        for &(_, id) in &pairs {
-            bigram_postings
-                .docs
-                .extend(std::mem::take(&mut bigram_lists[id as usize]));
-            bigram_postings
-                .starts
-                .push(bigram_postings.docs.len() as u64);
-        }
-        let fuzzy = fuzzy.finish(|t| remap[t as usize]);
-        terms.shrink_to_fit();
-        for l in [&mut postings, &mut bigram_postings] {
-            l.docs.shrink_to_fit();
-            l.tfs.shrink_to_fit();
-        }
-        let mut ix = Index {
-            analyzer,
-            terms,
-            postings,
-            max_tw: Vec::new(),
-            bigrams: pairs.into_iter().map(|p| p.0).collect(),
-            bigram_postings,
-            lens,
-            norms: Vec::new(),
-            fuzzy,
-        };
+        let mut ix = b.finish(lens);
         ix.derive();
         ix
     }
