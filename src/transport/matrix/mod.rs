@@ -93,24 +93,10 @@ pub async fn run(
     tokio::pin!(shutdown);
     // A first login waits for an unreachable homeserver; SIGTERM must still
     // stop it.
-    if cfg.reset_device {
-        match session::reset(&paths)? {
-            Some(to) => tracing::warn!(
-                moved_to = %to.display(),
-                "matrix: --reset-matrix-device: the old device's session and keys were moved aside; logging in as a new device"
-            ),
-            None => tracing::info!("matrix: --reset-matrix-device: no device to reset"),
-        }
-    }
-    let (client, new_device) = tokio::select! {
+    let client = tokio::select! {
         _ = &mut shutdown => return Ok(()),
-        c = session::connect(cfg, &paths) => c?,
+        c = login(cfg, &paths, &inbox) => c?,
     };
-    if new_device {
-        // A new device store knows no room: sync from scratch, not from the
-        // old device's position.
-        inbox.forget_sync_token().await?;
-    }
     let me = client
         .user_id()
         .context("the Matrix client has no user id after login")?
@@ -125,67 +111,129 @@ pub async fn run(
         me,
         admins: cfg.admins.clone(),
     });
-    let invites = invites::Joiner::new(client.clone(), cfg.allowed_inviters.clone());
-    let upgrades = upgrades::Upgrades::default();
-    let permits = Arc::new(Semaphore::new(CONCURRENT_ANSWERS));
-    let mut tasks = JoinSet::new();
+    let mut syncer = Syncer {
+        token: inbox.sync_token()?,
+        invites: invites::Joiner::new(client.clone(), cfg.allowed_inviters.clone()),
+        upgrades: upgrades::Upgrades::default(),
+        permits: Arc::new(Semaphore::new(CONCURRENT_ANSWERS)),
+        tasks: JoinSet::new(),
+        ready: false,
+        ctx,
+        names,
+    };
+    syncer.answer_left_over();
+    syncer.run(&mut shutdown).await;
+    syncer.stop().await;
+    Ok(())
+}
 
-    // Answers cut off by the previous run.
-    let left_over = inbox.pending();
-    if !left_over.is_empty() {
-        tracing::info!(
-            count = left_over.len(),
-            "matrix: answering messages taken in before the restart"
-        );
-    }
-    for job in left_over {
-        spawn_job(&mut tasks, &ctx, &permits, job);
-    }
-
-    let mut filter = FilterDefinition::with_lazy_loading();
-    filter.room.timeline.limit = Some(UInt::from(TIMELINE_LIMIT));
-    let settings = SyncSettings::default()
-        .filter(filter.into())
-        .timeout(SYNC_TIMEOUT);
-    let mut token = inbox.sync_token()?;
-    let mut backoff = Duration::from_secs(1);
-    let mut was_down = false;
-    let mut ready = false;
-
-    loop {
-        let mut s = settings.clone();
-        if let Some(t) = &token {
-            s = s.token(t.clone());
-        } else {
-            // The very first start: skip the history, answer from now on.
-            s = s.timeout(Duration::ZERO);
+/// Logs in (or restores the session), moving the old device aside first on
+/// `--reset-matrix-device`; a new device syncs from scratch.
+async fn login(
+    cfg: &MatrixConfig,
+    paths: &session::Paths,
+    inbox: &Inbox,
+) -> anyhow::Result<Client> {
+    if cfg.reset_device {
+        match session::reset(paths)? {
+            Some(to) => tracing::warn!(
+                moved_to = %to.display(),
+                "matrix: --reset-matrix-device: the old device's session and keys were moved aside; logging in as a new device"
+            ),
+            None => tracing::info!("matrix: --reset-matrix-device: no device to reset"),
         }
-        let synced = tokio::select! {
-            _ = &mut shutdown => break,
-            r = client.sync_once(s) => r,
-        };
-        let response = match synced {
-            Ok(r) => r,
-            Err(e) => {
-                tracing::warn!(error = %e, retry_in = ?backoff, "matrix: sync failed; the homeserver may be down");
-                was_down = true;
-                tokio::select! {
-                    _ = &mut shutdown => break,
-                    _ = tokio::time::sleep(backoff) => {}
-                }
-                backoff = (backoff * 2).min(MAX_BACKOFF);
-                continue;
+    }
+    let (client, new_device) = session::connect(cfg, paths).await?;
+    if new_device {
+        // A new device store knows no room: sync from scratch, not from the
+        // old device's position.
+        inbox.forget_sync_token().await?;
+    }
+    Ok(client)
+}
+
+/// The sync loop's state: where the bot is in the room history, and the
+/// answers in progress.
+struct Syncer {
+    ctx: Arc<Ctx>,
+    names: Names,
+    /// The bot's own sync position (`None`: the very first start).
+    token: Option<String>,
+    invites: invites::Joiner,
+    upgrades: upgrades::Upgrades,
+    /// Bounds the answers worked on at once.
+    permits: Arc<Semaphore>,
+    tasks: JoinSet<()>,
+    /// The first sync is done: rooms are known, the deliverer registered.
+    ready: bool,
+}
+
+impl Syncer {
+    /// Answers cut off by the previous run.
+    fn answer_left_over(&mut self) {
+        let left_over = self.ctx.inbox.pending();
+        if !left_over.is_empty() {
+            tracing::info!(
+                count = left_over.len(),
+                "matrix: answering messages taken in before the restart"
+            );
+        }
+        for job in left_over {
+            spawn_job(&mut self.tasks, &self.ctx, &self.permits, job);
+        }
+    }
+
+    /// Syncs until `shutdown`, riding out a homeserver that is away (with
+    /// backoff up to [`MAX_BACKOFF`]).
+    async fn run(&mut self, shutdown: &mut (impl Future<Output = ()> + Unpin)) {
+        let mut filter = FilterDefinition::with_lazy_loading();
+        filter.room.timeline.limit = Some(UInt::from(TIMELINE_LIMIT));
+        let settings = SyncSettings::default()
+            .filter(filter.into())
+            .timeout(SYNC_TIMEOUT);
+        let mut backoff = Duration::from_secs(1);
+        let mut was_down = false;
+        loop {
+            let mut s = settings.clone();
+            if let Some(t) = &self.token {
+                s = s.token(t.clone());
+            } else {
+                // The very first start: skip the history, answer from now on.
+                s = s.timeout(Duration::ZERO);
             }
-        };
-        if was_down {
-            tracing::info!("matrix: homeserver reachable again; sync resumed");
-            was_down = false;
+            let synced = tokio::select! {
+                _ = &mut *shutdown => return,
+                r = self.ctx.client.sync_once(s) => r,
+            };
+            let response = match synced {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::warn!(error = %e, retry_in = ?backoff, "matrix: sync failed; the homeserver may be down");
+                    was_down = true;
+                    tokio::select! {
+                        _ = &mut *shutdown => return,
+                        _ = tokio::time::sleep(backoff) => {}
+                    }
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                    continue;
+                }
+            };
+            if was_down {
+                tracing::info!("matrix: homeserver reachable again; sync resumed");
+                was_down = false;
+            }
+            backoff = Duration::from_secs(1);
+            self.on_sync(response).await;
         }
-        backoff = Duration::from_secs(1);
+    }
+
+    /// One sync's response: invites, the messages to answer (stored in the
+    /// inbox with the new position before any is answered), room upgrades.
+    async fn on_sync(&mut self, response: matrix_sdk::sync::SyncResponse) {
         for room_id in response.rooms.invited.keys() {
-            invites.on_invite(room_id);
+            self.invites.on_invite(room_id);
         }
-        let jobs = match &token {
+        let jobs = match &self.token {
             None => {
                 tracing::info!(
                     rooms = response.rooms.joined.len(),
@@ -193,24 +241,26 @@ pub async fn run(
                 );
                 Vec::new()
             }
-            Some(since) => collect_jobs(&ctx, &names, &response, since).await,
+            Some(since) => collect_jobs(&self.ctx, &self.names, &response, since).await,
         };
-        if let Err(e) = inbox.take_in(&jobs, &response.next_batch).await {
+        if let Err(e) = self.ctx.inbox.take_in(&jobs, &response.next_batch).await {
             // Without a durable inbox the answers could be lost or doubled
             // on a crash; answer anyway, and try to save again next sync.
             tracing::error!(error = %e, "matrix: cannot save the sync position");
         }
-        token = Some(response.next_batch);
-        if !ready {
-            ready = true;
+        self.token = Some(response.next_batch.clone());
+        let client = &self.ctx.client;
+        if !self.ready {
+            self.ready = true;
             // Only now does the client know its rooms: a notification sent
             // earlier would find none and drop the room's subscription.
-            ctx.app
+            self.ctx
+                .app
                 .hub()
                 .register(Arc::new(deliver::MxDeliver::new(client.clone())));
             // Upgrades that happened while the bot was away.
-            upgrades.follow(&ctx, client.joined_rooms()).await;
-            tracing::info!(user = %ctx.me, "matrix: ready");
+            self.upgrades.follow(&self.ctx, client.joined_rooms()).await;
+            tracing::info!(user = %self.ctx.me, "matrix: ready");
         } else {
             let rooms = response
                 .rooms
@@ -218,20 +268,24 @@ pub async fn run(
                 .keys()
                 .filter_map(|id| client.get_room(id))
                 .collect();
-            upgrades.follow(&ctx, rooms).await;
+            self.upgrades.follow(&self.ctx, rooms).await;
         }
         for job in jobs {
-            spawn_job(&mut tasks, &ctx, &permits, job);
+            spawn_job(&mut self.tasks, &self.ctx, &self.permits, job);
         }
-        while tasks.try_join_next().is_some() {}
+        while self.tasks.try_join_next().is_some() {}
     }
-    tracing::info!("matrix: stopping; waiting up to 5 s for answers in progress");
-    let _ = tokio::time::timeout(Duration::from_secs(5), async {
-        while tasks.join_next().await.is_some() {}
-    })
-    .await;
-    tasks.abort_all();
-    Ok(())
+
+    /// Gives the answers in progress up to 5 s, then cancels the rest (they
+    /// stay in the inbox and are answered after the restart).
+    async fn stop(mut self) {
+        tracing::info!("matrix: stopping; waiting up to 5 s for answers in progress");
+        let _ = tokio::time::timeout(Duration::from_secs(5), async {
+            while self.tasks.join_next().await.is_some() {}
+        })
+        .await;
+        self.tasks.abort_all();
+    }
 }
 
 fn spawn_job(tasks: &mut JoinSet<()>, ctx: &Arc<Ctx>, permits: &Arc<Semaphore>, job: Job) {
