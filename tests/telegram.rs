@@ -1,6 +1,6 @@
 //! End to end: the real `factbot run` against the Telegram Bot API emulator
 //! on 127.0.0.1 — private chats, groups, buttons, inline mode, escaping,
-//! 429/5xx bursts, kill -9 and restart, graceful shutdown, a wrong token.
+//! charts as photos, 429/5xx bursts, kill -9 and restart, graceful shutdown, a wrong token.
 //! Every bot process runs at RUST_LOG=trace and its log is checked for the
 //! token when it ends.
 
@@ -151,14 +151,6 @@ fn buttons_edit_the_message_in_place_and_inline_mode_offers_facts() {
     assert!(data.contains(&"/chart trade".to_string()), "{data:?}");
     assert!(data.iter().all(|d| d.len() <= 64));
 
-    // Until pictures are sent, a chart answers as its alt text and source.
-    let chart = ask(&emu, ANN, "/chart trade");
-    let t = text(&chart);
-    assert!(
-        t.starts_with("📊 Bar chart") && t.contains("479") && t.contains("[¶4]"),
-        "{chart}"
-    );
-
     let after = emu.last_seq();
     emu.press(ANN, r["message_id"].as_i64().unwrap(), "/source trade.2011");
     let edited = emu.next(Some(ANN), "edited", after, 20);
@@ -180,6 +172,102 @@ fn buttons_edit_the_message_in_place_and_inline_mode_offers_facts() {
             .any(|r| r["id"] == "milestones.customs_union"),
         "{answer}"
     );
+}
+
+/// The keyboard's callback data, row by row.
+fn button_data(e: &serde_json::Value) -> Vec<String> {
+    e["message"]["reply_markup"]["inline_keyboard"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|row| row.as_array().into_iter().flatten())
+        .filter_map(|b| b["callback_data"].as_str().map(str::to_string))
+        .collect()
+}
+
+#[test]
+fn charts_are_photos_uploaded_once_and_then_sent_by_file_id() {
+    let emu = Emulator::start();
+    let dir = tempfile::tempdir().unwrap();
+    let mut bot = BotProcess::start(&emu, dir.path());
+
+    // The first request uploads the PNG (multipart) with an HTML caption
+    // citing its paragraph, the buttons, and a reply to the question.
+    let after = emu.last_seq();
+    let q = emu.say(ANN, "/chart trade");
+    let first = emu.next(Some(ANN), "sent", after, 20);
+    assert_eq!(first["method"], "SendPhoto", "{first}");
+    assert_eq!(first["uploaded"], true, "{first}");
+    assert_eq!(first["parse_mode"], "HTML");
+    let caption = first["caption"].as_str().unwrap();
+    assert!(
+        caption.starts_with("<b>") && caption.contains("769") && caption.contains("[¶4]"),
+        "{caption}"
+    );
+    assert_eq!(
+        first["message"]["reply_to_message"]["message_id"],
+        q["message"]["message_id"]
+    );
+    let data = button_data(&first);
+    assert!(
+        data.contains(&"/trade".to_string()) && data.contains(&"/chart milestones".to_string()),
+        "{data:?}"
+    );
+    let file_id = first["photo_file_id"].as_str().unwrap().to_string();
+    let png = emu.file(&file_id);
+    common::check_png(&png, 1200, 750);
+    assert_eq!(emu.uploads("SendPhoto"), 1);
+
+    // The same chart in another chat (a group): by the stored file id.
+    let group = -4242;
+    let after = emu.last_seq();
+    emu.say(group, &format!("/chart@{BOT_USERNAME} trade"));
+    let again = emu.next(Some(group), "sent", after, 20);
+    assert_eq!(again["method"], "SendPhoto");
+    assert_eq!(again["uploaded"], false, "{again}");
+    assert_eq!(again["photo_file_id"], file_id.as_str());
+    assert_eq!(emu.uploads("SendPhoto"), 1, "no second upload");
+
+    // The Russian chart is another picture: uploaded once of its own.
+    let ru = ask(&emu, ANN, "/chart торговля");
+    assert_eq!(ru["uploaded"], true, "{ru}");
+    assert!(ru["caption"].as_str().unwrap().contains("769"), "{ru}");
+    assert_ne!(ru["photo_file_id"], file_id.as_str());
+    common::check_png(&emu.file(ru["photo_file_id"].as_str().unwrap()), 1200, 750);
+
+    // A "Chart" button under a text answer sends the chart below it, by id.
+    let trade = ask(&emu, ANN, "/trade");
+    let after = emu.last_seq();
+    emu.press(ANN, trade["message_id"].as_i64().unwrap(), "/chart trade");
+    let pressed = emu.next(Some(ANN), "sent", after, 20);
+    assert_eq!(pressed["method"], "SendPhoto");
+    assert_eq!(pressed["photo_file_id"], file_id.as_str());
+    emu.next(None, "callback_answer", after, 20);
+    // "As text" under the photo answers below it (a caption is no page to
+    // edit), and the button stops spinning.
+    let after = emu.last_seq();
+    emu.press(ANN, first["message_id"].as_i64().unwrap(), "/trade");
+    let as_text = emu.next(Some(ANN), "sent", after, 20);
+    assert!(text(&as_text).contains("USD 769 million"), "{as_text}");
+    emu.next(None, "callback_answer", after, 20);
+    assert_eq!(emu.uploads("SendPhoto"), 2);
+
+    // Telegram forgets the files (another token, purged): the stored id is
+    // refused once, the chart uploaded again, and the new id reused.
+    emu.forget_files();
+    let renewed = ask(&emu, ANN, "/chart trade");
+    assert_eq!(renewed["uploaded"], true, "{renewed}");
+    let new_id = renewed["photo_file_id"].as_str().unwrap().to_string();
+    assert_ne!(new_id, file_id);
+    assert_eq!(emu.uploads("SendPhoto"), 3);
+
+    // The id survives a restart.
+    bot.terminate(10);
+    let _bot = BotProcess::start(&emu, dir.path());
+    let after_restart = ask(&emu, ANN, "/chart trade");
+    assert_eq!(after_restart["uploaded"], false, "{after_restart}");
+    assert_eq!(after_restart["photo_file_id"], new_id.as_str());
+    assert_eq!(emu.uploads("SendPhoto"), 3);
 }
 
 #[test]

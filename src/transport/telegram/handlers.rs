@@ -15,6 +15,7 @@ use teloxide::types::{
 use teloxide::{ApiError, RequestError};
 
 use super::listener::Inbox;
+use super::photo::{send_chart_reply, Photos};
 use super::route::{route, Incoming, Route};
 use super::send::{keyboard, send_reply, with_retry};
 use crate::answer::{Engine, Request};
@@ -37,6 +38,8 @@ pub struct Ctx {
     pub inbox: Inbox,
     /// Telegram user ids of the bot's admins (`[telegram] admins`).
     pub admins: Vec<i64>,
+    /// Charts: PNGs, stored file ids, one upload per chart at a time.
+    pub photos: Photos,
 }
 
 /// What the engine needs to know about the sender, found out here.
@@ -244,6 +247,9 @@ async fn answer_message<B: TgRequester>(
     )
     .await;
     let reply = ctx.answer(msg.chat.id, &text, msg.from.as_ref(), who).await;
+    if reply.image.is_some() {
+        return send_chart_reply(bot, &ctx.photos, msg.chat.id, Some(msg.id), &reply).await;
+    }
     send_reply(bot, msg.chat.id, Some(msg.id), &reply).await
 }
 
@@ -274,6 +280,16 @@ async fn answer_callback<B: TgRequester>(
     let chat = message.chat().id;
     let who = sender(bot, ctx, message.chat(), Some(&q.from), None, data).await;
     let reply = ctx.answer(chat, data, Some(&q.from), who).await;
+    // A text message cannot become a photo: a chart button sends the chart
+    // as a new message under the one pressed.
+    if reply.image.is_some() {
+        return send_chart_reply(bot, &ctx.photos, chat, None, &reply).await;
+    }
+    // A photo's caption is no page to edit (Telegram: "there is no text in
+    // the message to edit"): a button under a chart answers below it.
+    if message.regular_message().and_then(|m| m.photo()).is_some() {
+        return send_reply(bot, chat, None, &reply).await;
+    }
     // A button edits its message in place: the first chunk is the page.
     let Some(html) = render_telegram_html(&reply, TELEGRAM_LIMIT)
         .into_iter()

@@ -8,6 +8,8 @@
 //!   short queue per chat, and stops within a bound;
 //! - [`handlers`]: the endpoints;
 //! - [`send`]: replies as HTML with inline keyboards, retries and failures;
+//! - [`photo`]: charts as `sendPhoto`, each uploaded once per dataset
+//!   version and then sent by its stored `file_id`;
 //! - [`webhook`]: webhook mode, answering Telegram once an update is stored;
 //! - [`deliver`]: notifications to chats and configured channels.
 //!
@@ -21,6 +23,7 @@ pub mod deliver;
 pub mod dispatch;
 pub mod handlers;
 pub mod listener;
+pub mod photo;
 pub mod route;
 pub mod send;
 pub mod webhook;
@@ -234,8 +237,13 @@ async fn start(
     deliver::subscribe_channels(&bot, &me, &engine, &cfg.channels).await;
     let inbox = Inbox::open(engine.store())?;
     tokio::spawn(inbox.clone().writer());
+    let photos = photo::Photos::new(
+        Arc::clone(&engine),
+        crate::transport::media::MediaIds::open(engine.store(), photo::TREE)?,
+    );
     let ctx = Arc::new(Ctx {
         engine,
+        photos,
         inbox: inbox.clone(),
         admins: cfg.admins.clone(),
     });
