@@ -174,6 +174,22 @@ fn buttons_edit_the_message_in_place_and_inline_mode_offers_facts() {
     );
 }
 
+/// The results of the bot's answer to an inline `query`.
+fn inline(emu: &Emulator, query: &str) -> Vec<serde_json::Value> {
+    let after = emu.last_seq();
+    emu.inline_query(query);
+    let answer = emu.next(None, "inline_answer", after, 20);
+    answer["results"].as_array().cloned().unwrap_or_default()
+}
+
+/// The inline result with `id`.
+fn result<'a>(results: &'a [serde_json::Value], id: &str) -> &'a serde_json::Value {
+    results
+        .iter()
+        .find(|r| r["id"] == id)
+        .unwrap_or_else(|| panic!("no inline result {id}: {results:#?}"))
+}
+
 /// The keyboard's callback data, row by row.
 fn button_data(e: &serde_json::Value) -> Vec<String> {
     e["message"]["reply_markup"]["inline_keyboard"]
@@ -190,6 +206,16 @@ fn charts_are_photos_uploaded_once_and_then_sent_by_file_id() {
     let emu = Emulator::start();
     let dir = tempfile::tempdir().unwrap();
     let mut bot = BotProcess::start(&emu, dir.path());
+
+    // Inline mode before any chat asked for a chart (and no cache chat):
+    // the charts as text, stating the figures.
+    let before = inline(&emu, "chart");
+    for name in ["trade", "milestones", "investment"] {
+        let r = result(&before, &format!("chart.{name}.en"));
+        assert_eq!(r["type"], "article", "{r}");
+    }
+    let trade_text = &result(&before, "chart.trade.en")["input_message_content"]["message_text"];
+    assert!(trade_text.as_str().unwrap().contains("769"), "{trade_text}");
 
     // The first request uploads the PNG (multipart) with an HTML caption
     // citing its paragraph, the buttons, and a reply to the question.
@@ -217,6 +243,21 @@ fn charts_are_photos_uploaded_once_and_then_sent_by_file_id() {
     let png = emu.file(&file_id);
     common::check_png(&png, 1200, 750);
     assert_eq!(emu.uploads("SendPhoto"), 1);
+
+    // Inline mode now offers the uploaded chart as a cached photo.
+    let now = inline(&emu, "trade");
+    let photo = result(&now, "chart.trade.en");
+    assert_eq!(photo["type"], "photo", "{photo}");
+    assert_eq!(photo["photo_file_id"], file_id.as_str());
+    assert_eq!(photo["parse_mode"], "HTML");
+    assert!(
+        photo["caption"].as_str().unwrap().contains("[¶4]"),
+        "{photo}"
+    );
+    assert!(
+        now.iter().any(|r| r["id"] == "trade.2011"),
+        "the facts follow the chart"
+    );
 
     // The same chart in another chat (a group): by the stored file id.
     let group = -4242;
@@ -255,6 +296,10 @@ fn charts_are_photos_uploaded_once_and_then_sent_by_file_id() {
     // Telegram forgets the files (another token, purged): the stored id is
     // refused once, the chart uploaded again, and the new id reused.
     emu.forget_files();
+    // Inline mode first: Telegram refuses the cached photo, the bot
+    // forgets the id and answers with the chart as text.
+    let refused = inline(&emu, "chart trade");
+    assert_eq!(result(&refused, "chart.trade.en")["type"], "article");
     let renewed = ask(&emu, ANN, "/chart trade");
     assert_eq!(renewed["uploaded"], true, "{renewed}");
     let new_id = renewed["photo_file_id"].as_str().unwrap().to_string();
@@ -267,6 +312,44 @@ fn charts_are_photos_uploaded_once_and_then_sent_by_file_id() {
     let after_restart = ask(&emu, ANN, "/chart trade");
     assert_eq!(after_restart["uploaded"], false, "{after_restart}");
     assert_eq!(after_restart["photo_file_id"], new_id.as_str());
+    assert_eq!(emu.uploads("SendPhoto"), 3);
+}
+
+#[test]
+fn inline_mode_uploads_charts_to_the_cache_chat_once() {
+    let emu = Emulator::start();
+    let dir = tempfile::tempdir().unwrap();
+    let cache = -1_009_999_000_001_i64;
+    let _bot = BotProcess::start_with(&emu, dir.path(), &format!("chart_cache_chat = {cache}\n"));
+    // Nobody has asked for a chart: inline mode uploads the three Russian
+    // charts to the cache chat and offers them as pictures.
+    let after = emu.last_seq();
+    let results = inline(&emu, "графики");
+    let mut ids = Vec::new();
+    for name in ["trade", "milestones", "investment"] {
+        let r = result(&results, &format!("chart.{name}.ru"));
+        assert_eq!(r["type"], "photo", "{r}");
+        ids.push(r["photo_file_id"].as_str().unwrap().to_string());
+    }
+    let uploads: Vec<_> = emu
+        .events(Some(cache), after, 1)
+        .into_iter()
+        .filter(|e| e["method"] == "SendPhoto")
+        .collect();
+    assert_eq!(uploads.len(), 3, "{uploads:#?}");
+    assert!(uploads.iter().all(|e| e["uploaded"] == true));
+    for id in &ids {
+        common::check_png(&emu.file(id), 1200, 750);
+    }
+    // Asked again, and in a chat: no more uploads.
+    let again = inline(&emu, "график торговля");
+    assert_eq!(
+        result(&again, "chart.trade.ru")["photo_file_id"],
+        ids[0].as_str()
+    );
+    let sent = ask(&emu, ANN, "/chart торговля");
+    assert_eq!(sent["uploaded"], false, "{sent}");
+    assert_eq!(sent["photo_file_id"], ids[0].as_str());
     assert_eq!(emu.uploads("SendPhoto"), 3);
 }
 

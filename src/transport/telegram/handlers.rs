@@ -9,19 +9,20 @@ use teloxide::payloads::{AnswerInlineQuerySetters, EditMessageTextSetters};
 use teloxide::prelude::*;
 use teloxide::requests::Request as _;
 use teloxide::types::{
-    InlineQueryResult, InlineQueryResultArticle, InputMessageContent, InputMessageContentText, Me,
-    ParseMode, UpdateKind,
+    FileId, InlineQueryResult, InlineQueryResultArticle, InlineQueryResultCachedPhoto,
+    InputMessageContent, InputMessageContentText, Me, ParseMode, UpdateKind,
 };
 use teloxide::{ApiError, RequestError};
 
 use super::listener::Inbox;
-use super::photo::{send_chart_reply, Photos};
+use super::photo::{inline_charts, send_chart_reply, stale_file_id, Photos};
 use super::route::{route, Incoming, Route};
 use super::send::{keyboard, send_reply, with_retry};
 use crate::answer::{Engine, Request};
+use crate::chart::ChartKind;
 use crate::facts::Lang;
 use crate::query::detect_lang;
-use crate::reply::{render_telegram_html, Reply, TELEGRAM_LIMIT};
+use crate::reply::{render_caption_html, render_telegram_html, Block, Reply, TELEGRAM_LIMIT};
 
 /// Inline results offered at most (Telegram's limit).
 const INLINE_RESULTS: usize = 50;
@@ -331,21 +332,127 @@ async fn answer_inline<B: TgRequester>(bot: &B, q: &InlineQuery, ctx: &Ctx) -> R
         .unwrap_or(Lang::En);
     let engine = Arc::clone(&ctx.engine);
     let query = q.query.clone();
-    // The search and up to 50 engine calls: one trip to a blocking thread.
-    let results = off_runtime(move || inline_results(&engine, &query, lang)).await;
-    bot.answer_inline_query(q.id.clone(), results)
+    let kinds = inline_charts(&q.query);
+    // The search, the charts' descriptions and up to 50 engine calls: one
+    // trip to a blocking thread.
+    let (facts, charts) = off_runtime(move || {
+        let charts = chart_replies(&engine, &kinds, lang);
+        let facts = inline_results(&engine, &query, lang, INLINE_RESULTS - charts.len());
+        (facts, charts)
+    })
+    .await;
+    // Charts first, as pictures where Telegram holds them (or the cache chat
+    // takes one now), else as their text.
+    let mut offered = Vec::new();
+    let mut pictures = Vec::new();
+    for (kind, reply) in &charts {
+        let Some(image) = reply.image.as_ref() else {
+            continue;
+        };
+        let id = ctx.photos.inline_file_id(bot, image).await;
+        if let Some(id) = &id {
+            offered.push((image.key.to_string(), id.clone()));
+        }
+        pictures.push((*kind, reply, id));
+    }
+    let build = |with_ids: bool| -> Vec<InlineQueryResult> {
+        let mut out: Vec<InlineQueryResult> = pictures
+            .iter()
+            .filter_map(|(kind, reply, id)| {
+                chart_result(*kind, reply, lang, id.as_deref().filter(|_| with_ids))
+            })
+            .collect();
+        out.extend(facts.iter().cloned());
+        out
+    };
+    match bot
+        .answer_inline_query(q.id.clone(), build(true))
         .cache_time(300)
         .await
-        .map(|_| ())
+    {
+        Ok(_) => Ok(()),
+        // A stored id Telegram refuses: forget those offered and answer with
+        // the charts as text (the next chat that asks uploads afresh).
+        Err(e) if stale_file_id(&e) && !offered.is_empty() => {
+            tracing::warn!(error = %e, "telegram: inline photo refused; forgetting its stored file ids");
+            for (key, id) in &offered {
+                ctx.photos.forget(key, id).await;
+            }
+            bot.answer_inline_query(q.id.clone(), build(false))
+                .cache_time(300)
+                .await
+                .map(|_| ())
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// `/chart NAME` answered in `lang` for each chart an inline query asks for.
+fn chart_replies(engine: &Engine, kinds: &[ChartKind], lang: Lang) -> Vec<(ChartKind, Reply)> {
+    kinds
+        .iter()
+        .map(|k| {
+            let line = format!("/chart {}", k.name());
+            let req = Request {
+                force_lang: Some(lang),
+                ..Request::new("tg:inline", &line)
+            };
+            (*k, engine.handle(&req))
+        })
+        .filter(|(_, r)| r.image.is_some())
+        .collect()
+}
+
+/// One chart as an inline result: the cached photo with its caption when
+/// Telegram holds it (`file_id`), else an article with the caption and the
+/// figures in words.
+fn chart_result(
+    kind: ChartKind,
+    reply: &Reply,
+    lang: Lang,
+    file_id: Option<&str>,
+) -> Option<InlineQueryResult> {
+    let image = reply.image.as_ref()?;
+    let id = format!("chart.{}.{}", kind.name(), lang.code());
+    let title = match lang {
+        Lang::En => format!("📊 Chart: {}", kind.label(lang)),
+        Lang::Ru => format!("📊 График: {}", kind.label(lang)),
+    };
+    let caption = render_caption_html(image);
+    if let Some(file_id) = file_id {
+        return Some(InlineQueryResult::CachedPhoto(
+            InlineQueryResultCachedPhoto::new(id, FileId(file_id.to_string()))
+                .title(title)
+                .description(kind.blurb(lang))
+                .caption(caption)
+                .parse_mode(ParseMode::Html),
+        ));
+    }
+    let mut text = reply.clone();
+    text.blocks
+        .insert(0, Block::Paragraph(image.caption.clone()));
+    let html = render_telegram_html(&text, TELEGRAM_LIMIT)
+        .into_iter()
+        .next()?;
+    let content =
+        InputMessageContent::Text(InputMessageContentText::new(html).parse_mode(ParseMode::Html));
+    Some(InlineQueryResult::Article(
+        InlineQueryResultArticle::new(id, title, content).description(kind.blurb(lang)),
+    ))
 }
 
 /// The facts an inline query finds, each as an article with its `/fact` page.
-fn inline_results(engine: &Engine, query: &str, lang: Lang) -> Vec<InlineQueryResult> {
+fn inline_results(
+    engine: &Engine,
+    query: &str,
+    lang: Lang,
+    limit: usize,
+) -> Vec<InlineQueryResult> {
     let cat = engine.catalog();
     let facts = if query.trim().is_empty() {
-        cat.first(INLINE_RESULTS)
+        cat.first(limit)
     } else {
-        engine.hits(&cat, query, INLINE_RESULTS)
+        engine.hits(&cat, query, limit)
     };
     facts
         .iter()

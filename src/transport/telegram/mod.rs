@@ -240,6 +240,7 @@ async fn start(
     let photos = photo::Photos::new(
         Arc::clone(&engine),
         crate::transport::media::MediaIds::open(engine.store(), photo::TREE)?,
+        cfg.chart_cache_chat.map(ChatId),
     );
     let ctx = Arc::new(Ctx {
         engine,

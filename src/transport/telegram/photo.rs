@@ -24,7 +24,7 @@ use teloxide::{ApiError, RequestError};
 
 use super::send::{keyboard, no_link_preview, with_retry};
 use crate::answer::Engine;
-use crate::chart::Png;
+use crate::chart::{ChartKind, Png};
 use crate::reply::{
     render_caption_html, render_telegram_html, utf16_len, ChartRef, Reply, TELEGRAM_LIMIT,
 };
@@ -110,20 +110,87 @@ pub fn stale_file_id(e: &RequestError) -> bool {
     }
 }
 
-/// Telegram's side of charts: the engine (for PNGs), the stored ids and
-/// the per-chart upload lock.
+/// Words that ask inline mode for every chart.
+const CHART_WORDS: &[&str] = &[
+    "chart",
+    "charts",
+    "graph",
+    "graphs",
+    "plot",
+    "picture",
+    "график",
+    "графики",
+    "графика",
+    "диаграмма",
+    "диаграммы",
+    "картинка",
+];
+
+/// The charts an inline query asks for: all of them for a word such as
+/// "chart" or "график", else those it names (`trade`, `торговля`,
+/// `timeline`), in the usual order; none for anything else.
+pub fn inline_charts(query: &str) -> Vec<ChartKind> {
+    let words: Vec<String> = query
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .collect();
+    if words.iter().any(|w| CHART_WORDS.contains(&w.as_str())) {
+        return ChartKind::ALL.to_vec();
+    }
+    ChartKind::ALL
+        .into_iter()
+        .filter(|k| words.iter().any(|w| ChartKind::parse(w) == Some(*k)))
+        .collect()
+}
+
+/// Telegram's side of charts: the engine (for PNGs), the stored ids, the
+/// per-chart upload lock and where inline mode may upload.
 pub struct Photos {
     engine: Arc<Engine>,
     ids: MediaIds,
     uploads: Uploads,
+    /// `[telegram] chart_cache_chat`: where inline mode uploads a chart
+    /// that no chat has asked for yet (an inline result can only show a
+    /// photo Telegram already holds).
+    cache_chat: Option<ChatId>,
 }
 
 impl Photos {
-    pub fn new(engine: Arc<Engine>, ids: MediaIds) -> Photos {
+    pub fn new(engine: Arc<Engine>, ids: MediaIds, cache_chat: Option<ChatId>) -> Photos {
         Photos {
             engine,
             ids,
             uploads: Uploads::default(),
+            cache_chat,
+        }
+    }
+
+    /// Inline mode: the file id to offer `image` by — the stored one, else
+    /// one uploaded now to the cache chat if one is configured; `None`
+    /// (offer the chart as text) otherwise or when that upload fails.
+    pub async fn inline_file_id<B>(&self, bot: &B, image: &ChartRef) -> Option<String>
+    where
+        B: Requester<Err = RequestError>,
+    {
+        if let Some(id) = self.ids.get(&image.key.to_string()) {
+            return Some(id);
+        }
+        let chat = self.cache_chat?;
+        let png = self.png(image).await?;
+        let plan = Plan {
+            caption: render_caption_html(image),
+            rest: Vec::new(),
+        };
+        if plan.caption.is_empty() || utf16_len(&plan.caption) > CAPTION_LIMIT {
+            return None;
+        }
+        match self.send_photo(bot, chat, None, &png, &plan, None).await {
+            Ok(_) => self.ids.get(&png.key.to_string()),
+            Err(e) => {
+                tracing::warn!(chat = chat.0, chart = %png.key, error = %e, "telegram: cannot upload a chart to [telegram] chart_cache_chat; inline mode offers it as text");
+                None
+            }
         }
     }
 
@@ -358,6 +425,21 @@ mod tests {
         ];
         assert_eq!(largest(&sizes).unwrap().file.id.0, "full");
         assert!(largest(&[]).is_none());
+    }
+
+    #[test]
+    fn inline_queries_name_charts_in_either_language() {
+        assert_eq!(inline_charts("chart"), ChartKind::ALL.to_vec());
+        assert_eq!(inline_charts("Графики"), ChartKind::ALL.to_vec());
+        assert_eq!(inline_charts("trade"), vec![ChartKind::Trade]);
+        assert_eq!(
+            inline_charts("торговля, хронология"),
+            vec![ChartKind::Trade, ChartKind::Milestones]
+        );
+        assert!(inline_charts("customs union").is_empty());
+        assert!(inline_charts("").is_empty());
+        // A word that merely contains one is not it.
+        assert!(inline_charts("charter").is_empty());
     }
 
     #[test]
