@@ -342,7 +342,7 @@ mod tests {
     use super::*;
     use crate::chart::{ChartKey, ChartKind};
     use crate::facts::Lang;
-    use crate::reply::{Block, Inline, ReplyKind};
+    use crate::reply::{Inline, ReplyKind};
 
     fn image(caption: &str) -> ChartRef {
         ChartRef {
