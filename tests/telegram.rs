@@ -306,6 +306,13 @@ fn charts_are_photos_uploaded_once_and_then_sent_by_file_id() {
     assert_ne!(new_id, file_id);
     assert_eq!(emu.uploads("SendPhoto"), 3);
 
+    // A photo Telegram refuses for good: the answer comes as text, the
+    // figures in words.
+    emu.fault(json!({"method": "sendPhoto", "kind": "400", "description": "Bad Request: PHOTO_INVALID_DIMENSIONS", "count": 1}));
+    let refused = ask(&emu, ANN, "/chart milestones");
+    assert_eq!(refused["method"], "SendMessage", "{refused}");
+    assert!(text(&refused).starts_with("📊 "), "{refused}");
+
     // The id survives a restart.
     bot.terminate(10);
     let _bot = BotProcess::start(&emu, dir.path());

@@ -22,7 +22,7 @@ use teloxide::prelude::*;
 use teloxide::types::{FileId, InputFile, MessageId, ParseMode, PhotoSize, ReplyParameters};
 use teloxide::{ApiError, RequestError};
 
-use super::send::{keyboard, no_link_preview, with_retry};
+use super::send::{classify, keyboard, no_link_preview, with_retry, Failure};
 use crate::answer::Engine;
 use crate::chart::{ChartKind, Png};
 use crate::reply::{
@@ -103,8 +103,15 @@ pub fn stale_file_id(e: &RequestError) -> bool {
         RequestError::Api(ApiError::Unknown(msg)) => {
             let m = msg.to_ascii_lowercase();
             m.contains("bad request")
-                && m.contains("file")
-                && (m.contains("id") || m.contains("identifier"))
+                && [
+                    "file_id",
+                    "file id",
+                    "file identifier",
+                    "file reference",
+                    "file_reference",
+                ]
+                .iter()
+                .any(|s| m.contains(s))
         }
         _ => false,
     }
@@ -316,9 +323,19 @@ where
     } else {
         None
     };
-    photos
+    match photos
         .send_photo(bot, chat, to, &png, &plan, photo_markup)
-        .await?;
+        .await
+    {
+        Ok(_) => {}
+        // Telegram refuses this photo for good (its dimensions, say): the
+        // asker still gets the answer, as text with the figures.
+        Err(e) if classify(&e) == Failure::Permanent => {
+            tracing::warn!(chat = chat.0, chart = %image.key, error = %e, "telegram: the chart photo was refused; sending its text");
+            return super::send::send_reply(bot, chat, to, reply).await;
+        }
+        Err(e) => return Err(e),
+    }
     let last = plan.rest.len().saturating_sub(1);
     for (i, html) in plan.rest.iter().enumerate() {
         let m = if i == last { markup.clone() } else { None };
@@ -454,6 +471,9 @@ mod tests {
         assert!(!stale_file_id(&RequestError::Api(ApiError::BotBlocked)));
         assert!(!stale_file_id(&RequestError::Api(ApiError::Unknown(
             "Bad Request: message caption is too long".into()
+        ))));
+        assert!(!stale_file_id(&RequestError::Api(ApiError::Unknown(
+            "Bad Request: PHOTO_INVALID_DIMENSIONS".into()
         ))));
         assert!(!stale_file_id(&RequestError::MigrateToChatId(ChatId(-100))));
     }
