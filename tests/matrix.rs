@@ -235,7 +235,7 @@ async fn download_chart(p: &Person, img: &ImageMessageEventContent) -> Vec<u8> {
 async fn charts_are_images_uploaded_once_and_encrypted_in_encrypted_rooms() {
     let hs = Synapse::shared();
     let tmp = tempfile::tempdir().unwrap();
-    let bot = MatrixBot::start(hs, tmp.path(), &unique("bot"), "");
+    let mut bot = MatrixBot::start(hs, tmp.path(), &unique("bot"), "");
     let mut ann = Person::new(hs, &unique("ann")).await;
     let room = ann.create_room(&[&bot.user_id], false).await;
     ann.wait_joined(&room, &bot.user_id, REPLY_SECS).await;
@@ -318,6 +318,17 @@ async fn charts_are_images_uploaded_once_and_encrypted_in_encrypted_rooms() {
         "{again:?}"
     );
     assert_eq!(bot.log().matches("matrix: chart uploaded").count(), 2);
+
+    // The stored sources survive a restart: no upload after it.
+    bot.terminate(20);
+    bot.restart();
+    let q = ann.say(&room, "!chart trade").await;
+    let after = ann.reply_to(&q, REPLY_SECS).await;
+    assert!(
+        matches!(&after.image, Some(i) if matches!(&i.source, MediaSource::Plain(u) if *u == uri)),
+        "{after:?}"
+    );
+    assert_eq!(bot.log().matches("matrix: chart uploaded").count(), 0);
     drop(bot);
 }
 
