@@ -20,6 +20,9 @@ cargo fmt --all -- --check
 step "lint"
 cargo clippy --locked --all-targets -- -D warnings
 
+step "layers: the core imports nothing above it"
+scripts/check-layers.sh
+
 # The transports are Cargo features (both on by default). Each other feature
 # set must compile cleanly, and the console-only build must pass the tests
 # that need no transport; the full test run below covers the default set.

@@ -7,8 +7,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 use serde_json::json;
 
-use factbot::answer::{Engine, Request};
-use factbot::app::{open_engine, open_indexed, Removals};
+use factbot::answer::Request;
+use factbot::app::{open_app, open_indexed, App, Removals};
 use factbot::config::Config;
 use factbot::facts::{Dataset, Lang, Store, SCHEMA_VERSION};
 use factbot::progress;
@@ -229,9 +229,9 @@ fn run(cli: Cli) -> Result<(), Failure> {
     let db = cli.db.clone().unwrap_or_else(|| cfg.store.path.clone());
     match cli.command.unwrap_or(Cmd::Console) {
         Cmd::Console => {
-            let (engine, _) = open_engine(&cfg, &db, Removals::KeepStored)?;
+            let (app, _) = open_app(&cfg, &db, Removals::KeepStored)?;
             console::run(
-                &engine,
+                &app,
                 Some(db.join("console_history.txt")),
                 Some(db.join("charts")),
             )?;
@@ -255,10 +255,10 @@ fn run(cli: Cli) -> Result<(), Failure> {
                         .ok_or_else(|| usage(format!("unknown language {l:?}; use en or ru")))?,
                 ),
             };
-            let (engine, _) = open_engine(&cfg, &db, Removals::KeepStored)?;
-            ask(&engine, &question, force_lang, format)?;
+            let (app, _) = open_app(&cfg, &db, Removals::KeepStored)?;
+            ask(&app, &question, force_lang, format)?;
             if explain {
-                let cat = engine.catalog();
+                let cat = app.engine().catalog();
                 let r = cat.explain(&question, 10);
                 eprintln!("words: {} content, {} known", r.words, r.known_words);
                 for h in r.hits {
@@ -280,8 +280,8 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Cmd::Facts { format } => {
             // Like every start, bring the store up to date first (a new
             // store is seeded), then list what it holds.
-            let (engine, _) = open_engine(&cfg, &db, Removals::KeepStored)?;
-            list_facts(engine.store(), format)?;
+            let (app, _) = open_app(&cfg, &db, Removals::KeepStored)?;
+            list_facts(app.store(), format)?;
         }
         Cmd::Check => {
             let store = Store::open(&db)?;
@@ -327,19 +327,14 @@ fn run(cli: Cli) -> Result<(), Failure> {
     Ok(())
 }
 
-fn ask(
-    engine: &Engine,
-    question: &str,
-    force_lang: Option<Lang>,
-    format: Format,
-) -> Result<(), Failure> {
+fn ask(app: &App, question: &str, force_lang: Option<Lang>, format: Format) -> Result<(), Failure> {
     let mut req = Request::new("cli", question);
     req.force_lang = force_lang;
-    let reply = engine.handle(&req);
+    let reply = app.handle(&req);
     match format {
         Format::Text => outln!("{}", render_plain(&reply))?,
         Format::Json => {
-            let cat = engine.catalog();
+            let cat = app.engine().catalog();
             let facts: Vec<_> = reply
                 .facts
                 .iter()
@@ -394,8 +389,8 @@ fn chart(
     })?;
     let lang = Lang::parse(lang)
         .ok_or_else(|| usage(format!("unknown language {lang:?}; use en or ru")))?;
-    let (engine, _) = open_engine(cfg, db, Removals::KeepStored)?;
-    let png = engine.chart_png(kind, lang)?;
+    let (app, _) = open_app(cfg, db, Removals::KeepStored)?;
+    let png = app.engine().chart_png(kind, lang)?;
     let out = out.unwrap_or_else(|| PathBuf::from(png.key.file_name()));
     if out.as_os_str() == "-" {
         use std::io::Write;
@@ -569,17 +564,17 @@ fn run_transports(
             "the config file is readable by other users and may hold secrets; chmod 600 it"
         );
     }
-    let (engine, _) = open_engine(cfg, db, removals).map_err(|e| match e
-        .downcast_ref::<factbot::facts::StoreError>()
-    {
-        Some(factbot::facts::StoreError::Shrink { .. }) => Failure { code: 2, error: e },
-        _ => Failure { code: 1, error: e },
+    let (app, _) = open_app(cfg, db, removals).map_err(|e| {
+        match e.downcast_ref::<factbot::facts::StoreError>() {
+            Some(factbot::facts::StoreError::Shrink { .. }) => Failure { code: 2, error: e },
+            _ => Failure { code: 1, error: e },
+        }
     })?;
-    let engine = std::sync::Arc::new(engine);
+    let app = std::sync::Arc::new(app);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    rt.block_on(serve(cfg, engine))?;
+    rt.block_on(factbot::app::serve(cfg, app))?;
     Ok(())
 }
 
@@ -707,101 +702,4 @@ fn notifications(cfg: &Config, db: &Path, format: Format) -> Result<(), Failure>
         }
     }
     Ok(())
-}
-
-/// Serves every configured transport, and the notifications they deliver,
-/// from one process and one store until SIGTERM or Ctrl-C. If one transport
-/// fails (at start: a wrong token, a refused login), the others are stopped
-/// and the error is returned.
-/// A build without transports never gets here (`run_transports` refuses
-/// its config first), hence the allowance for what only transports use.
-#[cfg_attr(
-    not(any(feature = "telegram", feature = "matrix")),
-    allow(unused_variables)
-)]
-async fn serve(cfg: &Config, engine: std::sync::Arc<Engine>) -> anyhow::Result<()> {
-    let notify = factbot::notify::Service::start(std::sync::Arc::clone(&engine), cfg).await?;
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
-        let _ = rx.wait_for(|s| *s).await;
-    };
-    let mut transports: tokio::task::JoinSet<anyhow::Result<()>> = tokio::task::JoinSet::new();
-    #[cfg(feature = "telegram")]
-    if let Some(tg) = cfg.telegram.clone() {
-        let engine = std::sync::Arc::clone(&engine);
-        let stop = stopped(stop_rx.clone());
-        transports.spawn(async move {
-            factbot::transport::telegram::run(&tg, engine, stop)
-                .await
-                .map_err(|e| e.context("telegram"))
-        });
-    }
-    #[cfg(feature = "matrix")]
-    if let Some(mx) = cfg.matrix.clone() {
-        let engine = std::sync::Arc::clone(&engine);
-        let stop = stopped(stop_rx.clone());
-        transports.spawn(async move {
-            factbot::transport::matrix::run(&mx, engine, stop)
-                .await
-                .map_err(|e| e.context("matrix"))
-        });
-    }
-    let signal = shutdown_signal();
-    tokio::pin!(signal);
-    let mut result = Ok(());
-    loop {
-        tokio::select! {
-            _ = &mut signal, if !*stop_tx.borrow() => {
-                let _ = stop_tx.send(true);
-            }
-            done = transports.join_next() => match done {
-                None => break,
-                Some(Ok(Ok(()))) => {
-                    let _ = stop_tx.send(true);
-                }
-                Some(Ok(Err(e))) => {
-                    let _ = stop_tx.send(true);
-                    if result.is_ok() {
-                        result = Err(e);
-                    }
-                }
-                Some(Err(join)) => {
-                    let _ = stop_tx.send(true);
-                    if result.is_ok() {
-                        result = Err(anyhow::anyhow!("a transport crashed: {join}"));
-                    }
-                }
-            },
-        }
-    }
-    notify.stop().await;
-    result
-}
-
-/// Resolves on SIGTERM or Ctrl-C (SIGINT).
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        if let Err(e) = tokio::signal::ctrl_c().await {
-            tracing::error!(error = %e, "cannot listen for Ctrl-C");
-            std::future::pending::<()>().await;
-        }
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {}
-        _ = term => {}
-    }
 }

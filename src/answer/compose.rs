@@ -494,6 +494,15 @@ impl Composer<'_> {
         ))
     }
 
+    /// A notification command where the engine runs without the
+    /// application's notification hub (benchmarks, the quality tests).
+    pub fn no_notifications(&self) -> Reply {
+        self.reply(ReplyKind::Error).text(self.tr(
+            "Notifications are not available here.",
+            "Уведомления здесь недоступны.",
+        ))
+    }
+
     pub fn unknown(&self, name: &str) -> Reply {
         self.reply(ReplyKind::Error)
             .block(Block::Paragraph(vec![

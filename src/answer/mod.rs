@@ -77,8 +77,6 @@ pub struct Engine {
     store: Store,
     /// The facts and index answers are made from; swapped by live imports.
     catalog: Arc<Live>,
-    /// Subscriptions and the outbox (notification commands, deliveries).
-    hub: crate::notify::Hub,
     /// Rendered charts, by chart, language and digest of the facts drawn.
     charts: chart::Cache,
 }
@@ -97,11 +95,9 @@ impl Engine {
         progress: &mut dyn FnMut(usize, usize),
     ) -> Result<Engine, StoreError> {
         let catalog = Arc::new(Live::open(store.clone(), progress)?);
-        let hub = crate::notify::Hub::open(&store)?;
         Ok(Engine {
             store,
             catalog,
-            hub,
             charts: chart::Cache::default(),
         })
     }
@@ -126,9 +122,10 @@ impl Engine {
         &self.store
     }
 
-    /// Notifications: where transports register their deliverer.
-    pub fn hub(&self) -> &crate::notify::Hub {
-        &self.hub
+    /// The catalog behind the answers, swapped by live imports (the
+    /// notification service renders and imports through it too).
+    pub fn live(&self) -> &Arc<Live> {
+        &self.catalog
     }
 
     /// The current catalog (cheap: an `Arc` clone).
@@ -164,31 +161,8 @@ impl Engine {
     /// addressing pass it on instead of parsing twice).
     pub fn handle_input(&self, req: &Request, input: Input) -> Reply {
         let cat = self.catalog();
-        let settings = self.store.chat_settings(req.chat).unwrap_or_else(|e| {
-            tracing::warn!(chat = req.chat, error = %e, "cannot read chat settings");
-            Default::default()
-        });
-        let text_lang = match &input {
-            Input::Text(t) => query::detect_lang(t),
-            Input::Command {
-                command: Command::Search(t),
-                ..
-            } => query::detect_lang(t),
-            // `/график`, `/chart торговля` (a Russian answer's button) ask
-            // in Russian; a Latin name decides nothing, so a button pressed
-            // by a Russian-speaking user still follows their language.
-            Input::Command {
-                command: Command::Chart(_),
-                ..
-            } => query::detect_lang(req.text).filter(|l| *l == Lang::Ru),
-            _ => None,
-        };
-        let lang = req
-            .force_lang
-            .or(settings.lang)
-            .or(text_lang)
-            .or(req.user_lang)
-            .unwrap_or(Lang::En);
+        let settings = self.settings(req.chat);
+        let lang = Self::decide_lang(req, &settings, &input);
         let c = compose::Composer { cat: &cat, lang };
         match input {
             Input::Empty => c.empty(),
@@ -207,36 +181,56 @@ impl Engine {
                 Command::Source(id) => c.source(id.trim(), || cat.closest_id(id.trim())),
                 Command::Lang(Some(_)) if !(req.private || req.chat_admin) => c.lang_refused(),
                 Command::Lang(arg) => self.set_lang(&c, req.chat, settings, arg),
-                Command::Subscribe(_)
-                | Command::Unsubscribe(_)
-                | Command::Subscriptions
-                | Command::Announce(_)
-                | Command::AnnounceSend(_)
-                | Command::AnnounceCancel(_) => {
-                    let who = crate::notify::commands::Who {
-                        chat: req.chat,
-                        chat_admin: req.chat_admin,
-                        bot_admin: req.bot_admin,
-                        private: req.private,
-                    };
-                    self.hub
-                        .command(who, lang, &command)
-                        .unwrap_or_else(|| c.unknown("?"))
-                }
+                // The application routes these to the notification hub;
+                // an engine on its own (benchmarks, quality tests) has none.
+                Command::Notify(_) => c.no_notifications(),
                 Command::Unknown(name) => c.unknown(&name),
             },
         }
+    }
+
+    /// The answer language: `--lang`, then the chat's `/lang`, then the
+    /// question's script, then the user's interface language, else English.
+    pub fn lang(&self, req: &Request, input: &Input) -> Lang {
+        Self::decide_lang(req, &self.settings(req.chat), input)
+    }
+
+    fn settings(&self, chat: &str) -> crate::facts::ChatSettings {
+        self.store.chat_settings(chat).unwrap_or_else(|e| {
+            tracing::warn!(chat, error = %e, "cannot read chat settings");
+            Default::default()
+        })
+    }
+
+    fn decide_lang(req: &Request, settings: &crate::facts::ChatSettings, input: &Input) -> Lang {
+        let text_lang = match input {
+            Input::Text(t) => query::detect_lang(t),
+            Input::Command {
+                command: Command::Search(t),
+                ..
+            } => query::detect_lang(t),
+            // `/график`, `/chart торговля` (a Russian answer's button) ask
+            // in Russian; a Latin name decides nothing, so a button pressed
+            // by a Russian-speaking user still follows their language.
+            Input::Command {
+                command: Command::Chart(_),
+                ..
+            } => query::detect_lang(req.text).filter(|l| *l == Lang::Ru),
+            _ => None,
+        };
+        req.force_lang
+            .or(settings.lang)
+            .or(text_lang)
+            .or(req.user_lang)
+            .unwrap_or(Lang::En)
     }
 
     /// The note a chat gets, once per burst, when a transport skipped `n`
     /// of its earlier questions to answer the latest ones; in the chat's
     /// language, else the question's, else the user's.
     pub fn skipped_note(&self, chat: &str, text: &str, user_lang: Option<Lang>, n: usize) -> Reply {
-        let settings = self.store.chat_settings(chat).unwrap_or_else(|e| {
-            tracing::warn!(chat, error = %e, "cannot read chat settings");
-            Default::default()
-        });
-        let lang = settings
+        let lang = self
+            .settings(chat)
             .lang
             .or_else(|| query::detect_lang(text))
             .or(user_lang)
@@ -602,7 +596,6 @@ mod tests {
             format!("/source {long}"),
             format!("/search {long}"),
             format!("/{}", "x".repeat(60_000)),
-            format!("/subscribe {long}"),
         ] {
             let req = Request {
                 private: true,

@@ -32,7 +32,8 @@ use crate::facts::Topic;
 #[derive(Clone)]
 struct AppState {
     hub: Hub,
-    engine: std::sync::Arc<crate::answer::Engine>,
+    /// Live imports (`POST /import`) go through it.
+    catalog: std::sync::Arc<crate::catalog::Live>,
     token: [u8; 32],
 }
 
@@ -146,18 +147,18 @@ async fn import(
     if !authorized(&st, &headers) {
         return Err(deny());
     }
-    let engine = st.engine.clone();
+    let catalog = st.catalog.clone();
     let r = tokio::task::spawn_blocking(move || {
         let ds = match req.dir {
             Some(d) => crate::facts::Dataset::from_dir(std::path::Path::new(&d))
                 .map_err(|e| (StatusCode::BAD_REQUEST, e.to_string()))?,
-            None => match engine.store().dataset_origin().map_err(internal)? {
+            None => match catalog.store().dataset_origin().map_err(internal)? {
                 Some(crate::facts::Origin::Dir(d)) => crate::facts::Dataset::from_dir(&d)
                     .map_err(|e| (StatusCode::BAD_REQUEST, e.to_string()))?,
                 _ => crate::facts::Dataset::embedded().map_err(internal)?,
             },
         };
-        match engine.import_with(&ds, req.allow_removals) {
+        match catalog.import_with(&ds, req.allow_removals) {
             Err(e @ crate::facts::StoreError::Shrink { .. }) => {
                 tracing::warn!("notify: live import refused: {e}");
                 Err((StatusCode::CONFLICT, e.to_string()))
@@ -211,9 +212,9 @@ async fn one(
 pub async fn serve(
     listen: &str,
     token: &Secret,
-    engine: std::sync::Arc<crate::answer::Engine>,
+    hub: super::Hub,
+    catalog: std::sync::Arc<crate::catalog::Live>,
 ) -> anyhow::Result<SocketAddr> {
-    let hub = engine.hub().clone();
     let addr: SocketAddr = listen
         .parse()
         .map_err(|_| anyhow::anyhow!("[notify] admin_listen {listen:?} is not an address:port"))?;
@@ -224,7 +225,7 @@ pub async fn serve(
     }
     let st = AppState {
         hub,
-        engine,
+        catalog,
         token: digest(token.expose()),
     };
     let app = Router::new()

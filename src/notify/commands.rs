@@ -1,6 +1,6 @@
 //! The subscription and announcement commands, answered for any transport.
 //!
-//! The engine routes `/subscribe`, `/unsubscribe`, `/subscriptions` and
+//! The application (`crate::app`) routes `/subscribe`, `/unsubscribe`, `/subscriptions` and
 //! `/announce` here with what the transport found out about the sender
 //! ([`Who`]); nothing here calls a platform. An announcement is a draft
 //! first (stored, so the confirm button works across a restart) and is
@@ -16,7 +16,7 @@ use super::outbox::unix_ms;
 use super::subscriptions::{parse_topics, Topics, ALL};
 use super::{Commit, Content, Entry, Hub, MAX_ANNOUNCEMENT_CHARS};
 use crate::facts::{Lang, Topic};
-use crate::query::Command;
+use crate::query::NotifyCommand;
 use crate::reply::{Block, Button, Inline, Reply, ReplyKind};
 
 /// Who asks, as the transport established it.
@@ -95,12 +95,12 @@ fn store_failed(lang: Lang, e: impl std::fmt::Display) -> Reply {
 }
 
 impl Hub {
-    /// Answers one of the notification commands; `None` for other commands.
-    pub fn command(&self, who: Who, lang: Lang, cmd: &Command) -> Option<Reply> {
-        Some(match cmd {
-            Command::Subscribe(args) => self.subscribe(who, lang, args, true),
-            Command::Unsubscribe(args) => self.subscribe(who, lang, args, false),
-            Command::Subscriptions => match self.subs.get(who.chat) {
+    /// Answers one of the notification commands.
+    pub fn command(&self, who: Who, lang: Lang, cmd: &NotifyCommand) -> Reply {
+        match cmd {
+            NotifyCommand::Subscribe(args) => self.subscribe(who, lang, args, true),
+            NotifyCommand::Unsubscribe(args) => self.subscribe(who, lang, args, false),
+            NotifyCommand::Subscriptions => match self.subs.get(who.chat) {
                 Ok(topics) if topics.is_empty() => info(
                     lang,
                     t(
@@ -119,11 +119,10 @@ impl Hub {
                 ),
                 Err(e) => store_failed(lang, e),
             },
-            Command::Announce(args) => self.draft(who, lang, args),
-            Command::AnnounceSend(id) => self.confirm(who, lang, id, true),
-            Command::AnnounceCancel(id) => self.confirm(who, lang, id, false),
-            _ => return None,
-        })
+            NotifyCommand::Announce(args) => self.draft(who, lang, args),
+            NotifyCommand::AnnounceSend(id) => self.confirm(who, lang, id, true),
+            NotifyCommand::AnnounceCancel(id) => self.confirm(who, lang, id, false),
+        }
     }
 
     fn subscribe(&self, who: Who, lang: Lang, args: &str, on: bool) -> Reply {
@@ -421,30 +420,24 @@ mod tests {
     #[test]
     fn only_chat_admins_change_a_groups_subscriptions() {
         let hub = Hub::open(&Store::temporary().unwrap()).unwrap();
-        let r = hub
-            .command(
-                who("tg:-1", false, false, false),
-                Lang::En,
-                &Command::Subscribe("trade".into()),
-            )
-            .unwrap();
+        let r = hub.command(
+            who("tg:-1", false, false, false),
+            Lang::En,
+            &NotifyCommand::Subscribe("trade".into()),
+        );
         assert_eq!(r.kind, ReplyKind::Error);
         assert!(hub.subs.get("tg:-1").unwrap().is_empty());
-        let r = hub
-            .command(
-                who("tg:-1", true, false, false),
-                Lang::En,
-                &Command::Subscribe("trade".into()),
-            )
-            .unwrap();
+        let r = hub.command(
+            who("tg:-1", true, false, false),
+            Lang::En,
+            &NotifyCommand::Subscribe("trade".into()),
+        );
         assert!(render_plain(&r).contains("trade"), "{}", render_plain(&r));
-        let r = hub
-            .command(
-                who("tg:7", false, false, true),
-                Lang::Ru,
-                &Command::Subscribe(String::new()),
-            )
-            .unwrap();
+        let r = hub.command(
+            who("tg:7", false, false, true),
+            Lang::Ru,
+            &NotifyCommand::Subscribe(String::new()),
+        );
         assert!(render_plain(&r).contains("все темы"));
     }
 
@@ -458,21 +451,17 @@ mod tests {
             .subscribe("tg:-2", &parse_topics("visit").unwrap())
             .unwrap();
         let admin = who("tg:9", true, true, true);
-        let refused = hub
-            .command(
-                who("tg:8", true, false, true),
-                Lang::En,
-                &Command::Announce("hi".into()),
-            )
-            .unwrap();
+        let refused = hub.command(
+            who("tg:8", true, false, true),
+            Lang::En,
+            &NotifyCommand::Announce("hi".into()),
+        );
         assert_eq!(refused.kind, ReplyKind::Error);
-        let preview = hub
-            .command(
-                admin,
-                Lang::En,
-                &Command::Announce("trade New figures".into()),
-            )
-            .unwrap();
+        let preview = hub.command(
+            admin,
+            Lang::En,
+            &NotifyCommand::Announce("trade New figures".into()),
+        );
         assert!(render_plain(&preview).contains("Chats it will reach: 1"));
         let send = preview.buttons[0][0].action.clone();
         let id = send.trim_start_matches("/announce_send ").to_string();
@@ -480,11 +469,8 @@ mod tests {
             hub.outbox.notifications().unwrap().is_empty(),
             "nothing before confirmation"
         );
-        hub.command(admin, Lang::En, &Command::AnnounceSend(id.clone()))
-            .unwrap();
-        let again = hub
-            .command(admin, Lang::En, &Command::AnnounceSend(id))
-            .unwrap();
+        hub.command(admin, Lang::En, &NotifyCommand::AnnounceSend(id.clone()));
+        let again = hub.command(admin, Lang::En, &NotifyCommand::AnnounceSend(id));
         assert_eq!(again.kind, ReplyKind::Error);
         let ns = hub.outbox.notifications().unwrap();
         assert_eq!(ns.len(), 1);
@@ -506,15 +492,13 @@ mod tests {
             .unwrap();
         let ann = who("tg:9", true, true, true);
         let bob = who("tg:8", true, true, true);
-        let preview = hub
-            .command(ann, Lang::En, &Command::Announce("Ann's news".into()))
-            .unwrap();
+        let preview = hub.command(ann, Lang::En, &NotifyCommand::Announce("Ann's news".into()));
         let id = draft_id(&preview);
         for cmd in [
-            Command::AnnounceSend(id.clone()),
-            Command::AnnounceCancel(id.clone()),
+            NotifyCommand::AnnounceSend(id.clone()),
+            NotifyCommand::AnnounceCancel(id.clone()),
         ] {
-            let r = hub.command(bob, Lang::En, &cmd).unwrap();
+            let r = hub.command(bob, Lang::En, &cmd);
             assert_eq!(r.kind, ReplyKind::Error);
             assert!(
                 render_plain(&r).contains("another admin"),
@@ -523,9 +507,7 @@ mod tests {
             );
         }
         assert!(hub.outbox.notifications().unwrap().is_empty());
-        let r = hub
-            .command(ann, Lang::En, &Command::AnnounceSend(id))
-            .unwrap();
+        let r = hub.command(ann, Lang::En, &NotifyCommand::AnnounceSend(id));
         assert!(
             render_plain(&r).contains("sending to chats: 1"),
             "{}",
@@ -540,13 +522,9 @@ mod tests {
             created: unix_ms() / 1000 - DRAFT_TTL_SECS - 60,
         };
         let id = hub.save_draft(&stale).unwrap().to_string();
-        let r = hub
-            .command(ann, Lang::En, &Command::AnnounceSend(id.clone()))
-            .unwrap();
+        let r = hub.command(ann, Lang::En, &NotifyCommand::AnnounceSend(id.clone()));
         assert!(render_plain(&r).contains("expired"), "{}", render_plain(&r));
-        let r = hub
-            .command(ann, Lang::En, &Command::AnnounceSend(id))
-            .unwrap();
+        let r = hub.command(ann, Lang::En, &NotifyCommand::AnnounceSend(id));
         assert!(render_plain(&r).contains("already sent or cancelled"));
         assert_eq!(hub.outbox.notifications().unwrap().len(), 1);
     }
@@ -555,9 +533,11 @@ mod tests {
     fn an_announcement_longer_than_one_message_is_refused() {
         let hub = Hub::open(&Store::temporary().unwrap()).unwrap();
         let admin = who("tg:9", true, true, true);
-        let r = hub
-            .command(admin, Lang::En, &Command::Announce("x".repeat(12_001)))
-            .unwrap();
+        let r = hub.command(
+            admin,
+            Lang::En,
+            &NotifyCommand::Announce("x".repeat(12_001)),
+        );
         assert_eq!(r.kind, ReplyKind::Error);
         assert!(
             render_plain(&r).contains("12001 characters"),
@@ -565,9 +545,11 @@ mod tests {
             render_plain(&r)
         );
         assert!(render_plain(&r).len() < 500, "the text is not echoed");
-        let r = hub
-            .command(admin, Lang::En, &Command::Announce("x".repeat(12_000)))
-            .unwrap();
+        let r = hub.command(
+            admin,
+            Lang::En,
+            &NotifyCommand::Announce("x".repeat(12_000)),
+        );
         assert_eq!(r.buttons.len(), 1, "a preview: {}", render_plain(&r));
     }
 

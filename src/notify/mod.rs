@@ -17,8 +17,11 @@
 //!   `factbot notifications` (the running bot holds the store's lock);
 //! - [`service`]: start-up wiring for `factbot run`.
 //!
-//! Transports never touch the outbox: they register a [`Deliver`] with the
-//! engine's [`Hub`] and pass chat-admin facts in `answer::Request`.
+//! Transports never touch the outbox or the subscriptions: they register a
+//! [`Deliver`] with the application's [`Hub`], report chats that moved or
+//! went away through it, and pass chat-admin facts in `answer::Request`.
+//! The hub renders from, and the admin endpoint imports into, the
+//! [`crate::catalog::Live`] catalog — never the answering engine.
 
 pub mod admin;
 pub mod changes;
@@ -58,12 +61,17 @@ pub fn announcement_too_long(text: &str) -> Option<String> {
     })
 }
 
-/// The engine's handle on notifications: the outbox, the subscriptions,
-/// the registered deliverers and the worker's wake-up. Cheap to clone.
+/// Notifications as the rest of the bot sees them: the commands
+/// ([`Hub::command`]), what transports report (a deliverer registered, a
+/// chat moved or gone, a config channel), and enqueueing. Cheap to clone;
+/// its parts stay inside `notify`.
 #[derive(Clone)]
 pub struct Hub {
-    pub outbox: Outbox,
-    pub subs: Subscriptions,
+    /// Notifications and their per-chat deliveries, durable.
+    outbox: Outbox,
+    /// Which chat wants which topics.
+    subs: Subscriptions,
+    /// Announcement drafts waiting for their author's *Send*.
     drafts: sled::Tree,
     /// For its serialised flush (drafts).
     store: Store,
@@ -102,6 +110,45 @@ impl Hub {
             .unwrap_or_else(|p| p.into_inner())
             .insert(p, d);
         self.inner.wake.notify_one();
+    }
+
+    /// A chat moved to a new key (a Telegram group that became a
+    /// supergroup, an upgraded Matrix room): its subscription and `/lang`
+    /// setting move with it. Blocking (it flushes): call it off the async
+    /// runtime's threads. Whether the chat had anything to move.
+    pub fn chat_moved(&self, from: &str, to: &str) -> bool {
+        let subscribed = !self.subs.get(from).unwrap_or_default().is_empty();
+        if subscribed {
+            if let Err(e) = self.subs.move_chat(from, to) {
+                tracing::error!(from, to, error = %e, "notify: cannot move a subscription");
+            }
+        }
+        let mut lang = false;
+        if let Ok(s) = self.store.chat_settings(from) {
+            if s.lang.is_some() {
+                lang = true;
+                let moved = self
+                    .store
+                    .set_chat_settings(to, &s)
+                    .and_then(|_| self.store.set_chat_settings(from, &Default::default()));
+                if let Err(e) = moved {
+                    tracing::error!(from, to, error = %e, "notify: cannot move a chat's language");
+                }
+            }
+        }
+        subscribed || lang
+    }
+
+    /// The bot can no longer write to a chat: its subscription goes.
+    /// Blocking (it flushes). `true` if it had one.
+    pub fn chat_gone(&self, chat: &str) -> Result<bool, StoreError> {
+        self.subs.remove(chat)
+    }
+
+    /// A chat subscribed by the operator's config (a Telegram channel):
+    /// its topics are set to `topics`. Blocking (it flushes).
+    pub fn subscribe_channel(&self, chat: &str, topics: &Topics) -> Result<(), StoreError> {
+        self.subs.set(chat, topics)
     }
 
     /// The deliverer for a chat key, if its transport is running.

@@ -1,7 +1,7 @@
 //! Start-up wiring of notifications for `factbot run`: the delivery worker,
 //! the change-log pump, the digest schedule and the admin endpoint, all on
 //! the caller's tokio runtime. Transports register their [`super::Deliver`]
-//! with the engine's hub whenever they are ready; deliveries for a platform
+//! with the hub whenever they are ready; deliveries for a platform
 //! that is not (yet) running simply wait.
 
 use std::sync::Arc;
@@ -12,8 +12,9 @@ use tokio::task::JoinHandle;
 
 use super::digest::{self, Clock, Schedule};
 use super::outbox::unix_ms;
+use super::Hub;
 use super::{admin, changes, worker::Worker};
-use crate::answer::Engine;
+use crate::catalog::Live;
 use crate::config::Config;
 
 /// How often the change log is looked at (imports by this process, or
@@ -33,9 +34,10 @@ pub struct Service {
 }
 
 impl Service {
-    /// Starts everything; a bad `[notify]` config is an error here, at start.
-    pub async fn start(engine: Arc<Engine>, cfg: &Config) -> anyhow::Result<Service> {
-        let hub = engine.hub().clone();
+    /// Starts everything over `hub` and the catalog notifications are
+    /// rendered from (and the admin endpoint imports into); a bad
+    /// `[notify]` config is an error here, at start.
+    pub async fn start(hub: Hub, catalog: Arc<Live>, cfg: &Config) -> anyhow::Result<Service> {
         // Before anything can enqueue (the admin endpoint, the change pump).
         let outbox = hub.outbox.clone();
         match tokio::task::spawn_blocking(move || outbox.prune(KEEP_SECS, unix_ms() / 1000)).await {
@@ -57,7 +59,7 @@ impl Service {
         let clock = Clock::from_env()?;
         let admin = match (&cfg.notify.admin_listen, &cfg.notify.admin_token) {
             (Some(listen), Some(token)) => {
-                Some(admin::serve(listen, token, Arc::clone(&engine)).await?)
+                Some(admin::serve(listen, token, hub.clone(), Arc::clone(&catalog)).await?)
             }
             (Some(_), None) => anyhow::bail!(
                 "[notify] admin_listen is set but no admin token: set [notify] admin_token or FACTBOT_ADMIN_TOKEN"
@@ -67,12 +69,12 @@ impl Service {
         let (stop, rx) = watch::channel(false);
 
         // Changes made while the bot was stopped go out first.
-        let (h, e) = (hub.clone(), Arc::clone(&engine));
+        let (h, store) = (hub.clone(), catalog.store().clone());
         let mut s = rx.clone();
         tokio::spawn(async move {
             loop {
-                let (h2, e2) = (h.clone(), Arc::clone(&e));
-                match tokio::task::spawn_blocking(move || changes::pump(&h2, e2.store())).await {
+                let (h2, s2) = (h.clone(), store.clone());
+                match tokio::task::spawn_blocking(move || changes::pump(&h2, &s2)).await {
                     Ok(Err(err)) => {
                         tracing::error!(error = %err, "notify: cannot read the change log")
                     }
@@ -87,7 +89,7 @@ impl Service {
         });
 
         if let Some(sched) = schedule {
-            let (h, e) = (hub.clone(), Arc::clone(&engine));
+            let (h, c) = (hub.clone(), Arc::clone(&catalog));
             let mut s = rx.clone();
             tracing::info!(time = %sched.time, time_zone = sched.tz.iana_name().unwrap_or("?"), "notify: daily digest scheduled");
             let sched = Arc::new(sched);
@@ -96,11 +98,10 @@ impl Service {
                     let now = clock.now();
                     // Off the runtime's threads: enqueueing writes and
                     // flushes the outbox.
-                    let (h2, s2, e2) = (h.clone(), Arc::clone(&sched), Arc::clone(&e));
-                    let ticked = tokio::task::spawn_blocking(move || {
-                        digest::tick(&h2, &s2, &e2.catalog(), now)
-                    })
-                    .await;
+                    let (h2, s2, c2) = (h.clone(), Arc::clone(&sched), Arc::clone(&c));
+                    let ticked =
+                        tokio::task::spawn_blocking(move || digest::tick(&h2, &s2, &c2.get(), now))
+                            .await;
                     let next = match ticked {
                         Ok(Ok(at)) => at,
                         Ok(Err(err)) => {
@@ -134,7 +135,7 @@ impl Service {
             platforms.push("mx");
         }
         let worker = tokio::spawn(
-            Worker::new(hub, engine, cfg.notify.max_in_flight)
+            Worker::new(hub, catalog, cfg.notify.max_in_flight)
                 .serving(&platforms)
                 .run(rx),
         );

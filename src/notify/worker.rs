@@ -44,7 +44,7 @@ use tokio::task::{JoinError, JoinSet};
 
 use super::outbox::{unix_ms, Delivery, Notification, State};
 use super::Hub;
-use crate::answer::Engine;
+use crate::catalog::Live;
 use crate::facts::Lang;
 use crate::reply::Reply;
 
@@ -194,7 +194,8 @@ struct Done {
 /// The worker's state; see the module docs.
 pub struct Worker {
     hub: Hub,
-    engine: Arc<Engine>,
+    /// The facts a notification is rendered from at send time.
+    catalog: Arc<Live>,
     max_in_flight: usize,
     lanes: HashMap<String, Lane>,
     known: HashSet<Key>,
@@ -219,10 +220,10 @@ enum Launch {
 }
 
 impl Worker {
-    pub fn new(hub: Hub, engine: Arc<Engine>, max_in_flight: usize) -> Worker {
+    pub fn new(hub: Hub, catalog: Arc<Live>, max_in_flight: usize) -> Worker {
         Worker {
             hub,
-            engine,
+            catalog,
             max_in_flight: max_in_flight.max(1),
             lanes: HashMap::new(),
             known: HashSet::new(),
@@ -444,8 +445,8 @@ impl Worker {
         lane.in_flight += 1;
         self.busy.insert(d.target.clone());
         let hub = self.hub.clone();
-        let engine = Arc::clone(&self.engine);
-        let handle = tasks.spawn(attempt(hub, engine, deliverer, n, d.clone()));
+        let catalog = Arc::clone(&self.catalog);
+        let handle = tasks.spawn(attempt(hub, catalog, deliverer, n, d.clone()));
         self.running.insert(
             handle.id(),
             Running {
@@ -551,7 +552,7 @@ fn panic_text(p: &(dyn std::any::Any + Send)) -> String {
 /// `deliverer` is `None` when no transport of this process serves the chat.
 async fn attempt(
     hub: Hub,
-    engine: Arc<Engine>,
+    catalog: Arc<Live>,
     deliverer: Option<Arc<dyn Deliver>>,
     n: Arc<Notification>,
     mut d: Delivery,
@@ -567,15 +568,14 @@ async fn attempt(
         }
         Some(dv) => {
             let lang = d.lang.unwrap_or_else(|| {
-                engine
-                    .store()
+                hub.store
                     .chat_settings(&d.target)
                     .ok()
                     .and_then(|s| s.lang)
                     .unwrap_or(Lang::En)
             });
             d.lang = Some(lang);
-            let reply = n.content.render(lang, &engine.catalog());
+            let reply = n.content.render(lang, &catalog.get());
             let total = dv.parts(&d.target, &reply).max(1);
             let index = d.parts_sent as usize;
             let outcome = if index >= total {
@@ -671,15 +671,8 @@ async fn attempt(
         }
         Outcome::Migrated(to) if d.attempts < MAX_ATTEMPTS && to != d.target => {
             tracing::info!(id = n.id, from = %d.target, to = %to, "notify: chat migrated; subscription moved");
-            let (h, e, from, to2) = (
-                hub.clone(),
-                Arc::clone(&engine),
-                d.target.clone(),
-                to.clone(),
-            );
-            if let Err(err) =
-                tokio::task::spawn_blocking(move || move_chat(&h, &e, &from, &to2)).await
-            {
+            let (h, from, to2) = (hub.clone(), d.target.clone(), to.clone());
+            if let Err(err) = tokio::task::spawn_blocking(move || h.chat_moved(&from, &to2)).await {
                 tracing::error!(error = %err, "notify: moving a subscription failed");
             }
             d.target = to;
@@ -705,30 +698,10 @@ async fn attempt(
 /// Drops a chat's subscription (off the runtime's threads: it flushes).
 async fn drop_subscription(hub: &Hub, chat: &str, why: &'static str, error: &str) {
     let (h, c) = (hub.clone(), chat.to_string());
-    match tokio::task::spawn_blocking(move || h.subs.remove(&c)).await {
+    match tokio::task::spawn_blocking(move || h.chat_gone(&c)).await {
         Ok(Ok(_)) => tracing::warn!(chat, error, "notify: {why}"),
         Ok(Err(e)) => tracing::error!(chat, error = %e, "notify: cannot drop a subscription"),
         Err(e) => tracing::error!(chat, error = %e, "notify: cannot drop a subscription"),
-    }
-}
-
-/// Moves a chat's subscription and `/lang` setting to its new key (a
-/// Telegram group that became a supergroup, an upgraded Matrix room).
-/// Blocking (it flushes): call it off the async runtime's threads.
-pub fn move_chat(hub: &Hub, engine: &Engine, from: &str, to: &str) {
-    if let Err(e) = hub.subs.move_chat(from, to) {
-        tracing::error!(from, to, error = %e, "notify: cannot move a subscription");
-    }
-    if let Ok(s) = engine.store().chat_settings(from) {
-        if s.lang.is_some() {
-            let moved = engine
-                .store()
-                .set_chat_settings(to, &s)
-                .and_then(|_| engine.store().set_chat_settings(from, &Default::default()));
-            if let Err(e) = moved {
-                tracing::error!(from, to, error = %e, "notify: cannot move a chat's language");
-            }
-        }
     }
 }
 
@@ -781,13 +754,13 @@ mod tests {
     async fn delivers_retries_drops_gone_chats_and_follows_migrations() {
         let store = Store::temporary().unwrap();
         store.import(&Dataset::embedded().unwrap()).unwrap();
-        let engine = Arc::new(Engine::new(store).unwrap());
-        let hub = engine.hub().clone();
+        let hub = Hub::open(&store).unwrap();
+        let catalog = Arc::new(Live::open(store, &mut |_, _| {}).unwrap());
         let all = parse_topics("").unwrap();
         for c in ["fk:a", "fk:gone", "fk:old", "fk:flaky"] {
             hub.subs.subscribe(c, &all).unwrap();
         }
-        engine
+        catalog
             .store()
             .set_chat_settings(
                 "fk:a",
@@ -802,7 +775,7 @@ mod tests {
         });
         hub.register(fake.clone());
         let (stop, rx) = tokio::sync::watch::channel(false);
-        let worker = tokio::spawn(Worker::new(hub.clone(), Arc::clone(&engine), 4).run(rx));
+        let worker = tokio::spawn(Worker::new(hub.clone(), Arc::clone(&catalog), 4).run(rx));
         let n = hub.announce(None, "hello").unwrap().unwrap();
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
@@ -898,16 +871,16 @@ mod tests {
         }
     }
 
-    fn subscribed(chats: &[String], topics: &str) -> (Arc<Engine>, Hub) {
+    fn subscribed(chats: &[String], topics: &str) -> (Arc<Live>, Hub) {
         let store = Store::temporary().unwrap();
         store.import(&Dataset::embedded().unwrap()).unwrap();
-        let engine = Arc::new(Engine::new(store).unwrap());
-        let hub = engine.hub().clone();
+        let hub = Hub::open(&store).unwrap();
+        let catalog = Arc::new(Live::open(store, &mut |_, _| {}).unwrap());
         let topics = parse_topics(topics).unwrap();
         for c in chats {
             hub.subs.subscribe(c, &topics).unwrap();
         }
-        (engine, hub)
+        (catalog, hub)
     }
 
     async fn until(what: &str, secs: u64, mut done: impl FnMut() -> bool) {
@@ -925,7 +898,7 @@ mod tests {
     async fn a_paused_platform_does_not_hold_up_another() {
         let mut chats: Vec<String> = (0..50).map(|i| format!("fa:{i}")).collect();
         chats.push("fa:0pause".into());
-        let (engine, hub) = subscribed(&chats, "trade");
+        let (catalog, hub) = subscribed(&chats, "trade");
         hub.subs
             .subscribe("fb:room", &parse_topics("visit").unwrap())
             .unwrap();
@@ -936,7 +909,7 @@ mod tests {
         hub.register(a.clone());
         hub.register(b.clone());
         let (stop, rx) = tokio::sync::watch::channel(false);
-        let worker = tokio::spawn(Worker::new(hub.clone(), Arc::clone(&engine), 4).run(rx));
+        let worker = tokio::spawn(Worker::new(hub.clone(), Arc::clone(&catalog), 4).run(rx));
         hub.announce(Some(crate::facts::Topic::Trade), "to A")
             .unwrap();
         until("A paused", 10, || {
@@ -960,12 +933,12 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_panicking_deliverer_frees_its_chat_and_slot() {
         let chats = vec!["fp:0boom".to_string(), "fp:ok".to_string()];
-        let (engine, hub) = subscribed(&chats, "");
+        let (catalog, hub) = subscribed(&chats, "");
         // One send at a time on this platform: a slot left taken would stop it.
         let p = Scripted::new("fp", 1);
         hub.register(p.clone());
         let (stop, rx) = tokio::sync::watch::channel(false);
-        let worker = tokio::spawn(Worker::new(hub.clone(), Arc::clone(&engine), 4).run(rx));
+        let worker = tokio::spawn(Worker::new(hub.clone(), Arc::clone(&catalog), 4).run(rx));
         let n = hub.announce(None, "first").unwrap().unwrap();
         let m = hub.announce(None, "second").unwrap().unwrap();
         until("every delivery done", 20, || {
@@ -1040,14 +1013,14 @@ mod tests {
             "fq:b".to_string(),
             "fq:busy".to_string(),
         ];
-        let (engine, hub) = subscribed(&chats, "");
+        let (catalog, hub) = subscribed(&chats, "");
         let p = Arc::new(Parted {
             log: Mutex::new(Vec::new()),
             tries: Mutex::new(HashMap::new()),
         });
         hub.register(p.clone());
         let (stop, rx) = tokio::sync::watch::channel(false);
-        let worker = tokio::spawn(Worker::new(hub.clone(), Arc::clone(&engine), 4).run(rx));
+        let worker = tokio::spawn(Worker::new(hub.clone(), Arc::clone(&catalog), 4).run(rx));
         let n = hub.announce(None, "long one").unwrap().unwrap();
         let m = hub.announce(None, "next one").unwrap().unwrap();
         until("both done", 60, || {
@@ -1085,7 +1058,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_chat_no_transport_serves_fails_fast() {
         let chats = vec!["fk:a".to_string(), "mx:!room:example.org".to_string()];
-        let (engine, hub) = subscribed(&chats, "");
+        let (catalog, hub) = subscribed(&chats, "");
         let fake = Arc::new(Fake {
             sent: Mutex::new(Vec::new()),
             flaky_once: Mutex::new(false),
@@ -1093,7 +1066,7 @@ mod tests {
         hub.register(fake.clone());
         let (stop, rx) = tokio::sync::watch::channel(false);
         let worker = tokio::spawn(
-            Worker::new(hub.clone(), Arc::clone(&engine), 4)
+            Worker::new(hub.clone(), Arc::clone(&catalog), 4)
                 .serving(&["fk"])
                 .run(rx),
         );
@@ -1138,7 +1111,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_refusing_chat_is_paused_then_dropped_after_a_day() {
         let chats = vec!["fm:new".to_string(), "fm:old".to_string()];
-        let (engine, hub) = subscribed(&chats, "");
+        let (catalog, hub) = subscribed(&chats, "");
         // fm:old has refused since 25 hours ago.
         let day_ago = unix_ms() - 25 * 3600 * 1000;
         assert_eq!(
@@ -1147,7 +1120,7 @@ mod tests {
         );
         hub.register(Arc::new(Muted));
         let (stop, rx) = tokio::sync::watch::channel(false);
-        let worker = tokio::spawn(Worker::new(hub.clone(), Arc::clone(&engine), 4).run(rx));
+        let worker = tokio::spawn(Worker::new(hub.clone(), Arc::clone(&catalog), 4).run(rx));
         let n = hub.announce(None, "hello").unwrap().unwrap();
         until("both tried", 10, || {
             hub.outbox

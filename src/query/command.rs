@@ -27,18 +27,9 @@ pub enum Command {
     Source(String),
     /// Show (`None`) or set the chat's answer language (`en`, `ru`, `auto`).
     Lang(Option<String>),
-    /// Subscribe this chat to topics (words as typed; empty: all).
-    Subscribe(String),
-    /// Unsubscribe this chat from topics (empty: from everything).
-    Unsubscribe(String),
-    /// This chat's subscriptions.
-    Subscriptions,
-    /// A bot admin's announcement draft: `[topic] TEXT`.
-    Announce(String),
-    /// Confirms (sends) announcement draft `id` (a button's action).
-    AnnounceSend(String),
-    /// Drops announcement draft `id` (a button's action).
-    AnnounceCancel(String),
+    /// Subscriptions and announcements: the application hands these to the
+    /// notification hub, not to the answering engine.
+    Notify(NotifyCommand),
     /// A command word the bot does not know.
     Unknown(String),
 }
@@ -51,9 +42,27 @@ impl Command {
     pub fn needs_chat_admin(&self) -> bool {
         matches!(
             self,
-            Command::Subscribe(_) | Command::Unsubscribe(_) | Command::Lang(Some(_))
+            Command::Notify(NotifyCommand::Subscribe(_) | NotifyCommand::Unsubscribe(_))
+                | Command::Lang(Some(_))
         )
     }
+}
+
+/// A command about notifications (see [`Command::Notify`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NotifyCommand {
+    /// Subscribe this chat to topics (words as typed; empty: all).
+    Subscribe(String),
+    /// Unsubscribe this chat from topics (empty: from everything).
+    Unsubscribe(String),
+    /// This chat's subscriptions.
+    Subscriptions,
+    /// A bot admin's announcement draft: `[topic] TEXT`.
+    Announce(String),
+    /// Confirms (sends) announcement draft `id` (a button's action).
+    AnnounceSend(String),
+    /// Drops announcement draft `id` (a button's action).
+    AnnounceCancel(String),
 }
 
 /// A parsed line of input.
@@ -203,12 +212,12 @@ pub fn parse(text: &str, prefixes: &[char]) -> Input {
         "fact" | "факт" => Command::Fact(arg),
         "source" | "источник" => Command::Source(arg),
         "lang" | "language" | "язык" => Command::Lang((!arg.is_empty()).then_some(arg)),
-        "subscribe" | "подписаться" => Command::Subscribe(arg),
-        "unsubscribe" | "отписаться" => Command::Unsubscribe(arg),
-        "subscriptions" | "подписки" => Command::Subscriptions,
-        "announce" | "объявить" => Command::Announce(arg),
-        "announce_send" => Command::AnnounceSend(arg),
-        "announce_cancel" => Command::AnnounceCancel(arg),
+        "subscribe" | "подписаться" => Command::Notify(NotifyCommand::Subscribe(arg)),
+        "unsubscribe" | "отписаться" => Command::Notify(NotifyCommand::Unsubscribe(arg)),
+        "subscriptions" | "подписки" => Command::Notify(NotifyCommand::Subscriptions),
+        "announce" | "объявить" => Command::Notify(NotifyCommand::Announce(arg)),
+        "announce_send" => Command::Notify(NotifyCommand::AnnounceSend(arg)),
+        "announce_cancel" => Command::Notify(NotifyCommand::AnnounceCancel(arg)),
         other => match Topic::parse(other).or_else(|| russian_topic(other)) {
             Some(t) => Command::Topic(t),
             None => Command::Unknown(name.clone()),
@@ -276,7 +285,7 @@ mod tests {
         assert_eq!(cmd("/lang ru").0, Command::Lang(Some("ru".into())));
         assert_eq!(
             cmd("/subscribe trade milestones").0,
-            Command::Subscribe("trade milestones".into())
+            Command::Notify(NotifyCommand::Subscribe("trade milestones".into()))
         );
         assert!(parse("/unsubscribe", &['/']).needs_chat_admin());
         assert!(!parse("/subscriptions", &['/']).needs_chat_admin());

@@ -14,7 +14,8 @@ use std::path::{Path, PathBuf};
 
 use rustyline::error::ReadlineError;
 
-use crate::answer::{Engine, Request};
+use crate::answer::Request;
+use crate::app::App;
 use crate::facts::Lang;
 use crate::reply::{render_caption_plain, render_plain, ChartRef};
 
@@ -27,21 +28,21 @@ fn is_exit(line: &str) -> bool {
 
 /// The reply to `line` as text; a chart is saved under `charts` (if given)
 /// and named by its path.
-pub fn reply_to(engine: &Engine, line: &str, charts: Option<&Path>) -> String {
+pub fn reply_to(app: &App, line: &str, charts: Option<&Path>) -> String {
     // The operator's own terminal: a private chat they administer.
     let req = Request {
         private: true,
         chat_admin: true,
         ..Request::new(CHAT, line)
     };
-    let mut reply = engine.handle(&req);
+    let mut reply = app.handle(&req);
     let Some(dir) = charts else {
         return render_plain(&reply);
     };
     let Some(image) = reply.image.take() else {
         return render_plain(&reply);
     };
-    let saved = match save_chart(engine, &image, dir) {
+    let saved = match save_chart(app, &image, dir) {
         Ok(path) => match reply.lang {
             Lang::En => format!("Chart saved to {}", path.display()),
             Lang::Ru => format!("График сохранён: {}", path.display()),
@@ -62,8 +63,8 @@ pub fn reply_to(engine: &Engine, line: &str, charts: Option<&Path>) -> String {
 }
 
 /// Renders the chart and writes it as `dir/<kind>-<lang>.png`.
-fn save_chart(engine: &Engine, image: &ChartRef, dir: &Path) -> anyhow::Result<PathBuf> {
-    let png = engine.chart_png(image.key.kind, image.key.lang)?;
+fn save_chart(app: &App, image: &ChartRef, dir: &Path) -> anyhow::Result<PathBuf> {
+    let png = app.engine().chart_png(image.key.kind, image.key.lang)?;
     std::fs::create_dir_all(dir)?;
     let path = dir.join(png.key.file_name());
     let tmp = dir.join(format!(".{}.tmp", png.key.file_name()));
@@ -74,20 +75,16 @@ fn save_chart(engine: &Engine, image: &ChartRef, dir: &Path) -> anyhow::Result<P
 
 /// Runs the console until end of input (Ctrl-D) or `/quit`; charts are
 /// saved under `charts`.
-pub fn run(
-    engine: &Engine,
-    history: Option<PathBuf>,
-    charts: Option<PathBuf>,
-) -> anyhow::Result<()> {
+pub fn run(app: &App, history: Option<PathBuf>, charts: Option<PathBuf>) -> anyhow::Result<()> {
     let charts = charts.as_deref();
     if io::stdin().is_terminal() {
-        interactive(engine, history, charts)
+        interactive(app, history, charts)
     } else {
-        piped(engine, charts)
+        piped(app, charts)
     }
 }
 
-fn piped(engine: &Engine, charts: Option<&Path>) -> anyhow::Result<()> {
+fn piped(app: &App, charts: Option<&Path>) -> anyhow::Result<()> {
     let stdin = io::stdin();
     let mut out = io::stdout().lock();
     for line in stdin.lock().lines() {
@@ -103,22 +100,18 @@ fn piped(engine: &Engine, charts: Option<&Path>) -> anyhow::Result<()> {
         if is_exit(&line) {
             break;
         }
-        writeln!(out, "{}\n", reply_to(engine, &line, charts))?;
+        writeln!(out, "{}\n", reply_to(app, &line, charts))?;
         out.flush()?;
     }
     Ok(())
 }
 
-fn interactive(
-    engine: &Engine,
-    history: Option<PathBuf>,
-    charts: Option<&Path>,
-) -> anyhow::Result<()> {
+fn interactive(app: &App, history: Option<PathBuf>, charts: Option<&Path>) -> anyhow::Result<()> {
     let mut rl = rustyline::DefaultEditor::new()?;
     if let Some(h) = &history {
         let _ = rl.load_history(h);
     }
-    println!("{}\n", reply_to(engine, "/start", charts));
+    println!("{}\n", reply_to(app, "/start", charts));
     println!("(Ctrl-D or /quit to leave)\n");
     loop {
         match rl.readline("you> ") {
@@ -129,7 +122,7 @@ fn interactive(
                 if !line.trim().is_empty() {
                     let _ = rl.add_history_entry(line.as_str());
                 }
-                println!("\n{}\n", reply_to(engine, &line, charts));
+                println!("\n{}\n", reply_to(app, &line, charts));
             }
             Err(ReadlineError::Interrupted) => continue,
             Err(ReadlineError::Eof) => break,
@@ -147,15 +140,15 @@ mod tests {
     use super::*;
     use crate::facts::{Dataset, Store};
 
-    fn engine() -> Engine {
+    fn app() -> App {
         let store = Store::temporary().unwrap();
         store.import(&Dataset::embedded().unwrap()).unwrap();
-        Engine::new(store).unwrap()
+        App::new(store).unwrap()
     }
 
     #[test]
     fn a_chart_is_saved_and_named_or_told_in_words_when_it_cannot_be() {
-        let e = engine();
+        let e = app();
         let dir = tempfile::tempdir().unwrap();
         let charts = dir.path().join("charts");
         let out = reply_to(&e, "/chart investment", Some(&charts));

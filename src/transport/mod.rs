@@ -1,7 +1,7 @@
-//! Transports: adapters between a chat platform and the answering engine.
+//! Transports: adapters between a chat platform and the answering app.
 //!
 //! Each turns a platform event into an [`answer::Request`](crate::answer::Request)
-//! and the engine's [`Reply`](crate::reply::Reply) into the platform's format.
+//! and the app's [`Reply`](crate::reply::Reply) into the platform's format.
 //! Platform crates (teloxide, matrix-sdk) may appear only below this module.
 
 //! Each chat platform is a Cargo feature (`telegram`, `matrix`, both on by

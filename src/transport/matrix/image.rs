@@ -33,6 +33,7 @@ use matrix_sdk::ruma::events::room::{ImageInfo, MediaSource};
 use matrix_sdk::ruma::UInt;
 use matrix_sdk::{Client, Room};
 
+use crate::app::App;
 use crate::chart::{ChartKey, Png};
 use crate::reply::{Block, ChartRef, Reply};
 use crate::transport::media::{MediaIds, Uploads};
@@ -106,15 +107,15 @@ pub fn follow_up(reply: &Reply, image: &ChartRef) -> Reply {
 /// Matrix's side of charts: the engine (for PNGs), the stored sources and
 /// the per-chart upload lock.
 pub struct Images {
-    engine: Arc<crate::answer::Engine>,
+    app: Arc<App>,
     ids: MediaIds,
     uploads: Uploads,
 }
 
 impl Images {
-    pub fn new(engine: Arc<crate::answer::Engine>, ids: MediaIds) -> Images {
+    pub fn new(app: Arc<App>, ids: MediaIds) -> Images {
         Images {
-            engine,
+            app,
             ids,
             uploads: Uploads::default(),
         }
@@ -122,9 +123,9 @@ impl Images {
 
     /// The chart's PNG, rendered on a blocking thread.
     pub async fn png(&self, image: &ChartRef) -> Option<Arc<Png>> {
-        let engine = Arc::clone(&self.engine);
+        let app = Arc::clone(&self.app);
         let (kind, lang) = (image.key.kind, image.key.lang);
-        match tokio::task::spawn_blocking(move || engine.chart_png(kind, lang)).await {
+        match tokio::task::spawn_blocking(move || app.engine().chart_png(kind, lang)).await {
             Ok(Ok(png)) => Some(png),
             Ok(Err(e)) => {
                 tracing::warn!(chart = %image.key, error = %e, "matrix: cannot render a chart; sending its text");

@@ -35,7 +35,7 @@ pub struct Job {
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Action {
-    /// Answer this text with the engine.
+    /// Answer this text with the app.
     Answer(String),
     /// `!leave`.
     Leave,

@@ -58,7 +58,7 @@ use tokio::task::JoinSet;
 
 use self::inbox::{Action, Inbox, Job};
 use self::route::{route, Incoming, Names, Route};
-use crate::answer::Engine;
+use crate::app::App;
 use crate::config::MatrixConfig;
 
 /// Messages a sync returns per room at most; more arriving while the bot is
@@ -76,7 +76,7 @@ const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
 /// What answering needs, shared by the tasks.
 pub(crate) struct Ctx {
-    pub engine: Arc<Engine>,
+    pub app: Arc<App>,
     pub client: Client,
     pub inbox: Inbox,
     pub me: OwnedUserId,
@@ -91,11 +91,11 @@ pub(crate) struct Ctx {
 /// credentials, login refused); afterwards it rides out every outage.
 pub async fn run(
     cfg: &MatrixConfig,
-    engine: Arc<Engine>,
+    app: Arc<App>,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
-    let paths = session::Paths::under(engine.store().dir());
-    let inbox = Inbox::open(engine.store())?;
+    let paths = session::Paths::under(app.store().dir());
+    let inbox = Inbox::open(app.store())?;
     tokio::pin!(shutdown);
     // A first login waits for an unreachable homeserver; SIGTERM must still
     // stop it.
@@ -125,11 +125,11 @@ pub async fn run(
     let names = Names::new(me.as_str(), display_name);
     inbox.prune();
     let images = image::Images::new(
-        Arc::clone(&engine),
-        crate::transport::media::MediaIds::open(engine.store(), image::TREE)?,
+        Arc::clone(&app),
+        crate::transport::media::MediaIds::open(app.store(), image::TREE)?,
     );
     let ctx = Arc::new(Ctx {
-        engine,
+        app,
         images,
         client: client.clone(),
         inbox: inbox.clone(),
@@ -216,7 +216,7 @@ pub async fn run(
             ready = true;
             // Only now does the client know its rooms: a notification sent
             // earlier would find none and drop the room's subscription.
-            ctx.engine
+            ctx.app
                 .hub()
                 .register(Arc::new(deliver::MxDeliver::new(client.clone())));
             // Upgrades that happened while the bot was away.

@@ -60,7 +60,7 @@ impl Names {
 /// The routing decision.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Route {
-    /// Answer, passing this text (mention removed) to the engine.
+    /// Answer, passing this text (mention removed) to the app.
     Answer(String),
     /// `!leave`: leave the room if the sender may ask for it.
     Leave,

@@ -1,4 +1,4 @@
-//! Answering one message: the engine's reply as `m.notice` events with
+//! Answering one message: the app's reply as `m.notice` events with
 //! `body` and HTML `formatted_body`, the first one a reply (`m.in_reply_to`)
 //! to the question (a chart first as an `m.image`, see [`super::image`]);
 //! and `!leave`.
@@ -53,7 +53,7 @@ pub(crate) async fn handle(ctx: &Ctx, job: &Job) -> Option<String> {
             let chat_admin =
                 job.direct || (input.needs_chat_admin() && is_room_admin(&room, &job.sender).await);
             let bot_admin = ctx.admins.iter().any(|a| a == &job.sender);
-            let (engine, text, private) = (Arc::clone(&ctx.engine), text.clone(), job.direct);
+            let (app, text, private) = (Arc::clone(&ctx.app), text.clone(), job.direct);
             // Off the runtime's threads: answering may write and flush the
             // store (`!lang`, `!subscribe`, `!announce`).
             let answered = tokio::task::spawn_blocking(move || {
@@ -67,7 +67,7 @@ pub(crate) async fn handle(ctx: &Ctx, job: &Job) -> Option<String> {
                     bot_admin,
                     private,
                 };
-                engine.handle_input(&req, input)
+                app.handle_input(&req, input)
             })
             .await;
             let reply = match answered {

@@ -89,20 +89,8 @@ impl Upgrades {
             format!("mx:{}", old.room_id()),
             format!("mx:{}", next.room_id),
         );
-        let engine = std::sync::Arc::clone(&ctx.engine);
-        let moved = tokio::task::spawn_blocking(move || {
-            let hub = engine.hub();
-            let subscribed = !hub.subs.get(&from).unwrap_or_default().is_empty();
-            let lang = engine
-                .store()
-                .chat_settings(&from)
-                .is_ok_and(|s| s.lang.is_some());
-            if subscribed || lang {
-                crate::notify::worker::move_chat(hub, &engine, &from, &to);
-            }
-            subscribed || lang
-        })
-        .await;
+        let hub = ctx.app.hub().clone();
+        let moved = tokio::task::spawn_blocking(move || hub.chat_moved(&from, &to)).await;
         if let Ok(true) = moved {
             tracing::info!(from = %old.room_id(), to = %next.room_id, "matrix: room upgraded; its subscriptions and language moved to the successor");
         }

@@ -23,7 +23,7 @@ use teloxide::types::{Me, ParseMode, Recipient};
 
 use super::send::{classify, no_link_preview, Failure};
 use super::TgBot;
-use crate::answer::Engine;
+use crate::app::App;
 use crate::config::{ChannelConfig, ChannelId};
 use crate::notify::subscriptions::parse_topics;
 use crate::notify::{Deliver, Outcome, Part};
@@ -122,12 +122,7 @@ impl Deliver for TgDeliver {
 
 /// Subscribes the configured channels and checks, for each, that the bot
 /// is an administrator there (else it cannot post; said loudly at start).
-pub async fn subscribe_channels(
-    bot: &TgBot,
-    me: &Me,
-    engine: &Arc<Engine>,
-    channels: &[ChannelConfig],
-) {
+pub async fn subscribe_channels(bot: &TgBot, me: &Me, app: &Arc<App>, channels: &[ChannelConfig]) {
     for c in channels {
         let key = channel_key(&c.chat);
         let topics = match parse_topics(&c.topics.join(" ")) {
@@ -156,8 +151,8 @@ pub async fn subscribe_channels(
             }
         }
         // Off the runtime's threads: it flushes.
-        let (hub, k, t) = (engine.hub().clone(), key.clone(), topics.clone());
-        match tokio::task::spawn_blocking(move || hub.subs.set(&k, &t)).await {
+        let (hub, k, t) = (app.hub().clone(), key.clone(), topics.clone());
+        match tokio::task::spawn_blocking(move || hub.subscribe_channel(&k, &t)).await {
             Ok(Ok(())) => {
                 tracing::info!(channel = %key, topics = ?topics, "telegram: channel subscribed")
             }

@@ -1,6 +1,6 @@
 //! The dispatcher's endpoints: messages, button presses, inline queries.
 //!
-//! Each endpoint turns the update into an engine request, sends the reply,
+//! Each endpoint turns the update into an app request, sends the reply,
 //! and then records the update as answered (see [`super::listener`]).
 
 use std::sync::Arc;
@@ -18,7 +18,8 @@ use super::listener::Inbox;
 use super::photo::{inline_charts, send_chart_reply, stale_file_id, Photos};
 use super::route::{route, Incoming, Route};
 use super::send::{keyboard, send_reply, with_retry};
-use crate::answer::{Engine, Request};
+use crate::answer::Request;
+use crate::app::App;
 use crate::chart::ChartKind;
 use crate::facts::Lang;
 use crate::query::detect_lang;
@@ -34,7 +35,7 @@ impl<T: Requester<Err = RequestError> + Clone + Send + Sync + 'static> TgRequest
 
 /// What every endpoint needs.
 pub struct Ctx {
-    pub engine: Arc<Engine>,
+    pub app: Arc<App>,
     /// Where the listener keeps updates until they are answered.
     pub inbox: Inbox,
     /// Telegram user ids of the bot's admins (`[telegram] admins`).
@@ -43,7 +44,7 @@ pub struct Ctx {
     pub photos: Photos,
 }
 
-/// What the engine needs to know about the sender, found out here.
+/// What the app needs to know about the sender, found out here.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Sender {
     pub chat_admin: bool,
@@ -86,14 +87,14 @@ pub async fn sender<B: TgRequester>(
     }
 }
 
-/// Engine calls running at once on blocking threads. The engine answers in
+/// App calls running at once on blocking threads. The app answers in
 /// microseconds, so more than the cores buys nothing: unbounded, 32
 /// questions at once grew tokio's blocking pool to 36 threads (each with
 /// its own allocator arena) and the bot's peak memory by about a third
 /// (scripts/bench-telegram.sh).
 static ENGINE_CALLS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(4);
 
-/// Runs `f` (the engine: index lookups, sled reads and, for `/lang` or
+/// Runs `f` (the app: index lookups, sled reads and, for `/lang` or
 /// `/subscribe`, writes with a flush) on a blocking thread, so the runtime's
 /// worker threads never wait for the disk.
 async fn off_runtime<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
@@ -106,7 +107,7 @@ async fn off_runtime<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) 
 }
 
 impl Ctx {
-    /// The engine's reply to `text` written by `user` in `chat`.
+    /// The app's reply to `text` written by `user` in `chat`.
     async fn answer(
         &self,
         chat: ChatId,
@@ -114,12 +115,12 @@ impl Ctx {
         user: Option<&teloxide::types::User>,
         who: Sender,
     ) -> Reply {
-        let engine = Arc::clone(&self.engine);
+        let app = Arc::clone(&self.app);
         let key = chat_key(chat);
         let text = text.to_string();
         let user_lang = user_lang(user);
         off_runtime(move || {
-            engine.handle(&Request {
+            app.handle(&Request {
                 chat: &key,
                 text: &text,
                 user_lang,
@@ -179,9 +180,9 @@ pub async fn tell_skipped<B: TgRequester>(bot: &B, ctx: &Ctx, update: &Update, n
         },
         _ => return,
     };
-    let engine = Arc::clone(&ctx.engine);
+    let app = Arc::clone(&ctx.app);
     let (key, text, lang) = (chat_key(chat), text.to_string(), user_lang(user));
-    let note = off_runtime(move || engine.skipped_note(&key, &text, lang, n)).await;
+    let note = off_runtime(move || app.engine().skipped_note(&key, &text, lang, n)).await;
     tracing::info!(
         chat = chat.0,
         skipped = n,
@@ -226,10 +227,9 @@ async fn answer_message<B: TgRequester>(
             to = to.0,
             "telegram: group migrated to a supergroup"
         );
-        let engine = Arc::clone(&ctx.engine);
+        let hub = ctx.app.hub().clone();
         let (from, to) = (chat_key(msg.chat.id), chat_key(*to));
-        off_runtime(move || crate::notify::worker::move_chat(engine.hub(), &engine, &from, &to))
-            .await;
+        off_runtime(move || hub.chat_moved(&from, &to)).await;
         return Ok(());
     }
     let Some(incoming) = incoming(msg, me) else {
@@ -330,14 +330,14 @@ async fn answer_inline<B: TgRequester>(bot: &B, q: &InlineQuery, ctx: &Ctx) -> R
     let lang = detect_lang(&q.query)
         .or_else(|| user_lang(Some(&q.from)))
         .unwrap_or(Lang::En);
-    let engine = Arc::clone(&ctx.engine);
+    let app = Arc::clone(&ctx.app);
     let query = q.query.clone();
     let kinds = inline_charts(&q.query);
-    // The search, the charts' descriptions and up to 50 engine calls: one
+    // The search, the charts' descriptions and up to 50 app calls: one
     // trip to a blocking thread.
     let (facts, charts) = off_runtime(move || {
-        let charts = chart_replies(&engine, &kinds, lang);
-        let facts = inline_results(&engine, &query, lang, INLINE_RESULTS - charts.len());
+        let charts = chart_replies(&app, &kinds, lang);
+        let facts = inline_results(&app, &query, lang, INLINE_RESULTS - charts.len());
         (facts, charts)
     })
     .await;
@@ -388,7 +388,7 @@ async fn answer_inline<B: TgRequester>(bot: &B, q: &InlineQuery, ctx: &Ctx) -> R
 }
 
 /// `/chart NAME` answered in `lang` for each chart an inline query asks for.
-fn chart_replies(engine: &Engine, kinds: &[ChartKind], lang: Lang) -> Vec<(ChartKind, Reply)> {
+fn chart_replies(app: &App, kinds: &[ChartKind], lang: Lang) -> Vec<(ChartKind, Reply)> {
     kinds
         .iter()
         .map(|k| {
@@ -397,7 +397,7 @@ fn chart_replies(engine: &Engine, kinds: &[ChartKind], lang: Lang) -> Vec<(Chart
                 force_lang: Some(lang),
                 ..Request::new("tg:inline", &line)
             };
-            (*k, engine.handle(&req))
+            (*k, app.handle(&req))
         })
         .filter(|(_, r)| r.image.is_some())
         .collect()
@@ -442,17 +442,12 @@ fn chart_result(
 }
 
 /// The facts an inline query finds, each as an article with its `/fact` page.
-fn inline_results(
-    engine: &Engine,
-    query: &str,
-    lang: Lang,
-    limit: usize,
-) -> Vec<InlineQueryResult> {
-    let cat = engine.catalog();
+fn inline_results(app: &App, query: &str, lang: Lang, limit: usize) -> Vec<InlineQueryResult> {
+    let cat = app.engine().catalog();
     let facts = if query.trim().is_empty() {
         cat.first(limit)
     } else {
-        engine.hits(&cat, query, limit)
+        app.engine().hits(&cat, query, limit)
     };
     facts
         .iter()
@@ -465,7 +460,7 @@ fn inline_results(
                 force_lang: Some(lang),
                 ..Request::new("tg:inline", &line)
             };
-            let html = render_telegram_html(&engine.handle(&req), TELEGRAM_LIMIT)
+            let html = render_telegram_html(&app.handle(&req), TELEGRAM_LIMIT)
                 .into_iter()
                 .next()?;
             let content = InputMessageContent::Text(

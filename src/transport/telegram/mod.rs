@@ -39,7 +39,7 @@ use teloxide::update_listeners::{AsUpdateStream, UpdateListener};
 use teloxide::{ApiError, RequestError};
 use tokio_util::sync::CancellationToken;
 
-use crate::answer::Engine;
+use crate::app::App;
 use crate::config::{TelegramConfig, TelegramMode};
 use crate::query::COMMANDS;
 use handlers::Ctx;
@@ -153,7 +153,7 @@ struct Started {
 /// returns (replies still in flight are left to the restart).
 pub async fn run(
     cfg: &TelegramConfig,
-    engine: Arc<Engine>,
+    app: Arc<App>,
     stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
@@ -165,7 +165,7 @@ pub async fn run(
     });
     let clients = Clients::new(cfg)?;
     let started = tokio::select! {
-        started = start(cfg, engine, &clients) => started?,
+        started = start(cfg, app, &clients) => started?,
         _ = shutdown.cancelled() => {
             tracing::info!("telegram: stopped during start-up");
             return Ok(());
@@ -205,11 +205,7 @@ pub async fn run(
 /// Start-up: the token, the command menu, notifications, the inbox, and
 /// the polling or webhook listener. Every step may wait on the network;
 /// [`run`] abandons it on shutdown.
-async fn start(
-    cfg: &TelegramConfig,
-    engine: Arc<Engine>,
-    clients: &Clients,
-) -> anyhow::Result<Started> {
+async fn start(cfg: &TelegramConfig, app: Arc<App>, clients: &Clients) -> anyhow::Result<Started> {
     let plain = &clients.plain;
     let me = get_me(plain).await?;
     tracing::info!(
@@ -231,19 +227,18 @@ async fn start(
     }
 
     let bot: TgBot = plain.clone().throttle(LIMITS);
-    engine
-        .hub()
+    app.hub()
         .register(Arc::new(deliver::TgDeliver::new(plain.clone())));
-    deliver::subscribe_channels(&bot, &me, &engine, &cfg.channels).await;
-    let inbox = Inbox::open(engine.store())?;
+    deliver::subscribe_channels(&bot, &me, &app, &cfg.channels).await;
+    let inbox = Inbox::open(app.store())?;
     tokio::spawn(inbox.clone().writer());
     let photos = photo::Photos::new(
-        Arc::clone(&engine),
-        crate::transport::media::MediaIds::open(engine.store(), photo::TREE)?,
+        Arc::clone(&app),
+        crate::transport::media::MediaIds::open(app.store(), photo::TREE)?,
         cfg.chart_cache_chat.map(ChatId),
     );
     let ctx = Arc::new(Ctx {
-        engine,
+        app,
         photos,
         inbox: inbox.clone(),
         admins: cfg.admins.clone(),

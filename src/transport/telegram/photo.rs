@@ -23,7 +23,7 @@ use teloxide::types::{FileId, InputFile, MessageId, ParseMode, PhotoSize, ReplyP
 use teloxide::{ApiError, RequestError};
 
 use super::send::{classify, keyboard, no_link_preview, with_retry, Failure};
-use crate::answer::Engine;
+use crate::app::App;
 use crate::chart::{ChartKind, Png};
 use crate::reply::{
     render_caption_html, render_telegram_html, utf16_len, ChartRef, Reply, TELEGRAM_LIMIT,
@@ -154,7 +154,7 @@ pub fn inline_charts(query: &str) -> Vec<ChartKind> {
 /// Telegram's side of charts: the engine (for PNGs), the stored ids, the
 /// per-chart upload lock and where inline mode may upload.
 pub struct Photos {
-    engine: Arc<Engine>,
+    app: Arc<App>,
     ids: MediaIds,
     uploads: Uploads,
     /// `[telegram] chart_cache_chat`: where inline mode uploads a chart
@@ -164,9 +164,9 @@ pub struct Photos {
 }
 
 impl Photos {
-    pub fn new(engine: Arc<Engine>, ids: MediaIds, cache_chat: Option<ChatId>) -> Photos {
+    pub fn new(app: Arc<App>, ids: MediaIds, cache_chat: Option<ChatId>) -> Photos {
         Photos {
-            engine,
+            app,
             ids,
             uploads: Uploads::default(),
             cache_chat,
@@ -214,9 +214,9 @@ impl Photos {
     /// The chart's PNG, rendered on a blocking thread (a few milliseconds
     /// when not cached).
     async fn png(&self, image: &ChartRef) -> Option<Arc<Png>> {
-        let engine = Arc::clone(&self.engine);
+        let app = Arc::clone(&self.app);
         let (kind, lang) = (image.key.kind, image.key.lang);
-        match tokio::task::spawn_blocking(move || engine.chart_png(kind, lang)).await {
+        match tokio::task::spawn_blocking(move || app.engine().chart_png(kind, lang)).await {
             Ok(Ok(png)) => Some(png),
             Ok(Err(e)) => {
                 tracing::warn!(chart = %image.key, error = %e, "telegram: cannot render a chart; sending its text");

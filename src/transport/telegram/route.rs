@@ -22,7 +22,7 @@ pub struct Incoming<'a> {
 /// The routing decision.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Route {
-    /// Answer, passing this text (addressing removed) to the engine.
+    /// Answer, passing this text (addressing removed) to the app.
     Answer(String),
     /// Not for this bot: stay quiet.
     Ignore,

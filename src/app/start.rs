@@ -1,5 +1,5 @@
-//! Start-up wiring shared by every subcommand: open the store, bring its
-//! dataset up to date, build the answering engine.
+//! Start-up shared by every subcommand: open the store, bring its dataset
+//! up to date, build the application over it.
 //!
 //! Which dataset a start imports: the config's `[store] dataset` if set;
 //! otherwise wherever the store's current dataset came from (the directory
@@ -11,7 +11,7 @@ use std::path::Path;
 
 use anyhow::Result;
 
-use crate::answer::Engine;
+use super::App;
 use crate::config::Config;
 use crate::facts::{Dataset, ImportReport, Origin, Store, StoreError};
 use crate::progress;
@@ -33,7 +33,7 @@ pub enum Removals {
 
 /// Opens the store at `dir` and imports the dataset due at start. Long
 /// steps (a large import, an index build) show their progress.
-pub fn open_engine(cfg: &Config, dir: &Path, removals: Removals) -> Result<(Engine, ImportReport)> {
+pub fn open_app(cfg: &Config, dir: &Path, removals: Removals) -> Result<(App, ImportReport)> {
     let store = Store::open(dir)?;
     let report = match progress::spin("reading the dataset", || start_dataset(cfg, &store))? {
         Some(ds) => {
@@ -68,13 +68,13 @@ pub fn open_engine(cfg: &Config, dir: &Path, removals: Removals) -> Result<(Engi
     Ok((open_indexed(store)?, report))
 }
 
-/// The engine over `store`, showing the progress of an index build (a
-/// large store whose saved index is missing or stale).
-pub fn open_indexed(store: Store) -> Result<Engine> {
+/// The application over `store`, showing the progress of an index build
+/// (a large store whose saved index is missing or stale).
+pub fn open_indexed(store: Store) -> Result<App> {
     let mut steps = progress::Steps::new("building the search index");
-    let engine = Engine::open(store, &mut |done, total| steps.update(done, total))?;
+    let app = App::open(store, &mut |done, total| steps.update(done, total))?;
     steps.finish();
-    Ok(engine)
+    Ok(app)
 }
 
 /// The dataset a start should import (`None`: keep what the store has).
