@@ -199,6 +199,11 @@ pub struct TelegramConfig {
     pub admins: Vec<i64>,
     /// Channels that receive notifications (the bot must be an admin there).
     pub channels: Vec<ChannelConfig>,
+    /// Numeric id of a chat (a private channel or group of the operator's
+    /// where the bot may post) that inline mode uploads a chart to when it
+    /// has no file id for it yet; unset: inline mode offers as pictures only
+    /// the charts some chat already asked for, the others as text.
+    pub chart_cache_chat: Option<i64>,
 }
 
 /// `[matrix]`.
@@ -325,6 +330,12 @@ impl TelegramConfig {
                     "[telegram] admins: {a} is not a user id (user ids are positive; negative ids are groups)"
                 ));
             }
+        }
+        if self.chart_cache_chat == Some(0) {
+            p.push(
+                "[telegram] chart_cache_chat must be a numeric chat id such as -1001234567890"
+                    .to_string(),
+            );
         }
         for c in &self.channels {
             if let ChannelId::Username(u) = &c.chat {

@@ -10,7 +10,9 @@ mod common;
 use std::time::Duration;
 
 use common::matrix::{unique, MatrixBot, Person, Synapse};
-use matrix_sdk::ruma::events::room::message::RoomMessageEventContent;
+use matrix_sdk::media::{MediaFormat, MediaRequestParameters};
+use matrix_sdk::ruma::events::room::message::{ImageMessageEventContent, RoomMessageEventContent};
+use matrix_sdk::ruma::events::room::MediaSource;
 use matrix_sdk::ruma::events::Mentions;
 use matrix_sdk::ruma::OwnedUserId;
 use matrix_sdk::RoomState;
@@ -81,16 +83,6 @@ async fn joins_on_invite_and_answers_commands_and_questions_in_both_languages() 
         r.body
     );
     assert!(r.body.contains("!chart trade"), "{}", r.body);
-
-    // Until pictures are sent, a chart answers as its alt text and source.
-    let q = ann.say(&room, "!chart trade").await;
-    let r = ann.reply_to(&q, REPLY_SECS).await;
-    assert!(
-        r.body.starts_with("📊 Bar chart") && r.body.contains("[¶4]"),
-        "{}",
-        r.body
-    );
-    assert!(r.body.contains("!chart milestones"), "{}", r.body);
 
     let q = ann.say(&room, "/help").await;
     let r = ann.reply_to(&q, REPLY_SECS).await;
@@ -211,6 +203,132 @@ async fn an_encrypted_room_works_the_same() {
     let q = ann.say(&room, "Кто возглавлял делегацию Беларуси?").await;
     let r = ann.reply_to(&q, REPLY_SECS).await;
     assert!(r.body.contains("Мясникович"), "{}", r.body);
+    drop(bot);
+}
+
+/// Downloads a chart the way a client does (decrypting an encrypted
+/// attachment) and checks it is a real 1200×750 PNG of the size `info`
+/// states; returns the bytes.
+async fn download_chart(p: &Person, img: &ImageMessageEventContent) -> Vec<u8> {
+    let req = MediaRequestParameters {
+        source: img.source.clone(),
+        format: MediaFormat::File,
+    };
+    let png = p
+        .client
+        .media()
+        .get_media_content(&req, false)
+        .await
+        .expect("the chart downloads (and decrypts)");
+    common::check_png(&png, 1200, 750);
+    let info = img.info.as_ref().expect("m.image info");
+    assert_eq!(info.mimetype.as_deref(), Some("image/png"));
+    assert_eq!(info.size.map(u64::from), Some(png.len() as u64));
+    assert_eq!(
+        (info.width.map(u64::from), info.height.map(u64::from)),
+        (Some(1200), Some(750))
+    );
+    png
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn charts_are_images_uploaded_once_and_encrypted_in_encrypted_rooms() {
+    let hs = Synapse::shared();
+    let tmp = tempfile::tempdir().unwrap();
+    let mut bot = MatrixBot::start(hs, tmp.path(), &unique("bot"), "");
+    let mut ann = Person::new(hs, &unique("ann")).await;
+    let room = ann.create_room(&[&bot.user_id], false).await;
+    ann.wait_joined(&room, &bot.user_id, REPLY_SECS).await;
+
+    // An m.image replying to the question: body = the alt text stating the
+    // figures, a plain content URI, info; then the caption and commands.
+    let q = ann.say(&room, "!chart trade").await;
+    let r = ann.reply_to(&q, REPLY_SECS).await;
+    let img = r
+        .image
+        .clone()
+        .unwrap_or_else(|| panic!("an m.image: {r:?}"));
+    assert!(
+        img.body.contains("769") && img.body.contains("479"),
+        "the body states the figures: {}",
+        img.body
+    );
+    let MediaSource::Plain(uri) = &img.source else {
+        panic!("an unencrypted room gets a plain URI: {:?}", img.source)
+    };
+    let uri = uri.clone();
+    download_chart(&ann, &img).await;
+    let caption = ann.wait_for(&bot.user_id, "[¶4]", REPLY_SECS).await;
+    assert!(caption.notice, "{caption:?}");
+    assert!(
+        caption.body.contains("!chart milestones"),
+        "{}",
+        caption.body
+    );
+    assert!(!caption.body.contains("Bar chart"), "{}", caption.body);
+
+    // The second request reuses the URI.
+    let q = ann.say(&room, "!chart trade").await;
+    let again = ann.reply_to(&q, REPLY_SECS).await;
+    assert!(
+        matches!(&again.image, Some(i) if matches!(&i.source, MediaSource::Plain(u) if *u == uri)),
+        "{again:?}"
+    );
+
+    // An encrypted room gets an encrypted attachment: the test client
+    // decrypts it to the same chart, and the server holds only ciphertext.
+    let secret = ann.create_room(&[&bot.user_id], true).await;
+    ann.wait_joined(&secret, &bot.user_id, REPLY_SECS).await;
+    let q = ann.say(&secret, "!chart trade").await;
+    let r = ann.reply_to(&q, REPLY_SECS).await;
+    let img = r
+        .image
+        .clone()
+        .unwrap_or_else(|| panic!("an m.image: {r:?}"));
+    let MediaSource::Encrypted(file) = &img.source else {
+        panic!("an encrypted room gets an encrypted file: {:?}", img.source)
+    };
+    let file_uri = file.url.clone();
+    assert_ne!(file_uri, uri);
+    let png = download_chart(&ann, &img).await;
+    let raw = ann
+        .client
+        .media()
+        .get_media_content(
+            &MediaRequestParameters {
+                source: MediaSource::Plain(file_uri.clone()),
+                format: MediaFormat::File,
+            },
+            false,
+        )
+        .await
+        .expect("the ciphertext downloads");
+    assert_eq!(raw.len(), png.len());
+    assert_ne!(
+        &raw[..8],
+        b"\x89PNG\r\n\x1a\n",
+        "the server must not hold the PNG"
+    );
+
+    // ...and the encrypted file is reused too.
+    let q = ann.say(&secret, "!chart trade").await;
+    let again = ann.reply_to(&q, REPLY_SECS).await;
+    assert!(
+        matches!(&again.image, Some(i) if matches!(&i.source, MediaSource::Encrypted(f) if f.url == file_uri)),
+        "{again:?}"
+    );
+    assert_eq!(bot.log().matches("matrix: chart uploaded").count(), 2);
+
+    // The stored sources survive a restart: no upload after it.
+    bot.terminate(20);
+    bot.restart();
+    let q = ann.say(&room, "!chart trade").await;
+    let after = ann.reply_to(&q, REPLY_SECS).await;
+    assert!(
+        matches!(&after.image, Some(i) if matches!(&i.source, MediaSource::Plain(u) if *u == uri)),
+        "{after:?}"
+    );
+    assert_eq!(bot.log().matches("matrix: chart uploaded").count(), 0);
     drop(bot);
 }
 

@@ -1,6 +1,6 @@
 //! End to end: the real `factbot run` against the Telegram Bot API emulator
 //! on 127.0.0.1 — private chats, groups, buttons, inline mode, escaping,
-//! 429/5xx bursts, kill -9 and restart, graceful shutdown, a wrong token.
+//! charts as photos, 429/5xx bursts, kill -9 and restart, graceful shutdown, a wrong token.
 //! Every bot process runs at RUST_LOG=trace and its log is checked for the
 //! token when it ends.
 
@@ -151,14 +151,6 @@ fn buttons_edit_the_message_in_place_and_inline_mode_offers_facts() {
     assert!(data.contains(&"/chart trade".to_string()), "{data:?}");
     assert!(data.iter().all(|d| d.len() <= 64));
 
-    // Until pictures are sent, a chart answers as its alt text and source.
-    let chart = ask(&emu, ANN, "/chart trade");
-    let t = text(&chart);
-    assert!(
-        t.starts_with("📊 Bar chart") && t.contains("479") && t.contains("[¶4]"),
-        "{chart}"
-    );
-
     let after = emu.last_seq();
     emu.press(ANN, r["message_id"].as_i64().unwrap(), "/source trade.2011");
     let edited = emu.next(Some(ANN), "edited", after, 20);
@@ -180,6 +172,192 @@ fn buttons_edit_the_message_in_place_and_inline_mode_offers_facts() {
             .any(|r| r["id"] == "milestones.customs_union"),
         "{answer}"
     );
+}
+
+/// The results of the bot's answer to an inline `query`.
+fn inline(emu: &Emulator, query: &str) -> Vec<serde_json::Value> {
+    let after = emu.last_seq();
+    emu.inline_query(query);
+    let answer = emu.next(None, "inline_answer", after, 20);
+    answer["results"].as_array().cloned().unwrap_or_default()
+}
+
+/// The inline result with `id`.
+fn result<'a>(results: &'a [serde_json::Value], id: &str) -> &'a serde_json::Value {
+    results
+        .iter()
+        .find(|r| r["id"] == id)
+        .unwrap_or_else(|| panic!("no inline result {id}: {results:#?}"))
+}
+
+/// The keyboard's callback data, row by row.
+fn button_data(e: &serde_json::Value) -> Vec<String> {
+    e["message"]["reply_markup"]["inline_keyboard"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|row| row.as_array().into_iter().flatten())
+        .filter_map(|b| b["callback_data"].as_str().map(str::to_string))
+        .collect()
+}
+
+#[test]
+fn charts_are_photos_uploaded_once_and_then_sent_by_file_id() {
+    let emu = Emulator::start();
+    let dir = tempfile::tempdir().unwrap();
+    let mut bot = BotProcess::start(&emu, dir.path());
+
+    // Inline mode before any chat asked for a chart (and no cache chat):
+    // the charts as text, stating the figures.
+    let before = inline(&emu, "chart");
+    for name in ["trade", "milestones", "investment"] {
+        let r = result(&before, &format!("chart.{name}.en"));
+        assert_eq!(r["type"], "article", "{r}");
+    }
+    let trade_text = &result(&before, "chart.trade.en")["input_message_content"]["message_text"];
+    assert!(trade_text.as_str().unwrap().contains("769"), "{trade_text}");
+
+    // The first request uploads the PNG (multipart) with an HTML caption
+    // citing its paragraph, the buttons, and a reply to the question.
+    let after = emu.last_seq();
+    let q = emu.say(ANN, "/chart trade");
+    let first = emu.next(Some(ANN), "sent", after, 20);
+    assert_eq!(first["method"], "SendPhoto", "{first}");
+    assert_eq!(first["uploaded"], true, "{first}");
+    assert_eq!(first["parse_mode"], "HTML");
+    let caption = first["caption"].as_str().unwrap();
+    assert!(
+        caption.starts_with("<b>") && caption.contains("769") && caption.contains("[¶4]"),
+        "{caption}"
+    );
+    assert_eq!(
+        first["message"]["reply_to_message"]["message_id"],
+        q["message"]["message_id"]
+    );
+    let data = button_data(&first);
+    assert!(
+        data.contains(&"/trade".to_string()) && data.contains(&"/chart milestones".to_string()),
+        "{data:?}"
+    );
+    let file_id = first["photo_file_id"].as_str().unwrap().to_string();
+    let png = emu.file(&file_id);
+    common::check_png(&png, 1200, 750);
+    assert_eq!(emu.uploads("SendPhoto"), 1);
+
+    // Inline mode now offers the uploaded chart as a cached photo.
+    let now = inline(&emu, "trade");
+    let photo = result(&now, "chart.trade.en");
+    assert_eq!(photo["type"], "photo", "{photo}");
+    assert_eq!(photo["photo_file_id"], file_id.as_str());
+    assert_eq!(photo["parse_mode"], "HTML");
+    assert!(
+        photo["caption"].as_str().unwrap().contains("[¶4]"),
+        "{photo}"
+    );
+    assert!(
+        now.iter().any(|r| r["id"] == "trade.2011"),
+        "the facts follow the chart"
+    );
+
+    // The same chart in another chat (a group): by the stored file id.
+    let group = -4242;
+    let after = emu.last_seq();
+    emu.say(group, &format!("/chart@{BOT_USERNAME} trade"));
+    let again = emu.next(Some(group), "sent", after, 20);
+    assert_eq!(again["method"], "SendPhoto");
+    assert_eq!(again["uploaded"], false, "{again}");
+    assert_eq!(again["photo_file_id"], file_id.as_str());
+    assert_eq!(emu.uploads("SendPhoto"), 1, "no second upload");
+
+    // The Russian chart is another picture: uploaded once of its own.
+    let ru = ask(&emu, ANN, "/chart торговля");
+    assert_eq!(ru["uploaded"], true, "{ru}");
+    assert!(ru["caption"].as_str().unwrap().contains("769"), "{ru}");
+    assert_ne!(ru["photo_file_id"], file_id.as_str());
+    common::check_png(&emu.file(ru["photo_file_id"].as_str().unwrap()), 1200, 750);
+
+    // A "Chart" button under a text answer sends the chart below it, by id.
+    let trade = ask(&emu, ANN, "/trade");
+    let after = emu.last_seq();
+    emu.press(ANN, trade["message_id"].as_i64().unwrap(), "/chart trade");
+    let pressed = emu.next(Some(ANN), "sent", after, 20);
+    assert_eq!(pressed["method"], "SendPhoto");
+    assert_eq!(pressed["photo_file_id"], file_id.as_str());
+    emu.next(None, "callback_answer", after, 20);
+    // "As text" under the photo answers below it (a caption is no page to
+    // edit), and the button stops spinning.
+    let after = emu.last_seq();
+    emu.press(ANN, first["message_id"].as_i64().unwrap(), "/trade");
+    let as_text = emu.next(Some(ANN), "sent", after, 20);
+    assert!(text(&as_text).contains("USD 769 million"), "{as_text}");
+    emu.next(None, "callback_answer", after, 20);
+    assert_eq!(emu.uploads("SendPhoto"), 2);
+
+    // Telegram forgets the files (another token, purged): the stored id is
+    // refused once, the chart uploaded again, and the new id reused.
+    emu.forget_files();
+    // Inline mode first: Telegram refuses the cached photo, the bot
+    // forgets the id and answers with the chart as text.
+    let refused = inline(&emu, "chart trade");
+    assert_eq!(result(&refused, "chart.trade.en")["type"], "article");
+    let renewed = ask(&emu, ANN, "/chart trade");
+    assert_eq!(renewed["uploaded"], true, "{renewed}");
+    let new_id = renewed["photo_file_id"].as_str().unwrap().to_string();
+    assert_ne!(new_id, file_id);
+    assert_eq!(emu.uploads("SendPhoto"), 3);
+
+    // A photo Telegram refuses for good: the answer comes as text, the
+    // figures in words.
+    emu.fault(json!({"method": "sendPhoto", "kind": "400", "description": "Bad Request: PHOTO_INVALID_DIMENSIONS", "count": 1}));
+    let refused = ask(&emu, ANN, "/chart milestones");
+    assert_eq!(refused["method"], "SendMessage", "{refused}");
+    assert!(text(&refused).starts_with("📊 "), "{refused}");
+
+    // The id survives a restart.
+    bot.terminate(10);
+    let _bot = BotProcess::start(&emu, dir.path());
+    let after_restart = ask(&emu, ANN, "/chart trade");
+    assert_eq!(after_restart["uploaded"], false, "{after_restart}");
+    assert_eq!(after_restart["photo_file_id"], new_id.as_str());
+    assert_eq!(emu.uploads("SendPhoto"), 3);
+}
+
+#[test]
+fn inline_mode_uploads_charts_to_the_cache_chat_once() {
+    let emu = Emulator::start();
+    let dir = tempfile::tempdir().unwrap();
+    let cache = -1_009_999_000_001_i64;
+    let _bot = BotProcess::start_with(&emu, dir.path(), &format!("chart_cache_chat = {cache}\n"));
+    // Nobody has asked for a chart: inline mode uploads the three Russian
+    // charts to the cache chat and offers them as pictures.
+    let after = emu.last_seq();
+    let results = inline(&emu, "графики");
+    let mut ids = Vec::new();
+    for name in ["trade", "milestones", "investment"] {
+        let r = result(&results, &format!("chart.{name}.ru"));
+        assert_eq!(r["type"], "photo", "{r}");
+        ids.push(r["photo_file_id"].as_str().unwrap().to_string());
+    }
+    let uploads: Vec<_> = emu
+        .events(Some(cache), after, 1)
+        .into_iter()
+        .filter(|e| e["method"] == "SendPhoto")
+        .collect();
+    assert_eq!(uploads.len(), 3, "{uploads:#?}");
+    assert!(uploads.iter().all(|e| e["uploaded"] == true));
+    for id in &ids {
+        common::check_png(&emu.file(id), 1200, 750);
+    }
+    // Asked again, and in a chat: no more uploads.
+    let again = inline(&emu, "график торговля");
+    assert_eq!(
+        result(&again, "chart.trade.ru")["photo_file_id"],
+        ids[0].as_str()
+    );
+    let sent = ask(&emu, ANN, "/chart торговля");
+    assert_eq!(sent["uploaded"], false, "{sent}");
+    assert_eq!(sent["photo_file_id"], ids[0].as_str());
+    assert_eq!(emu.uploads("SendPhoto"), 3);
 }
 
 #[test]

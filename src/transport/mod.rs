@@ -10,6 +10,7 @@
 pub mod console;
 #[cfg(feature = "matrix")]
 pub mod matrix;
+pub mod media;
 #[cfg(feature = "telegram")]
 pub mod telegram;
 

@@ -194,6 +194,8 @@ pub struct Seen {
     pub body: String,
     pub html: Option<String>,
     pub in_reply_to: Option<OwnedEventId>,
+    /// The content of an `m.image` (source, info).
+    pub image: Option<matrix_sdk::ruma::events::room::message::ImageMessageEventContent>,
 }
 
 /// A person with a matrix-sdk client (in-memory stores, encryption on).
@@ -255,6 +257,7 @@ impl Person {
                             body: "<unable to decrypt>".into(),
                             html: None,
                             in_reply_to: None,
+                            image: None,
                         },
                     ));
                     continue;
@@ -455,6 +458,10 @@ fn seen(m: &OriginalSyncRoomMessageEvent) -> Seen {
         Some(Relation::Reply(r)) => Some(r.in_reply_to.event_id.clone()),
         _ => None,
     };
+    let image = match &m.content.msgtype {
+        MessageType::Image(i) => Some(i.clone()),
+        _ => None,
+    };
     Seen {
         event_id: m.event_id.clone(),
         sender: m.sender.clone(),
@@ -462,6 +469,7 @@ fn seen(m: &OriginalSyncRoomMessageEvent) -> Seen {
         body,
         html,
         in_reply_to,
+        image,
     }
 }
 

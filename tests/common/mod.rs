@@ -57,3 +57,28 @@ pub fn copy_dataset(dir: &Path) -> PathBuf {
 #[cfg(feature = "matrix")]
 pub mod matrix;
 pub mod telegram;
+
+/// Checks that `bytes` is a real chart: the PNG signature, an IHDR of
+/// `w`×`h`, pixels that decode, and ink on several percent of them (not a
+/// blank or single-colour picture).
+pub fn check_png(bytes: &[u8], w: u32, h: u32) {
+    assert!(bytes.len() > 1000, "{} bytes is no chart", bytes.len());
+    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "PNG signature");
+    assert_eq!(&bytes[12..16], b"IHDR", "IHDR first");
+    let be = |i: usize| u32::from_be_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]);
+    assert_eq!((be(16), be(20)), (w, h), "IHDR dimensions");
+    let mut reader = png::Decoder::new(std::io::Cursor::new(bytes))
+        .read_info()
+        .expect("a readable PNG header");
+    let mut buf = vec![0; reader.output_buffer_size().expect("a sane size")];
+    let info = reader.next_frame(&mut buf).expect("readable pixels");
+    buf.truncate(info.buffer_size());
+    let px = info.color_type.samples();
+    let first = &buf[..px];
+    let total = buf.len() / px;
+    let differ = buf.chunks_exact(px).filter(|p| *p != first).count();
+    assert!(
+        differ * 100 > total * 2,
+        "only {differ} of {total} pixels differ from the corner: a blank picture"
+    );
+}

@@ -237,6 +237,34 @@ impl Emulator {
             .unwrap_or_default()
     }
 
+    /// The bytes of a file the bot sent, by any of its file ids.
+    pub fn file(&self, file_id: &str) -> Vec<u8> {
+        let url = format!("{}/control/file?file_id={file_id}", self.url);
+        let r = ureq::get(&url)
+            .call()
+            .unwrap_or_else(|e| panic!("GET file {file_id}: {e}"));
+        let mut out = Vec::new();
+        std::io::Read::read_to_end(
+            &mut std::io::Read::take(r.into_reader(), 20 << 20),
+            &mut out,
+        )
+        .unwrap();
+        out
+    }
+
+    /// Photos uploaded (multipart) so far, by method.
+    pub fn uploads(&self, method: &str) -> u64 {
+        self.get("/control/stats")["result"]["uploads"][method]
+            .as_u64()
+            .unwrap_or(0)
+    }
+
+    /// Forgets every file: the bot's stored file ids go stale.
+    pub fn forget_files(&self) {
+        let url = format!("{}/control/files", self.url);
+        ureq::delete(&url).call().expect("DELETE /control/files");
+    }
+
     /// Successful sends to `chat`, as the emulator counted them.
     pub fn sends_to(&self, chat: i64) -> u64 {
         // teloxide names methods in PascalCase; the emulator counts as called.

@@ -38,6 +38,13 @@ let tg; // the telegram-test-api TelegramServer instance
 const pollers = new Map(); // bot token -> pending getUpdates long poll
 const eventWaiters = new Set(); // pending GET /control/messages long polls
 const st = { seq: 0, faultSeq: 0 };
+// Uploaded files: file_id -> {data: Buffer, mime, width, height, file_unique_id}.
+// Outside `st` so /control/reset keeps them, as Telegram keeps a bot's files;
+// DELETE /control/files forgets them (stored file ids then go stale).
+const files = new Map();
+let fileSeq = 0;
+const MAX_PHOTO_BYTES = 10 * 1024 * 1024; // Telegram: photos up to 10 MB
+const MAX_CAPTION = 1024;
 function reset() {
   Object.assign(st, {
     chats: new Map(), // chat id -> Chat object (type declared by tests or inferred)
@@ -48,7 +55,7 @@ function reset() {
     members: new Map(), // "chat:user" -> status declared with /control/member
     callbacks: new Map(), // callback_query id -> chat id
     sends: [], // timestamps for the enforce-limits mode
-    stats: { calls: {}, ok: {}, errors: {}, faults: {}, chats: {} },
+    stats: { calls: {}, ok: {}, errors: {}, faults: {}, chats: {}, uploads: {} },
     limits: { enabled: process.env.TG_EMU_ENFORCE_LIMITS === '1', global_per_sec: 30, chat_per_sec: 1, group_per_min: 20 },
   });
   if (tg) { tg.storage.userMessages = []; tg.storage.botMessages = []; }
@@ -232,6 +239,88 @@ function visibleText(text, parseMode) {
   return text.replace(/<[^>]*>/g, '').replace(/&(lt|gt|amp|quot|#\d+|#x[0-9a-f]+);/gi, '.');
 }
 
+// ---- photos (not in the package): sendPhoto with an upload or a file_id ----
+// The pixel size of a PNG (IHDR) or JPEG (first SOFn); null if neither.
+function imageSize(b) {
+  if (b.length >= 24 && b.subarray(0, 8).equals(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]))
+    && b.subarray(12, 16).toString('latin1') === 'IHDR') {
+    return { mime: 'image/png', width: b.readUInt32BE(16), height: b.readUInt32BE(20) };
+  }
+  if (b.length > 4 && b[0] === 0xff && b[1] === 0xd8) {
+    for (let i = 2; i + 9 < b.length;) {
+      if (b[i] !== 0xff) return null;
+      const marker = b[i + 1], len = b.readUInt16BE(i + 2);
+      if (marker >= 0xc0 && marker <= 0xcf && ![0xc4, 0xc8, 0xcc].includes(marker)) {
+        return { mime: 'image/jpeg', width: b.readUInt16BE(i + 7), height: b.readUInt16BE(i + 5) };
+      }
+      i += 2 + len;
+    }
+  }
+  return null;
+}
+// Telegram keeps a photo in several sizes (thumbnails first, each with its own
+// file_id) and the original scaled to at most 1280 px on the long side.
+function storePhoto(data, dim) {
+  const seq = ++fileSeq, long = Math.max(dim.width, dim.height), sizes = [];
+  for (const [tag, side] of [['s', 90], ['m', 320], ['x', 800], ['y', 1280]]) {
+    if (long <= side && tag !== 's') break;
+    const f = Math.min(1, side / long);
+    sizes.push({ tag, width: Math.round(dim.width * f), height: Math.round(dim.height * f) });
+    if (long <= side) break;
+  }
+  if (long > 90 && long <= 1280 && sizes[sizes.length - 1].width !== dim.width) sizes.push({ tag: 'w', width: dim.width, height: dim.height });
+  return sizes.map((z, i) => {
+    const id = `AgACAgIAEmu${seq}${z.tag}`, last = i === sizes.length - 1;
+    const size = last ? data.length : Math.max(1, Math.round(data.length * (z.width * z.height) / (dim.width * dim.height)));
+    const ps = { file_id: id, file_unique_id: `AQADemu${seq}${z.tag}`, file_size: size, width: z.width, height: z.height };
+    files.set(id, { data, mime: dim.mime, width: z.width, height: z.height, sizes: null, photo: ps });
+    return ps;
+  }).map((ps, _, all) => { files.get(ps.file_id).sizes = all; return ps; });
+}
+const WRONG_FILE = 'Bad Request: wrong file identifier/HTTP URL specified';
+function sendPhoto(req, res) {
+  const p = req.tg, token = req.params.token;
+  if (p.chat_id === undefined || p.chat_id === '') return fail(res, 400, 'Bad Request: chat_id is empty');
+  if (!Number.isFinite(Number(p.chat_id))) return fail(res, 400, 'Bad Request: chat not found');
+  const ref = typeof p.photo === 'string' ? p.photo : '';
+  const part = ref.startsWith('attach://') ? req.files[ref.slice(9)] : req.files.photo;
+  let sizes, uploaded = false;
+  if (part) {
+    if (part.data.length > MAX_PHOTO_BYTES) return fail(res, 400, 'Bad Request: file is too big');
+    const dim = imageSize(part.data);
+    if (!dim) return fail(res, 400, 'Bad Request: IMAGE_PROCESS_FAILED');
+    if (dim.width + dim.height > 10000 || Math.max(dim.width, dim.height) > 20 * Math.min(dim.width, dim.height) || !dim.width || !dim.height) {
+      return fail(res, 400, 'Bad Request: PHOTO_INVALID_DIMENSIONS');
+    }
+    sizes = storePhoto(part.data, dim);
+    uploaded = true;
+    bump(st.stats.uploads, req.params.method);
+  } else if (ref.startsWith('attach://')) {
+    return fail(res, 400, 'Bad Request: wrong remote file identifier specified: the attachment is missing');
+  } else if (files.has(ref)) {
+    sizes = files.get(ref).sizes;
+  } else if (/^https?:\/\//i.test(ref)) {
+    return fail(res, 400, 'Bad Request: failed to get HTTP URL content');
+  } else if (!ref) {
+    return fail(res, 400, 'Bad Request: there is no photo in the request');
+  } else {
+    return fail(res, 400, WRONG_FILE);
+  }
+  const caption = typeof p.caption === 'string' ? p.caption : undefined;
+  if (caption && visibleText(caption, p.parse_mode).length > MAX_CAPTION) return fail(res, 400, 'Bad Request: message caption is too long');
+  const stock = tg.addBotMessage({ chat_id: p.chat_id, text: caption || '' }, token);
+  const msg = { message_id: stock.message_id, from: botUser(token), chat: chatFor(p.chat_id), date: now(), photo: sizes };
+  if (caption) msg.caption = caption;
+  if (p.reply_markup && p.reply_markup.inline_keyboard) msg.reply_markup = { inline_keyboard: p.reply_markup.inline_keyboard };
+  const replyTo = int(p.reply_to_message_id ?? (p.reply_parameters && p.reply_parameters.message_id), 0);
+  const orig = replyTo && st.msgs.get(key(msg.chat.id, replyTo));
+  if (orig) msg.reply_to_message = withoutReply(orig);
+  st.msgs.set(key(msg.chat.id, msg.message_id), msg);
+  record({ kind: 'sent', method: req.params.method, chat_id: msg.chat.id, message_id: msg.message_id, caption, parse_mode: p.parse_mode,
+    photo_file_id: sizes[sizes.length - 1].file_id, uploaded, message: msg });
+  ok(res, msg);
+}
+
 // ---- bot API methods (overriding the package's, case-insensitive like Telegram) ----
 const H = {
   getMe: (req, res) => ok(res, {
@@ -241,6 +330,7 @@ const H = {
     has_topics_enabled: false, allows_users_to_create_topics: false, supports_guest_queries: false, can_manage_bots: false,
   }),
   getUpdates,
+  sendPhoto,
   // DEVIATION D3: the package returns `date` in milliseconds, chat.type always
   // "private", no `from`, no reply_to_message. We keep its storage and message
   // id counter (tg.addBotMessage) and answer a real Message.
@@ -290,6 +380,10 @@ const H = {
   },
   answerInlineQuery(req, res) {
     const p = req.tg;
+    const results = Array.isArray(p.results) ? p.results : [];
+    if (results.some((r) => r && r.type === 'photo' && r.photo_file_id !== undefined && !files.has(String(r.photo_file_id)))) {
+      return fail(res, 400, WRONG_FILE);
+    }
     record({ kind: 'inline_answer', method: req.params.method, chat_id: null, inline_query_id: String(p.inline_query_id), results: p.results });
     ok(res, true);
   },
@@ -353,6 +447,7 @@ function edit(req, res) {
   const cur = st.msgs.get(key(p.chat_id, p.message_id));
   if (!cur) return fail(res, 400, 'Bad Request: message to edit not found');
   if (!cur.from || !cur.from.is_bot) return fail(res, 400, "Bad Request: message can't be edited");
+  if (isText && cur.photo) return fail(res, 400, 'Bad Request: there is no text in the message to edit');
   const next = { ...cur, edit_date: now() };
   delete next.reply_markup;
   if (markup) next.reply_markup = markup;
@@ -420,27 +515,40 @@ function limitRetryAfter(chat) {
 
 // Runs before every bot method: parameters, stats, faults, limits.
 // DEVIATION D9: the package has no multipart parser, and teloxide sends some
-// methods (setWebhook) as multipart/form-data even without a file. Text fields
-// are parsed here; a part carrying a file is refused (no uploads).
+// methods (setWebhook, sendPhoto) as multipart/form-data. Parsed here on
+// bytes: text fields become parameters, parts with a filename become
+// `req.files[name]` = {filename, content_type, data: Buffer} (sendPhoto
+// refers to one as "attach://name", as teloxide does, or names it `photo`).
 function readMultipart(req) {
   const m = /boundary=(?:"([^"]+)"|([^;]+))/i.exec(req.headers['content-type'] || '');
   if (!m) return Promise.resolve(null);
-  const boundary = '--' + (m[1] || m[2]);
+  const boundary = Buffer.from('--' + (m[1] || m[2]));
   return new Promise((resolve) => {
     const chunks = [];
-    req.on('data', (c) => chunks.push(c));
+    let size = 0, tooBig = false;
+    req.on('data', (c) => { size += c.length; if (size > MAX_PHOTO_BYTES + 65536) tooBig = true; else chunks.push(c); });
     req.on('end', () => {
-      const fields = {};
-      for (const part of Buffer.concat(chunks).toString('utf8').split(boundary)) {
-        const sep = part.indexOf('\r\n\r\n');
+      if (tooBig) return resolve({ tooBig: true });
+      const body = Buffer.concat(chunks), fields = {}, parts = {};
+      let pos = body.indexOf(boundary);
+      while (pos >= 0) {
+        const start = pos + boundary.length, next = body.indexOf(boundary, start);
+        if (next < 0) break;
+        const part = body.subarray(start, next), sep = part.indexOf('\r\n\r\n');
+        pos = next;
         if (sep < 0) continue;
-        const head = part.slice(0, sep);
+        const head = part.subarray(0, sep).toString('utf8');
+        let data = part.subarray(sep + 4);
+        if (data.length >= 2 && data[data.length - 2] === 13 && data[data.length - 1] === 10) data = data.subarray(0, data.length - 2);
         const name = /name="([^"]*)"/i.exec(head);
         if (!name) continue;
-        if (/filename=/i.test(head)) return resolve(null);
-        fields[name[1]] = part.slice(sep + 4).replace(/\r\n$/, '');
+        const file = /filename="([^"]*)"/i.exec(head);
+        if (file) {
+          const ct = /content-type:\s*([^\r\n]+)/i.exec(head);
+          parts[name[1]] = { filename: file[1], content_type: ct ? ct[1].trim() : 'application/octet-stream', data: Buffer.from(data) };
+        } else fields[name[1]] = data.toString('utf8');
       }
-      resolve(fields);
+      resolve({ fields, files: parts });
     });
     req.on('error', () => resolve(null));
   });
@@ -448,10 +556,16 @@ function readMultipart(req) {
 
 async function gate(req, res, next) {
   const method = req.params.method;
+  req.files = {};
   if (/^multipart\//i.test(req.headers['content-type'] || '')) {
-    const fields = await readMultipart(req);
-    if (!fields) return fail(res, 400, 'Bad Request: telegram emulator does not support file uploads');
-    req.body = fields;
+    const mp = await readMultipart(req);
+    if (!mp) return fail(res, 400, 'Bad Request: unreadable multipart body');
+    if (mp.tooBig) return fail(res, 413, 'Request Entity Too Large');
+    if (Object.keys(mp.files).length && !/^sendphoto$/i.test(method)) {
+      return fail(res, 400, `Bad Request: telegram emulator does not support file uploads to ${method}`);
+    }
+    req.body = mp.fields;
+    req.files = mp.files;
   }
   const p = { ...req.query, ...(req.body || {}) }; // GET query, JSON, form or multipart bodies
   for (const [k, v] of Object.entries(p)) { // form-encoded requests carry objects as JSON strings
@@ -591,8 +705,17 @@ function controlRoutes(app) {
     st.faults = req.query.id ? st.faults.filter((f) => String(f.id) !== String(req.query.id)) : [];
     cok(res, true);
   });
+  // The bytes of a file the bot sent (any of its file ids), as uploaded.
+  app.get('/control/file', (req, res) => {
+    const f = files.get(String(req.query.file_id || ''));
+    if (!f) return res.status(404).json({ ok: false, error_code: 404, description: 'no such file' });
+    res.set('content-type', f.mime).set('x-photo-width', String(f.width)).set('x-photo-height', String(f.height)).send(f.data);
+  });
+  // Forgets every file: the bot's stored file ids go stale, as when a bot's
+  // files are gone or its token belongs to another bot.
+  app.delete('/control/files', (req, res) => { const n = files.size; files.clear(); cok(res, n); });
   app.get('/control/stats', (req, res) => cok(res, { ...st.stats, pending_updates: tg.storage.userMessages.length, last_seq: st.seq }));
-  app.delete('/control/stats', (req, res) => { st.stats = { calls: {}, ok: {}, errors: {}, faults: {}, chats: {} }; cok(res, true); });
+  app.delete('/control/stats', (req, res) => { st.stats = { calls: {}, ok: {}, errors: {}, faults: {}, chats: {}, uploads: {} }; cok(res, true); });
   app.get('/control/limits', (req, res) => cok(res, st.limits));
   app.post('/control/limits', (req, res) => {
     const b = req.body || {};

@@ -336,6 +336,43 @@ async function main() {
     assert(a.status === 400 && a.body.description === 'Bad Request: message is too long', JSON.stringify(a.body));
     assert(b.status === 200 && c.status === 200 && d.status === 400, `${b.status} ${c.status} ${d.status}`);
   });
+  await check('sendPhoto: multipart upload (attach://), sizes, file download, reuse by file_id, stale ids, caption limit', async () => {
+    // A PNG header of a 400×250 picture, built by hand: signature, IHDR, IDAT, IEND (the emulator reads only IHDR).
+    const ihdr = Buffer.alloc(13); ihdr.writeUInt32BE(400, 0); ihdr.writeUInt32BE(250, 4); ihdr[8] = 8; ihdr[9] = 2;
+    const chunk = (type, data) => { const b = Buffer.alloc(12 + data.length); b.writeUInt32BE(data.length, 0); b.write(type, 4, 'latin1'); data.copy(b, 8); return b; };
+    const png = Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr), chunk('IDAT', Buffer.from([0, 1, 2, 3])), chunk('IEND', Buffer.alloc(0))]);
+    const form = new FormData();
+    form.append('chat_id', '5201'); form.append('photo', 'attach://f1'); form.append('caption', '<b>Chart</b>'); form.append('parse_mode', 'HTML');
+    form.append('reply_markup', JSON.stringify({ inline_keyboard: [[{ text: 'x', callback_data: 'y' }]] }));
+    form.append('f1', new Blob([png], { type: 'image/png' }), 'chart.png');
+    const r = await (await fetch(`${BASE}/bot${TOKEN}/sendPhoto`, { method: 'POST', body: form })).json();
+    assert(r.ok && Array.isArray(r.result.photo), JSON.stringify(r));
+    const big = r.result.photo[r.result.photo.length - 1];
+    assert(big.width === 400 && big.height === 250 && r.result.photo.length === 3 && r.result.caption === '<b>Chart</b>', JSON.stringify(r.result.photo));
+    assert(r.result.reply_markup.inline_keyboard[0][0].callback_data === 'y', 'keyboard echoed');
+    const bytes = Buffer.from(await (await fetch(`${BASE}/control/file?file_id=${big.file_id}`)).arrayBuffer());
+    assert(bytes.equals(png), 'the uploaded bytes come back');
+    const again = await call('sendPhoto', { chat_id: 5202, photo: big.file_id });
+    assert(again.status === 200 && again.body.result.photo[2].file_id === big.file_id, JSON.stringify(again.body));
+    const ev = (await ctl('GET', 'messages?chat_id=5202&after=0')).result.pop();
+    assert(ev.method === 'sendPhoto' && ev.uploaded === false && ev.photo_file_id === big.file_id, JSON.stringify(ev));
+    const long = await call('sendPhoto', { chat_id: 5202, photo: big.file_id, caption: 'x'.repeat(1025) });
+    assert(long.status === 400 && long.body.description === 'Bad Request: message caption is too long', JSON.stringify(long.body));
+    const edit = await call('editMessageText', { chat_id: 5202, message_id: again.body.result.message_id, text: 't' });
+    assert(edit.status === 400 && /no text in the message/.test(edit.body.description), JSON.stringify(edit.body));
+    const junk = new FormData(); junk.append('chat_id', '5201'); junk.append('photo', new Blob([Buffer.from('not an image')]), 'x.png');
+    const bad = await (await fetch(`${BASE}/bot${TOKEN}/sendPhoto`, { method: 'POST', body: junk })).json();
+    assert(!bad.ok && bad.description === 'Bad Request: IMAGE_PROCESS_FAILED', JSON.stringify(bad));
+    const inl = await call('answerInlineQuery', { inline_query_id: '1', results: [{ type: 'photo', id: 'a', photo_file_id: big.file_id }] });
+    assert(inl.status === 200, JSON.stringify(inl.body));
+    await ctl('DELETE', 'files');
+    const stale = await call('sendPhoto', { chat_id: 5202, photo: big.file_id });
+    assert(stale.status === 400 && stale.body.description === 'Bad Request: wrong file identifier/HTTP URL specified', JSON.stringify(stale.body));
+    const staleInline = await call('answerInlineQuery', { inline_query_id: '2', results: [{ type: 'photo', id: 'a', photo_file_id: big.file_id }] });
+    assert(staleInline.status === 400, JSON.stringify(staleInline.body));
+    const stats = (await ctl('GET', 'stats')).result;
+    assert(stats.uploads.sendPhoto === 1, JSON.stringify(stats.uploads));
+  });
   await check('enforce-limits mode: 1 msg/s per chat, 20/min per group', async () => {
     await ctl('POST', 'limits', { enabled: true, group_per_min: 3 });
     const a = await call('sendMessage', { chat_id: 6001, text: '1' });

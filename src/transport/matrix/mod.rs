@@ -6,6 +6,8 @@
 //!   sled so a kill -9 neither loses nor repeats an answer.
 //! - [`send`]: replies as `m.notice` with HTML, threaded as a reply;
 //!   `!leave`.
+//! - [`image`]: charts as `m.image` (an encrypted attachment in encrypted
+//!   rooms), each uploaded once per dataset version and kind of room.
 //! - [`invites`]: joining on invite, with an allow-list and backoff.
 //! - [`deliver`]: notifications to subscribed rooms (the notify worker's
 //!   [`Deliver`](crate::notify::Deliver) for `mx:` chats).
@@ -26,6 +28,7 @@
 //! one-to-one rooms, those addressed to the bot in groups) instead of lost.
 
 mod deliver;
+pub mod image;
 mod inbox;
 mod invites;
 pub mod route;
@@ -79,6 +82,9 @@ pub(crate) struct Ctx {
     pub me: OwnedUserId,
     /// Config `admins`: may make the bot leave any room and announce.
     pub admins: Vec<String>,
+    /// Charts: PNGs, stored content URIs / encrypted files, one upload per
+    /// chart at a time.
+    pub images: image::Images,
 }
 
 /// Runs the Matrix bot until `shutdown` resolves. Fails only at start (no
@@ -104,8 +110,13 @@ pub async fn run(
     let display_name = client.account().get_display_name().await.ok().flatten();
     let names = Names::new(me.as_str(), display_name);
     inbox.prune();
+    let images = image::Images::new(
+        Arc::clone(&app),
+        crate::transport::media::MediaIds::open(app.store(), image::TREE)?,
+    );
     let ctx = Arc::new(Ctx {
         app,
+        images,
         client: client.clone(),
         inbox: inbox.clone(),
         me,

@@ -1,6 +1,7 @@
 //! Answering one message: the app's reply as `m.notice` events with
 //! `body` and HTML `formatted_body`, the first one a reply (`m.in_reply_to`)
-//! to the question; and `!leave`.
+//! to the question (a chart first as an `m.image`, see [`super::image`]);
+//! and `!leave`.
 //!
 //! `m.notice` is the Matrix convention for bot output: clients show it
 //! differently and well-behaved bots (this one included) never answer it,
@@ -76,8 +77,25 @@ pub(crate) async fn handle(ctx: &Ctx, job: &Job) -> Option<String> {
                     return None;
                 }
             };
-            let parts = render_matrix(&reply, MATRIX_LIMIT);
+            // A chart: the picture first (replying to the question), then
+            // its caption and commands as the text below.
             let mut first = true;
+            let mut text = std::borrow::Cow::Borrowed(&reply);
+            if let Some(image) = &reply.image {
+                if let Some(png) = ctx.images.png(image).await {
+                    if let Some(source) = ctx.images.source(&ctx.client, &room, &png).await {
+                        let content = RoomMessageEventContent::new(super::image::message(
+                            &image.alt, source, &png,
+                        ));
+                        if !send(&room, reply_to(content, job)).await {
+                            return None;
+                        }
+                        first = false;
+                        text = std::borrow::Cow::Owned(super::image::follow_up(&reply, image));
+                    }
+                }
+            }
+            let parts = render_matrix(&text, MATRIX_LIMIT);
             for (body, html) in parts {
                 let content = RoomMessageEventContent::notice_html(body, html);
                 let content = if first {

@@ -9,19 +9,21 @@ use teloxide::payloads::{AnswerInlineQuerySetters, EditMessageTextSetters};
 use teloxide::prelude::*;
 use teloxide::requests::Request as _;
 use teloxide::types::{
-    InlineQueryResult, InlineQueryResultArticle, InputMessageContent, InputMessageContentText, Me,
-    ParseMode, UpdateKind,
+    FileId, InlineQueryResult, InlineQueryResultArticle, InlineQueryResultCachedPhoto,
+    InputMessageContent, InputMessageContentText, Me, ParseMode, UpdateKind,
 };
 use teloxide::{ApiError, RequestError};
 
 use super::listener::Inbox;
+use super::photo::{inline_charts, send_chart_reply, stale_file_id, Photos};
 use super::route::{route, Incoming, Route};
 use super::send::{keyboard, send_reply, with_retry};
 use crate::answer::Request;
 use crate::app::App;
+use crate::chart::ChartKind;
 use crate::facts::Lang;
 use crate::query::detect_lang;
-use crate::reply::{render_telegram_html, Reply, TELEGRAM_LIMIT};
+use crate::reply::{render_caption_html, render_telegram_html, Block, Reply, TELEGRAM_LIMIT};
 
 /// Inline results offered at most (Telegram's limit).
 const INLINE_RESULTS: usize = 50;
@@ -38,6 +40,8 @@ pub struct Ctx {
     pub inbox: Inbox,
     /// Telegram user ids of the bot's admins (`[telegram] admins`).
     pub admins: Vec<i64>,
+    /// Charts: PNGs, stored file ids, one upload per chart at a time.
+    pub photos: Photos,
 }
 
 /// What the app needs to know about the sender, found out here.
@@ -244,6 +248,9 @@ async fn answer_message<B: TgRequester>(
     )
     .await;
     let reply = ctx.answer(msg.chat.id, &text, msg.from.as_ref(), who).await;
+    if reply.image.is_some() {
+        return send_chart_reply(bot, &ctx.photos, msg.chat.id, Some(msg.id), &reply).await;
+    }
     send_reply(bot, msg.chat.id, Some(msg.id), &reply).await
 }
 
@@ -274,6 +281,16 @@ async fn answer_callback<B: TgRequester>(
     let chat = message.chat().id;
     let who = sender(bot, ctx, message.chat(), Some(&q.from), None, data).await;
     let reply = ctx.answer(chat, data, Some(&q.from), who).await;
+    // A text message cannot become a photo: a chart button sends the chart
+    // as a new message under the one pressed.
+    if reply.image.is_some() {
+        return send_chart_reply(bot, &ctx.photos, chat, None, &reply).await;
+    }
+    // A photo's caption is no page to edit (Telegram: "there is no text in
+    // the message to edit"): a button under a chart answers below it.
+    if message.regular_message().and_then(|m| m.photo()).is_some() {
+        return send_reply(bot, chat, None, &reply).await;
+    }
     // A button edits its message in place: the first chunk is the page.
     let Some(html) = render_telegram_html(&reply, TELEGRAM_LIMIT)
         .into_iter()
@@ -315,21 +332,122 @@ async fn answer_inline<B: TgRequester>(bot: &B, q: &InlineQuery, ctx: &Ctx) -> R
         .unwrap_or(Lang::En);
     let app = Arc::clone(&ctx.app);
     let query = q.query.clone();
-    // The search and up to 50 app calls: one trip to a blocking thread.
-    let results = off_runtime(move || inline_results(&app, &query, lang)).await;
-    bot.answer_inline_query(q.id.clone(), results)
+    let kinds = inline_charts(&q.query);
+    // The search, the charts' descriptions and up to 50 app calls: one
+    // trip to a blocking thread.
+    let (facts, charts) = off_runtime(move || {
+        let charts = chart_replies(&app, &kinds, lang);
+        let facts = inline_results(&app, &query, lang, INLINE_RESULTS - charts.len());
+        (facts, charts)
+    })
+    .await;
+    // Charts first, as pictures where Telegram holds them (or the cache chat
+    // takes one now), else as their text.
+    let mut offered = Vec::new();
+    let mut pictures = Vec::new();
+    for (kind, reply) in &charts {
+        let Some(image) = reply.image.as_ref() else {
+            continue;
+        };
+        let id = ctx.photos.inline_file_id(bot, image).await;
+        if let Some(id) = &id {
+            offered.push((image.key.to_string(), id.clone()));
+        }
+        pictures.push((*kind, reply, id));
+    }
+    let build = |with_ids: bool| -> Vec<InlineQueryResult> {
+        let mut out: Vec<InlineQueryResult> = pictures
+            .iter()
+            .filter_map(|(kind, reply, id)| {
+                chart_result(*kind, reply, lang, id.as_deref().filter(|_| with_ids))
+            })
+            .collect();
+        out.extend(facts.iter().cloned());
+        out
+    };
+    match bot
+        .answer_inline_query(q.id.clone(), build(true))
         .cache_time(300)
         .await
-        .map(|_| ())
+    {
+        Ok(_) => Ok(()),
+        // A stored id Telegram refuses: forget those offered and answer with
+        // the charts as text (the next chat that asks uploads afresh).
+        Err(e) if stale_file_id(&e) && !offered.is_empty() => {
+            tracing::warn!(error = %e, "telegram: inline photo refused; forgetting its stored file ids");
+            for (key, id) in &offered {
+                ctx.photos.forget(key, id).await;
+            }
+            bot.answer_inline_query(q.id.clone(), build(false))
+                .cache_time(300)
+                .await
+                .map(|_| ())
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// `/chart NAME` answered in `lang` for each chart an inline query asks for.
+fn chart_replies(app: &App, kinds: &[ChartKind], lang: Lang) -> Vec<(ChartKind, Reply)> {
+    kinds
+        .iter()
+        .map(|k| {
+            let line = format!("/chart {}", k.name());
+            let req = Request {
+                force_lang: Some(lang),
+                ..Request::new("tg:inline", &line)
+            };
+            (*k, app.handle(&req))
+        })
+        .filter(|(_, r)| r.image.is_some())
+        .collect()
+}
+
+/// One chart as an inline result: the cached photo with its caption when
+/// Telegram holds it (`file_id`), else an article with the caption and the
+/// figures in words.
+fn chart_result(
+    kind: ChartKind,
+    reply: &Reply,
+    lang: Lang,
+    file_id: Option<&str>,
+) -> Option<InlineQueryResult> {
+    let image = reply.image.as_ref()?;
+    let id = format!("chart.{}.{}", kind.name(), lang.code());
+    let title = match lang {
+        Lang::En => format!("📊 Chart: {}", kind.label(lang)),
+        Lang::Ru => format!("📊 График: {}", kind.label(lang)),
+    };
+    let caption = render_caption_html(image);
+    if let Some(file_id) = file_id {
+        return Some(InlineQueryResult::CachedPhoto(
+            InlineQueryResultCachedPhoto::new(id, FileId(file_id.to_string()))
+                .title(title)
+                .description(kind.blurb(lang))
+                .caption(caption)
+                .parse_mode(ParseMode::Html),
+        ));
+    }
+    let mut text = reply.clone();
+    text.blocks
+        .insert(0, Block::Paragraph(image.caption.clone()));
+    let html = render_telegram_html(&text, TELEGRAM_LIMIT)
+        .into_iter()
+        .next()?;
+    let content =
+        InputMessageContent::Text(InputMessageContentText::new(html).parse_mode(ParseMode::Html));
+    Some(InlineQueryResult::Article(
+        InlineQueryResultArticle::new(id, title, content).description(kind.blurb(lang)),
+    ))
 }
 
 /// The facts an inline query finds, each as an article with its `/fact` page.
-fn inline_results(app: &App, query: &str, lang: Lang) -> Vec<InlineQueryResult> {
+fn inline_results(app: &App, query: &str, lang: Lang, limit: usize) -> Vec<InlineQueryResult> {
     let cat = app.engine().catalog();
     let facts = if query.trim().is_empty() {
-        cat.first(INLINE_RESULTS)
+        cat.first(limit)
     } else {
-        app.engine().hits(&cat, query, INLINE_RESULTS)
+        app.engine().hits(&cat, query, limit)
     };
     facts
         .iter()

@@ -8,6 +8,8 @@
 //!   short queue per chat, and stops within a bound;
 //! - [`handlers`]: the endpoints;
 //! - [`send`]: replies as HTML with inline keyboards, retries and failures;
+//! - [`photo`]: charts as `sendPhoto`, each uploaded once per dataset
+//!   version and then sent by its stored `file_id`;
 //! - [`webhook`]: webhook mode, answering Telegram once an update is stored;
 //! - [`deliver`]: notifications to chats and configured channels.
 //!
@@ -21,6 +23,7 @@ pub mod deliver;
 pub mod dispatch;
 pub mod handlers;
 pub mod listener;
+pub mod photo;
 pub mod route;
 pub mod send;
 pub mod webhook;
@@ -229,8 +232,14 @@ async fn start(cfg: &TelegramConfig, app: Arc<App>, clients: &Clients) -> anyhow
     deliver::subscribe_channels(&bot, &me, &app, &cfg.channels).await;
     let inbox = Inbox::open(app.store())?;
     tokio::spawn(inbox.clone().writer());
+    let photos = photo::Photos::new(
+        Arc::clone(&app),
+        crate::transport::media::MediaIds::open(app.store(), photo::TREE)?,
+        cfg.chart_cache_chat.map(ChatId),
+    );
     let ctx = Arc::new(Ctx {
         app,
+        photos,
         inbox: inbox.clone(),
         admins: cfg.admins.clone(),
     });
