@@ -20,6 +20,8 @@
 //! - [`app`]: start-up wiring — config, store, automatic import.
 //! - [`progress`]: how long work (an import, an index build) is shown.
 //! - [`config`]: the operator's configuration file.
+//! - [`ops`]: operations — `/metrics` for Prometheus and `/healthz`, and
+//!   the recording points the transports and the notify worker call.
 //! - [`transport`]: adapters between a platform and [`answer`]; the only
 //!   place where platform crates may appear.
 
@@ -30,6 +32,7 @@ pub mod chart;
 pub mod config;
 pub mod facts;
 pub mod notify;
+pub mod ops;
 pub mod progress;
 pub mod query;
 pub mod reply;

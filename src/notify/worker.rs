@@ -308,6 +308,9 @@ impl Worker {
                 break;
             }
             let wake = self.launch_due(&mut tasks);
+            for (platform, lane) in &self.lanes {
+                crate::ops::record::outbox_pending(platform, lane.queue.len() + lane.in_flight);
+            }
             let wait = wake
                 .map(|at| at.saturating_duration_since(Instant::now()))
                 .unwrap_or(Duration::from_secs(60))
@@ -601,7 +604,11 @@ async fn attempt(
         }
     };
     let now = unix_ms();
-    if outcome != Outcome::Delivered {
+    let (failed_send, limited) = (
+        outcome != Outcome::Delivered,
+        matches!(outcome, Outcome::RetryAfter(_)),
+    );
+    if failed_send {
         d.attempts += 1;
     }
     match outcome {
@@ -690,6 +697,7 @@ async fn attempt(
             d.last_error = Some(format!("migrated again, to {to}"));
         }
     }
+    crate::ops::record::delivery_attempt(platform_of(&d.chat), failed_send, limited, d.state);
     if let Err(e) = hub.outbox.update(n.id, &d) {
         tracing::error!(error = %e, "notify: cannot record a delivery");
     }

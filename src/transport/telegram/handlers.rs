@@ -19,6 +19,7 @@ use super::route::{route, Incoming, Route};
 use super::send::{keyboard, send_reply, with_retry};
 use crate::answer::{Engine, Request};
 use crate::facts::Lang;
+use crate::ops::record as ops;
 use crate::query::detect_lang;
 use crate::reply::{render_telegram_html, Reply, TELEGRAM_LIMIT};
 
@@ -216,6 +217,7 @@ async fn answer_message<B: TgRequester>(
     me: &Me,
     ctx: &Ctx,
 ) -> ResponseResult<()> {
+    let started = std::time::Instant::now();
     if let Some(to) = msg.migrate_to_chat_id() {
         tracing::info!(
             from = msg.chat.id.0,
@@ -244,7 +246,9 @@ async fn answer_message<B: TgRequester>(
     )
     .await;
     let reply = ctx.answer(msg.chat.id, &text, msg.from.as_ref(), who).await;
-    send_reply(bot, msg.chat.id, Some(msg.id), &reply).await
+    send_reply(bot, msg.chat.id, Some(msg.id), &reply).await?;
+    ops::question(ops::Transport::Telegram, &reply, started);
+    Ok(())
 }
 
 pub async fn on_callback<B: TgRequester>(
@@ -268,6 +272,7 @@ async fn answer_callback<B: TgRequester>(
     q: &CallbackQuery,
     ctx: &Ctx,
 ) -> ResponseResult<()> {
+    let started = std::time::Instant::now();
     let (Some(data), Some(message)) = (q.data.as_deref(), q.message.as_ref()) else {
         return Ok(());
     };
@@ -293,7 +298,10 @@ async fn answer_callback<B: TgRequester>(
     })
     .await;
     match res {
-        Ok(_) | Err(RequestError::Api(ApiError::MessageNotModified)) => Ok(()),
+        Ok(_) | Err(RequestError::Api(ApiError::MessageNotModified)) => {
+            ops::question(ops::Transport::Telegram, &reply, started);
+            Ok(())
+        }
         Err(e) => Err(e),
     }
 }
