@@ -475,7 +475,10 @@ async fn one_process_serves_telegram_and_matrix_from_one_store() {
         (now - 90.0..=now + 1.0).contains(&synced),
         "{synced} vs {now}"
     );
-    assert!(!m.contains(&bot_id) && !m.contains(room.room_id().as_str()), "{m}");
+    assert!(
+        !m.contains(&bot_id) && !m.contains(room.room_id().as_str()),
+        "{m}"
+    );
 }
 
 /// Notifications in a Matrix room: only a room admin subscribes it; an

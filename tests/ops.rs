@@ -307,3 +307,39 @@ fn unreachable_bot_api_is_unhealthy_with_the_reason_and_status_says_so() {
     assert_eq!(st.status.code(), Some(2), "{st:?}");
     assert!(common::stderr(&st).contains("no bot answers"), "{st:?}");
 }
+
+/// Webhook mode has no long poll: a `getWebhookInfo` probe stands in for
+/// it, so a quiet webhook bot is healthy and its poll time set.
+#[test]
+fn a_webhook_bot_is_healthy_through_its_probe() {
+    let emu = Emulator::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (port, mport) = (common::free_port(), common::free_port());
+    let mut bot = BotProcess::start_with(
+        &emu,
+        dir.path(),
+        &format!(
+            "mode = \"webhook\"\nlisten = \"127.0.0.1:{port}\"\npublic_url = \"http://127.0.0.1:{port}\"\npath = \"/hook\"\nsecret_token = \"ops-webhook-secret-0123456789\"\n\
+             [metrics]\nlisten = \"127.0.0.1:{mport}\"\n"
+        ),
+    );
+    let health = wait_health(mport, 200, 30);
+    assert!(health.contains("\ntelegram: ok, last poll "), "{health}");
+    assert!(emu.calls("GetWebhookInfo") >= 1);
+    assert!(
+        series(
+            &scrape(mport),
+            r#"factbot_last_poll_timestamp_seconds{transport="telegram"}"#
+        ) > 0.0
+    );
+    // Questions through the webhook count as in polling mode.
+    assert!(text(&ask(&emu, ANN, "/trade")).contains("USD 769 million"));
+    wait_series(
+        mport,
+        r#"factbot_questions_total{transport="telegram",lang="en",outcome="answered"}"#,
+        1.0,
+        20,
+    );
+    let st = bot.terminate(5);
+    assert!(st.success(), "{st:?}");
+}
