@@ -220,3 +220,57 @@ pub fn unix_ms() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use metrics_exporter_prometheus::PrometheusBuilder;
+
+    #[test]
+    fn label_values_come_from_fixed_sets() {
+        assert_eq!(platform("tg"), "telegram");
+        assert_eq!(platform("mx"), "matrix");
+        // A stored chat key of any other shape mints no label value.
+        for odd in ["", "xx", "tg:-100123", "mx:!room:example.org", "TG"] {
+            assert_eq!(platform(odd), "other", "{odd:?}");
+        }
+        assert_eq!(outcome(ReplyKind::Answer), "answered");
+        assert_eq!(outcome(ReplyKind::NoAnswer), "declined");
+        assert_eq!(outcome(ReplyKind::Info), "info");
+        assert_eq!(outcome(ReplyKind::Error), "error");
+    }
+
+    #[test]
+    fn a_delivery_counts_its_429s_and_retries_and_its_final_state_once() {
+        let recorder = PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        metrics::with_local_recorder(&recorder, || {
+            // Flood control, retried; a network failure, retried; then the
+            // last part delivered.
+            delivery_attempt("tg", true, true, State::Pending);
+            delivery_attempt("tg", true, false, State::Pending);
+            delivery_attempt("tg", false, false, State::Delivered);
+            // A Matrix room that failed for good: no retry counted.
+            delivery_attempt("mx", true, false, State::Failed);
+            // A first part delivered, more to come: nothing final yet.
+            delivery_attempt("mx", false, false, State::Pending);
+        });
+        let text = handle.render();
+        for line in [
+            r#"factbot_rate_limited_total{transport="telegram",path="notify"} 1"#,
+            r#"factbot_retries_total{transport="telegram",path="notify"} 2"#,
+            r#"factbot_deliveries_total{platform="telegram",outcome="delivered"} 1"#,
+            r#"factbot_deliveries_total{platform="matrix",outcome="failed"} 1"#,
+        ] {
+            assert!(text.lines().any(|l| l == line), "no {line:?} in:\n{text}");
+        }
+        assert!(
+            !text.contains(r#"factbot_retries_total{transport="matrix""#),
+            "{text}"
+        );
+        assert!(
+            !text.contains(r#"platform="matrix",outcome="delivered""#),
+            "{text}"
+        );
+    }
+}
