@@ -60,6 +60,48 @@ pub struct Config {
     pub matrix: Option<MatrixConfig>,
     /// Notifications: the admin endpoint, delivery and the daily digest.
     pub notify: NotifyConfig,
+    /// Present: serve `/metrics` (Prometheus) and `/healthz`.
+    pub metrics: Option<MetricsConfig>,
+}
+
+/// `[metrics]`: the operations endpoint (src/ops/).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Address:port of `/metrics` and `/healthz`. May be non-loopback
+    /// (Prometheus usually scrapes from another host): the endpoint serves
+    /// read-only figures and the health verdict — no chat ids, no user
+    /// text, no secrets, no actions. `factbot status` asks it too.
+    pub listen: String,
+}
+
+impl MetricsConfig {
+    /// What is malformed in `[metrics]`; `taken` are the other listening
+    /// addresses of the config (the webhook, the admin endpoint), which it
+    /// must not share.
+    pub fn problems(&self, taken: &[(&str, &str)]) -> Vec<String> {
+        let mut p = Vec::new();
+        match self.listen.parse::<std::net::SocketAddr>() {
+            Err(_) => p.push(format!(
+                "[metrics] listen {:?} is not an address:port such as \"127.0.0.1:9464\" (or \"0.0.0.0:9464\" for a Prometheus on another host)",
+                self.listen
+            )),
+            Ok(a) if a.port() == 0 => p.push(
+                "[metrics] listen needs a fixed port (0 picks a random one, which `factbot status` and Prometheus cannot find)".to_string(),
+            ),
+            Ok(a) => {
+                for (key, other) in taken {
+                    if other.parse::<std::net::SocketAddr>().is_ok_and(|o| o == a) {
+                        p.push(format!(
+                            "[metrics] listen {:?} is also {key}: give each endpoint its own port",
+                            self.listen
+                        ));
+                    }
+                }
+            }
+        }
+        p
+    }
 }
 
 /// `[notify]`: subscriptions' deliveries, the admin endpoint, the digest.
@@ -692,6 +734,16 @@ impl Config {
             p.extend(m.problems());
         }
         p.extend(self.notify.problems());
+        if let Some(m) = &self.metrics {
+            let mut taken = Vec::new();
+            if let Some(l) = self.telegram.as_ref().and_then(|t| t.listen.as_deref()) {
+                taken.push(("[telegram] listen", l));
+            }
+            if let Some(l) = self.notify.admin_listen.as_deref() {
+                taken.push(("[notify] admin_listen", l));
+            }
+            p.extend(m.problems(&taken));
+        }
         if self.store.path.as_os_str().is_empty() {
             p.push("[store] path is empty".to_string());
         }
@@ -849,6 +901,36 @@ mod tests {
         assert_eq!(path.len(), 1, "{path:?}");
         assert!(path[0].contains("must start with '/'"), "{path:?}");
         assert!(problems("secret_token = \"abcdefghijklmnop-_\"").is_empty());
+    }
+
+    #[test]
+    fn metrics_listen_must_parse_have_a_port_and_not_share_one() {
+        let problems = |metrics: &str| {
+            Config::parse(&format!(
+                "[telegram]\ntoken = \"1:x\"\nmode = \"webhook\"\nlisten = \"127.0.0.1:8443\"\npublic_url = \"https://bot.example.org\"\nsecret_token = \"abcdefghijklmnop-_\"\n\
+                 [notify]\nadmin_listen = \"127.0.0.1:8790\"\nadmin_token = \"0123456789abcdef\"\n[metrics]\n{metrics}"
+            ))
+            .unwrap()
+            .validate()
+        };
+        // Non-loopback is allowed: Prometheus scrapes from another host.
+        assert_eq!(problems("listen = \"0.0.0.0:9464\""), Vec::<String>::new());
+        assert_eq!(
+            problems("listen = \"127.0.0.1:9464\""),
+            Vec::<String>::new()
+        );
+        for (listen, needle) in [
+            ("", "is not an address:port"),
+            ("localhost", "is not an address:port"),
+            ("127.0.0.1:0", "fixed port"),
+            ("127.0.0.1:8443", "is also [telegram] listen"),
+            ("127.0.0.1:8790", "is also [notify] admin_listen"),
+        ] {
+            let p = problems(&format!("listen = \"{listen}\""));
+            assert!(p.len() == 1 && p[0].contains(needle), "{listen:?}: {p:?}");
+        }
+        // A misspelled key is refused at parse time.
+        assert!(Config::parse("[metrics]\nlisten = \"127.0.0.1:9464\"\nlisen = 1\n").is_err());
     }
 
     #[test]

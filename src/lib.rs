@@ -27,6 +27,8 @@
 //! - [`app`]: the engine and the hub side by side, routing a line to
 //!   either; start-up (store, automatic import) and `serve`, the running
 //!   bot's supervisor.
+//! - [`ops`]: operations — `/metrics` for Prometheus and `/healthz`, and
+//!   the recording points the transports and the notify worker call.
 //! - [`transport`]: adapters between a platform and [`app`]; the only
 //!   place where platform crates may appear.
 
@@ -37,6 +39,7 @@ pub mod chart;
 pub mod config;
 pub mod facts;
 pub mod notify;
+pub mod ops;
 pub mod progress;
 pub mod query;
 pub mod reply;

@@ -127,6 +127,15 @@ enum Cmd {
         #[arg(required = true, num_args = 1..)]
         text: Vec<String>,
     },
+    /// Ask the running bot whether it is healthy (its `/healthz` at
+    /// `[metrics] listen`) and print the answer: exit 0 healthy, 1
+    /// unhealthy, 2 when no bot answers there or the config has no
+    /// `[metrics]`.
+    Status {
+        /// Give up waiting for the answer after this many seconds.
+        #[arg(long, default_value_t = 5)]
+        timeout: u64,
+    },
     /// List subscribed chats (bot stopped); `--import FILE` first adds the
     /// subscriptions in FILE, one `CHAT_KEY [TOPIC…]` a line (`tg:-100123
     /// trade`), e.g. to move them from another store or seed a benchmark.
@@ -322,6 +331,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
             text,
         } => announce(&cfg, topic.as_deref(), &text.join(" "), timeout)?,
         Cmd::Notifications { format } => notifications(&cfg, &db, format)?,
+        Cmd::Status { timeout } => status(&cfg, timeout)?,
         Cmd::Subscriptions { import } => subscriptions(&db, import.as_deref())?,
     }
     Ok(())
@@ -630,6 +640,51 @@ fn announce(cfg: &Config, topic: Option<&str>, text: &str, timeout: u64) -> Resu
             .into());
         }
         std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+}
+
+/// `factbot status`: the running bot's `/healthz`, printed; the exit code
+/// says healthy (0), unhealthy (1) or no answer (2).
+fn status(cfg: &Config, timeout: u64) -> Result<(), Failure> {
+    let m = cfg.metrics.as_ref().ok_or_else(|| {
+        usage("factbot status asks the running bot's /healthz: set [metrics] listen in the config and pass it with --config (or FACTBOT_CONFIG)")
+    })?;
+    let mut addr: std::net::SocketAddr = m.listen.parse().map_err(|_| {
+        usage(format!(
+            "[metrics] listen {:?} is not an address:port",
+            m.listen
+        ))
+    })?;
+    // A bot listening on every address answers on loopback too.
+    if addr.ip().is_unspecified() {
+        addr.set_ip(match addr {
+            std::net::SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            std::net::SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    let url = format!("http://{addr}/healthz");
+    let agent = ureq::AgentBuilder::new()
+        .timeout(std::time::Duration::from_secs(timeout.max(1)))
+        .redirects(0)
+        .build();
+    match agent.get(&url).call() {
+        Ok(r) => {
+            outln!("{}", r.into_string()?.trim_end())?;
+            Ok(())
+        }
+        Err(ureq::Error::Status(503, r)) => {
+            outln!("{}", r.into_string()?.trim_end())?;
+            Err(Failure {
+                code: 1,
+                error: anyhow::anyhow!("the bot at {addr} is unhealthy"),
+            })
+        }
+        Err(ureq::Error::Status(code, _)) => Err(usage(format!(
+            "{url} answered HTTP {code}: is [metrics] listen this bot's address?"
+        ))),
+        Err(ureq::Error::Transport(e)) => Err(usage(format!(
+            "no bot answers at {addr} ([metrics] listen): {e}"
+        ))),
     }
 }
 

@@ -6,7 +6,7 @@ mod common;
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-use common::{factbot, stderr, stdout, BIN};
+use common::{factbot, free_port, stderr, stdout, BIN};
 use factbot::facts::Store;
 
 #[test]
@@ -572,4 +572,43 @@ fn a_closed_stdout_ends_the_command_quietly() {
         assert_eq!(o.status.code(), Some(0), "{args:?}: {err}");
         assert!(err.is_empty(), "{args:?} wrote to stderr: {err}");
     }
+}
+
+/// `factbot status` without a `[metrics]` section, or with nobody
+/// listening there, or against something that is not factbot: exit 2 with
+/// what to do, never a hang. (Healthy 0 and unhealthy 1 against the real
+/// bot: tests/ops.rs.)
+#[test]
+fn status_without_a_running_bot_or_metrics_config_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = factbot(dir.path(), &["status"]);
+    assert_eq!(o.status.code(), Some(2), "{o:?}");
+    assert!(stderr(&o).contains("set [metrics] listen"), "{o:?}");
+
+    let cfg = dir.path().join("bot.toml");
+    let port = free_port();
+    std::fs::write(&cfg, format!("[metrics]\nlisten = \"0.0.0.0:{port}\"\n")).unwrap();
+    let o = factbot(dir.path(), &["status", "--config", cfg.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{o:?}");
+    // 0.0.0.0 is asked on loopback.
+    assert!(
+        stderr(&o).contains(&format!("no bot answers at 127.0.0.1:{port}")),
+        "{o:?}"
+    );
+    assert!(stdout(&o).is_empty(), "{o:?}");
+
+    // Something else on that port: an HTTP server that answers 404.
+    let server = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+    let answer = std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        let (mut s, _) = server.accept().unwrap();
+        let mut buf = [0u8; 1024];
+        let _ = s.read(&mut buf);
+        let _ = s
+            .write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+    });
+    let o = factbot(dir.path(), &["status", "--config", cfg.to_str().unwrap()]);
+    answer.join().unwrap();
+    assert_eq!(o.status.code(), Some(2), "{o:?}");
+    assert!(stderr(&o).contains("answered HTTP 404"), "{o:?}");
 }

@@ -516,8 +516,9 @@ async fn one_process_serves_telegram_and_matrix_from_one_store() {
     let tmp = tempfile::tempdir().unwrap();
     let name = unique("bot");
     let (bot_id, _, _) = hs.register(&name, common::matrix::BOT_PASSWORD, false);
+    let mport = common::free_port();
     let config = format!(
-        "[store]\npath = \"state\"\n[telegram]\napi_url = \"{}/\"\n[matrix]\nhomeserver_url = \"{}\"\nuser_id = \"{bot_id}\"\n",
+        "[store]\npath = \"state\"\n[telegram]\napi_url = \"{}/\"\n[matrix]\nhomeserver_url = \"{}\"\nuser_id = \"{bot_id}\"\n[metrics]\nlisten = \"127.0.0.1:{mport}\"\n",
         emu.url, hs.url
     );
     let bot = MatrixBot::start_with_config(
@@ -555,6 +556,46 @@ async fn one_process_serves_telegram_and_matrix_from_one_store() {
             .trim(),
         bot.child.id().to_string(),
         "one process holds the one store"
+    );
+
+    // Both transports in the figures and in the health check.
+    let get = |path: &str| match ureq::get(&format!("http://127.0.0.1:{mport}{path}")).call() {
+        Ok(r) => (r.status(), r.into_string().unwrap()),
+        Err(ureq::Error::Status(c, r)) => (c, r.into_string().unwrap()),
+        Err(e) => panic!("GET {path}: {e}"),
+    };
+    let (code, health) = get("/healthz");
+    assert_eq!(code, 200, "{health}");
+    assert!(
+        health.contains("\ntelegram: ok, last poll ")
+            && health.contains("\nmatrix: ok, last sync "),
+        "{health}"
+    );
+    let (_, m) = get("/metrics");
+    for series in [
+        r#"factbot_questions_total{transport="matrix",lang="en",outcome="answered"} 1"#,
+        r#"factbot_questions_total{transport="telegram",lang="en",outcome="answered"} 1"#,
+        r#"factbot_reply_seconds_count{transport="matrix"} 1"#,
+        r#"factbot_inbox_depth{transport="matrix"} 0"#,
+    ] {
+        assert!(m.lines().any(|l| l == series), "no {series:?} in:\n{m}");
+    }
+    let synced: f64 = m
+        .lines()
+        .find_map(|l| l.strip_prefix(r#"factbot_last_poll_timestamp_seconds{transport="matrix"} "#))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no matrix sync time in:\n{m}"));
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    assert!(
+        (now - 90.0..=now + 1.0).contains(&synced),
+        "{synced} vs {now}"
+    );
+    assert!(
+        !m.contains(&bot_id) && !m.contains(room.room_id().as_str()),
+        "{m}"
     );
 }
 

@@ -21,11 +21,13 @@ use crate::notify::Service;
     allow(unused_variables)
 )]
 pub async fn serve(cfg: &Config, app: Arc<App>) -> anyhow::Result<()> {
-    let notify = Service::start(app.hub().clone(), Arc::clone(app.live()), cfg).await?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
     };
+    // First, so the figures of everything that follows count.
+    crate::ops::start(cfg, app.store().clone(), stopped(stop_rx.clone())).await?;
+    let notify = Service::start(app.hub().clone(), Arc::clone(app.live()), cfg).await?;
     let mut transports: tokio::task::JoinSet<anyhow::Result<()>> = tokio::task::JoinSet::new();
     #[cfg(feature = "telegram")]
     if let Some(tg) = cfg.telegram.clone() {

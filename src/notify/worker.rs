@@ -309,6 +309,9 @@ impl Worker {
                 break;
             }
             let wake = self.launch_due(&mut tasks);
+            for (platform, lane) in &self.lanes {
+                crate::ops::record::outbox_pending(platform, lane.queue.len() + lane.in_flight);
+            }
             let wait = wake
                 .map(|at| at.saturating_duration_since(Instant::now()))
                 .unwrap_or(Duration::from_secs(60))
@@ -567,7 +570,17 @@ async fn attempt(
         }
         Some(dv) => send_next_part(&hub, &catalog, dv.as_ref(), &n, &mut d).await,
     };
+    let (failed_send, limited) = (
+        outcome != Outcome::Delivered,
+        matches!(outcome, Outcome::RetryAfter(_)),
+    );
     let pause = settle(&hub, &n, &mut d, outcome, total).await;
+    let state = match d.state {
+        State::Pending => crate::ops::record::State::Pending,
+        State::Delivered => crate::ops::record::State::Delivered,
+        State::Failed => crate::ops::record::State::Failed,
+    };
+    crate::ops::record::delivery_attempt(platform_of(&d.chat), failed_send, limited, state);
     if let Err(e) = hub.outbox.update(n.id, &d) {
         tracing::error!(error = %e, "notify: cannot record a delivery");
     }

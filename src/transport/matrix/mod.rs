@@ -60,6 +60,7 @@ use self::inbox::{Action, Inbox, Job};
 use self::route::{route, Incoming, Names, Route};
 use crate::app::App;
 use crate::config::MatrixConfig;
+use crate::ops::record as ops;
 
 /// Messages a sync returns per room at most; more arriving while the bot is
 /// away are paged back for (see the module docs). Synapse's default is 10.
@@ -183,6 +184,7 @@ impl Syncer {
     /// Answers cut off by the previous run.
     fn answer_left_over(&mut self) {
         let left_over = self.ctx.inbox.pending();
+        ops::inbox_depth(ops::Transport::Matrix, left_over.len());
         if !left_over.is_empty() {
             tracing::info!(
                 count = left_over.len(),
@@ -219,6 +221,8 @@ impl Syncer {
             let response = match synced {
                 Ok(r) => r,
                 Err(e) => {
+                    ops::poll_failed(ops::Transport::Matrix, "sync", sync_reason(&e));
+                    ops::retry(ops::Transport::Matrix, ops::Path::Poll);
                     tracing::warn!(error = %e, retry_in = ?backoff, "matrix: sync failed; the homeserver may be down");
                     was_down = true;
                     tokio::select! {
@@ -229,6 +233,7 @@ impl Syncer {
                     continue;
                 }
             };
+            ops::polled(ops::Transport::Matrix);
             if was_down {
                 tracing::info!("matrix: homeserver reachable again; sync resumed");
                 was_down = false;
@@ -254,6 +259,7 @@ impl Syncer {
             }
             Some(since) => collect_jobs(&self.ctx, &self.names, &response, since).await,
         };
+        ops::inbox_in(ops::Transport::Matrix, jobs.len());
         if let Err(e) = self.ctx.inbox.take_in(&jobs, &response.next_batch).await {
             // Without a durable inbox the answers could be lost or doubled
             // on a crash; answer anyway, and try to save again next sync.
@@ -299,6 +305,17 @@ impl Syncer {
     }
 }
 
+/// A failed sync in words from a fixed set, for `/healthz`.
+fn sync_reason(e: &matrix_sdk::Error) -> &'static str {
+    match e.as_client_api_error().map(|a| a.status_code.as_u16()) {
+        Some(401) => "the access token was rejected",
+        Some(429) => "rate limited (429)",
+        Some(s) if s >= 500 => "homeserver error",
+        Some(_) => "refused by the homeserver",
+        None => "homeserver unreachable",
+    }
+}
+
 fn spawn_job(tasks: &mut JoinSet<()>, ctx: &Arc<Ctx>, permits: &Arc<Semaphore>, job: Job) {
     let ctx = Arc::clone(ctx);
     let permits = Arc::clone(permits);
@@ -308,6 +325,7 @@ fn spawn_job(tasks: &mut JoinSet<()>, ctx: &Arc<Ctx>, permits: &Arc<Semaphore>, 
         };
         let kind = send::handle(&ctx, &job).await;
         ctx.inbox.done(&job.event_id).await;
+        ops::inbox_out(ops::Transport::Matrix, 1);
         if let Some(kind) = kind {
             tracing::info!(room = %job.room_id, kind, "matrix: message answered");
         }

@@ -23,6 +23,7 @@ use super::inbox::{Action, Job};
 use super::route::PREFIXES;
 use super::Ctx;
 use crate::answer::Request;
+use crate::ops::record as ops;
 use crate::reply::render_matrix;
 
 /// Characters per message: Matrix events are limited to 64 KiB of JSON,
@@ -47,6 +48,7 @@ pub(crate) async fn handle(ctx: &Ctx, job: &Job) -> Option<String> {
     };
     match &job.action {
         Action::Answer(text) => {
+            let started = std::time::Instant::now();
             let chat = format!("mx:{}", job.room_id);
             let input = crate::query::parse(text, PREFIXES);
             // Only admin-only commands cost a power-level lookup.
@@ -108,6 +110,7 @@ pub(crate) async fn handle(ctx: &Ctx, job: &Job) -> Option<String> {
                     return None;
                 }
             }
+            ops::question(ops::Transport::Matrix, &reply, started);
             Some(format!("{:?}", reply.kind))
         }
         Action::Leave => {
@@ -146,6 +149,10 @@ async fn send(room: &Room, content: RoomMessageEventContent) -> bool {
                     tracing::warn!(room = %room.room_id(), error = %e, "matrix: giving up on a reply");
                     return false;
                 }
+                if status == Some(429) {
+                    ops::rate_limited(ops::Transport::Matrix, ops::Path::Reply);
+                }
+                ops::retry(ops::Transport::Matrix, ops::Path::Reply);
                 tracing::warn!(room = %room.room_id(), attempt, error = %e, retry_in = ?pause, "matrix: send failed");
                 tokio::time::sleep(pause).await;
                 pause *= 2;

@@ -22,6 +22,7 @@ use crate::answer::Request;
 use crate::app::App;
 use crate::chart::ChartKind;
 use crate::facts::Lang;
+use crate::ops::record as ops;
 use crate::query::detect_lang;
 use crate::reply::{render_caption_html, render_telegram_html, Block, Reply, TELEGRAM_LIMIT};
 
@@ -221,6 +222,7 @@ async fn answer_message<B: TgRequester>(
     me: &Me,
     ctx: &Ctx,
 ) -> ResponseResult<()> {
+    let started = std::time::Instant::now();
     if let Some(to) = msg.migrate_to_chat_id() {
         tracing::info!(
             from = msg.chat.id.0,
@@ -249,9 +251,12 @@ async fn answer_message<B: TgRequester>(
     .await;
     let reply = ctx.answer(msg.chat.id, &text, msg.from.as_ref(), who).await;
     if reply.image.is_some() {
-        return send_chart_reply(bot, &ctx.photos, msg.chat.id, Some(msg.id), &reply).await;
+        send_chart_reply(bot, &ctx.photos, msg.chat.id, Some(msg.id), &reply).await?;
+    } else {
+        send_reply(bot, msg.chat.id, Some(msg.id), &reply).await?;
     }
-    send_reply(bot, msg.chat.id, Some(msg.id), &reply).await
+    ops::question(ops::Transport::Telegram, &reply, started);
+    Ok(())
 }
 
 pub async fn on_callback<B: TgRequester>(
@@ -275,6 +280,7 @@ async fn answer_callback<B: TgRequester>(
     q: &CallbackQuery,
     ctx: &Ctx,
 ) -> ResponseResult<()> {
+    let started = std::time::Instant::now();
     let (Some(data), Some(message)) = (q.data.as_deref(), q.message.as_ref()) else {
         return Ok(());
     };
@@ -310,7 +316,10 @@ async fn answer_callback<B: TgRequester>(
     })
     .await;
     match res {
-        Ok(_) | Err(RequestError::Api(ApiError::MessageNotModified)) => Ok(()),
+        Ok(_) | Err(RequestError::Api(ApiError::MessageNotModified)) => {
+            ops::question(ops::Transport::Telegram, &reply, started);
+            Ok(())
+        }
         Err(e) => Err(e),
     }
 }

@@ -42,6 +42,7 @@ use teloxide::RequestError;
 use tokio::sync::Notify;
 
 use crate::facts::{Store, StoreError};
+use crate::ops::record as ops;
 
 /// Seconds a `getUpdates` call waits for an update.
 const POLL_TIMEOUT: u32 = 25;
@@ -154,6 +155,7 @@ impl Inbox {
         }
         self.tree.apply_batch(batch)?;
         self.store.flush()?;
+        ops::inbox_in(ops::Transport::Telegram, fresh.len());
         Ok(fresh)
     }
 
@@ -208,6 +210,7 @@ impl Inbox {
             .and_then(|()| self.store.flush());
         match res {
             Ok(()) => {
+                ops::inbox_out(ops::Transport::Telegram, ids.len());
                 for id in ids {
                     tracing::debug!(update_id = id, "telegram: update answered");
                 }
@@ -368,8 +371,21 @@ where
             _ = &mut st.flag => { st.stopped = true; continue; }
         };
         let res = match res {
-            Ok(ups) => Ok((ups.is_empty(), st.inbox.take_in_async(ups).await)),
-            Err(e) => Err(e),
+            Ok(ups) => {
+                ops::polled(ops::Transport::Telegram);
+                Ok((ups.is_empty(), st.inbox.take_in_async(ups).await))
+            }
+            Err(e) => {
+                ops::poll_failed(
+                    ops::Transport::Telegram,
+                    "getUpdates",
+                    super::send::health_reason(&e),
+                );
+                if matches!(e, RequestError::RetryAfter(_)) {
+                    ops::rate_limited(ops::Transport::Telegram, ops::Path::Poll);
+                }
+                Err(e)
+            }
         };
         let err = match res {
             // Telegram only returns updates the offset did not confirm, so a
@@ -388,6 +404,7 @@ where
         };
         let wait = st.backoff;
         st.backoff = (st.backoff * 2).min(MAX_BACKOFF);
+        ops::retry(ops::Transport::Telegram, ops::Path::Poll);
         tracing::warn!(error = %err, retry_in = ?wait, "telegram: getUpdates failed");
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}

@@ -93,6 +93,11 @@ async fn get_me(bot: &Bot) -> anyhow::Result<teloxide::types::Me> {
                 ))
             }
             Err(e) if matches!(send::classify(&e), send::Failure::Transient | send::Failure::RetryAfter(_)) => {
+                crate::ops::record::poll_failed(
+                    crate::ops::Transport::Telegram,
+                    "getMe",
+                    send::health_reason(&e),
+                );
                 tracing::warn!(error = %e, retry_in = ?wait, "telegram: getMe failed, retrying");
                 tokio::time::sleep(wait).await;
                 wait = (wait * 2).min(Duration::from_secs(30));
@@ -184,6 +189,7 @@ pub async fn run(
             .await
             .unwrap_or_default()
     };
+    crate::ops::record::inbox_depth(crate::ops::Transport::Telegram, replay.len());
     match source {
         Source::Polling(mut listener) => {
             let stop_listener = listener.stop_token();
@@ -191,9 +197,11 @@ pub async fn run(
             dispatch::run(ctx, bot, me, replay, updates, stop_listener, shutdown).await;
         }
         Source::Webhook(mut listener) => {
+            let probe = tokio::spawn(webhook::probe(clients.plain.clone()));
             let stop_listener = listener.stop_token();
             let updates = listener.as_stream();
             dispatch::run(ctx, bot, me, replay, updates, stop_listener, shutdown).await;
+            probe.abort();
         }
     }
     signal.abort();

@@ -16,6 +16,7 @@ use teloxide::types::{
 };
 use teloxide::{ApiError, RequestError};
 
+use crate::ops::record as ops;
 use crate::reply::{render_telegram_html, Reply, TELEGRAM_LIMIT};
 
 /// Attempts for a transient failure before giving up.
@@ -75,6 +76,20 @@ pub fn classify(e: &RequestError) -> Failure {
     }
 }
 
+/// A failure in words from a fixed set, for `/healthz` (never the error's
+/// text: a client error quotes the request URL, which holds the token).
+pub fn health_reason(e: &RequestError) -> &'static str {
+    match e {
+        RequestError::Network(_) | RequestError::Io(_) => "Telegram API unreachable",
+        RequestError::InvalidJson { .. } => "unreadable answer from the Telegram API",
+        RequestError::RetryAfter(_) => "flood control (429)",
+        RequestError::Api(ApiError::InvalidToken) => "the bot token was rejected",
+        RequestError::Api(_) | RequestError::MigrateToChatId(_) => {
+            "the Telegram API refused the request"
+        }
+    }
+}
+
 fn is_server_side(msg: &str) -> bool {
     let m = msg.to_ascii_lowercase();
     [
@@ -109,11 +124,14 @@ where
         };
         match classify(&err) {
             Failure::Transient if attempt < ATTEMPTS => {
+                ops::retry(ops::Transport::Telegram, ops::Path::Reply);
                 tracing::warn!(chat = chat.0, what, attempt, error = %err, "telegram: transient failure, retrying");
                 tokio::time::sleep(backoff).await;
                 backoff *= 2;
             }
             Failure::RetryAfter(d) if attempt < ATTEMPTS => {
+                ops::rate_limited(ops::Transport::Telegram, ops::Path::Reply);
+                ops::retry(ops::Transport::Telegram, ops::Path::Reply);
                 tracing::warn!(chat = chat.0, what, wait = ?d, "telegram: flood control");
                 tokio::time::sleep(d).await;
             }

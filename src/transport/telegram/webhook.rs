@@ -201,6 +201,31 @@ impl<'a> AsUpdateStream<'a> for WebhookListener {
     }
 }
 
+/// How often webhook mode asks Telegram `getWebhookInfo`: well within
+/// [`crate::ops::health::WINDOW`], so one lost probe never flips the health
+/// check, and two a minute cost nothing.
+pub const PROBE_EVERY: Duration = Duration::from_secs(30);
+
+/// Webhook mode has no long poll to show that the Telegram API is
+/// reachable, and a quiet bot gets no calls: this probe stands in for the
+/// poll in `/healthz` and `factbot_last_poll_timestamp_seconds`. Runs until
+/// aborted.
+pub async fn probe(bot: teloxide::Bot) {
+    use crate::ops::record as ops;
+    use teloxide::requests::Requester;
+    loop {
+        match bot.get_webhook_info().await {
+            Ok(_) => ops::polled(ops::Transport::Telegram),
+            Err(e) => ops::poll_failed(
+                ops::Transport::Telegram,
+                "getWebhookInfo",
+                super::send::health_reason(&e),
+            ),
+        }
+        tokio::time::sleep(PROBE_EVERY).await;
+    }
+}
+
 /// Binds `listen`, serves `path`, and returns the listener; the server
 /// stops with the listener's stop token. `secret` is required: webhook mode
 /// without one would take updates from anyone. Updates are stored in
