@@ -6,6 +6,12 @@
 //! decides when to say "I have no fact on that" rather than guess.
 
 mod compose;
+mod context;
+mod converse;
+mod smalltalk;
+
+pub use context::{CONTEXT_TTL, MAX_CONTEXTS, MAX_SENT, SENT_TTL};
+pub use converse::{deep_link, Link};
 
 use std::sync::Arc;
 
@@ -24,7 +30,7 @@ pub const MIN_COVERAGE: f32 = 0.5;
 /// than [`MIN_COVERAGE`] so that a strong partial match still ranks first
 /// and makes the bot decline, as it should ("Who is the president of
 /// Russia?" best matches the presidents, not the Customs Union with Russia).
-const ADMIT_COVERAGE: f32 = 0.3;
+pub(crate) const ADMIT_COVERAGE: f32 = 0.3;
 /// Facts in one free-text answer, at most.
 pub const MAX_ANSWER_FACTS: usize = 3;
 /// Results of `/search`, at most.
@@ -55,6 +61,17 @@ pub struct Request<'a> {
     pub bot_admin: bool,
     /// A one-to-one chat with the bot.
     pub private: bool,
+    /// Who writes, within the chat (a platform user id): in a group each
+    /// person's follow-ups continue their own last answer. `None`: the
+    /// chat is one conversation (console, CLI).
+    pub person: Option<&'a str>,
+    /// The id of the bot's message this line replies to, if any: the
+    /// follow-up continues the answer that message carried (see
+    /// [`Engine::note_sent`]).
+    pub reply_to: Option<&'a str>,
+    /// A one-shot question (`factbot ask`): nothing it asks is stored —
+    /// no setting changed or read, no conversation remembered.
+    pub read_only: bool,
 }
 
 impl<'a> Request<'a> {
@@ -68,6 +85,9 @@ impl<'a> Request<'a> {
             chat_admin: false,
             bot_admin: false,
             private: false,
+            person: None,
+            reply_to: None,
+            read_only: false,
         }
     }
 }
@@ -81,6 +101,9 @@ pub struct Engine {
     hub: crate::notify::Hub,
     /// Rendered charts, by chart, language and digest of the facts drawn.
     charts: chart::Cache,
+    /// Recent answers per chat and person, and per sent message: the
+    /// context follow-ups continue (bounded; see [`context::Memory`]).
+    memory: context::Memory,
 }
 
 impl Engine {
@@ -103,6 +126,7 @@ impl Engine {
             catalog,
             hub,
             charts: chart::Cache::default(),
+            memory: context::Memory::default(),
         })
     }
 
@@ -164,10 +188,14 @@ impl Engine {
     /// addressing pass it on instead of parsing twice).
     pub fn handle_input(&self, req: &Request, input: Input) -> Reply {
         let cat = self.catalog();
-        let settings = self.store.chat_settings(req.chat).unwrap_or_else(|e| {
-            tracing::warn!(chat = req.chat, error = %e, "cannot read chat settings");
+        let settings = if req.read_only {
             Default::default()
-        });
+        } else {
+            self.store.chat_settings(req.chat).unwrap_or_else(|e| {
+                tracing::warn!(chat = req.chat, error = %e, "cannot read chat settings");
+                Default::default()
+            })
+        };
         let text_lang = match &input {
             Input::Text(t) => query::detect_lang(t),
             Input::Command {
@@ -192,9 +220,12 @@ impl Engine {
         let c = compose::Composer { cat: &cat, lang };
         match input {
             Input::Empty => c.empty(),
-            Input::Text(t) => self.answer(&c, &t),
+            Input::Text(t) => self.converse(&c, req, &t),
+            Input::Command { command, .. } if req.read_only && command.changes_chat() => {
+                c.one_shot(&command)
+            }
             Input::Command { command, .. } => match command {
-                Command::Start => c.start(),
+                Command::Start(payload) => self.start(&c, &payload),
                 Command::Help => c.help(),
                 Command::Topic(t) => c.topic(t),
                 Command::Search(q) if q.trim().is_empty() => c.usage("search", "customs union"),
@@ -268,15 +299,6 @@ impl Engine {
     /// how many facts a search scored).
     pub fn search(&self, cat: &Catalog, question: &str, limit: usize) -> query::SearchResult {
         cat.search(question, limit.max(MAX_ANSWER_FACTS) * 2, ADMIT_COVERAGE)
-    }
-
-    fn answer(&self, c: &compose::Composer, question: &str) -> Reply {
-        let hits = self.hits(c.cat, question, MAX_ANSWER_FACTS);
-        if hits.is_empty() {
-            c.no_answer()
-        } else {
-            c.answer(&hits)
-        }
     }
 
     fn set_lang(

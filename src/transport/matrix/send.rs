@@ -15,7 +15,7 @@ use matrix_sdk::ruma::events::room::message::{
     AddMentions, ForwardThread, ReplyMetadata, RoomMessageEventContent,
 };
 use matrix_sdk::ruma::events::room::power_levels::UserPowerLevel;
-use matrix_sdk::ruma::{EventId, RoomId, UserId};
+use matrix_sdk::ruma::{EventId, OwnedEventId, RoomId, UserId};
 use matrix_sdk::Room;
 
 use super::inbox::{Action, Job};
@@ -53,18 +53,20 @@ pub(crate) async fn handle(ctx: &Ctx, job: &Job) -> Option<String> {
                 job.direct || (input.needs_chat_admin() && is_room_admin(&room, &job.sender).await);
             let bot_admin = ctx.admins.iter().any(|a| a == &job.sender);
             let (engine, text, private) = (Arc::clone(&ctx.engine), text.clone(), job.direct);
+            let (person, replied) = (job.sender.clone(), job.reply_to.clone());
+            let (key, engine_after) = (chat.clone(), Arc::clone(&ctx.engine));
             // Off the runtime's threads: answering may write and flush the
             // store (`!lang`, `!subscribe`, `!announce`).
             let answered = tokio::task::spawn_blocking(move || {
                 let req = Request {
-                    chat: &chat,
-                    text: &text,
-                    user_lang: None,
-                    force_lang: None,
                     prefixes: PREFIXES,
                     chat_admin,
                     bot_admin,
                     private,
+                    // In a group each member has a conversation of their own.
+                    person: Some(&person),
+                    reply_to: replied.as_deref(),
+                    ..Request::new(&chat, &text)
                 };
                 engine.handle_input(&req, input)
             })
@@ -86,9 +88,11 @@ pub(crate) async fn handle(ctx: &Ctx, job: &Job) -> Option<String> {
                     content
                 };
                 first = false;
-                if !send(&room, content).await {
+                let Some(id) = send(&room, content).await else {
                     return None;
-                }
+                };
+                // A reply to this event continues this answer.
+                engine_after.note_sent(&key, id.as_str(), &reply);
             }
             Some(format!("{:?}", reply.kind))
         }
@@ -113,12 +117,12 @@ fn reply_to(content: RoomMessageEventContent, job: &Job) -> RoomMessageEventCont
     }
 }
 
-/// Sends with retries; false when it finally failed.
-async fn send(room: &Room, content: RoomMessageEventContent) -> bool {
+/// Sends with retries; the event's id, or `None` when it finally failed.
+async fn send(room: &Room, content: RoomMessageEventContent) -> Option<OwnedEventId> {
     let mut pause = Duration::from_secs(1);
     for attempt in 1..=ATTEMPTS {
         match room.send(content.clone()).await {
-            Ok(_) => return true,
+            Ok(sent) => return Some(sent.response.event_id),
             Err(e) => {
                 let status = e.as_client_api_error().map(|a| a.status_code.as_u16());
                 // 4xx other than 429 will not change on retry (forbidden,
@@ -126,7 +130,7 @@ async fn send(room: &Room, content: RoomMessageEventContent) -> bool {
                 let permanent = matches!(status, Some(s) if (400..500).contains(&s) && s != 429);
                 if permanent || attempt == ATTEMPTS {
                     tracing::warn!(room = %room.room_id(), error = %e, "matrix: giving up on a reply");
-                    return false;
+                    return None;
                 }
                 tracing::warn!(room = %room.room_id(), attempt, error = %e, retry_in = ?pause, "matrix: send failed");
                 tokio::time::sleep(pause).await;
@@ -134,7 +138,7 @@ async fn send(room: &Room, content: RoomMessageEventContent) -> bool {
             }
         }
     }
-    false
+    None
 }
 
 /// Whether `user` administers `room`: power level ≥ 50 (Matrix's
