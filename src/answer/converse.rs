@@ -231,12 +231,11 @@ impl Engine {
         }
         about.sort_by_key(|f| f.topic != Topic::People);
         about.truncate(MAX_ANSWER_FACTS);
-        // The facts about the subject mention the attribute ("сколько лет
-        // отношениям?" — the 20 years): answered as usual. So is a
-        // question about no known subject whose attribute some fact knows.
-        if about.iter().any(|f| mentions(f, &attrs))
-            || (about.is_empty() && attrs.iter().any(|w| c.cat.knows_word(w)))
-        {
+        // A subject the article does not mention ("the capital of
+        // France"): the plain "no fact on that". Facts about the subject
+        // that mention the attribute ("сколько лет отношениям?" — the 20
+        // years): answered as usual.
+        if about.is_empty() || about.iter().any(|f| mentions(f, &attrs)) {
             return None;
         }
         Some(c.not_given(&about))

@@ -339,12 +339,6 @@ impl Catalog {
         self.index.search(question, limit, min_coverage)
     }
 
-    /// Whether a fact contains `word` or a form of it (see
-    /// [`crate::query::Index::knows_word`]).
-    pub fn knows_word(&self, word: &str) -> bool {
-        self.index.knows_word(word)
-    }
-
     /// The raw ranked candidates for a question, before the answer cut-offs.
     pub fn explain(&self, question: &str, limit: usize) -> SearchResult {
         self.index.search(question, limit, 0.0)

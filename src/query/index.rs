@@ -769,16 +769,6 @@ impl Index {
     /// Scores every fact sharing a word with the question when that is
     /// cheap (few postings, or a long list asked for), else prunes; both
     /// give exactly the same hits.
-    /// Whether some fact contains `word` (or a form of it: same stem), as
-    /// written — no synonyms, no typo matches. "How old is Akhmetov?"
-    /// asks for something the facts never mention when `old` is unknown.
-    pub fn knows_word(&self, word: &str) -> bool {
-        self.analyzer
-            .analyze(word)
-            .iter()
-            .any(|t| !t.is_intent() && self.term(&t.stem).is_some())
-    }
-
     pub fn search(&self, query: &str, limit: usize, min_coverage: f32) -> SearchResult {
         self.search_with(query, limit, min_coverage, Method::Auto)
     }
