@@ -213,7 +213,9 @@ async fn follow_ups_continue_each_members_answer_and_replies_continue_theirs() {
     let mut bob = Person::new(hs, &unique("bob")).await;
     let (room, bob_room) = ann.group_with(&mut bob, &bot.user_id).await;
 
-    let q = ann.send(&room, to_bot(&bot, "What happened in 2010?")).await;
+    let q = ann
+        .send(&room, to_bot(&bot, "What happened in 2010?"))
+        .await;
     let milestones = ann.reply_to(&q, REPLY_SECS).await;
     assert!(milestones.body.contains("2010"), "{}", milestones.body);
     let q = bob

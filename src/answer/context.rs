@@ -91,9 +91,10 @@ impl Context {
             };
             let named = facts.iter().any(|f| {
                 f.id == p.id
-                    || p.aliases.iter().take(2).any(|a| {
-                        f.text.en.contains(a.as_str()) || f.source.contains(a.as_str())
-                    })
+                    || p.aliases
+                        .iter()
+                        .take(2)
+                        .any(|a| f.text.en.contains(a.as_str()) || f.source.contains(a.as_str()))
             });
             if named && !people.contains(surname) {
                 people.push(surname.clone());
@@ -161,32 +162,149 @@ pub enum FollowUp {
 /// Words that carry no subject in a follow-up ("and in 2011?", "а что в
 /// 2011 году?").
 const FILLERS: &[&str] = &[
-    "and", "what", "about", "how", "in", "the", "for", "year", "then", "so", "ok", "okay", "is",
-    "was", "it", "of", "a", "s", "please", "tell", "me", "same", "а", "и", "в", "во", "что", "как",
-    "насчет", "на", "счет", "году", "год", "года", "за", "ну", "тогда", "про", "м", "ом", "же",
-    "там", "с", "со", "было", "был", "была", "по", "это", "а",
+    "and",
+    "what",
+    "about",
+    "how",
+    "in",
+    "the",
+    "for",
+    "year",
+    "then",
+    "so",
+    "ok",
+    "okay",
+    "is",
+    "was",
+    "it",
+    "of",
+    "a",
+    "s",
+    "please",
+    "tell",
+    "me",
+    "same",
+    "а",
+    "и",
+    "в",
+    "во",
+    "что",
+    "как",
+    "насчет",
+    "на",
+    "счет",
+    "году",
+    "год",
+    "года",
+    "за",
+    "ну",
+    "тогда",
+    "про",
+    "м",
+    "ом",
+    "же",
+    "там",
+    "с",
+    "со",
+    "было",
+    "был",
+    "была",
+    "по",
+    "это",
+    "а",
 ];
 /// Words asking where an answer comes from ("why?", "source?").
 const SOURCE_WORDS: &[&str] = &[
-    "why", "source", "sources", "proof", "evidence", "cite", "citation", "reference", "почему",
-    "источник", "источники", "откуда", "пруф", "доказательство", "докажи", "ссылка", "say",
-    "says", "said", "сказано", "написано",
+    "why",
+    "source",
+    "sources",
+    "proof",
+    "evidence",
+    "cite",
+    "citation",
+    "reference",
+    "почему",
+    "источник",
+    "источники",
+    "откуда",
+    "пруф",
+    "доказательство",
+    "докажи",
+    "ссылка",
+    "say",
+    "says",
+    "said",
+    "сказано",
+    "написано",
 ];
 /// Words that may stand beside a source word ("where does it say so?").
 const SOURCE_FILLERS: &[&str] = &[
-    "where", "does", "do", "say", "says", "said", "that", "this", "so", "from", "the", "is", "it",
-    "what", "s", "your", "где", "взято", "это", "так", "такое", "знаешь",
-    "известно", "а", "и",
+    "where",
+    "does",
+    "do",
+    "say",
+    "says",
+    "said",
+    "that",
+    "this",
+    "so",
+    "from",
+    "the",
+    "is",
+    "it",
+    "what",
+    "s",
+    "your",
+    "где",
+    "взято",
+    "это",
+    "так",
+    "такое",
+    "знаешь",
+    "известно",
+    "а",
+    "и",
 ];
 /// Words asking for more of the same.
 const MORE_WORDS: &[&str] = &[
-    "more", "else", "details", "detail", "continue", "next", "further", "еще", "подробнее",
-    "подробней", "больше", "дальше", "продолжай", "детали",
+    "more",
+    "else",
+    "details",
+    "detail",
+    "continue",
+    "next",
+    "further",
+    "еще",
+    "подробнее",
+    "подробней",
+    "больше",
+    "дальше",
+    "продолжай",
+    "детали",
 ];
 /// Words that may stand beside a "more" word ("tell me more", "что ещё?").
 const MORE_FILLERS: &[&str] = &[
-    "tell", "me", "give", "some", "any", "anything", "what", "go", "on", "please", "and", "is",
-    "there", "расскажи", "расскажите", "что", "а", "и", "пожалуйста", "давай", "есть",
+    "tell",
+    "me",
+    "give",
+    "some",
+    "any",
+    "anything",
+    "what",
+    "go",
+    "on",
+    "please",
+    "and",
+    "is",
+    "there",
+    "расскажи",
+    "расскажите",
+    "что",
+    "а",
+    "и",
+    "пожалуйста",
+    "давай",
+    "есть",
 ];
 /// Words that start an elliptical follow-up ("and …?", "а …?").
 const ELLIPTIC_LEADS: &[&str] = &["and", "а", "и"];
@@ -202,8 +320,8 @@ const ELLIPTIC_PAIRS: &[(&str, &str)] = &[
 ];
 /// Pronouns standing for a person.
 const PERSON_PRONOUNS: &[&str] = &[
-    "he", "him", "his", "she", "her", "он", "его", "ему", "него", "нему", "им", "ним", "она",
-    "ее", "ей", "ней",
+    "he", "him", "his", "she", "her", "он", "его", "ему", "него", "нему", "им", "ним", "она", "ее",
+    "ей", "ней",
 ];
 
 fn is_year(w: &str) -> Option<i32> {
@@ -310,7 +428,9 @@ impl Memory {
         if let Some(msg) = reply_to {
             let key = (chat.to_string(), msg.to_string());
             match inner.sent.get(&key) {
-                Some(c) if now.saturating_duration_since(c.at) <= SENT_TTL => return Some(c.clone()),
+                Some(c) if now.saturating_duration_since(c.at) <= SENT_TTL => {
+                    return Some(c.clone())
+                }
                 Some(_) => {
                     inner.sent.remove(&key);
                 }
@@ -391,10 +511,24 @@ mod tests {
     #[test]
     fn sources_and_more() {
         let c = ctx(Topic::Trade, &[2011], &[]);
-        for q in ["why?", "Source?", "where does it say that?", "Откуда?", "почему?", "а источник?"] {
+        for q in [
+            "why?",
+            "Source?",
+            "where does it say that?",
+            "Откуда?",
+            "почему?",
+            "а источник?",
+        ] {
             assert_eq!(of(q, &c), FollowUp::Source, "{q}");
         }
-        for q in ["more", "tell me more", "anything else?", "ещё", "а что ещё?", "подробнее"] {
+        for q in [
+            "more",
+            "tell me more",
+            "anything else?",
+            "ещё",
+            "а что ещё?",
+            "подробнее",
+        ] {
             assert_eq!(of(q, &c), FollowUp::More, "{q}");
         }
         assert_eq!(
@@ -428,7 +562,12 @@ mod tests {
     #[test]
     fn elliptical_questions_inherit_and_full_ones_stand_alone() {
         let c = ctx(Topic::Trade, &[2011], &[]);
-        for q in ["а экспорт?", "and investment?", "What about exports?", "а как насчёт инвестиций?"] {
+        for q in [
+            "а экспорт?",
+            "and investment?",
+            "What about exports?",
+            "а как насчёт инвестиций?",
+        ] {
             assert_eq!(of(q, &c), FollowUp::Elliptic, "{q}");
         }
         for q in [
@@ -443,7 +582,13 @@ mod tests {
 
     #[test]
     fn without_a_context_everything_stands_alone() {
-        for q in ["and in 2011?", "why?", "more", "а экспорт?", "who did he meet?"] {
+        for q in [
+            "and in 2011?",
+            "why?",
+            "more",
+            "а экспорт?",
+            "who did he meet?",
+        ] {
             assert_eq!(classify(&words(q), None), FollowUp::Standalone, "{q}");
         }
     }
@@ -458,7 +603,9 @@ mod tests {
         assert!(m.recall("tg:1", "7", None, t0).is_some());
         assert!(m.recall("tg:1", "8", None, t0).is_none(), "per person");
         assert!(m.recall("tg:2", "7", None, t0).is_none(), "per chat");
-        assert!(m.recall("tg:1", "7", None, t0 + CONTEXT_TTL + Duration::from_secs(1)).is_none());
+        assert!(m
+            .recall("tg:1", "7", None, t0 + CONTEXT_TTL + Duration::from_secs(1))
+            .is_none());
         assert_eq!(m.len().0, 0, "an expired context is dropped when met");
         // A reply names its answer, and outlives the chat's context.
         let mut old = ctx(Topic::Milestones, &[2010], &[]);
@@ -470,7 +617,9 @@ mod tests {
             m.recall("tg:1", "7", Some("55"), later).map(|c| c.topic),
             Some(Some(Topic::Milestones))
         );
-        assert!(m.recall("tg:1", "7", Some("55"), t0 + SENT_TTL * 2).is_none());
+        assert!(m
+            .recall("tg:1", "7", Some("55"), t0 + SENT_TTL * 2)
+            .is_none());
         for i in 0..MAX_CONTEXTS + 10 {
             m.remember("tg:x", &i.to_string(), old.clone());
             m.note_sent("tg:x", &i.to_string(), old.clone());

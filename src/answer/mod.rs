@@ -225,16 +225,18 @@ impl Engine {
                 c.one_shot(&command)
             }
             Input::Command { command, .. } => match command {
-                Command::Start(payload) => self.start(&c, &payload),
+                Command::Start(payload) => self.remembered(req, &c, self.start(&c, &payload)),
                 Command::Help => c.help(),
-                Command::Topic(t) => c.topic(t),
+                Command::Topic(t) => self.remembered(req, &c, c.topic(t)),
                 Command::Search(q) if q.trim().is_empty() => c.usage("search", "customs union"),
                 Command::Search(q) => {
                     let hits = self.hits(&cat, &q, MAX_SEARCH_RESULTS);
                     c.search(&q, &hits)
                 }
-                Command::Chart(name) => c.chart(&name),
-                Command::Fact(id) => c.fact(id.trim(), || cat.closest_id(id.trim())),
+                Command::Chart(name) => self.remembered(req, &c, c.chart(&name)),
+                Command::Fact(id) => {
+                    self.remembered(req, &c, c.fact(id.trim(), || cat.closest_id(id.trim())))
+                }
                 Command::Source(id) => c.source(id.trim(), || cat.closest_id(id.trim())),
                 Command::Lang(Some(_)) if !(req.private || req.chat_admin) => c.lang_refused(),
                 Command::Lang(arg) => self.set_lang(&c, req.chat, settings, arg),

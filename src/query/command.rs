@@ -289,7 +289,10 @@ mod tests {
         assert_eq!(cmd("/график торговля").0, Command::Chart("торговля".into()));
         assert_eq!(cmd("/lang").0, Command::Lang(None));
         assert_eq!(cmd("/start").0, Command::Start(String::new()));
-        assert_eq!(cmd("/start chart_trade").0, Command::Start("chart_trade".into()));
+        assert_eq!(
+            cmd("/start chart_trade").0,
+            Command::Start("chart_trade".into())
+        );
         assert!(cmd("/lang ru").0.changes_chat() && !cmd("/lang").0.changes_chat());
         assert!(cmd("/subscribe").0.changes_chat() && !cmd("/trade").0.changes_chat());
         assert_eq!(cmd("/lang ru").0, Command::Lang(Some("ru".into())));
