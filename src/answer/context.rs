@@ -162,6 +162,10 @@ pub enum FollowUp {
 /// Words that carry no subject in a follow-up ("and in 2011?", "а что в
 /// 2011 году?").
 const FILLERS: &[&str] = &[
+    // What a period question asks, not its subject.
+    "much",
+    "many",
+    "сколько",
     "and",
     "what",
     "about",
@@ -206,12 +210,22 @@ const FILLERS: &[&str] = &[
     "там",
     "с",
     "со",
-    "было",
-    "был",
-    "была",
     "по",
     "это",
     "а",
+];
+/// "What happened in 2011?" asks about the year itself; "and what
+/// happened in 2011?" continues the last answer's topic.
+const EVENT_WORDS: &[&str] = &[
+    "happened",
+    "happen",
+    "happening",
+    "было",
+    "был",
+    "была",
+    "произошло",
+    "случилось",
+    "происходило",
 ];
 /// Words asking where an answer comes from ("why?", "source?").
 const SOURCE_WORDS: &[&str] = &[
@@ -284,6 +298,15 @@ const MORE_WORDS: &[&str] = &[
 ];
 /// Words that may stand beside a "more" word ("tell me more", "что ещё?").
 const MORE_FILLERS: &[&str] = &[
+    "about",
+    "that",
+    "this",
+    "it",
+    "об",
+    "о",
+    "этом",
+    "про",
+    "это",
     "tell",
     "me",
     "give",
@@ -359,11 +382,23 @@ pub fn classify(words: &[String], ctx: Option<&Context>) -> FollowUp {
     {
         return FollowUp::More;
     }
-    let content: Vec<&String> = words.iter().filter(|w| !has(FILLERS, w)).collect();
-    // "and in 2011?", "а в 2011-м?", "what about 2012?"
+    let lead = has(ELLIPTIC_LEADS, &words[0])
+        || words
+            .windows(2)
+            .take(2)
+            .any(|p| ELLIPTIC_PAIRS.contains(&(p[0].as_str(), p[1].as_str())));
+    let content: Vec<&String> = words
+        .iter()
+        .filter(|w| !has(FILLERS, w) && !has(EVENT_WORDS, w))
+        .collect();
+    let event = words.iter().any(|w| has(EVENT_WORDS, w));
+    // "and in 2011?", "а в 2011-м?", "what about 2012?", "and what
+    // happened in 2011?" — but not "what happened in 2011?".
     if let [only] = content.as_slice() {
         if let Some(y) = is_year(only) {
-            return FollowUp::Period(y);
+            if lead || !event {
+                return FollowUp::Period(y);
+            }
         }
     }
     // "who did he meet?": name the person the pronoun stands for, unless
@@ -374,11 +409,6 @@ pub fn classify(words: &[String], ctx: Option<&Context>) -> FollowUp {
             return FollowUp::Resolved(format!("{} {person}", words.join(" ")));
         }
     }
-    let lead = has(ELLIPTIC_LEADS, &words[0])
-        || words
-            .windows(2)
-            .take(2)
-            .any(|p| ELLIPTIC_PAIRS.contains(&(p[0].as_str(), p[1].as_str())));
     if lead && !content.is_empty() && content.len() <= MAX_ELLIPTIC_WORDS {
         return FollowUp::Elliptic;
     }
@@ -499,6 +529,8 @@ mod tests {
             "а в 2011?",
             "а в 2011-м?",
             "А что было в 2011 году?",
+            "а сколько в 2011?",
+            "and how much in 2011?",
             "2011?",
         ] {
             assert_eq!(of(q, &c), FollowUp::Period(2011), "{q}");
@@ -506,6 +538,8 @@ mod tests {
         // A year with a subject of its own stands alone.
         assert_eq!(of("trade in 2011", &c), FollowUp::Standalone);
         assert_eq!(of("What happened in 2011?", &c), FollowUp::Standalone);
+        assert_eq!(of("что было в 2011 году?", &c), FollowUp::Standalone);
+        assert_eq!(of("and what happened in 2011?", &c), FollowUp::Period(2011));
     }
 
     #[test]
@@ -524,6 +558,8 @@ mod tests {
         for q in [
             "more",
             "tell me more",
+            "tell me more about that",
+            "расскажи подробнее об этом",
             "anything else?",
             "ещё",
             "а что ещё?",
