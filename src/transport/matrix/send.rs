@@ -88,9 +88,7 @@ pub(crate) async fn handle(ctx: &Ctx, job: &Job) -> Option<String> {
                     content
                 };
                 first = false;
-                let Some(id) = send(&room, content).await else {
-                    return None;
-                };
+                let id = send(&room, content).await?;
                 // A reply to this event continues this answer.
                 engine_after.note_sent(&key, id.as_str(), &reply);
             }
