@@ -232,15 +232,14 @@ impl Engine {
             .filter(|w| !is_attribute(w, words))
             .map(String::as_str)
             .collect();
-        // What the article says about the subject, a person's own entry
-        // first ("how old is Nazarbayev?": the facts naming him rank
-        // above his entry when asked in Russian).
+        // What the article says about the subject, the entry of a person
+        // it names first ("сколько лет Назарбаеву?": the facts naming him
+        // rank above his own entry when asked in Russian).
         let mut about = self.hits(c.cat, &rest.join(" "), MAX_ANSWER_FACTS + 2);
         for p in people_named(c.cat, words) {
             about.retain(|f| f.id != p.id);
             about.insert(0, p);
         }
-        about.sort_by_key(|f| f.topic != Topic::People);
         about.truncate(MAX_ANSWER_FACTS);
         // A subject the article does not mention ("the capital of
         // France"): the plain "no fact on that". Facts about the subject
