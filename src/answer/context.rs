@@ -424,7 +424,16 @@ struct Inner {
     /// By chat and person: the last answer each was given.
     recent: LruCache<(String, String), Context>,
     /// By chat and sent message id: the answer that message carried.
-    sent: LruCache<(String, String), Context>,
+    sent: LruCache<(String, String), Sent>,
+}
+
+/// What a sent message carried: the ids of the facts it stated. Only ids,
+/// so noting a sent message costs a transport no store read (it is done on
+/// the async runtime's threads); the context is derived when a reply to it
+/// arrives, on the engine's thread.
+struct Sent {
+    facts: Vec<String>,
+    at: Instant,
 }
 
 impl Default for Memory {
@@ -445,28 +454,37 @@ impl Memory {
     }
 
     /// The context of `person`'s next line in `chat`: the answer the line
-    /// replies to (`reply_to`, a sent message id) if it is remembered,
-    /// else the person's last answer if it is recent enough.
+    /// replies to (`reply_to`, a sent message id) if it is remembered —
+    /// its context made by `derive` from the facts it stated, outside the
+    /// lock — else the person's last answer if it is recent enough.
     pub fn recall(
         &self,
         chat: &str,
         person: &str,
         reply_to: Option<&str>,
         now: Instant,
+        derive: impl FnOnce(&[String]) -> Option<Context>,
     ) -> Option<Context> {
-        let mut inner = self.lock();
         if let Some(msg) = reply_to {
             let key = (chat.to_string(), msg.to_string());
-            match inner.sent.get(&key) {
-                Some(c) if now.saturating_duration_since(c.at) <= SENT_TTL => {
-                    return Some(c.clone())
+            let facts = {
+                let mut inner = self.lock();
+                match inner.sent.get(&key) {
+                    Some(s) if now.saturating_duration_since(s.at) <= SENT_TTL => {
+                        Some(s.facts.clone())
+                    }
+                    Some(_) => {
+                        inner.sent.remove(&key);
+                        None
+                    }
+                    None => None,
                 }
-                Some(_) => {
-                    inner.sent.remove(&key);
-                }
-                None => {}
+            };
+            if let Some(ctx) = facts.as_deref().and_then(derive) {
+                return Some(ctx);
             }
         }
+        let mut inner = self.lock();
         let key = (chat.to_string(), person.to_string());
         match inner.recent.get(&key) {
             Some(c) if now.saturating_duration_since(c.at) <= CONTEXT_TTL => Some(c.clone()),
@@ -485,11 +503,12 @@ impl Memory {
             .insert((chat.to_string(), person.to_string()), ctx);
     }
 
-    /// Remembers that message `message` sent to `chat` carried `ctx`.
-    pub fn note_sent(&self, chat: &str, message: &str, ctx: Context) {
+    /// Remembers that message `message` sent to `chat` at `at` stated
+    /// `facts`.
+    pub fn note_sent(&self, chat: &str, message: &str, facts: Vec<String>, at: Instant) {
         self.lock()
             .sent
-            .insert((chat.to_string(), message.to_string()), ctx);
+            .insert((chat.to_string(), message.to_string()), Sent { facts, at });
     }
 
     /// How many contexts are held (last answers, sent messages).
@@ -629,6 +648,10 @@ mod tests {
         }
     }
 
+    fn none(_: &[String]) -> Option<Context> {
+        None
+    }
+
     #[test]
     fn memory_expires_and_is_bounded() {
         let m = Memory::default();
@@ -636,29 +659,43 @@ mod tests {
         let mut c = ctx(Topic::Trade, &[2011], &[]);
         c.at = t0;
         m.remember("tg:1", "7", c.clone());
-        assert!(m.recall("tg:1", "7", None, t0).is_some());
-        assert!(m.recall("tg:1", "8", None, t0).is_none(), "per person");
-        assert!(m.recall("tg:2", "7", None, t0).is_none(), "per chat");
+        assert!(m.recall("tg:1", "7", None, t0, none).is_some());
+        assert!(
+            m.recall("tg:1", "8", None, t0, none).is_none(),
+            "per person"
+        );
+        assert!(m.recall("tg:2", "7", None, t0, none).is_none(), "per chat");
         assert!(m
-            .recall("tg:1", "7", None, t0 + CONTEXT_TTL + Duration::from_secs(1))
+            .recall(
+                "tg:1",
+                "7",
+                None,
+                t0 + CONTEXT_TTL + Duration::from_secs(1),
+                none
+            )
             .is_none());
         assert_eq!(m.len().0, 0, "an expired context is dropped when met");
         // A reply names its answer, and outlives the chat's context.
         let mut old = ctx(Topic::Milestones, &[2010], &[]);
         old.at = t0;
-        m.note_sent("tg:1", "55", old.clone());
+        m.note_sent("tg:1", "55", vec!["m.1".into()], t0);
         m.remember("tg:1", "7", c);
         let later = t0 + CONTEXT_TTL * 2;
+        let derive = |ids: &[String]| {
+            assert_eq!(ids, ["m.1"]);
+            Some(old.clone())
+        };
         assert_eq!(
-            m.recall("tg:1", "7", Some("55"), later).map(|c| c.topic),
+            m.recall("tg:1", "7", Some("55"), later, derive)
+                .map(|c| c.topic),
             Some(Some(Topic::Milestones))
         );
         assert!(m
-            .recall("tg:1", "7", Some("55"), t0 + SENT_TTL * 2)
+            .recall("tg:1", "7", Some("55"), t0 + SENT_TTL * 2, derive)
             .is_none());
         for i in 0..MAX_CONTEXTS + 10 {
             m.remember("tg:x", &i.to_string(), old.clone());
-            m.note_sent("tg:x", &i.to_string(), old.clone());
+            m.note_sent("tg:x", &i.to_string(), vec!["m.1".into()], t0);
         }
         assert_eq!(m.len(), (MAX_CONTEXTS, MAX_SENT));
     }

@@ -134,7 +134,9 @@ impl Engine {
             None
         } else {
             self.memory
-                .recall(req.chat, person, req.reply_to, Instant::now())
+                .recall(req.chat, person, req.reply_to, Instant::now(), |ids| {
+                    Context::of_answer(c.cat, ids, None)
+                })
         };
         let follow = context::classify(&words, ctx.as_ref());
         let reply = match (&follow, ctx.as_ref()) {
@@ -170,15 +172,14 @@ impl Engine {
     /// Remembers that message `message` (the platform's id) sent to `chat`
     /// carried `reply`, so a reply to that message continues that answer.
     /// Transports call it after sending an answer; replies that state no
-    /// fact are not remembered.
+    /// fact are not remembered. An in-memory insert of the reply's fact
+    /// ids, no store read: safe on the async runtime's threads.
     pub fn note_sent(&self, chat: &str, message: &str, reply: &Reply) {
         if reply.kind != ReplyKind::Answer || reply.facts.is_empty() {
             return;
         }
-        let cat = self.catalog();
-        if let Some(ctx) = Context::of_answer(&cat, &reply.facts, None) {
-            self.memory.note_sent(chat, message, ctx);
-        }
+        self.memory
+            .note_sent(chat, message, reply.facts.clone(), Instant::now());
     }
 
     /// Contexts held: (last answers, sent messages). For tests and logs.

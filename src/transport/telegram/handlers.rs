@@ -362,11 +362,10 @@ fn inline_results(engine: &Engine, query: &str, lang: Lang) -> Vec<InlineQueryRe
         .iter()
         .filter_map(|f| {
             let line = format!("/fact {}", f.id);
+            // Read-only: an inline page is no conversation of anyone's.
             let req = Request {
-                chat: "tg:inline",
-                text: &line,
-                user_lang: None,
                 force_lang: Some(lang),
+                read_only: true,
                 ..Request::new("tg:inline", &line)
             };
             let html = render_telegram_html(&engine.handle(&req), TELEGRAM_LIMIT)
