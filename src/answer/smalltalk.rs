@@ -202,6 +202,9 @@ const FILLERS: &[&str] = &[
     "фактбот",
 ];
 
+/// Words of a small-talk line, at most ("thank you very much for the
+/// help" is seven).
+const MAX_WORDS: usize = 8;
 /// Shortest word a typo is forgiven in: shorter ones are too close to
 /// other words ("hi" ↔ "his").
 const TYPO_MIN_LEN: usize = 4;
@@ -219,18 +222,26 @@ fn known(w: &str) -> Option<&'static str> {
     if let Some(k) = vocabulary().find(|k| *k == w) {
         return Some(k);
     }
-    if w.chars().count() < TYPO_MIN_LEN {
+    let len = w.chars().count();
+    if len < TYPO_MIN_LEN {
         return None;
     }
+    // One edit changes the length by one at most: only words of about the
+    // same length are compared, so a question pays a few comparisons.
     vocabulary()
-        .filter(|k| k.chars().count() >= TYPO_MIN_LEN)
+        .filter(|k| {
+            let n = k.chars().count();
+            n >= TYPO_MIN_LEN && n.abs_diff(len) <= 1
+        })
         .find(|k| strsim::damerau_levenshtein(k, w) == 1)
 }
 
 /// Whether `words` (the line's lower-case words, [`crate::query::words`])
 /// are small talk, and which.
 pub fn classify(words: &[String]) -> Option<SmallTalk> {
-    if words.is_empty() || words.len() > 8 {
+    // Small talk is short; a longer line is a question (and costs no
+    // lookups here).
+    if words.is_empty() || words.len() > MAX_WORDS {
         return None;
     }
     let mut seen: Vec<&'static str> = Vec::with_capacity(words.len());
@@ -308,6 +319,8 @@ mod tests {
             "thanks for the trade figures",
             "",
             "history",
+            "who are they?",
+            "what can Belarus and Kazakhstan do?",
         ] {
             assert_eq!(of(s), None, "{s}");
         }
