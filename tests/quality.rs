@@ -15,9 +15,9 @@ const HELD_OUT_FLOOR: f64 = 0.55;
 
 /// The second held-out table's floor. Written at 33/60 (55%: no follow-ups,
 /// small talk or "the article does not say" yet); the conversation work
-/// (issue 12), done without reading the table, brought it to 40/60 = 66.7%.
+/// (issue 12), done without reading the table, brought it to 41/60 = 68.3%.
 /// The floor guards against sliding back.
-const HELD_OUT_2_FLOOR: f64 = 0.66;
+const HELD_OUT_2_FLOOR: f64 = 0.68;
 
 #[derive(Deserialize)]
 struct Table {

@@ -118,6 +118,29 @@ fn mentions(f: &Fact, attrs: &[&String]) -> bool {
     })
 }
 
+/// Letters a word must share with a topic's name or title word to name
+/// the topic in any form ("экспорта", "exports", "инвестиций").
+const TOPIC_PREFIX: usize = 5;
+
+/// Whether word `w` names a topic ("экспорт", "investment", "встречи").
+fn names_a_topic(w: &str) -> bool {
+    let head = |s: &str| s.chars().take(TOPIC_PREFIX).collect::<String>();
+    if w.chars().count() < TOPIC_PREFIX {
+        return false;
+    }
+    let w = head(w);
+    Topic::ALL.iter().any(|t| {
+        std::iter::once(t.name())
+            .chain([
+                t.title(crate::facts::Lang::En),
+                t.title(crate::facts::Lang::Ru),
+            ])
+            .flat_map(query::words)
+            .filter(|x| x.chars().count() >= TOPIC_PREFIX)
+            .any(|x| head(&x) == w)
+    })
+}
+
 fn is_year(w: &str) -> bool {
     w.len() == 4 && w.bytes().all(|b| b.is_ascii_digit())
 }
@@ -199,6 +222,27 @@ impl Engine {
         if !hits.is_empty() && year_alone_picks(c.cat, &words) {
             tracing::debug!("a year alone matched; declining");
             hits.clear();
+        }
+        // "and Kazakhstan?" after Belarus's exports: another subject in
+        // the same topic — unless the line names a topic itself ("а
+        // экспорт?" after trade is a new topic).
+        if let Some(topic) = prefer.and_then(|x| x.topic) {
+            let elsewhere = !hits.iter().any(|f| f.topic == topic);
+            if elsewhere && !words.iter().any(|w| names_a_topic(w)) {
+                let framed = format!(
+                    "{question} {} {}",
+                    topic.title(crate::facts::Lang::En),
+                    topic.title(crate::facts::Lang::Ru)
+                );
+                let within: Vec<Arc<Fact>> = self
+                    .hits(c.cat, &framed, MAX_ANSWER_FACTS)
+                    .into_iter()
+                    .filter(|f| f.topic == topic)
+                    .collect();
+                if !within.is_empty() {
+                    hits = within;
+                }
+            }
         }
         if let Some(ctx) = prefer {
             if !words.iter().any(|w| is_year(w)) && !ctx.years.is_empty() {
@@ -650,6 +694,18 @@ mod tests {
         assert!(ids(&r).contains(&"visit.dates"), "{:?}", ids(&r));
         let r = ask(&e, "b", "who did he meet?");
         assert!(ids(&r).contains(&"visit.host"), "{:?}", ids(&r));
+        // Another subject in the same topic.
+        let r = ask(&e, "c", "What does Belarus export to Kazakhstan?");
+        assert_eq!(ids(&r).first(), Some(&"exports.by_to_kz"), "{:?}", ids(&r));
+        let r = ask(&e, "c", "and Kazakhstan?");
+        assert_eq!(ids(&r).first(), Some(&"exports.kz_to_by"), "{:?}", ids(&r));
+        // A topic named outright is a new topic.
+        let r = ask(&e, "c", "and investment?");
+        assert!(
+            r.facts.iter().all(|f| f.starts_with("investment.")),
+            "{:?}",
+            ids(&r)
+        );
     }
 
     #[test]
