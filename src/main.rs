@@ -340,6 +340,9 @@ fn run(cli: Cli) -> Result<(), Failure> {
 fn ask(app: &App, question: &str, force_lang: Option<Lang>, format: Format) -> Result<(), Failure> {
     let mut req = Request::new("cli", question);
     req.force_lang = force_lang;
+    // One-shot: the question's language (or --lang) decides, never a
+    // setting an earlier `ask` stored, and nothing it asks is stored.
+    req.read_only = true;
     let reply = app.handle(&req);
     match format {
         Format::Text => outln!("{}", render_plain(&reply))?,

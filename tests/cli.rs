@@ -89,6 +89,31 @@ fn ask_lang_overrides_the_question_language() {
     assert_eq!(o.status.code(), Some(2));
 }
 
+/// `ask` is one-shot: `ask "/lang ru"` changes nothing, so the next
+/// English question is still answered in English; subscribing is refused
+/// too, and nothing is written to the chat settings.
+#[test]
+fn ask_is_one_shot_and_changes_no_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = factbot(dir.path(), &["ask", "/lang ru"]);
+    let out = stdout(&o);
+    assert!(
+        out.contains("changes no settings") && out.contains("--lang"),
+        "{out}"
+    );
+    let o = factbot(dir.path(), &["ask", "How much was trade in 2011?"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("USD 769 million"), "{}", stdout(&o));
+    let o = factbot(dir.path(), &["ask", "/subscribe trade"]);
+    assert!(stdout(&o).contains("changes no settings"), "{}", stdout(&o));
+    // Follow-ups need a conversation: a one-shot "and in 2012?" is
+    // answered on its own, whatever was asked before.
+    let o = factbot(dir.path(), &["ask", "and in 2012?"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(store.chat_settings("cli").unwrap().lang, None);
+}
+
 #[test]
 fn derived_facts_show_their_arithmetic() {
     let dir = tempfile::tempdir().unwrap();

@@ -185,6 +185,63 @@ async fn in_a_group_room_only_mentions_commands_and_replies_are_answered() {
     assert!(ann.replies_to(&unaddressed).is_empty());
 }
 
+/// `text` to the bot in a group room, with a mention (`localpart: text`,
+/// as Element writes one).
+fn to_bot(bot: &MatrixBot, text: &str) -> RoomMessageEventContent {
+    let bot_id: OwnedUserId = bot.user_id.parse().unwrap();
+    RoomMessageEventContent::text_plain(format!("{}: {text}", bot_id.localpart()))
+        .add_mentions(Mentions::with_user_ids([bot_id]))
+}
+
+/// Follow-ups in a group room: each member's "and in 2011?" continues
+/// their own last answer, and a reply to one of the bot's answers
+/// continues that answer, whoever replies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn follow_ups_continue_each_members_answer_and_replies_continue_theirs() {
+    let hs = Synapse::shared();
+    let tmp = tempfile::tempdir().unwrap();
+    let bot = MatrixBot::start(hs, tmp.path(), &unique("bot"), "");
+    let mut ann = Person::new(hs, &unique("ann")).await;
+    let mut bob = Person::new(hs, &unique("bob")).await;
+    let (room, bob_room) = ann.group_with(&mut bob, &bot.user_id).await;
+
+    let q = ann
+        .send(&room, to_bot(&bot, "What happened in 2010?"))
+        .await;
+    let milestones = ann.reply_to(&q, REPLY_SECS).await;
+    assert!(milestones.body.contains("2010"), "{}", milestones.body);
+    let q = bob
+        .send(&bob_room, to_bot(&bot, "How much was trade in 2011?"))
+        .await;
+    let trade = ann.reply_to(&q, REPLY_SECS).await;
+    assert!(trade.body.contains("USD 769 million"), "{}", trade.body);
+
+    // Ann's follow-up continues Ann's answer, not Bob's later one.
+    let q = ann.send(&room, to_bot(&bot, "and in 2011?")).await;
+    let r = ann.reply_to(&q, REPLY_SECS).await;
+    assert!(r.body.contains("Internal borders"), "{}", r.body);
+    assert!(!r.body.contains("769"), "{}", r.body);
+
+    // Bob replies to Ann's first answer: it continues that one.
+    let reply = RoomMessageEventContent::text_plain("and in 2015?").make_reply_to(
+        matrix_sdk::ruma::events::room::message::ReplyMetadata::new(
+            &milestones.event_id,
+            &milestones.sender,
+            None,
+        ),
+        matrix_sdk::ruma::events::room::message::ForwardThread::Yes,
+        matrix_sdk::ruma::events::room::message::AddMentions::No,
+    );
+    let q = bob.send(&bob_room, reply).await;
+    let r = ann.reply_to(&q, REPLY_SECS).await;
+    assert!(r.body.contains("Eurasian Economic Union"), "{}", r.body);
+
+    // Small talk gets a friendly answer, not "no fact".
+    let q = bob.send(&bob_room, to_bot(&bot, "thanks!")).await;
+    let r = ann.reply_to(&q, REPLY_SECS).await;
+    assert!(r.body.contains("welcome"), "{}", r.body);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_encrypted_room_works_the_same() {
     let hs = Synapse::shared();

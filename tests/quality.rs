@@ -13,10 +13,11 @@ use serde::Deserialize;
 /// held-out measure; the floor guards against sliding back.
 const HELD_OUT_FLOOR: f64 = 0.55;
 
-/// The second held-out table's floor: its score when it was written, before
-/// any change it prompted (33/60: no follow-ups, small talk or "the article
-/// does not say" yet).
-const HELD_OUT_2_FLOOR: f64 = 0.55;
+/// The second held-out table's floor. Written at 33/60 (55%: no follow-ups,
+/// small talk or "the article does not say" yet); the conversation work
+/// (issue 12), done without reading the table, brought it to 41/60 = 68.3%.
+/// The floor guards against sliding back.
+const HELD_OUT_2_FLOOR: f64 = 0.68;
 
 #[derive(Deserialize)]
 struct Table {

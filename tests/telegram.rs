@@ -132,6 +132,56 @@ fn groups_answer_only_what_is_addressed_to_the_bot() {
     assert!(text(&r).contains("USD 769 million"), "{r}");
 }
 
+/// Follow-ups: in a group each member's "and in 2011?" continues their
+/// own last answer, and a reply to one of the bot's answers continues that
+/// answer, whoever replies; in a private chat, small talk and deep links.
+#[test]
+fn follow_ups_continue_each_members_answer_and_replies_continue_theirs() {
+    let emu = Emulator::start();
+    let dir = tempfile::tempdir().unwrap();
+    let _bot = BotProcess::start(&emu, dir.path());
+    const GROUP: i64 = -4343;
+    let alice = json!({"id": 71, "first_name": "Alice", "language_code": "en"});
+    let bob = json!({"id": 72, "first_name": "Bob", "language_code": "en"});
+    let ask_as = |from: &serde_json::Value, q: &str| {
+        let after = emu.last_seq();
+        emu.say_as(GROUP, &format!("@{BOT_USERNAME} {q}"), from.clone());
+        emu.next(Some(GROUP), "sent", after, 20)
+    };
+
+    let milestones = ask_as(&alice, "What happened in 2010?");
+    assert!(text(&milestones).contains("2010"), "{milestones}");
+    let trade = ask_as(&bob, "How much was trade in 2011?");
+    assert!(text(&trade).contains("USD 769 million"), "{trade}");
+    // Alice's follow-up continues Alice's answer, not Bob's later one.
+    let r = ask_as(&alice, "and in 2011?");
+    assert!(text(&r).contains("Internal borders"), "{r}");
+    assert!(!text(&r).contains("769"), "{r}");
+    // Bob replies to Alice's first answer: it continues that one.
+    let after = emu.last_seq();
+    emu.reply_as(
+        GROUP,
+        milestones["message_id"].as_i64().unwrap(),
+        "and in 2015?",
+        bob.clone(),
+    );
+    let r = emu.next(Some(GROUP), "sent", after, 20);
+    assert!(text(&r).contains("Eurasian Economic Union"), "{r}");
+    // "why?" cites the sentence behind Bob's last answer.
+    let r = ask_as(&bob, "why?");
+    assert!(text(&r).contains("paragraph"), "{r}");
+
+    // Small talk and a deep link in a private chat.
+    let r = ask(&emu, ANN, "hi");
+    assert!(text(&r).starts_with("Hello"), "{r}");
+    assert!(!text(&r).contains("no fact"), "{r}");
+    let r = ask(&emu, ANN, "/start trade");
+    assert!(
+        text(&r).starts_with("Hello") && text(&r).contains("USD 769 million"),
+        "{r}"
+    );
+}
+
 #[test]
 fn buttons_edit_the_message_in_place_and_inline_mode_offers_facts() {
     let emu = Emulator::start();

@@ -51,16 +51,16 @@ fn shorten(s: &str, max: usize) -> String {
 }
 
 impl Composer<'_> {
-    fn reply(&self, kind: ReplyKind) -> Reply {
+    pub(super) fn reply(&self, kind: ReplyKind) -> Reply {
         Reply::new(kind, self.lang)
     }
 
-    fn tr(&self, en: &str, ru: &str) -> String {
+    pub(super) fn tr(&self, en: &str, ru: &str) -> String {
         t(self.lang, en, ru)
     }
 
     /// A fact's statement with its paragraph mark; derived facts say so.
-    fn fact_line(&self, f: &Fact) -> Vec<Inline> {
+    pub(super) fn fact_line(&self, f: &Fact) -> Vec<Inline> {
         let mut line = vec![Inline::Text(f.text.get(self.lang).to_string())];
         if f.is_derived() {
             line.push(Inline::Italic(self.tr(" (derived)", " (вывод)")));
@@ -70,7 +70,7 @@ impl Composer<'_> {
     }
 
     /// Derivation notes for a derived fact: arithmetic, then caveat.
-    fn derivation(&self, f: &Fact) -> Vec<Block> {
+    pub(super) fn derivation(&self, f: &Fact) -> Vec<Block> {
         let Some(d) = &f.derivation else {
             return Vec::new();
         };
@@ -97,7 +97,7 @@ impl Composer<'_> {
     }
 
     /// Source buttons, two per row.
-    fn source_rows(&self, facts: &[Arc<Fact>]) -> Vec<Vec<Button>> {
+    pub(super) fn source_rows(&self, facts: &[Arc<Fact>]) -> Vec<Vec<Button>> {
         facts
             .chunks(2)
             .map(|c| c.iter().map(|f| self.source_button(f)).collect())
@@ -105,7 +105,7 @@ impl Composer<'_> {
     }
 
     /// Navigation to the other topics, three per row.
-    fn nav_rows(&self, current: Option<Topic>) -> Vec<Vec<Button>> {
+    pub(super) fn nav_rows(&self, current: Option<Topic>) -> Vec<Vec<Button>> {
         NAV.iter()
             .filter(|&&tp| Some(tp) != current)
             .map(|&tp| Button {
@@ -135,7 +135,7 @@ impl Composer<'_> {
     }
 
     /// "Chart" buttons for the charts that draw any of `facts`.
-    fn chart_row(&self, facts: &[Arc<Fact>]) -> Option<Vec<Button>> {
+    pub(super) fn chart_row(&self, facts: &[Arc<Fact>]) -> Option<Vec<Button>> {
         let mut kinds: Vec<ChartKind> = Vec::new();
         for k in facts.iter().filter_map(|f| ChartKind::for_fact(f)) {
             if !kinds.contains(&k) {
@@ -392,7 +392,7 @@ impl Composer<'_> {
         r
     }
 
-    fn source_ref(&self, f: &Fact) -> Block {
+    pub(super) fn source_ref(&self, f: &Fact) -> Block {
         let place = if f.paragraph == 0 {
             self.tr("the headline", "заголовок")
         } else {

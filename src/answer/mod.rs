@@ -6,6 +6,12 @@
 //! decides when to say "I have no fact on that" rather than guess.
 
 mod compose;
+mod context;
+mod converse;
+mod smalltalk;
+
+pub use context::{CONTEXT_TTL, MAX_CONTEXTS, MAX_SENT, SENT_TTL};
+pub use converse::{deep_link, Link};
 
 use std::sync::Arc;
 
@@ -24,7 +30,7 @@ pub const MIN_COVERAGE: f32 = 0.5;
 /// than [`MIN_COVERAGE`] so that a strong partial match still ranks first
 /// and makes the bot decline, as it should ("Who is the president of
 /// Russia?" best matches the presidents, not the Customs Union with Russia).
-const ADMIT_COVERAGE: f32 = 0.3;
+pub(crate) const ADMIT_COVERAGE: f32 = 0.3;
 /// Facts in one free-text answer, at most.
 pub const MAX_ANSWER_FACTS: usize = 3;
 /// Results of `/search`, at most.
@@ -55,6 +61,17 @@ pub struct Request<'a> {
     pub bot_admin: bool,
     /// A one-to-one chat with the bot.
     pub private: bool,
+    /// Who writes, within the chat (a platform user id): in a group each
+    /// person's follow-ups continue their own last answer. `None`: the
+    /// chat is one conversation (console, CLI).
+    pub person: Option<&'a str>,
+    /// The id of the bot's message this line replies to, if any: the
+    /// follow-up continues the answer that message carried (see
+    /// [`Engine::note_sent`]).
+    pub reply_to: Option<&'a str>,
+    /// A one-shot question (`factbot ask`): nothing it asks is stored —
+    /// no setting changed or read, no conversation remembered.
+    pub read_only: bool,
 }
 
 impl<'a> Request<'a> {
@@ -68,6 +85,9 @@ impl<'a> Request<'a> {
             chat_admin: false,
             bot_admin: false,
             private: false,
+            person: None,
+            reply_to: None,
+            read_only: false,
         }
     }
 }
@@ -79,6 +99,9 @@ pub struct Engine {
     catalog: Arc<Live>,
     /// Rendered charts, by chart, language and digest of the facts drawn.
     charts: chart::Cache,
+    /// Recent answers per chat and person, and per sent message: the
+    /// context follow-ups continue (bounded; see [`context::Memory`]).
+    memory: context::Memory,
 }
 
 impl Engine {
@@ -99,6 +122,7 @@ impl Engine {
             store,
             catalog,
             charts: chart::Cache::default(),
+            memory: context::Memory::default(),
         })
     }
 
@@ -161,23 +185,28 @@ impl Engine {
     /// addressing pass it on instead of parsing twice).
     pub fn handle_input(&self, req: &Request, input: Input) -> Reply {
         let cat = self.catalog();
-        let settings = self.settings(req.chat);
+        let settings = self.settings(req);
         let lang = Self::decide_lang(req, &settings, &input);
         let c = compose::Composer { cat: &cat, lang };
         match input {
             Input::Empty => c.empty(),
-            Input::Text(t) => self.answer(&c, &t),
+            Input::Text(t) => self.converse(&c, req, &t),
+            Input::Command { command, .. } if req.read_only && command.changes_chat() => {
+                c.one_shot(&command)
+            }
             Input::Command { command, .. } => match command {
-                Command::Start => c.start(),
+                Command::Start(payload) => self.remembered(req, &c, self.start(&c, &payload)),
                 Command::Help => c.help(),
-                Command::Topic(t) => c.topic(t),
+                Command::Topic(t) => self.remembered(req, &c, c.topic(t)),
                 Command::Search(q) if q.trim().is_empty() => c.usage("search", "customs union"),
                 Command::Search(q) => {
                     let hits = self.hits(&cat, &q, MAX_SEARCH_RESULTS);
                     c.search(&q, &hits)
                 }
-                Command::Chart(name) => c.chart(&name),
-                Command::Fact(id) => c.fact(id.trim(), || cat.closest_id(id.trim())),
+                Command::Chart(name) => self.remembered(req, &c, c.chart(&name)),
+                Command::Fact(id) => {
+                    self.remembered(req, &c, c.fact(id.trim(), || cat.closest_id(id.trim())))
+                }
                 Command::Source(id) => c.source(id.trim(), || cat.closest_id(id.trim())),
                 Command::Lang(Some(_)) if !(req.private || req.chat_admin) => c.lang_refused(),
                 Command::Lang(arg) => self.set_lang(&c, req.chat, settings, arg),
@@ -192,10 +221,19 @@ impl Engine {
     /// The answer language: `--lang`, then the chat's `/lang`, then the
     /// question's script, then the user's interface language, else English.
     pub fn lang(&self, req: &Request, input: &Input) -> Lang {
-        Self::decide_lang(req, &self.settings(req.chat), input)
+        Self::decide_lang(req, &self.settings(req), input)
     }
 
-    fn settings(&self, chat: &str) -> crate::facts::ChatSettings {
+    /// The chat's stored settings; none for a one-shot request
+    /// (`Request::read_only`: `factbot ask` reads and stores nothing).
+    fn settings(&self, req: &Request) -> crate::facts::ChatSettings {
+        if req.read_only {
+            return Default::default();
+        }
+        self.chat_settings(req.chat)
+    }
+
+    fn chat_settings(&self, chat: &str) -> crate::facts::ChatSettings {
         self.store.chat_settings(chat).unwrap_or_else(|e| {
             tracing::warn!(chat, error = %e, "cannot read chat settings");
             Default::default()
@@ -230,7 +268,7 @@ impl Engine {
     /// language, else the question's, else the user's.
     pub fn skipped_note(&self, chat: &str, text: &str, user_lang: Option<Lang>, n: usize) -> Reply {
         let lang = self
-            .settings(chat)
+            .chat_settings(chat)
             .lang
             .or_else(|| query::detect_lang(text))
             .or(user_lang)
@@ -262,15 +300,6 @@ impl Engine {
     /// how many facts a search scored).
     pub fn search(&self, cat: &Catalog, question: &str, limit: usize) -> query::SearchResult {
         cat.search(question, limit.max(MAX_ANSWER_FACTS) * 2, ADMIT_COVERAGE)
-    }
-
-    fn answer(&self, c: &compose::Composer, question: &str) -> Reply {
-        let hits = self.hits(c.cat, question, MAX_ANSWER_FACTS);
-        if hits.is_empty() {
-            c.no_answer()
-        } else {
-            c.answer(&hits)
-        }
     }
 
     fn set_lang(

@@ -73,13 +73,15 @@ impl App {
     }
 
     /// Answers an already parsed line (transports that parsed it to decide
-    /// addressing pass it on instead of parsing twice).
+    /// addressing pass it on instead of parsing twice). A one-shot request
+    /// (`factbot ask`) has no notifications: the engine refuses or declines
+    /// those commands.
     pub fn handle_input(&self, req: &Request, input: Input) -> Reply {
         match input {
             Input::Command {
                 command: Command::Notify(cmd),
                 ..
-            } => {
+            } if !req.read_only => {
                 let lang = self.engine.lang(req, &Input::Empty);
                 let who = Who {
                     chat: req.chat,

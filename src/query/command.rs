@@ -10,8 +10,9 @@ use crate::facts::Topic;
 /// A command the core understands. Doc comments are the help text's source.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Command {
-    /// Greeting and a short guide.
-    Start,
+    /// Greeting and a short guide; with a deep-link payload (`/start
+    /// trade`, `/start chart_trade`), then that topic or chart.
+    Start(String),
     /// The list of commands.
     Help,
     /// The facts of one topic (`/trade`, `/milestones`, …).
@@ -35,6 +36,22 @@ pub enum Command {
 }
 
 impl Command {
+    /// Whether it changes what is stored for the chat (its language, its
+    /// subscriptions, an announcement): refused to a one-shot question.
+    pub fn changes_chat(&self) -> bool {
+        matches!(
+            self,
+            Command::Lang(Some(_))
+                | Command::Notify(
+                    NotifyCommand::Subscribe(_)
+                        | NotifyCommand::Unsubscribe(_)
+                        | NotifyCommand::Announce(_)
+                        | NotifyCommand::AnnounceSend(_)
+                        | NotifyCommand::AnnounceCancel(_)
+                )
+        )
+    }
+
     /// Whether only a chat's administrators may run it in a group (the
     /// transport then asks its platform and sets `Request::chat_admin`):
     /// what changes the chat for everyone in it — its subscriptions and its
@@ -203,7 +220,7 @@ pub fn parse(text: &str, prefixes: &[char]) -> Input {
     let name = name.to_lowercase();
     let arg = rest.to_string();
     let command = match name.as_str() {
-        "start" => Command::Start,
+        "start" | "старт" => Command::Start(arg),
         "help" | "помощь" | "справка" => Command::Help,
         "search" | "поиск" | "find" => Command::Search(arg),
         "chart" | "charts" | "график" | "графики" | "диаграмма" => {
@@ -282,6 +299,13 @@ mod tests {
         assert_eq!(cmd("!chart").0, Command::Chart(String::new()));
         assert_eq!(cmd("/график торговля").0, Command::Chart("торговля".into()));
         assert_eq!(cmd("/lang").0, Command::Lang(None));
+        assert_eq!(cmd("/start").0, Command::Start(String::new()));
+        assert_eq!(
+            cmd("/start chart_trade").0,
+            Command::Start("chart_trade".into())
+        );
+        assert!(cmd("/lang ru").0.changes_chat() && !cmd("/lang").0.changes_chat());
+        assert!(cmd("/subscribe").0.changes_chat() && !cmd("/trade").0.changes_chat());
         assert_eq!(cmd("/lang ru").0, Command::Lang(Some("ru".into())));
         assert_eq!(
             cmd("/subscribe trade milestones").0,

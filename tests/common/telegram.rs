@@ -101,6 +101,15 @@ impl Emulator {
             .clone()
     }
 
+    /// User `from` replies to message `to` in `chat`.
+    pub fn reply_as(&self, chat: i64, to: i64, text: &str, from: Value) -> Value {
+        self.post(
+            "/control/message",
+            json!({"chat_id": chat, "text": text, "reply_to_message_id": to, "from": from}),
+        )["result"]
+            .clone()
+    }
+
     /// Presses the inline button with callback `data` under message `message_id`.
     pub fn press(&self, chat: i64, message_id: i64, data: &str) -> Value {
         self.post(

@@ -31,6 +31,10 @@ pub struct Job {
     pub direct: bool,
     /// What to do, decided by the router when the message arrived.
     pub action: Action,
+    /// The bot's event this message replies to (`m.in_reply_to`), if any:
+    /// the answer continues the one that event carried.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -153,6 +157,7 @@ mod tests {
             sender: "@a:x".into(),
             direct: true,
             action: Action::Answer("!trade".into()),
+            reply_to: None,
         }
     }
 

@@ -396,13 +396,14 @@ async fn consider(
     if !queued.insert(event_id.clone()) {
         return;
     }
-    if let Some((action, direct)) = decide(ctx, names, room, &m).await {
+    if let Some((action, direct, reply_to)) = decide(ctx, names, room, &m).await {
         jobs.push(Job {
             room_id: room.room_id().to_string(),
             event_id,
             sender: m.sender.to_string(),
             direct,
             action,
+            reply_to,
         });
     }
 }
@@ -440,14 +441,14 @@ async fn backfill(room: &Room, from: &str, to: &str) -> Vec<TimelineEvent> {
     out
 }
 
-/// What to do about one message, if anything, and whether the room is a
-/// one-to-one chat.
+/// What to do about one message, if anything, whether the room is a
+/// one-to-one chat, and the event it replies to if that is the bot's.
 async fn decide(
     ctx: &Ctx,
     names: &Names,
     room: &Room,
     m: &matrix_sdk::ruma::events::room::message::OriginalSyncRoomMessageEvent,
-) -> Option<(Action, bool)> {
+) -> Option<(Action, bool, Option<String>)> {
     let (body, notice) = match &m.content.msgtype {
         MessageType::Text(t) => (t.body.as_str(), false),
         MessageType::Notice(n) => (n.body.as_str(), true),
@@ -474,15 +475,25 @@ async fn decide(
         reply_to_bot: false,
     };
     let mut decision = route(incoming, names);
-    if decision == Route::Ignore && !incoming.from_self && !notice {
+    // A reply to the bot is looked up (one fetch at most) when it decides
+    // whether to answer, or which answer a question continues.
+    let mut to_bot = None;
+    if !incoming.from_self && !notice {
         if let Some(id) = reply_to {
-            incoming.reply_to_bot = replies_to_me(room, &id, &ctx.me).await;
-            decision = route(incoming, names);
+            if decision != Route::Leave {
+                incoming.reply_to_bot = replies_to_me(room, &id, &ctx.me).await;
+                if incoming.reply_to_bot {
+                    to_bot = Some(id.to_string());
+                }
+                if decision == Route::Ignore {
+                    decision = route(incoming, names);
+                }
+            }
         }
     }
     match decision {
-        Route::Answer(text) => Some((Action::Answer(text), direct)),
-        Route::Leave => Some((Action::Leave, direct)),
+        Route::Answer(text) => Some((Action::Answer(text), direct, to_bot)),
+        Route::Leave => Some((Action::Leave, direct, None)),
         Route::Ignore => None,
     }
 }

@@ -16,7 +16,7 @@ use matrix_sdk::ruma::events::room::message::{
     AddMentions, ForwardThread, ReplyMetadata, RoomMessageEventContent,
 };
 use matrix_sdk::ruma::events::room::power_levels::UserPowerLevel;
-use matrix_sdk::ruma::{EventId, RoomId, UserId};
+use matrix_sdk::ruma::{EventId, OwnedEventId, RoomId, UserId};
 use matrix_sdk::Room;
 
 use super::inbox::{Action, Job};
@@ -56,18 +56,20 @@ pub(crate) async fn handle(ctx: &Ctx, job: &Job) -> Option<String> {
                 job.direct || (input.needs_chat_admin() && is_room_admin(&room, &job.sender).await);
             let bot_admin = ctx.admins.iter().any(|a| a == &job.sender);
             let (app, text, private) = (Arc::clone(&ctx.app), text.clone(), job.direct);
+            let (person, replied) = (job.sender.clone(), job.reply_to.clone());
+            let (key, app_after) = (chat.clone(), Arc::clone(&ctx.app));
             // Off the runtime's threads: answering may write and flush the
             // store (`!lang`, `!subscribe`, `!announce`).
             let answered = tokio::task::spawn_blocking(move || {
                 let req = Request {
-                    chat: &chat,
-                    text: &text,
-                    user_lang: None,
-                    force_lang: None,
                     prefixes: PREFIXES,
                     chat_admin,
                     bot_admin,
                     private,
+                    // In a group each member has a conversation of their own.
+                    person: Some(&person),
+                    reply_to: replied.as_deref(),
+                    ..Request::new(&chat, &text)
                 };
                 app.handle_input(&req, input)
             })
@@ -89,9 +91,9 @@ pub(crate) async fn handle(ctx: &Ctx, job: &Job) -> Option<String> {
                         let content = RoomMessageEventContent::new(super::image::message(
                             &image.alt, source, &png,
                         ));
-                        if !send(&room, reply_to(content, job)).await {
-                            return None;
-                        }
+                        let id = send(&room, reply_to(content, job)).await?;
+                        // A reply to the picture continues this answer too.
+                        app_after.engine().note_sent(&key, id.as_str(), &reply);
                         first = false;
                         text = std::borrow::Cow::Owned(super::image::follow_up(&reply, image));
                     }
@@ -106,9 +108,9 @@ pub(crate) async fn handle(ctx: &Ctx, job: &Job) -> Option<String> {
                     content
                 };
                 first = false;
-                if !send(&room, content).await {
-                    return None;
-                }
+                let id = send(&room, content).await?;
+                // A reply to this event continues this answer.
+                app_after.engine().note_sent(&key, id.as_str(), &reply);
             }
             ops::question(ops::Transport::Matrix, &reply, started);
             Some(format!("{:?}", reply.kind))
@@ -134,12 +136,12 @@ fn reply_to(content: RoomMessageEventContent, job: &Job) -> RoomMessageEventCont
     }
 }
 
-/// Sends with retries; false when it finally failed.
-async fn send(room: &Room, content: RoomMessageEventContent) -> bool {
+/// Sends with retries; the event's id, or `None` when it finally failed.
+async fn send(room: &Room, content: RoomMessageEventContent) -> Option<OwnedEventId> {
     let mut pause = Duration::from_secs(1);
     for attempt in 1..=ATTEMPTS {
         match room.send(content.clone()).await {
-            Ok(_) => return true,
+            Ok(sent) => return Some(sent.response.event_id),
             Err(e) => {
                 let status = e.as_client_api_error().map(|a| a.status_code.as_u16());
                 // 4xx other than 429 will not change on retry (forbidden,
@@ -147,7 +149,7 @@ async fn send(room: &Room, content: RoomMessageEventContent) -> bool {
                 let permanent = matches!(status, Some(s) if (400..500).contains(&s) && s != 429);
                 if permanent || attempt == ATTEMPTS {
                     tracing::warn!(room = %room.room_id(), error = %e, "matrix: giving up on a reply");
-                    return false;
+                    return None;
                 }
                 if status == Some(429) {
                     ops::rate_limited(ops::Transport::Matrix, ops::Path::Reply);
@@ -159,7 +161,7 @@ async fn send(room: &Room, content: RoomMessageEventContent) -> bool {
             }
         }
     }
-    false
+    None
 }
 
 /// Whether `user` administers `room`: power level ≥ 50 (Matrix's

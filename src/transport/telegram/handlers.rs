@@ -10,7 +10,7 @@ use teloxide::prelude::*;
 use teloxide::requests::Request as _;
 use teloxide::types::{
     FileId, InlineQueryResult, InlineQueryResultArticle, InlineQueryResultCachedPhoto,
-    InputMessageContent, InputMessageContentText, Me, ParseMode, UpdateKind,
+    InputMessageContent, InputMessageContentText, Me, MessageId, ParseMode, UpdateKind,
 };
 use teloxide::{ApiError, RequestError};
 
@@ -108,31 +108,46 @@ async fn off_runtime<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) 
 }
 
 impl Ctx {
-    /// The app's reply to `text` written by `user` in `chat`.
+    /// The app's reply to `text` written by `user` in `chat`;
+    /// `reply_to`: the bot's message it replies to, if any.
     async fn answer(
         &self,
         chat: ChatId,
         text: &str,
         user: Option<&teloxide::types::User>,
         who: Sender,
+        reply_to: Option<MessageId>,
     ) -> Reply {
         let app = Arc::clone(&self.app);
         let key = chat_key(chat);
         let text = text.to_string();
         let user_lang = user_lang(user);
+        // In a group each member has a conversation of their own; an
+        // anonymous admin (no user) shares the chat's.
+        let person = user.map(|u| u.id.0.to_string());
+        let reply_to = reply_to.map(|m| m.0.to_string());
         off_runtime(move || {
             app.handle(&Request {
-                chat: &key,
-                text: &text,
                 user_lang,
-                force_lang: None,
                 prefixes: &['/'],
                 chat_admin: who.chat_admin,
                 bot_admin: who.bot_admin,
                 private: who.private,
+                person: person.as_deref(),
+                reply_to: reply_to.as_deref(),
+                ..Request::new(&key, &text)
             })
         })
         .await
+    }
+
+    /// Remembers which answer the messages `sent` to `chat` carried (a
+    /// cheap in-memory insert; no blocking thread needed).
+    fn note_sent(&self, chat: ChatId, sent: &[MessageId], reply: &Reply) {
+        let key = chat_key(chat);
+        for id in sent {
+            self.app.engine().note_sent(&key, &id.0.to_string(), reply);
+        }
     }
 
     /// Records an update as answered, whatever the outcome, so one
@@ -249,12 +264,19 @@ async fn answer_message<B: TgRequester>(
         &text,
     )
     .await;
-    let reply = ctx.answer(msg.chat.id, &text, msg.from.as_ref(), who).await;
-    if reply.image.is_some() {
-        send_chart_reply(bot, &ctx.photos, msg.chat.id, Some(msg.id), &reply).await?;
+    let reply_to = msg
+        .reply_to_message()
+        .filter(|m| m.from.as_ref().is_some_and(|u| u.id == me.id))
+        .map(|m| m.id);
+    let reply = ctx
+        .answer(msg.chat.id, &text, msg.from.as_ref(), who, reply_to)
+        .await;
+    let sent = if reply.image.is_some() {
+        send_chart_reply(bot, &ctx.photos, msg.chat.id, Some(msg.id), &reply).await?
     } else {
-        send_reply(bot, msg.chat.id, Some(msg.id), &reply).await?;
-    }
+        send_reply(bot, msg.chat.id, Some(msg.id), &reply).await?
+    };
+    ctx.note_sent(msg.chat.id, &sent, &reply);
     ops::question(ops::Transport::Telegram, &reply, started);
     Ok(())
 }
@@ -286,16 +308,20 @@ async fn answer_callback<B: TgRequester>(
     };
     let chat = message.chat().id;
     let who = sender(bot, ctx, message.chat(), Some(&q.from), None, data).await;
-    let reply = ctx.answer(chat, data, Some(&q.from), who).await;
+    let reply = ctx.answer(chat, data, Some(&q.from), who, None).await;
     // A text message cannot become a photo: a chart button sends the chart
     // as a new message under the one pressed.
     if reply.image.is_some() {
-        return send_chart_reply(bot, &ctx.photos, chat, None, &reply).await;
+        let sent = send_chart_reply(bot, &ctx.photos, chat, None, &reply).await?;
+        ctx.note_sent(chat, &sent, &reply);
+        return Ok(());
     }
     // A photo's caption is no page to edit (Telegram: "there is no text in
     // the message to edit"): a button under a chart answers below it.
     if message.regular_message().and_then(|m| m.photo()).is_some() {
-        return send_reply(bot, chat, None, &reply).await;
+        let sent = send_reply(bot, chat, None, &reply).await?;
+        ctx.note_sent(chat, &sent, &reply);
+        return Ok(());
     }
     // A button edits its message in place: the first chunk is the page.
     let Some(html) = render_telegram_html(&reply, TELEGRAM_LIMIT)
@@ -315,6 +341,10 @@ async fn answer_callback<B: TgRequester>(
         req.send()
     })
     .await;
+    if res.is_ok() {
+        // The message now carries this answer: a reply to it continues it.
+        ctx.note_sent(chat, &[message.id()], &reply);
+    }
     match res {
         Ok(_) | Err(RequestError::Api(ApiError::MessageNotModified)) => {
             ops::question(ops::Transport::Telegram, &reply, started);
@@ -462,11 +492,10 @@ fn inline_results(app: &App, query: &str, lang: Lang, limit: usize) -> Vec<Inlin
         .iter()
         .filter_map(|f| {
             let line = format!("/fact {}", f.id);
+            // Read-only: an inline page is no conversation of anyone's.
             let req = Request {
-                chat: "tg:inline",
-                text: &line,
-                user_lang: None,
                 force_lang: Some(lang),
+                read_only: true,
                 ..Request::new("tg:inline", &line)
             };
             let html = render_telegram_html(&app.handle(&req), TELEGRAM_LIMIT)

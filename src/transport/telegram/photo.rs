@@ -297,14 +297,14 @@ impl Photos {
 /// Sends a reply that has a chart: the photo with its caption (replying to
 /// `to`), then any text that did not fit, the buttons under the last
 /// message. Without a picture (rendering failed) the reply goes as text,
-/// the chart's alt text in its place.
+/// the chart's alt text in its place. The ids of the messages sent.
 pub async fn send_chart_reply<B>(
     bot: &B,
     photos: &Photos,
     chat: ChatId,
     to: Option<MessageId>,
     reply: &Reply,
-) -> Result<(), RequestError>
+) -> Result<Vec<MessageId>, RequestError>
 where
     B: Requester<Err = RequestError>,
 {
@@ -323,11 +323,12 @@ where
     } else {
         None
     };
+    let mut sent = Vec::with_capacity(1 + plan.rest.len());
     match photos
         .send_photo(bot, chat, to, &png, &plan, photo_markup)
         .await
     {
-        Ok(_) => {}
+        Ok(m) => sent.push(m.id),
         // Telegram refuses this photo for good (its dimensions, say): the
         // asker still gets the answer, as text with the figures.
         Err(e) if classify(&e) == Failure::Permanent => {
@@ -339,7 +340,7 @@ where
     let last = plan.rest.len().saturating_sub(1);
     for (i, html) in plan.rest.iter().enumerate() {
         let m = if i == last { markup.clone() } else { None };
-        with_retry(chat, "sendMessage", |chat| {
+        let m = with_retry(chat, "sendMessage", |chat| {
             let mut req = bot
                 .send_message(chat, html.clone())
                 .parse_mode(ParseMode::Html)
@@ -350,8 +351,9 @@ where
             req.send()
         })
         .await?;
+        sent.push(m.id);
     }
-    Ok(())
+    Ok(sent)
 }
 
 #[cfg(test)]

@@ -169,21 +169,23 @@ pub fn keyboard(reply: &Reply) -> Option<InlineKeyboardMarkup> {
 }
 
 /// Sends a reply as one or more HTML messages answering `to` (the keyboard
-/// goes under the last one).
+/// goes under the last one); returns the ids of the messages sent, so a
+/// later reply to any of them continues this answer.
 pub async fn send_reply<B>(
     bot: &B,
     chat: ChatId,
     to: Option<MessageId>,
     reply: &Reply,
-) -> Result<(), RequestError>
+) -> Result<Vec<MessageId>, RequestError>
 where
     B: Requester<Err = RequestError>,
 {
     let chunks = render_telegram_html(reply, TELEGRAM_LIMIT);
     let last = chunks.len().saturating_sub(1);
+    let mut sent = Vec::with_capacity(chunks.len());
     for (i, text) in chunks.iter().enumerate() {
         let markup = if i == last { keyboard(reply) } else { None };
-        with_retry(chat, "sendMessage", |chat| {
+        let msg = with_retry(chat, "sendMessage", |chat| {
             let mut req = bot
                 .send_message(chat, text.clone())
                 .parse_mode(ParseMode::Html)
@@ -197,8 +199,9 @@ where
             req.send()
         })
         .await?;
+        sent.push(msg.id);
     }
-    Ok(())
+    Ok(sent)
 }
 
 #[cfg(test)]
