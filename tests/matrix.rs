@@ -628,15 +628,26 @@ async fn one_process_serves_telegram_and_matrix_from_one_store() {
             && health.contains("\nmatrix: ok, last sync "),
         "{health}"
     );
-    let (_, m) = get("/metrics");
-    for series in [
+    // A reply is counted just after it is sent: the scrape may come a
+    // moment before that, so look again (bounded) until every series shows.
+    let series = [
         r#"factbot_questions_total{transport="matrix",lang="en",outcome="answered"} 1"#,
         r#"factbot_questions_total{transport="telegram",lang="en",outcome="answered"} 1"#,
         r#"factbot_reply_seconds_count{transport="matrix"} 1"#,
         r#"factbot_inbox_depth{transport="matrix"} 0"#,
-    ] {
-        assert!(m.lines().any(|l| l == series), "no {series:?} in:\n{m}");
-    }
+    ];
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let m = loop {
+        let (_, m) = get("/metrics");
+        let missing = series.iter().find(|s| !m.lines().any(|l| l == **s));
+        match missing {
+            None => break m,
+            Some(s) if std::time::Instant::now() > deadline => {
+                panic!("no {s:?} in:\n{m}")
+            }
+            Some(_) => std::thread::sleep(std::time::Duration::from_millis(100)),
+        }
+    };
     let synced: f64 = m
         .lines()
         .find_map(|l| l.strip_prefix(r#"factbot_last_poll_timestamp_seconds{transport="matrix"} "#))
