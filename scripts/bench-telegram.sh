@@ -124,7 +124,10 @@ mkdir -p "$TMP/echo-crate"
     printf 'rust-version = "1.95"\nresolver = "3"\npublish = false\n\n'
     printf '[[bin]]\nname = "factbot-bench-echo"\npath = "%s"\n\n' "$ROOT/examples/echo_bot.rs"
     printf '[dependencies]\n'
-    sed -n '/^\[dependencies\]/,/^\[/p' Cargo.toml | grep -E '^(teloxide|tokio) ='
+    # teloxide is optional in factbot (the `telegram` feature); here it is
+    # the bot itself.
+    sed -n '/^\[dependencies\]/,/^\[/p' Cargo.toml | grep -E '^(teloxide|tokio) =' |
+        sed 's/, optional = true//'
     printf '\n'
     printf '[profile.release]\n'
     sed -n '/^\[profile\.release\]/,/^\[/p' Cargo.toml | grep -v '^\['
