@@ -717,10 +717,7 @@ fn subscriptions(db: &Path, import: Option<&Path>) -> Result<(), Failure> {
         return Ok(());
     }
     for (chat, topics) in subs.list()? {
-        outln!(
-            "{chat}\t{}",
-            topics.into_iter().collect::<Vec<_>>().join(" ")
-        )?;
+        outln!("{chat}\t{}", topics.names().join(" "))?;
     }
     Ok(())
 }

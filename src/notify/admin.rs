@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use super::subscriptions::{parse_topics, ALL};
+use super::subscriptions::{parse_topics, Topics};
 use super::{Hub, Progress};
 use crate::config::{NotifyConfig, Secret};
 use crate::facts::Topic;
@@ -99,11 +99,10 @@ pub fn parse_topic(t: Option<&str>) -> Result<Option<Topic>, String> {
     let Some(t) = t.map(str::trim).filter(|t| !t.is_empty()) else {
         return Ok(None);
     };
-    let set = parse_topics(t)?;
-    match set.iter().next().map(String::as_str) {
-        Some(ALL) | None => Ok(None),
-        Some(name) if set.len() == 1 => Ok(Topic::parse(name)),
-        _ => Err(t.to_string()),
+    match parse_topics(t)? {
+        Topics::All => Ok(None),
+        Topics::Only(set) if set.len() == 1 => Ok(set.first().copied()),
+        Topics::Only(_) => Err(t.to_string()),
     }
 }
 

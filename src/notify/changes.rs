@@ -13,7 +13,6 @@
 use std::collections::BTreeMap;
 
 use super::content::RemovedFact;
-use super::subscriptions::wants;
 use super::{Commit, Content, Entry, Hub};
 use crate::facts::{Change, Fact, Store, StoreError};
 
@@ -80,7 +79,7 @@ fn summarise_removals(hub: &Hub, run: &[Change]) -> Result<(), StoreError> {
         let mine: Vec<usize> = removed
             .iter()
             .enumerate()
-            .filter(|(_, f)| wants(&topics, Some(f.topic)))
+            .filter(|(_, f)| topics.wants(Some(f.topic)))
             .map(|(i, _)| i)
             .collect();
         if !mine.is_empty() {

@@ -59,10 +59,10 @@ fn t(lang: Lang, en: &str, ru: &str) -> String {
 }
 
 fn list(topics: &Topics, lang: Lang) -> String {
-    if topics.contains(ALL) {
-        return t(lang, "all topics", "все темы");
+    match topics {
+        Topics::All => t(lang, "all topics", "все темы"),
+        Topics::Only(_) => topics.names().join(", "),
     }
-    topics.iter().cloned().collect::<Vec<_>>().join(", ")
 }
 
 fn topic_names() -> String {
@@ -154,7 +154,7 @@ impl Hub {
         let result = if on {
             self.subs.subscribe(who.chat, &topics)
         } else {
-            let all = args.trim().is_empty() || topics.contains(ALL);
+            let all = args.trim().is_empty() || topics == Topics::All;
             self.subs.unsubscribe(who.chat, (!all).then_some(&topics))
         };
         match result {
@@ -200,10 +200,11 @@ impl Hub {
         let args = args.trim();
         let (first, rest) = args.split_once(char::is_whitespace).unwrap_or((args, ""));
         let (topic, text) = match parse_topics(first) {
-            Ok(ts) if !first.is_empty() && !rest.trim().is_empty() && ts.len() == 1 => {
-                let name = ts.iter().next().cloned().unwrap_or_default();
-                (Topic::parse(&name), rest.trim())
+            Ok(Topics::Only(ts)) if !rest.trim().is_empty() && ts.len() == 1 => {
+                (ts.first().copied(), rest.trim())
             }
+            // `/announce all TEXT`: every subscriber.
+            Ok(Topics::All) if !first.is_empty() && !rest.trim().is_empty() => (None, rest.trim()),
             _ => (None, args),
         };
         if text.is_empty() {

@@ -17,32 +17,124 @@ use crate::facts::{Store, StoreError, Topic};
 /// The topic word that means every topic.
 pub const ALL: &str = "all";
 
-/// A chat's topics: topic names and/or [`ALL`].
-pub type Topics = BTreeSet<String>;
+/// What a chat is subscribed to. Stored as the JSON list of names it always
+/// was (`["all"]`, `["milestones","trade"]`); a stored name this version
+/// does not know is dropped when read.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(into = "Vec<String>", from = "Vec<String>")]
+pub enum Topics {
+    /// Every topic, including ones a later dataset adds.
+    All,
+    /// These topics (empty: not subscribed).
+    Only(BTreeSet<Topic>),
+}
+
+impl Default for Topics {
+    fn default() -> Topics {
+        Topics::none()
+    }
+}
+
+impl Topics {
+    /// Not subscribed.
+    pub fn none() -> Topics {
+        Topics::Only(BTreeSet::new())
+    }
+
+    /// Exactly these topics.
+    pub fn only(topics: impl IntoIterator<Item = Topic>) -> Topics {
+        Topics::Only(topics.into_iter().collect())
+    }
+
+    /// Not subscribed to anything.
+    pub fn is_empty(&self) -> bool {
+        matches!(self, Topics::Only(t) if t.is_empty())
+    }
+
+    /// Whether a chat with these topics gets news of `topic` (`None`: news
+    /// for every subscriber, such as an announcement to all).
+    pub fn wants(&self, topic: Option<Topic>) -> bool {
+        match (self, topic) {
+            (Topics::All, _) => true,
+            (Topics::Only(t), None) => !t.is_empty(),
+            (Topics::Only(t), Some(one)) => t.contains(&one),
+        }
+    }
+
+    /// These topics and `more`.
+    pub fn add(&mut self, more: &Topics) {
+        match (&mut *self, more) {
+            (Topics::All, _) => {}
+            (_, Topics::All) => *self = Topics::All,
+            (Topics::Only(t), Topics::Only(m)) => t.extend(m.iter().copied()),
+        }
+    }
+
+    /// These topics without `fewer`: every topic minus trade is every
+    /// other topic; minus all is none.
+    pub fn remove(&mut self, fewer: &Topics) {
+        let Topics::Only(drop) = fewer else {
+            *self = Topics::none();
+            return;
+        };
+        if let Topics::All = self {
+            *self = Topics::only(Topic::ALL);
+        }
+        if let Topics::Only(t) = self {
+            t.retain(|x| !drop.contains(x));
+        }
+    }
+
+    /// The names as stored and listed: `all`, or topic names.
+    pub fn names(&self) -> Vec<&'static str> {
+        match self {
+            Topics::All => vec![ALL],
+            Topics::Only(t) => t.iter().map(|t| t.name()).collect(),
+        }
+    }
+}
+
+impl From<Topics> for Vec<String> {
+    fn from(t: Topics) -> Vec<String> {
+        t.names().into_iter().map(str::to_string).collect()
+    }
+}
+
+impl From<Vec<String>> for Topics {
+    fn from(names: Vec<String>) -> Topics {
+        if names.iter().any(|n| n == ALL) {
+            return Topics::All;
+        }
+        Topics::only(names.iter().filter_map(|n| Topic::parse(n)))
+    }
+}
 
 /// Parses topic words as a chat types them (`trade milestones`, `торговля`,
 /// `all`, commas allowed). Empty input means all topics. On an unknown
 /// word, returns it.
 pub fn parse_topics(args: &str) -> Result<Topics, String> {
-    let mut out = Topics::new();
+    let mut all = false;
+    let mut only = BTreeSet::new();
     for w in args
         .split(|c: char| c.is_whitespace() || c == ',')
         .filter(|w| !w.is_empty())
     {
         let w = w.to_lowercase();
-        let name = match w.as_str() {
-            "all" | "все" | "всё" => ALL,
+        match w.as_str() {
+            "all" | "все" | "всё" => all = true,
             other => match Topic::parse(other).or_else(|| crate::query::russian_topic(other)) {
-                Some(t) => t.name(),
+                Some(t) => {
+                    only.insert(t);
+                }
                 None => return Err(w),
             },
-        };
-        out.insert(name.to_string());
+        }
     }
-    if out.is_empty() {
-        out.insert(ALL.to_string());
-    }
-    Ok(out)
+    Ok(if all || only.is_empty() {
+        Topics::All
+    } else {
+        Topics::Only(only)
+    })
 }
 
 /// Checks that `key` is a chat key its platform can have: `tg:` and a
@@ -92,15 +184,6 @@ pub fn check_chat_key(key: &str) -> Result<(), String> {
     ))
 }
 
-/// Whether a chat with `topics` gets news of `topic` (`None`: news for
-/// every subscriber, such as an announcement to all).
-pub fn wants(topics: &Topics, topic: Option<Topic>) -> bool {
-    match topic {
-        None => !topics.is_empty(),
-        Some(t) => topics.contains(ALL) || topics.contains(t.name()),
-    }
-}
-
 /// The subscriptions tree. Cheap to clone.
 #[derive(Clone)]
 pub struct Subscriptions {
@@ -128,7 +211,7 @@ impl Subscriptions {
     pub fn get(&self, chat: &str) -> Result<Topics, StoreError> {
         match self.tree.get(chat)? {
             Some(v) => Self::decode(chat.as_bytes(), &v),
-            None => Ok(Topics::new()),
+            None => Ok(Topics::none()),
         }
     }
 
@@ -149,10 +232,10 @@ impl Subscriptions {
     /// never lose each other's topics. Returns the topics after.
     fn update(&self, chat: &str, change: impl Fn(&mut Topics)) -> Result<Topics, StoreError> {
         let mut corrupt = None;
-        let mut after = Topics::new();
+        let mut after = Topics::none();
         self.tree.update_and_fetch(chat, |old| {
             let mut topics = match old.map(|v| Self::decode(chat.as_bytes(), v)) {
-                None => Topics::new(),
+                None => Topics::none(),
                 Some(Ok(t)) => t,
                 Some(Err(e)) => {
                     // Leave the record as it is and report it.
@@ -174,7 +257,7 @@ impl Subscriptions {
 
     /// Adds topics; returns the chat's topics after.
     pub fn subscribe(&self, chat: &str, topics: &Topics) -> Result<Topics, StoreError> {
-        let now = self.update(chat, |t| t.extend(topics.iter().cloned()))?;
+        let now = self.update(chat, |t| t.add(topics))?;
         self.store.flush()?;
         Ok(now)
     }
@@ -182,7 +265,7 @@ impl Subscriptions {
     /// Adds many chats' topics with one flush at the end (bulk import).
     pub fn subscribe_many(&self, items: &[(String, Topics)]) -> Result<(), StoreError> {
         for (chat, topics) in items {
-            self.update(chat, |t| t.extend(topics.iter().cloned()))?;
+            self.update(chat, |t| t.add(topics))?;
         }
         self.store.flush()?;
         Ok(())
@@ -197,18 +280,11 @@ impl Subscriptions {
     /// Leaving `all` while naming topics keeps the others: `all` minus
     /// `trade` becomes every topic but trade.
     pub fn unsubscribe(&self, chat: &str, topics: Option<&Topics>) -> Result<Topics, StoreError> {
-        let Some(drop) = topics.filter(|t| !t.contains(ALL)) else {
-            self.put(chat, &Topics::new())?;
-            return Ok(Topics::new());
+        let Some(drop) = topics.filter(|t| **t != Topics::All) else {
+            self.put(chat, &Topics::none())?;
+            return Ok(Topics::none());
         };
-        let now = self.update(chat, |now| {
-            if now.remove(ALL) {
-                now.extend(Topic::ALL.iter().map(|t| t.name().to_string()));
-            }
-            for t in drop {
-                now.remove(t);
-            }
-        })?;
+        let now = self.update(chat, |now| now.remove(drop))?;
         self.store.flush()?;
         Ok(now)
     }
@@ -232,7 +308,7 @@ impl Subscriptions {
         Ok(self
             .list()?
             .into_iter()
-            .filter(|(_, t)| wants(t, topic))
+            .filter(|(_, t)| t.wants(topic))
             .map(|(c, _)| c)
             .collect())
     }
@@ -247,7 +323,7 @@ impl Subscriptions {
             let abort = ConflictableTransactionError::Abort;
             let mut topics = Self::decode(old.as_bytes(), &v).map_err(abort)?;
             if let Some(n) = t.get(new)? {
-                topics.extend(Self::decode(new.as_bytes(), &n).map_err(abort)?);
+                topics.add(&Self::decode(new.as_bytes(), &n).map_err(abort)?);
             }
             t.insert(new, serde_json::to_vec(&topics).unwrap_or_default())?;
             t.remove(old)?;
@@ -274,7 +350,7 @@ mod tests {
     use super::*;
 
     fn set(words: &[&str]) -> Topics {
-        words.iter().map(|s| s.to_string()).collect()
+        Topics::from(words.iter().map(|s| s.to_string()).collect::<Vec<_>>())
     }
 
     #[test]
@@ -312,6 +388,38 @@ mod tests {
         }
     }
 
+    /// Stored lists read as before, `all` and names alike; names this
+    /// version does not know are dropped; writing gives the same lists.
+    #[test]
+    fn topics_are_stored_as_the_lists_they_always_were() {
+        let read = |json: &str| serde_json::from_str::<Topics>(json).unwrap();
+        assert_eq!(read(r#"["all"]"#), Topics::All);
+        assert_eq!(read(r#"["trade","all"]"#), Topics::All);
+        assert_eq!(
+            read(r#"["visit","trade","weather"]"#),
+            Topics::only([Topic::Trade, Topic::Visit])
+        );
+        assert!(read("[]").is_empty());
+        assert_eq!(serde_json::to_string(&Topics::All).unwrap(), r#"["all"]"#);
+        let two = serde_json::to_string(&Topics::only([Topic::Trade, Topic::Milestones])).unwrap();
+        assert_eq!(read(&two), Topics::only([Topic::Trade, Topic::Milestones]));
+    }
+
+    #[test]
+    fn all_minus_a_topic_is_every_other_topic() {
+        let mut t = Topics::All;
+        t.remove(&Topics::only([Topic::Trade]));
+        assert!(!t.wants(Some(Topic::Trade)));
+        assert!(Topic::ALL
+            .iter()
+            .filter(|x| **x != Topic::Trade)
+            .all(|x| t.wants(Some(*x))));
+        t.add(&Topics::All);
+        assert_eq!(t, Topics::All);
+        t.remove(&Topics::All);
+        assert!(t.is_empty() && !t.wants(None));
+    }
+
     #[test]
     fn topic_words_parse_in_both_languages() {
         assert_eq!(parse_topics("").unwrap(), set(&["all"]));
@@ -336,7 +444,7 @@ mod tests {
         assert_eq!(s.subscribers_of(None).unwrap().len(), 3);
         // `all` minus trade: every other topic.
         let left = s.unsubscribe("tg:-2", Some(&set(&["trade"]))).unwrap();
-        assert!(!left.contains("trade") && left.contains("visit"));
+        assert!(!left.wants(Some(Topic::Trade)) && left.wants(Some(Topic::Visit)));
         assert_eq!(s.subscribers_of(Some(Topic::Trade)).unwrap(), vec!["tg:-1"]);
         assert!(s.unsubscribe("tg:-1", None).unwrap().is_empty());
         assert!(s.get("tg:-1").unwrap().is_empty());
@@ -354,8 +462,7 @@ mod tests {
             let chat = format!("tg:-{round}");
             // Half the topics start subscribed; those are dropped while the
             // other half are added.
-            s.subscribe(&chat, &topics[4..].iter().map(|t| t.to_string()).collect())
-                .unwrap();
+            s.subscribe(&chat, &set(&topics[4..])).unwrap();
             let go = std::sync::Barrier::new(topics.len());
             std::thread::scope(|sc| {
                 for (i, t) in topics.iter().enumerate() {
