@@ -5,6 +5,7 @@ mod model;
 pub mod private;
 mod store;
 pub mod synthetic;
+mod trees;
 
 pub use dataset::{paragraphs, Dataset, DatasetError, Origin, MAX_ID_LEN};
 
@@ -19,3 +20,4 @@ pub use store::{
     next_in_sequence, shrink_problem, Change, ChatSettings, ImportReport, Store, StoreError,
     MAX_REMOVED_SHARE, SCHEMA_VERSION,
 };
+pub use trees::Tree;

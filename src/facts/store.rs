@@ -30,6 +30,7 @@ use sled::Transactional;
 
 use super::dataset::{Dataset, Origin};
 use super::model::{Fact, Lang};
+use super::trees::Tree;
 
 /// Bumped when the stored layout changes; older stores are migrated on open,
 /// newer ones refused.
@@ -176,10 +177,10 @@ impl Store {
         // library used by another program): private too, silently.
         super::private::tighten(dir);
         let store = Store {
-            facts: db.open_tree("facts")?,
-            meta: db.open_tree("meta")?,
-            changes: db.open_tree("changes")?,
-            chats: db.open_tree("chats")?,
+            facts: db.open_tree(Tree::Facts.name())?,
+            meta: db.open_tree(Tree::Meta.name())?,
+            changes: db.open_tree(Tree::Changes.name())?,
+            chats: db.open_tree(Tree::Chats.name())?,
             db,
             dir: dir.to_path_buf(),
             flushing: Arc::default(),
@@ -211,10 +212,10 @@ impl Store {
     pub fn temporary() -> Result<Store, StoreError> {
         let db = sled::Config::new().temporary(true).open()?;
         let store = Store {
-            facts: db.open_tree("facts")?,
-            meta: db.open_tree("meta")?,
-            changes: db.open_tree("changes")?,
-            chats: db.open_tree("chats")?,
+            facts: db.open_tree(Tree::Facts.name())?,
+            meta: db.open_tree(Tree::Meta.name())?,
+            changes: db.open_tree(Tree::Changes.name())?,
+            chats: db.open_tree(Tree::Chats.name())?,
             db,
             dir: PathBuf::new(),
             flushing: Arc::default(),
@@ -519,8 +520,8 @@ impl Store {
 
     /// A tree for a transport's own durable state (sessions, handled
     /// updates); named per transport so they never collide.
-    pub fn tree(&self, name: &str) -> Result<sled::Tree, StoreError> {
-        Ok(self.db.open_tree(name)?)
+    pub fn tree(&self, tree: Tree) -> Result<sled::Tree, StoreError> {
+        Ok(self.db.open_tree(tree.name())?)
     }
 }
 

@@ -90,7 +90,7 @@ impl Hub {
         Ok(Hub {
             outbox: Outbox::open(store)?,
             subs: Subscriptions::open(store)?,
-            drafts: store.tree("notify_drafts")?,
+            drafts: store.tree(crate::facts::Tree::NotifyDrafts)?,
             store: store.clone(),
             inner: Arc::new(Inner {
                 wake: tokio::sync::Notify::new(),

@@ -33,7 +33,7 @@ use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::Transactional;
 
 use super::content::Content;
-use crate::facts::{Lang, Store, StoreError, Topic};
+use crate::facts::{Lang, Store, StoreError, Topic, Tree};
 
 /// A notification: what to say, to whom (by topic), when it was made.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -160,11 +160,11 @@ fn id_of(key: &[u8]) -> u64 {
 impl Outbox {
     pub fn open(store: &Store) -> Result<Outbox, StoreError> {
         Ok(Outbox {
-            db_notifications: store.tree("notify_notifications")?,
-            deliveries: store.tree("notify_deliveries")?,
-            meta: store.tree("notify_meta")?,
-            ids: store.tree("notify_ids")?,
-            drafts: store.tree("notify_drafts")?,
+            db_notifications: store.tree(Tree::NotifyNotifications)?,
+            deliveries: store.tree(Tree::NotifyDeliveries)?,
+            meta: store.tree(Tree::NotifyMeta)?,
+            ids: store.tree(Tree::NotifyIds)?,
+            drafts: store.tree(Tree::NotifyDrafts)?,
             store: store.clone(),
         })
     }

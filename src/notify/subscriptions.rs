@@ -12,7 +12,7 @@ use std::collections::BTreeSet;
 
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 
-use crate::facts::{Store, StoreError, Topic};
+use crate::facts::{Store, StoreError, Topic, Tree};
 
 /// The topic word that means every topic.
 pub const ALL: &str = "all";
@@ -195,7 +195,7 @@ pub struct Subscriptions {
 impl Subscriptions {
     pub fn open(store: &Store) -> Result<Subscriptions, StoreError> {
         Ok(Subscriptions {
-            tree: store.tree("subscriptions")?,
+            tree: store.tree(Tree::Subscriptions)?,
             store: store.clone(),
         })
     }

@@ -17,7 +17,7 @@
 //! The few stale handles of old dataset versions are a few hundred bytes
 //! each and are never read again.
 
-use crate::facts::{Store, StoreError};
+use crate::facts::{Store, StoreError, Tree};
 
 /// Stored platform handles for uploaded charts.
 #[derive(Clone)]
@@ -32,7 +32,7 @@ pub struct MediaIds {
 impl MediaIds {
     /// The handles in tree `tree` of `store` (`telegram_media`,
     /// `matrix_media`).
-    pub fn open(store: &Store, tree: &str) -> Result<MediaIds, StoreError> {
+    pub fn open(store: &Store, tree: Tree) -> Result<MediaIds, StoreError> {
         Ok(MediaIds {
             store: store.clone(),
             tree: store.tree(tree)?,
@@ -112,7 +112,7 @@ mod tests {
     async fn handles_are_stored_replaced_and_survive_a_reopen() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        let ids = MediaIds::open(&store, "telegram_media").unwrap();
+        let ids = MediaIds::open(&store, Tree::TelegramMedia).unwrap();
         assert_eq!(ids.get("trade/en/0123"), None);
         ids.put("trade/en/0123", "AgAC-first").await;
         assert_eq!(ids.get("trade/en/0123").as_deref(), Some("AgAC-first"));
@@ -123,11 +123,11 @@ mod tests {
         assert_eq!(ids.get("trade/en/0123"), None);
         ids.put("trade/en/0123", "AgAC-second").await;
         // Another tree does not see it.
-        let mx = MediaIds::open(&store, "matrix_media").unwrap();
+        let mx = MediaIds::open(&store, Tree::MatrixMedia).unwrap();
         assert_eq!(mx.get("trade/en/0123"), None);
         drop((ids, mx, store));
         let store = Store::reopen(dir.path());
-        let ids = MediaIds::open(&store, "telegram_media").unwrap();
+        let ids = MediaIds::open(&store, Tree::TelegramMedia).unwrap();
         assert_eq!(ids.get("trade/en/0123").as_deref(), Some("AgAC-second"));
     }
 

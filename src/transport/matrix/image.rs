@@ -39,7 +39,7 @@ use crate::reply::{Block, ChartRef, Reply};
 use crate::transport::media::{MediaIds, Uploads};
 
 /// The sled tree of uploaded chart sources.
-pub const TREE: &str = "matrix_media";
+pub const TREE: crate::facts::Tree = crate::facts::Tree::MatrixMedia;
 /// Attempts for an upload that failed for a transient reason.
 const UPLOAD_ATTEMPTS: u32 = 3;
 

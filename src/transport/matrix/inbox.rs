@@ -13,7 +13,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::facts::{Store, StoreError};
+use crate::facts::{Store, StoreError, Tree};
 
 const TOKEN: &[u8] = b"sync_token";
 /// Answered marks older than this are pruned: a re-sync never goes back
@@ -58,9 +58,9 @@ pub struct Inbox {
 impl Inbox {
     pub fn open(store: &Store) -> Result<Inbox, StoreError> {
         Ok(Inbox {
-            state: store.tree("matrix_state")?,
-            pending: store.tree("matrix_inbox")?,
-            answered: store.tree("matrix_answered")?,
+            state: store.tree(Tree::MatrixState)?,
+            pending: store.tree(Tree::MatrixInbox)?,
+            answered: store.tree(Tree::MatrixAnswered)?,
             store: store.clone(),
         })
     }

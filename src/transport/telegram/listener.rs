@@ -86,7 +86,7 @@ impl Inbox {
     pub fn open(store: &Store) -> Result<Inbox, StoreError> {
         Ok(Inbox {
             store: store.clone(),
-            tree: store.tree("telegram_inbox")?,
+            tree: store.tree(crate::facts::Tree::TelegramInbox)?,
             answered: Arc::default(),
             wake: Arc::default(),
         })

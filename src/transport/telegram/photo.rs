@@ -37,7 +37,7 @@ use teloxide::payloads::SendMessageSetters;
 pub const CAPTION_LIMIT: usize = 1024;
 
 /// The sled tree of Telegram file ids.
-pub const TREE: &str = "telegram_media";
+pub const TREE: crate::facts::Tree = crate::facts::Tree::TelegramMedia;
 
 /// What goes with the picture: its caption, and text messages after it.
 #[derive(Debug, PartialEq, Eq)]
