@@ -171,7 +171,7 @@ impl fmt::Display for ChartKind {
 
 /// One rendering of a chart: kind, language and the digest of the facts it
 /// draws. The in-memory cache is keyed by it, and so will be the platform
-/// file ids / content URIs transports store (its [`Display`] form,
+/// file ids / content URIs transports store (its [`Display`](std::fmt::Display) form,
 /// `trade/en/1f0c…`, is a stable string key).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
 pub struct ChartKey {

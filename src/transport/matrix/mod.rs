@@ -1,17 +1,17 @@
 //! The Matrix transport (matrix-sdk): the bot in rooms, encrypted or not.
 //!
-//! - [`session`]: log in once, then restore the same device (and its keys).
-//! - [`route`]: the pure decision whether a message is for the bot.
-//! - [`inbox`]: the bot's own sync token and the messages to answer, kept in
+//! - `session`: log in once, then restore the same device (and its keys).
+//! - [`route`](mod@route): the pure decision whether a message is for the bot.
+//! - `inbox`: the bot's own sync token and the messages to answer, kept in
 //!   sled so a kill -9 neither loses nor repeats an answer.
-//! - [`send`]: replies as `m.notice` with HTML, threaded as a reply;
+//! - `send`: replies as `m.notice` with HTML, threaded as a reply;
 //!   `!leave`.
 //! - [`image`]: charts as `m.image` (an encrypted attachment in encrypted
 //!   rooms), each uploaded once per dataset version and kind of room.
-//! - [`invites`]: joining on invite, with an allow-list and backoff.
-//! - [`deliver`]: notifications to subscribed rooms (the notify worker's
+//! - `invites`: joining on invite, with an allow-list and backoff.
+//! - `deliver`: notifications to subscribed rooms (the notify worker's
 //!   [`Deliver`](crate::notify::Deliver) for `mx:` chats).
-//! - [`upgrades`]: following a room upgrade to its successor, with the
+//! - `upgrades`: following a room upgrade to its successor, with the
 //!   room's subscriptions and language.
 //!
 //! The loop is matrix-sdk's `sync_once` driven by hand rather than
@@ -21,7 +21,7 @@
 //! (`M_LIMIT_EXCEEDED`) are obeyed by the SDK's HTTP layer, which waits the
 //! `retry_after_ms` the server asks for.
 //!
-//! A sync returns at most [`TIMELINE_LIMIT`] messages per room; after a
+//! A sync returns at most `TIMELINE_LIMIT` messages per room; after a
 //! longer absence the room's timeline is `limited` and the bot pages back
 //! (`/messages`) to its previous sync position for the rest, so messages
 //! sent while it was away are answered (by the usual rules: all of them in
