@@ -7,6 +7,8 @@
 //! `scripts/check-layers.sh` enforces it. ARCHITECTURE.md has the diagram
 //! and the path of a question and of a notification.
 //!
+//! - [`http`]: the hardened HTTP/1 loop of the listeners that face a
+//!   network (webhook, metrics).
 //! - [`config`]: the operator's configuration file; [`progress`]: how long
 //!   work (an import, an index build) is shown.
 //! - [`facts`]: the fact model, the dataset loader for `data/`, and the
@@ -38,6 +40,7 @@ pub mod catalog;
 pub mod chart;
 pub mod config;
 pub mod facts;
+pub mod http;
 pub mod notify;
 pub mod ops;
 pub mod progress;

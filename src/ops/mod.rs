@@ -23,7 +23,8 @@
 //! GET (and HEAD) only, no request body (413 on one, before anything else),
 //! a client must send its headers within [`HEADER_TIMEOUT`] (an idle
 //! keep-alive connection too), and beyond [`MAX_CONNECTIONS`] at once new
-//! connections are closed as they are accepted.
+//! connections are closed as they are accepted (the same [`crate::http::serve`]
+//! loop as the webhook).
 
 pub mod health;
 pub mod record;
@@ -41,8 +42,6 @@ use axum::http::{header, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::service::TowerToHyperService;
 use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, Unit};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio_util::sync::CancellationToken;
@@ -57,6 +56,12 @@ pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 /// Connections served at once; more are closed as they are accepted. A
 /// Prometheus or two, a health checker and an operator's curl need a few.
 pub const MAX_CONNECTIONS: usize = 16;
+
+const LIMITS: crate::http::Limits = crate::http::Limits {
+    max_connections: MAX_CONNECTIONS,
+    header_timeout: HEADER_TIMEOUT,
+    name: "ops",
+};
 /// The store must answer the health check's read within this.
 pub const STORE_READ_TIMEOUT: Duration = Duration::from_secs(2);
 /// How often histogram samples are folded in between scrapes, so a rarely
@@ -315,7 +320,7 @@ pub async fn start(
         stop.await;
         on_stop.cancel();
     });
-    tokio::spawn(accept_loop(tcp, app, token.clone()));
+    tokio::spawn(crate::http::serve(tcp, app, LIMITS, token.clone()));
     tokio::spawn(upkeep(handle, token));
     if !addr.ip().is_loopback() {
         tracing::warn!(
@@ -338,61 +343,6 @@ async fn upkeep(handle: &'static PrometheusHandle, stop: CancellationToken) {
     }
 }
 
-/// Accepts connections until `stop`, at most [`MAX_CONNECTIONS`] served at
-/// once, each with the header-read timeout; on `stop` each connection
-/// finishes the request in progress and closes.
-async fn accept_loop(tcp: tokio::net::TcpListener, app: axum::Router, stop: CancellationToken) {
-    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
-    let mut over_cap: u64 = 0;
-    loop {
-        let stream = tokio::select! {
-            _ = stop.cancelled() => return,
-            r = tcp.accept() => match r {
-                Ok((s, _)) => s,
-                Err(e) => {
-                    // Out of file descriptors and the like: wait, not spin.
-                    tracing::warn!(error = %e, "ops: accept failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            },
-        };
-        let Ok(permit) = Arc::clone(&slots).try_acquire_owned() else {
-            if over_cap.is_multiple_of(100) {
-                tracing::warn!(
-                    max = MAX_CONNECTIONS,
-                    closed_so_far = over_cap + 1,
-                    "ops: too many connections to /metrics; closing new ones"
-                );
-            }
-            over_cap += 1;
-            drop(stream);
-            continue;
-        };
-        let service = TowerToHyperService::new(app.clone());
-        let stop = stop.clone();
-        tokio::spawn(async move {
-            let _permit = permit;
-            let mut http = hyper::server::conn::http1::Builder::new();
-            http.timer(TokioTimer::new())
-                .header_read_timeout(HEADER_TIMEOUT);
-            let conn = http.serve_connection(TokioIo::new(stream), service);
-            tokio::pin!(conn);
-            tokio::select! {
-                r = conn.as_mut() => {
-                    if let Err(e) = r {
-                        tracing::debug!(error = %e, "ops: connection closed");
-                    }
-                }
-                _ = stop.cancelled() => {
-                    conn.as_mut().graceful_shutdown();
-                    let _ = conn.await;
-                }
-            }
-        });
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -411,7 +361,7 @@ mod tests {
         let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = tcp.local_addr().unwrap();
         let stop = CancellationToken::new();
-        tokio::spawn(accept_loop(tcp, router(ops), stop.clone()));
+        tokio::spawn(crate::http::serve(tcp, router(ops), LIMITS, stop.clone()));
         (addr, stop)
     }
 

@@ -23,8 +23,8 @@
 //!   group itself) is refused with 401;
 //! - the body is read only then, at most [`MAX_BODY`] bytes (413 beyond)
 //!   and within [`BODY_TIMEOUT`] (408);
-//! - the server is hyper's HTTP/1 connection loop rather than `axum::serve`,
-//!   which has neither a header-read timeout nor a connection cap: a client
+//! - the server is [`crate::http::serve`] rather than `axum::serve`, which
+//!   has neither a header-read timeout nor a connection cap: a client
 //!   that does not finish its headers within [`HEADER_TIMEOUT`] (an idle
 //!   keep-alive connection included) is disconnected, and beyond
 //!   [`MAX_CONNECTIONS`] at once new connections are closed at accept, so
@@ -40,8 +40,6 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use futures::stream::{self, BoxStream, StreamExt};
-use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::service::TowerToHyperService;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use teloxide::stop::{mk_stop_token, StopFlag, StopToken};
@@ -255,67 +253,23 @@ pub async fn serve(
         .route(path, post(on_update))
         .with_state(state);
     let tcp = tokio::net::TcpListener::bind(listen).await?;
-    tokio::spawn(accept_loop(tcp, app, flag.clone()));
+    // The server stops with the listener's stop flag.
+    let stop = tokio_util::sync::CancellationToken::new();
+    let (on_stop, flag2) = (stop.clone(), flag.clone());
+    tokio::spawn(async move {
+        flag2.await;
+        on_stop.cancel();
+    });
+    let limits = crate::http::Limits {
+        max_connections: MAX_CONNECTIONS,
+        header_timeout: HEADER_TIMEOUT,
+        name: "telegram webhook",
+    };
+    tokio::spawn(crate::http::serve(tcp, app, limits, stop));
     Ok(WebhookListener {
         rx: Some(rx),
         stop: (token, flag),
     })
-}
-
-/// Accepts connections until `stop`, at most [`MAX_CONNECTIONS`] served at
-/// once, each with the header-read timeout; on `stop` each connection
-/// finishes the request in progress and closes.
-async fn accept_loop(tcp: tokio::net::TcpListener, app: axum::Router, stop: StopFlag) {
-    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
-    let mut over_cap: u64 = 0;
-    let mut stopping = stop.clone();
-    loop {
-        let stream = tokio::select! {
-            _ = &mut stopping => return,
-            r = tcp.accept() => match r {
-                Ok((s, _)) => s,
-                Err(e) => {
-                    // Out of file descriptors and the like: wait, not spin.
-                    tracing::warn!(error = %e, "telegram: webhook: accept failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            },
-        };
-        let Ok(permit) = Arc::clone(&slots).try_acquire_owned() else {
-            if over_cap.is_multiple_of(100) {
-                tracing::warn!(
-                    max = MAX_CONNECTIONS,
-                    closed_so_far = over_cap + 1,
-                    "telegram: webhook: too many connections; closing new ones"
-                );
-            }
-            over_cap += 1;
-            drop(stream);
-            continue;
-        };
-        let service = TowerToHyperService::new(app.clone());
-        let mut stop = stop.clone();
-        tokio::spawn(async move {
-            let _permit = permit;
-            let mut http = hyper::server::conn::http1::Builder::new();
-            http.timer(TokioTimer::new())
-                .header_read_timeout(HEADER_TIMEOUT);
-            let conn = http.serve_connection(TokioIo::new(stream), service);
-            tokio::pin!(conn);
-            tokio::select! {
-                r = conn.as_mut() => {
-                    if let Err(e) = r {
-                        tracing::debug!(error = %e, "telegram: webhook: connection closed");
-                    }
-                }
-                _ = &mut stop => {
-                    conn.as_mut().graceful_shutdown();
-                    let _ = conn.await;
-                }
-            }
-        });
-    }
 }
 
 #[cfg(test)]
