@@ -1,5 +1,6 @@
-//! The one HTTP/1 server loop for listeners that face a network (the
-//! Telegram webhook, `/metrics` and `/healthz`).
+//! The one HTTP/1 server loop for every listener the bot opens (the
+//! Telegram webhook, `/metrics` and `/healthz`, the loopback admin
+//! endpoint).
 //!
 //! `axum::serve` has neither a header-read timeout nor a connection cap, so
 //! a client that opens connections and never finishes its headers (or opens
@@ -24,7 +25,7 @@ pub struct Limits {
     pub max_connections: usize,
     /// Time a client has to send its request headers.
     pub header_timeout: Duration,
-    /// The listener's name in log lines (`telegram webhook`, `ops`).
+    /// The listener's name in log lines (`telegram webhook`, `ops`, `admin`).
     pub name: &'static str,
 }
 

@@ -222,6 +222,38 @@ fn changes_and_announcements_reach_exactly_the_subscribed_chats_once() {
         }
     }
 
+    // A local client that never finishes its headers holds no slot for
+    // long, and connections beyond the cap are closed at once; the
+    // endpoint then answers the operator as before.
+    {
+        use factbot::notify::admin::{HEADER_TIMEOUT, MAX_CONNECTIONS};
+        use std::io::Write;
+        let mut slow: Vec<std::net::TcpStream> = (0..MAX_CONNECTIONS)
+            .map(|_| {
+                let mut c = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+                c.write_all(b"GET /notifications HTTP/1.1\r\nHost: x\r\n")
+                    .unwrap();
+                c
+            })
+            .collect();
+        let mut extra = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        assert!(
+            common::closed_within(&mut extra, 10),
+            "a connection over the cap is closed at once"
+        );
+        let limit = HEADER_TIMEOUT.as_secs() + 20;
+        for c in &mut slow {
+            assert!(
+                common::closed_within(c, limit),
+                "a slow admin client was not disconnected"
+            );
+        }
+        let r = ureq::get(&format!("{base}/notifications"))
+            .set("Authorization", &format!("Bearer {ADMIN_TOKEN}"))
+            .call();
+        assert!(r.is_ok(), "{r:?}");
+    }
+
     // 3. A dataset change imported while the bot is stopped goes out at
     //    start to subscribers of the fact's topic.
     let st = bot.terminate(20);

@@ -599,28 +599,6 @@ fn announced_body_status(port: u16, secret: Option<&str>, len: usize) -> u16 {
     String::from_utf8_lossy(&head[9..12]).parse().unwrap()
 }
 
-/// Whether the server closes `conn` (EOF or reset) within `secs`.
-fn closed_within(conn: &mut std::net::TcpStream, secs: u64) -> bool {
-    use std::io::Read;
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
-    let mut buf = [0u8; 512];
-    while std::time::Instant::now() < deadline {
-        conn.set_read_timeout(Some(std::time::Duration::from_millis(250)))
-            .unwrap();
-        match conn.read(&mut buf) {
-            Ok(0) => return true,
-            Ok(_) => {}
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) => {}
-            Err(_) => return true,
-        }
-    }
-    false
-}
-
 #[test]
 fn webhook_mode_without_a_secret_refuses_to_start() {
     let emu = Emulator::start();
@@ -708,7 +686,7 @@ fn webhook_mode_refuses_forged_oversize_and_slow_requests() {
     // every slow one holds a slot.
     let mut extra = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
     assert!(
-        closed_within(&mut extra, 10),
+        common::closed_within(&mut extra, 10),
         "a connection over the cap is closed at once"
     );
     // A real update arrives meanwhile: the emulator's push is refused
@@ -718,7 +696,7 @@ fn webhook_mode_refuses_forged_oversize_and_slow_requests() {
     let limit = HEADER_TIMEOUT.as_secs() + 20;
     for c in &mut slow {
         assert!(
-            closed_within(c, limit),
+            common::closed_within(c, limit),
             "a slow client was not disconnected"
         );
     }

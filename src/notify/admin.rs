@@ -13,9 +13,15 @@
 //! Every request needs `Authorization: Bearer <token>` (`[notify]
 //! admin_token` or `FACTBOT_ADMIN_TOKEN`); the token is compared by digest
 //! in constant time and never logged. Only loopback addresses are accepted
-//! for `admin_listen`: this is not an API for the network.
+//! for `admin_listen`: this is not an API for the network. Even so, it is
+//! served by the same hardened loop as the webhook ([`crate::http::serve`]):
+//! a local process that opens connections and never finishes its headers
+//! is cut off after [`HEADER_TIMEOUT`], and beyond [`MAX_CONNECTIONS`] at
+//! once new connections are closed, so no local user can pin the bot's
+//! memory or tasks through it.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -31,6 +37,14 @@ use super::subscriptions::{parse_topics, Topics};
 use super::{Hub, Progress};
 use crate::config::{NotifyConfig, Secret};
 use crate::facts::Topic;
+
+/// Time a client has to send its request headers: `factbot announce` and
+/// friends send theirs at once.
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Connections served at once: the operator's shell commands, one or two at
+/// a time.
+pub const MAX_CONNECTIONS: usize = 8;
 
 #[derive(Clone)]
 struct AppState {
@@ -199,12 +213,13 @@ async fn one(State(st): State<AppState>, Path(id): Path<u64>) -> Answer<Progress
     }
 }
 
-/// Binds the endpoint; serving runs in a spawned task.
+/// Binds the endpoint; serving runs in a spawned task until `stop`.
 pub async fn serve(
     listen: &str,
     token: &Secret,
     hub: super::Hub,
     catalog: std::sync::Arc<crate::catalog::Live>,
+    stop: tokio_util::sync::CancellationToken,
 ) -> anyhow::Result<SocketAddr> {
     let addr: SocketAddr = listen
         .parse()
@@ -229,11 +244,12 @@ pub async fn serve(
         .await
         .map_err(|e| anyhow::anyhow!("notify: cannot listen on {addr}: {e}"))?;
     let local = listener.local_addr()?;
-    tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, app).await {
-            tracing::error!(error = %e, "notify: admin endpoint stopped");
-        }
-    });
+    let limits = crate::http::Limits {
+        max_connections: MAX_CONNECTIONS,
+        header_timeout: HEADER_TIMEOUT,
+        name: "admin",
+    };
+    tokio::spawn(crate::http::serve(listener, app, limits, stop));
     tracing::info!(listen = %local, "notify: admin endpoint listening");
     Ok(local)
 }

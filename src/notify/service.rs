@@ -28,6 +28,8 @@ const KEEP_SECS: u64 = 30 * 86_400;
 /// The running notification tasks.
 pub struct Service {
     stop: watch::Sender<bool>,
+    /// Stops the admin endpoint's listener and its connections.
+    admin_stop: tokio_util::sync::CancellationToken,
     worker: JoinHandle<()>,
     /// The admin endpoint's bound address, when configured.
     pub admin: Option<std::net::SocketAddr>,
@@ -47,10 +49,18 @@ impl Service {
             .map(Schedule::from_config)
             .transpose()?;
         let clock = Clock::from_env()?;
+        let admin_stop = tokio_util::sync::CancellationToken::new();
         let admin = match (&cfg.notify.admin_listen, &cfg.notify.admin_token) {
-            (Some(listen), Some(token)) => {
-                Some(admin::serve(listen, token, hub.clone(), Arc::clone(&catalog)).await?)
-            }
+            (Some(listen), Some(token)) => Some(
+                admin::serve(
+                    listen,
+                    token,
+                    hub.clone(),
+                    Arc::clone(&catalog),
+                    admin_stop.clone(),
+                )
+                .await?,
+            ),
             (Some(_), None) => anyhow::bail!(
                 "[notify] admin_listen is set but no admin token: set [notify] admin_token or FACTBOT_ADMIN_TOKEN"
             ),
@@ -80,6 +90,7 @@ impl Service {
         );
         Ok(Service {
             stop,
+            admin_stop,
             worker,
             admin,
         })
@@ -88,6 +99,7 @@ impl Service {
     /// Stops the tasks; waits (bounded) for sends in flight.
     pub async fn stop(self) {
         let _ = self.stop.send(true);
+        self.admin_stop.cancel();
         let _ = tokio::time::timeout(Duration::from_secs(6), self.worker).await;
     }
 }

@@ -82,3 +82,25 @@ pub fn check_png(bytes: &[u8], w: u32, h: u32) {
         "only {differ} of {total} pixels differ from the corner: a blank picture"
     );
 }
+
+/// Whether the server closes `conn` (EOF or reset) within `secs`.
+pub fn closed_within(conn: &mut std::net::TcpStream, secs: u64) -> bool {
+    use std::io::Read;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    let mut buf = [0u8; 512];
+    while std::time::Instant::now() < deadline {
+        conn.set_read_timeout(Some(std::time::Duration::from_millis(250)))
+            .unwrap();
+        match conn.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(_) => return true,
+        }
+    }
+    false
+}
