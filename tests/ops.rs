@@ -167,6 +167,17 @@ fn metrics_move_during_a_run_and_show_no_chat_text_or_token() {
     // A reply whose first send is cut off: retried.
     emu.fault(json!({"method": "sendMessage", "kind": "drop", "count": 1}));
     assert!(text(&ask(&emu, ANN, "/investment")).contains("73"));
+    // Buttons count as questions too: "Chart" under a text answer sends
+    // the chart below it, "As text" under the chart answers below that.
+    let trade = ask(&emu, ANN, "/trade");
+    let after = emu.last_seq();
+    emu.press(ANN, trade["message_id"].as_i64().unwrap(), "/chart trade");
+    let chart = emu.next(Some(ANN), "sent", after, 30);
+    assert_eq!(chart["method"], "SendPhoto", "{chart}");
+    let after = emu.last_seq();
+    emu.press(ANN, chart["message_id"].as_i64().unwrap(), "/trade");
+    let as_text = emu.next(Some(ANN), "sent", after, 30);
+    assert!(text(&as_text).contains("USD 769 million"), "{as_text}");
     wait_series(
         mport,
         r#"factbot_rate_limited_total{transport="telegram",path="poll"}"#,
@@ -191,7 +202,11 @@ fn metrics_move_during_a_run_and_show_no_chat_text_or_token() {
         20,
     );
 
-    assert_eq!(series(&m, answered_en), 2.0, "/trade and /investment:\n{m}");
+    assert_eq!(
+        series(&m, answered_en),
+        5.0,
+        "/trade twice, /investment and two buttons:\n{m}"
+    );
     let q = |lang: &str, outcome: &str| {
         series(
             &m,
@@ -208,14 +223,14 @@ fn metrics_move_during_a_run_and_show_no_chat_text_or_token() {
     assert!(m.contains("# TYPE factbot_reply_seconds histogram"), "{m}");
     assert_eq!(
         series(&m, r#"factbot_reply_seconds_count{transport="telegram"}"#),
-        6.0,
+        9.0,
         "{m}"
     );
     assert!(
         series(
             &m,
             r#"factbot_reply_seconds_bucket{transport="telegram",le="+Inf"}"#
-        ) == 6.0
+        ) == 9.0
     );
     assert!(
         series(

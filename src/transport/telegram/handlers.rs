@@ -314,6 +314,7 @@ async fn answer_callback<B: TgRequester>(
     if reply.image.is_some() {
         let sent = send_chart_reply(bot, &ctx.photos, chat, None, &reply).await?;
         ctx.note_sent(chat, &sent, &reply);
+        ops::question(ops::Transport::Telegram, &reply, started);
         return Ok(());
     }
     // A photo's caption is no page to edit (Telegram: "there is no text in
@@ -321,6 +322,7 @@ async fn answer_callback<B: TgRequester>(
     if message.regular_message().and_then(|m| m.photo()).is_some() {
         let sent = send_reply(bot, chat, None, &reply).await?;
         ctx.note_sent(chat, &sent, &reply);
+        ops::question(ops::Transport::Telegram, &reply, started);
         return Ok(());
     }
     // A button edits its message in place: the first chunk is the page.
