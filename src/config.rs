@@ -347,20 +347,7 @@ impl TelegramConfig {
     /// What is missing or malformed in `[telegram]`; never shows a secret.
     pub fn problems(&self) -> Vec<String> {
         let mut p = Vec::new();
-        match &self.token {
-            None => p.push("[telegram] needs token (or TELOXIDE_TOKEN)".to_string()),
-            Some(t) => {
-                let well_formed = t.expose().split_once(':').is_some_and(|(id, rest)| {
-                    !id.is_empty()
-                        && id.bytes().all(|b| b.is_ascii_digit())
-                        && !rest.is_empty()
-                        && !rest.contains(char::is_whitespace)
-                });
-                if !well_formed {
-                    p.push("[telegram] token (or TELOXIDE_TOKEN) is not a bot token of the form 123456:ABC… (the value is not shown)".to_string());
-                }
-            }
-        }
+        self.token_problems(&mut p);
         if let Some(url) = &self.api_url {
             if !is_http_url(url) {
                 p.push(format!("[telegram] api_url {url:?} is not an http(s) URL"));
@@ -380,69 +367,103 @@ impl TelegramConfig {
             );
         }
         for c in &self.channels {
-            if let ChannelId::Username(u) = &c.chat {
-                let name = u.strip_prefix('@').unwrap_or("");
-                if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-                    p.push(format!(
-                        "[telegram] channels: {u:?} is neither a numeric chat id nor an \"@username\""
-                    ));
-                }
-            }
-            for t in &c.topics {
-                let known = t == "all" || crate::facts::Topic::parse(t).is_some();
-                if !known {
-                    p.push(format!(
-                        "[telegram] channels: unknown topic {t:?} (visit, people, relations, milestones, trade, exports, investment, meetings, agreements or all)"
-                    ));
-                }
-            }
+            channel_problems(c, &mut p);
         }
         if self.mode == TelegramMode::Webhook {
-            match self.listen.as_deref() {
-                None => p.push(
-                    "[telegram] webhook mode needs listen, the local address:port the reverse proxy forwards to (e.g. \"127.0.0.1:8443\")".to_string(),
-                ),
-                Some(l) if l.parse::<std::net::SocketAddr>().is_err() => p.push(format!(
-                    "[telegram] listen {l:?} is not an address:port such as \"127.0.0.1:8443\""
-                )),
-                Some(_) => {}
-            }
-            match self.public_url.as_deref() {
-                None => p.push(
-                    "[telegram] webhook mode needs public_url, the HTTPS URL Telegram calls (e.g. \"https://bot.example.org\")".to_string(),
-                ),
-                Some(u) if !is_http_url(u) || u.contains(['?', '#']) => p.push(format!(
-                    "[telegram] public_url {u:?} is not an http(s) URL without query or fragment"
-                )),
-                Some(_) => {}
-            }
-            if let Some(path) = &self.path {
-                let valid = path.starts_with('/')
-                    && path.len() > 1
-                    && !path.contains(['?', '#', '{', '}', '*'])
-                    && !path.contains(char::is_whitespace);
-                if !valid {
-                    p.push(format!(
-                        "[telegram] path {path:?} must start with '/' and hold no spaces, '?', '#', '{{', '}}' or '*' (e.g. \"/telegram\")"
-                    ));
-                }
-            }
-            match &self.secret_token {
-                None => p.push(format!(
-                    "[telegram] webhook mode needs secret_token: without it anyone who can reach the webhook can forge updates (use {MIN_SECRET_LEN}–256 of A-Z a-z 0-9 _ -)"
-                )),
-                Some(s) => {
-                    let s = s.expose();
-                    let n = s.chars().count();
-                    if !(MIN_SECRET_LEN..=256).contains(&n) || !s.chars().all(telegram_secret_char) {
-                        p.push(format!(
-                            "[telegram] secret_token must be {MIN_SECRET_LEN}–256 characters of A-Z a-z 0-9 _ - (Telegram accepts no others; the value is not shown)"
-                        ));
-                    }
+            self.webhook_address_problems(&mut p);
+            self.secret_token_problems(&mut p);
+        }
+        p
+    }
+
+    /// `token`: present and shaped like `123456:ABC…`; never shown.
+    fn token_problems(&self, p: &mut Vec<String>) {
+        match &self.token {
+            None => p.push("[telegram] needs token (or TELOXIDE_TOKEN)".to_string()),
+            Some(t) => {
+                let well_formed = t.expose().split_once(':').is_some_and(|(id, rest)| {
+                    !id.is_empty()
+                        && id.bytes().all(|b| b.is_ascii_digit())
+                        && !rest.is_empty()
+                        && !rest.contains(char::is_whitespace)
+                });
+                if !well_formed {
+                    p.push("[telegram] token (or TELOXIDE_TOKEN) is not a bot token of the form 123456:ABC… (the value is not shown)".to_string());
                 }
             }
         }
-        p
+    }
+
+    /// Webhook mode: `listen`, `public_url` and `path`.
+    fn webhook_address_problems(&self, p: &mut Vec<String>) {
+        match self.listen.as_deref() {
+            None => p.push(
+                "[telegram] webhook mode needs listen, the local address:port the reverse proxy forwards to (e.g. \"127.0.0.1:8443\")".to_string(),
+            ),
+            Some(l) if l.parse::<std::net::SocketAddr>().is_err() => p.push(format!(
+                "[telegram] listen {l:?} is not an address:port such as \"127.0.0.1:8443\""
+            )),
+            Some(_) => {}
+        }
+        match self.public_url.as_deref() {
+            None => p.push(
+                "[telegram] webhook mode needs public_url, the HTTPS URL Telegram calls (e.g. \"https://bot.example.org\")".to_string(),
+            ),
+            Some(u) if !is_http_url(u) || u.contains(['?', '#']) => p.push(format!(
+                "[telegram] public_url {u:?} is not an http(s) URL without query or fragment"
+            )),
+            Some(_) => {}
+        }
+        if let Some(path) = &self.path {
+            let valid = path.starts_with('/')
+                && path.len() > 1
+                && !path.contains(['?', '#', '{', '}', '*'])
+                && !path.contains(char::is_whitespace);
+            if !valid {
+                p.push(format!(
+                    "[telegram] path {path:?} must start with '/' and hold no spaces, '?', '#', '{{', '}}' or '*' (e.g. \"/telegram\")"
+                ));
+            }
+        }
+    }
+
+    /// Webhook mode: `secret_token`, required and in Telegram's alphabet;
+    /// never shown.
+    fn secret_token_problems(&self, p: &mut Vec<String>) {
+        match &self.secret_token {
+            None => p.push(format!(
+                "[telegram] webhook mode needs secret_token: without it anyone who can reach the webhook can forge updates (use {MIN_SECRET_LEN}–256 of A-Z a-z 0-9 _ -)"
+            )),
+            Some(s) => {
+                let s = s.expose();
+                let n = s.chars().count();
+                if !(MIN_SECRET_LEN..=256).contains(&n) || !s.chars().all(telegram_secret_char) {
+                    p.push(format!(
+                        "[telegram] secret_token must be {MIN_SECRET_LEN}–256 characters of A-Z a-z 0-9 _ - (Telegram accepts no others; the value is not shown)"
+                    ));
+                }
+            }
+        }
+    }
+}
+
+/// One `[[telegram.channels]]` entry: an id or `@username`, known topics.
+fn channel_problems(c: &ChannelConfig, p: &mut Vec<String>) {
+    if let ChannelId::Username(u) = &c.chat {
+        let name = u.strip_prefix('@').unwrap_or("");
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            p.push(format!(
+                "[telegram] channels: {u:?} is neither a numeric chat id nor an \"@username\""
+            ));
+        }
+    }
+    for t in &c.topics {
+        let known = t == "all" || crate::facts::Topic::parse(t).is_some();
+        if !known {
+            p.push(format!(
+                "[telegram] channels: unknown topic {t:?} (visit, people, relations, milestones, trade, exports, investment, meetings, agreements or all)"
+            ));
+        }
     }
 }
 
@@ -451,28 +472,7 @@ impl NotifyConfig {
     pub fn problems(&self) -> Vec<String> {
         let mut p = Vec::new();
         if let Some(l) = &self.admin_listen {
-            match l.parse::<std::net::SocketAddr>() {
-                Err(_) => p.push(format!(
-                    "[notify] admin_listen {l:?} is not an address:port such as \"127.0.0.1:8790\""
-                )),
-                Ok(a) if !a.ip().is_loopback() => p.push(format!(
-                    "[notify] admin_listen {l:?} must be a loopback address (127.0.0.1 or [::1]): the admin endpoint is not for the network"
-                )),
-                Ok(_) => {}
-            }
-            match &self.admin_token {
-                None => p.push(
-                    "[notify] admin_listen is set but no admin token: set [notify] admin_token or FACTBOT_ADMIN_TOKEN".to_string(),
-                ),
-                Some(t) if t.expose().chars().count() < MIN_SECRET_LEN
-                    || t.expose().chars().any(char::is_control) =>
-                {
-                    p.push(format!(
-                        "[notify] admin_token (or FACTBOT_ADMIN_TOKEN) must be at least {MIN_SECRET_LEN} printable characters (the value is not shown)"
-                    ))
-                }
-                Some(_) => {}
-            }
+            self.admin_problems(l, &mut p);
         }
         if !(1..=1024).contains(&self.max_in_flight) {
             p.push(format!(
@@ -481,40 +481,73 @@ impl NotifyConfig {
             ));
         }
         if let Some(d) = &self.digest {
-            if d.time.parse::<jiff::civil::Time>().is_err() || d.time.len() != 5 {
-                p.push(format!(
-                    "[notify.digest] time {:?} is not HH:MM (e.g. \"09:00\")",
-                    d.time
-                ));
-            }
-            if jiff::tz::TimeZone::get(&d.time_zone).is_err() {
-                p.push(format!(
-                    "[notify.digest] time_zone {:?} is not an IANA time zone (e.g. \"Europe/Minsk\")",
-                    d.time_zone
-                ));
-            }
-            if d.catch_up_minutes > 7 * 24 * 60 {
-                p.push(format!(
-                    "[notify.digest] catch_up_minutes is {}; use at most 10080 (a week)",
-                    d.catch_up_minutes
-                ));
-            }
-            for c in &d.countdowns {
-                if c.date.parse::<jiff::civil::Date>().is_err() {
-                    p.push(format!(
-                        "[notify.digest] countdown date {:?} is not YYYY-MM-DD",
-                        c.date
-                    ));
-                }
-                if c.en.trim().is_empty() || c.ru.trim().is_empty() {
-                    p.push(format!(
-                        "[notify.digest] countdown of {} needs both en and ru text",
-                        c.date
-                    ));
-                }
-            }
+            d.problems(&mut p);
         }
         p
+    }
+
+    /// `admin_listen` (set): a loopback address:port, and a token beside it.
+    fn admin_problems(&self, l: &str, p: &mut Vec<String>) {
+        match l.parse::<std::net::SocketAddr>() {
+            Err(_) => p.push(format!(
+                "[notify] admin_listen {l:?} is not an address:port such as \"127.0.0.1:8790\""
+            )),
+            Ok(a) if !a.ip().is_loopback() => p.push(format!(
+                "[notify] admin_listen {l:?} must be a loopback address (127.0.0.1 or [::1]): the admin endpoint is not for the network"
+            )),
+            Ok(_) => {}
+        }
+        match &self.admin_token {
+            None => p.push(
+                "[notify] admin_listen is set but no admin token: set [notify] admin_token or FACTBOT_ADMIN_TOKEN".to_string(),
+            ),
+            Some(t) if t.expose().chars().count() < MIN_SECRET_LEN
+                || t.expose().chars().any(char::is_control) =>
+            {
+                p.push(format!(
+                    "[notify] admin_token (or FACTBOT_ADMIN_TOKEN) must be at least {MIN_SECRET_LEN} printable characters (the value is not shown)"
+                ))
+            }
+            Some(_) => {}
+        }
+    }
+}
+
+impl DigestConfig {
+    /// What is malformed in `[notify.digest]`.
+    fn problems(&self, p: &mut Vec<String>) {
+        if self.time.parse::<jiff::civil::Time>().is_err() || self.time.len() != 5 {
+            p.push(format!(
+                "[notify.digest] time {:?} is not HH:MM (e.g. \"09:00\")",
+                self.time
+            ));
+        }
+        if jiff::tz::TimeZone::get(&self.time_zone).is_err() {
+            p.push(format!(
+                "[notify.digest] time_zone {:?} is not an IANA time zone (e.g. \"Europe/Minsk\")",
+                self.time_zone
+            ));
+        }
+        if self.catch_up_minutes > 7 * 24 * 60 {
+            p.push(format!(
+                "[notify.digest] catch_up_minutes is {}; use at most 10080 (a week)",
+                self.catch_up_minutes
+            ));
+        }
+        for c in &self.countdowns {
+            if c.date.parse::<jiff::civil::Date>().is_err() {
+                p.push(format!(
+                    "[notify.digest] countdown date {:?} is not YYYY-MM-DD",
+                    c.date
+                ));
+            }
+            if c.en.trim().is_empty() || c.ru.trim().is_empty() {
+                p.push(format!(
+                    "[notify.digest] countdown of {} needs both en and ru text",
+                    c.date
+                ));
+            }
+        }
     }
 }
 

@@ -33,11 +33,14 @@
 //!   the recording points the transports and the notify worker call.
 //! - [`transport`]: adapters between a platform and [`app`]; the only
 //!   place where platform crates may appear.
+//! - [`cli`]: the `factbot` subcommands (their arguments, work and output)
+//!   that the binary's clap front dispatches to.
 
 pub mod answer;
 pub mod app;
 pub mod catalog;
 pub mod chart;
+pub mod cli;
 pub mod config;
 pub mod facts;
 pub mod http;

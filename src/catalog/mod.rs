@@ -123,26 +123,15 @@ impl Catalog {
         let digest = store.dataset_digest()?.unwrap_or_default();
         let file = persisted_path(store);
         if let Some(path) = file.as_deref().filter(|p| p.exists()) {
-            match load(path, &key(&digest), &synonyms) {
-                Ok(Some((docs, index))) => {
-                    tracing::debug!(facts = docs.ids.len(), "search index loaded");
-                    return Ok(Catalog::assemble(
-                        Facts::Stored(store.clone()),
-                        docs,
-                        index,
-                        headline,
-                        Origin::Loaded,
-                    ));
-                }
-                Ok(None) => tracing::info!(
-                    file = %path.display(),
-                    "the saved search index is for another dataset or factbot version; rebuilding it"
-                ),
-                Err(e) => tracing::warn!(
-                    file = %path.display(),
-                    error = %e,
-                    "the saved search index is unreadable; rebuilding it"
-                ),
+            if let Some((docs, index)) = load_saved(path, &digest, &synonyms) {
+                let facts = Facts::Stored(store.clone());
+                return Ok(Catalog::assemble(
+                    facts,
+                    docs,
+                    index,
+                    headline,
+                    Origin::Loaded,
+                ));
             }
         }
         let facts = store.facts()?;
@@ -150,46 +139,13 @@ impl Catalog {
             if let Some(path) = file.as_deref().filter(|p| p.exists()) {
                 let _ = std::fs::remove_file(path);
             }
-            let total = facts.len();
-            let index =
-                Index::build_with_progress(&facts, &synonyms, &mut |done| progress(done, total));
-            let docs = Docs::of(&facts);
-            let facts = Facts::Resident(facts.into_iter().map(Arc::new).collect());
-            return Ok(Catalog::assemble(
-                facts,
-                docs,
-                index,
-                headline,
-                Origin::Built,
-            ));
+            return Ok(Catalog::resident(facts, &synonyms, headline, progress));
         }
-        let total = facts.len();
-        tracing::info!(facts = total, "building the search index");
-        let start = std::time::Instant::now();
-        let index =
-            Index::build_with_progress(&facts, &synonyms, &mut |done| progress(done, total));
-        let docs = Docs::of(&facts);
-        drop(facts);
-        tracing::info!(
-            facts = total,
-            seconds = format!("{:.1}", start.elapsed().as_secs_f64()),
-            "search index built"
-        );
-        let mut origin = Origin::Built;
-        if let Some(path) = &file {
-            // The dataset may have changed while we read it (a concurrent
-            // import): persist only an index known to match its key.
-            if store.dataset_digest()?.unwrap_or_default() == digest {
-                match save(path, &key(&digest), &docs, &index) {
-                    Ok(()) => origin = Origin::BuiltAndSaved,
-                    Err(e) => tracing::warn!(
-                        file = %path.display(),
-                        error = %e,
-                        "cannot save the search index; the next start rebuilds it"
-                    ),
-                }
-            }
-        }
+        let (docs, index) = index_large(facts, &synonyms, progress);
+        let origin = match &file {
+            Some(path) => persist(store, path, &digest, &docs, &index)?,
+            None => Origin::Built,
+        };
         Ok(Catalog::assemble(
             Facts::Stored(store.clone()),
             docs,
@@ -197,6 +153,20 @@ impl Catalog {
             headline,
             origin,
         ))
+    }
+
+    /// A small store's catalog: indexed now, its facts held in memory.
+    fn resident(
+        facts: Vec<Fact>,
+        synonyms: &[Vec<String>],
+        headline: String,
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> Catalog {
+        let total = facts.len();
+        let index = Index::build_with_progress(&facts, synonyms, &mut |done| progress(done, total));
+        let docs = Docs::of(&facts);
+        let facts = Facts::Resident(facts.into_iter().map(Arc::new).collect());
+        Catalog::assemble(facts, docs, index, headline, Origin::Built)
     }
 
     fn assemble(
@@ -482,6 +452,75 @@ fn unpack_date(p: u64) -> Option<PartialDate> {
         month: nonzero(((p >> 8) & 0xff) as u8),
         day: nonzero((p & 0xff) as u8),
     })
+}
+
+/// The index and docs saved in `path`, if they are for this dataset and
+/// this indexing code; else `None`, logged, and the caller rebuilds.
+fn load_saved(path: &Path, digest: &str, synonyms: &[Vec<String>]) -> Option<(Docs, Index)> {
+    match load(path, &key(digest), synonyms) {
+        Ok(Some((docs, index))) => {
+            tracing::debug!(facts = docs.ids.len(), "search index loaded");
+            return Some((docs, index));
+        }
+        Ok(None) => tracing::info!(
+            file = %path.display(),
+            "the saved search index is for another dataset or factbot version; rebuilding it"
+        ),
+        Err(e) => tracing::warn!(
+            file = %path.display(),
+            error = %e,
+            "the saved search index is unreadable; rebuilding it"
+        ),
+    }
+    None
+}
+
+/// A large store's index and docs, built now (logged: it takes seconds);
+/// the facts are dropped once indexed.
+fn index_large(
+    facts: Vec<Fact>,
+    synonyms: &[Vec<String>],
+    progress: &mut dyn FnMut(usize, usize),
+) -> (Docs, Index) {
+    let total = facts.len();
+    tracing::info!(facts = total, "building the search index");
+    let start = std::time::Instant::now();
+    let index = Index::build_with_progress(&facts, synonyms, &mut |done| progress(done, total));
+    let docs = Docs::of(&facts);
+    drop(facts);
+    tracing::info!(
+        facts = total,
+        seconds = format!("{:.1}", start.elapsed().as_secs_f64()),
+        "search index built"
+    );
+    (docs, index)
+}
+
+/// Saves a large store's index for the next start, if the dataset is still
+/// the one indexed; `BuiltAndSaved` when saved, else `Built`.
+fn persist(
+    store: &Store,
+    path: &Path,
+    digest: &str,
+    docs: &Docs,
+    index: &Index,
+) -> Result<Origin, StoreError> {
+    // The dataset may have changed while we read it (a concurrent
+    // import): persist only an index known to match its key.
+    if store.dataset_digest()?.unwrap_or_default() != digest {
+        return Ok(Origin::Built);
+    }
+    match save(path, &key(digest), docs, index) {
+        Ok(()) => Ok(Origin::BuiltAndSaved),
+        Err(e) => {
+            tracing::warn!(
+                file = %path.display(),
+                error = %e,
+                "cannot save the search index; the next start rebuilds it"
+            );
+            Ok(Origin::Built)
+        }
+    }
 }
 
 /// `catalog.bin` of an on-disk store (none for a temporary one).

@@ -244,142 +244,26 @@ impl Data {
     }
 
     pub(super) fn draw(&self, lang: Lang, c: &Canvas, body: Body) -> Result<(), ChartError> {
-        const NUMBER_SIZE: f64 = 54.0;
-        const LABEL_SIZE: f64 = 22.0;
-        const LEGEND_SIZE: f64 = 21.0;
-        const GAP: i32 = 9;
-        const ROW_GAP: i32 = 88;
         let split = if self.amounts.is_empty() {
             body.right
         } else {
             body.right - 380
         };
         let rows: Vec<&Count> = self.counts.iter().filter(|c| !c.is_part).collect();
-        let sq_x = body.left + 120;
-        let avail = split - 40 - sq_x;
-        // Squares as large as the longest row allows, 30 to 44 pixels.
-        let longest = rows
-            .iter()
-            .map(|c| c.count.min(MAX_SQUARES / 2) as i32)
-            .max()
-            .unwrap_or(1)
-            .max(1);
-        let square = ((avail + GAP) / longest - GAP).clamp(30, 44);
-        let per_line = ((avail + GAP) / (square + GAP)).max(1);
+        let grid = Grid::new(body, split, &rows);
         // Lay every row out first, to centre the block vertically.
-        struct Layout {
-            lines: i32,
-            label: String,
-            legend: Vec<String>,
-        }
         let layouts: Vec<Layout> = rows
             .iter()
-            .map(|cnt| {
-                let lines = if cnt.count <= MAX_SQUARES {
-                    ((cnt.count as i32) + per_line - 1) / per_line
-                } else {
-                    1
-                };
-                let legend = cnt
-                    .part
-                    .map(|p| &self.counts[p])
-                    .map_or_else(Vec::new, |p| {
-                        let text = match lang {
-                            Lang::En => {
-                                format!("{} of them {}", p.count, label(&p.fact, p.count, lang))
-                            }
-                            Lang::Ru => {
-                                format!("из них {} {}", p.count, label(&p.fact, p.count, lang))
-                            }
-                        };
-                        font::wrap(&text, f64::from(avail - 28), LEGEND_SIZE, true, 2)
-                    });
-                Layout {
-                    lines: lines.max(1),
-                    label: font::fit(
-                        &label(&cnt.fact, cnt.count, lang),
-                        f64::from(avail),
-                        LABEL_SIZE,
-                        false,
-                    ),
-                    legend,
-                }
-            })
+            .map(|cnt| self.layout(cnt, lang, &grid))
             .collect();
-        let height_of = |l: &Layout| {
-            l.lines * (square + GAP) - GAP
-                + 36
-                + if l.legend.is_empty() {
-                    0
-                } else {
-                    10 + 28 * l.legend.len() as i32
-                }
-        };
-        let total: i32 = layouts.iter().map(height_of).sum::<i32>()
+        let total: i32 = layouts.iter().map(|l| l.height(&grid)).sum::<i32>()
             + ROW_GAP * (layouts.len() as i32 - 1).max(0);
         let mut top = body.top + ((body.bottom - body.top - total) / 2).max(0);
         for (cnt, lay) in rows.iter().zip(&layouts) {
             let part = cnt.part.map(|p| &self.counts[p]);
-            let sq_h = lay.lines * (square + GAP) - GAP;
-            // The number, centred on the first line of squares.
-            c.text(
-                &cnt.count.to_string(),
-                (sq_x - 22, top + square / 2 + 20),
-                NUMBER_SIZE,
-                true,
-                colors::PRIMARY,
-                Align::Right,
-            )?;
-            if cnt.count <= MAX_SQUARES {
-                for s in 0..cnt.count as i32 {
-                    let (line, col) = (s / per_line, s % per_line);
-                    let x = sq_x + col * (square + GAP);
-                    let y = top + line * (square + GAP);
-                    let in_part = part.is_some_and(|p| (s as u64) < p.count);
-                    c.fill(
-                        (x, y),
-                        (x + square, y + square),
-                        if in_part {
-                            colors::SECOND
-                        } else {
-                            colors::PRIMARY
-                        },
-                    )?;
-                }
-            } else {
-                // Too many to count: a bar, with the part's share.
-                c.fill((sq_x, top), (sq_x + avail, top + square), colors::PRIMARY)?;
-                if let Some(p) = part {
-                    let pw = (f64::from(avail) * p.count as f64 / cnt.count.max(1) as f64).round()
-                        as i32;
-                    c.fill((sq_x, top), (sq_x + pw, top + square), colors::SECOND)?;
-                }
-            }
-            let mut y = top + sq_h + 30;
-            c.text(
-                &lay.label,
-                (sq_x, y),
-                LABEL_SIZE,
-                false,
-                colors::INK,
-                Align::Left,
-            )?;
-            if !lay.legend.is_empty() {
-                y += 10;
-                c.fill((sq_x, y + 28 - 17), (sq_x + 18, y + 28 + 1), colors::SECOND)?;
-                for l in &lay.legend {
-                    y += 28;
-                    c.text(
-                        l,
-                        (sq_x + 28, y),
-                        LEGEND_SIZE,
-                        true,
-                        colors::SECOND,
-                        Align::Left,
-                    )?;
-                }
-            }
-            top += height_of(lay) + ROW_GAP;
+            grid.draw_count(c, cnt, part, top)?;
+            grid.draw_caption(c, lay, top)?;
+            top += lay.height(&grid) + ROW_GAP;
         }
         // The money: a figure on a card to the right, centred vertically.
         if !self.amounts.is_empty() {
@@ -390,47 +274,234 @@ impl Data {
             let all = card_h * n + gap * (n - 1);
             let mut y0 = body.top + ((body.bottom - body.top - all) / 2).max(0);
             for a in &self.amounts {
-                let y1 = y0 + card_h;
-                c.fill((px0, y0), (px1, y1), colors::PALE)?;
-                let cx = (px0 + px1) / 2;
-                let (number, unit) = self.amount_text(a, lang);
-                c.text(
-                    &number,
-                    (cx, y0 + 124),
-                    110.0,
-                    true,
-                    colors::PRIMARY,
-                    Align::Center,
-                )?;
-                c.text(
-                    &unit,
-                    (cx, y0 + 170),
-                    26.0,
-                    true,
-                    colors::INK,
-                    Align::Center,
-                )?;
-                let lines = font::wrap(
-                    &Self::amount_label(a, lang),
-                    f64::from(px1 - px0 - 40),
-                    LABEL_SIZE,
-                    false,
-                    3,
-                );
-                for (k, l) in lines.iter().enumerate() {
-                    c.text(
-                        l,
-                        (cx, y0 + 214 + 28 * k as i32),
-                        LABEL_SIZE,
-                        false,
-                        colors::INK,
-                        Align::Center,
-                    )?;
-                }
-                y0 = y1 + gap;
+                self.draw_card(c, lang, a, (px0, px1), (y0, y0 + card_h))?;
+                y0 = y0 + card_h + gap;
             }
         }
         Ok(())
+    }
+
+    /// A row's lines of squares, its label and the legend of its part.
+    fn layout(&self, cnt: &Count, lang: Lang, grid: &Grid) -> Layout {
+        let per_line = grid.per_line;
+        let lines = if cnt.count <= MAX_SQUARES {
+            ((cnt.count as i32) + per_line - 1) / per_line
+        } else {
+            1
+        };
+        let legend = cnt
+            .part
+            .map(|p| &self.counts[p])
+            .map_or_else(Vec::new, |p| {
+                let text = match lang {
+                    Lang::En => {
+                        format!("{} of them {}", p.count, label(&p.fact, p.count, lang))
+                    }
+                    Lang::Ru => {
+                        format!("из них {} {}", p.count, label(&p.fact, p.count, lang))
+                    }
+                };
+                font::wrap(&text, f64::from(grid.avail - 28), LEGEND_SIZE, true, 2)
+            });
+        Layout {
+            lines: lines.max(1),
+            label: font::fit(
+                &label(&cnt.fact, cnt.count, lang),
+                f64::from(grid.avail),
+                LABEL_SIZE,
+                false,
+            ),
+            legend,
+        }
+    }
+
+    /// One amount's card: the figure, its unit and what it is.
+    fn draw_card(
+        &self,
+        c: &Canvas,
+        lang: Lang,
+        a: &Amount,
+        (px0, px1): (i32, i32),
+        (y0, y1): (i32, i32),
+    ) -> Result<(), ChartError> {
+        c.fill((px0, y0), (px1, y1), colors::PALE)?;
+        let cx = (px0 + px1) / 2;
+        let (number, unit) = self.amount_text(a, lang);
+        c.text(
+            &number,
+            (cx, y0 + 124),
+            110.0,
+            true,
+            colors::PRIMARY,
+            Align::Center,
+        )?;
+        c.text(
+            &unit,
+            (cx, y0 + 170),
+            26.0,
+            true,
+            colors::INK,
+            Align::Center,
+        )?;
+        let lines = font::wrap(
+            &Self::amount_label(a, lang),
+            f64::from(px1 - px0 - 40),
+            LABEL_SIZE,
+            false,
+            3,
+        );
+        for (k, l) in lines.iter().enumerate() {
+            c.text(
+                l,
+                (cx, y0 + 214 + 28 * k as i32),
+                LABEL_SIZE,
+                false,
+                colors::INK,
+                Align::Center,
+            )?;
+        }
+        Ok(())
+    }
+}
+
+const NUMBER_SIZE: f64 = 54.0;
+const LABEL_SIZE: f64 = 22.0;
+const LEGEND_SIZE: f64 = 21.0;
+/// Between squares.
+const GAP: i32 = 9;
+/// Between rows.
+const ROW_GAP: i32 = 88;
+
+/// Where the rows of squares go and how large the squares are.
+struct Grid {
+    /// The squares' left edge (the number stands left of it).
+    sq_x: i32,
+    /// The width a row may take.
+    avail: i32,
+    square: i32,
+    per_line: i32,
+}
+
+impl Grid {
+    /// Squares as large as the longest row allows, 30 to 44 pixels.
+    fn new(body: Body, split: i32, rows: &[&Count]) -> Grid {
+        let sq_x = body.left + 120;
+        let avail = split - 40 - sq_x;
+        let longest = rows
+            .iter()
+            .map(|c| c.count.min(MAX_SQUARES / 2) as i32)
+            .max()
+            .unwrap_or(1)
+            .max(1);
+        let square = ((avail + GAP) / longest - GAP).clamp(30, 44);
+        let per_line = ((avail + GAP) / (square + GAP)).max(1);
+        Grid {
+            sq_x,
+            avail,
+            square,
+            per_line,
+        }
+    }
+
+    /// A count's number and its squares (its part's first, in the second
+    /// colour), or a bar with the part's share when too many to count.
+    fn draw_count(
+        &self,
+        c: &Canvas,
+        cnt: &Count,
+        part: Option<&Count>,
+        top: i32,
+    ) -> Result<(), ChartError> {
+        let (sq_x, square) = (self.sq_x, self.square);
+        // The number, centred on the first line of squares.
+        c.text(
+            &cnt.count.to_string(),
+            (sq_x - 22, top + square / 2 + 20),
+            NUMBER_SIZE,
+            true,
+            colors::PRIMARY,
+            Align::Right,
+        )?;
+        if cnt.count <= MAX_SQUARES {
+            for s in 0..cnt.count as i32 {
+                let (line, col) = (s / self.per_line, s % self.per_line);
+                let x = sq_x + col * (square + GAP);
+                let y = top + line * (square + GAP);
+                let in_part = part.is_some_and(|p| (s as u64) < p.count);
+                c.fill(
+                    (x, y),
+                    (x + square, y + square),
+                    if in_part {
+                        colors::SECOND
+                    } else {
+                        colors::PRIMARY
+                    },
+                )?;
+            }
+        } else {
+            // Too many to count: a bar, with the part's share.
+            let avail = self.avail;
+            c.fill((sq_x, top), (sq_x + avail, top + square), colors::PRIMARY)?;
+            if let Some(p) = part {
+                let pw =
+                    (f64::from(avail) * p.count as f64 / cnt.count.max(1) as f64).round() as i32;
+                c.fill((sq_x, top), (sq_x + pw, top + square), colors::SECOND)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A row's label under its squares, and the legend of its part.
+    fn draw_caption(&self, c: &Canvas, lay: &Layout, top: i32) -> Result<(), ChartError> {
+        let sq_x = self.sq_x;
+        let sq_h = lay.lines * (self.square + GAP) - GAP;
+        let mut y = top + sq_h + 30;
+        c.text(
+            &lay.label,
+            (sq_x, y),
+            LABEL_SIZE,
+            false,
+            colors::INK,
+            Align::Left,
+        )?;
+        if !lay.legend.is_empty() {
+            y += 10;
+            c.fill((sq_x, y + 28 - 17), (sq_x + 18, y + 28 + 1), colors::SECOND)?;
+            for l in &lay.legend {
+                y += 28;
+                c.text(
+                    l,
+                    (sq_x + 28, y),
+                    LEGEND_SIZE,
+                    true,
+                    colors::SECOND,
+                    Align::Left,
+                )?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A row laid out before drawing.
+struct Layout {
+    /// Lines of squares.
+    lines: i32,
+    label: String,
+    /// The part's legend, wrapped (empty without a part).
+    legend: Vec<String>,
+}
+
+impl Layout {
+    /// The row's height: squares, label, legend.
+    fn height(&self, grid: &Grid) -> i32 {
+        self.lines * (grid.square + GAP) - GAP
+            + 36
+            + if self.legend.is_empty() {
+                0
+            } else {
+                10 + 28 * self.legend.len() as i32
+            }
     }
 }
 

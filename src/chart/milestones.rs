@@ -230,63 +230,45 @@ impl Data {
     }
 
     pub(super) fn draw(&self, lang: Lang, c: &Canvas, body: Body) -> Result<(), ChartError> {
-        const LABEL_SIZE: f64 = 20.0;
-        const YEAR_SIZE: f64 = 20.0;
+        let frame = self.frame(body);
+        frame.draw_years(c)?;
+        // Rows laid out first: the visit band must not strike through labels.
+        let placed = self.place(lang, &frame, body);
+        if let Some((d, u)) = self.visit {
+            draw_visit(c, lang, &frame, body, &placed, (d, u))?;
+        }
+        self.draw_rows(c, &placed)
+    }
+
+    /// The axis runs from the first year to a little after the last mark.
+    fn frame(&self, body: Body) -> Frame {
         let (lo, _) = self.range();
-        // The axis runs from the first year to a little after the last mark.
         let last = self
             .rows
             .iter()
             .map(|r| Self::mark(r).1)
             .chain(self.visit.map(|(d, u)| end(u.unwrap_or(d))))
             .fold(f64::from(lo) + 1.0, f64::max);
-        let (t0, t1) = (f64::from(lo), last + 0.35);
-        let (x0, x1) = (body.left + 30, body.right - 30);
-        let x_of = |t: f64| x0 + (((t - t0) / (t1 - t0)) * f64::from(x1 - x0)).round() as i32;
-        let axis_y = body.bottom - 34;
-        let rows_top = body.top + 44;
-        let last_year = t1.floor() as i32;
-        // Years (or steps of years on a long axis): every other one shaded,
-        // a tick and label at each 1 January.
-        let label_every = ((last_year - lo) / 12 + 1).max(1);
-        for y in (lo..=last_year).step_by(label_every as usize) {
-            let (a, b) = (
-                x_of(f64::from(y)),
-                x_of(f64::from(y.saturating_add(label_every))).min(x1),
-            );
-            if (y - lo) / label_every % 2 == 1 && b > a {
-                c.fill((a, rows_top - 8), (b, axis_y), colors::ZEBRA)?;
-            }
-            c.fill((a, axis_y), (a, axis_y + 8), colors::AXIS)?;
-            c.text(
-                &y.to_string(),
-                (a, axis_y + 30),
-                YEAR_SIZE,
-                false,
-                colors::MUTED,
-                Align::Center,
-            )?;
+        Frame {
+            lo,
+            t: (f64::from(lo), last + 0.35),
+            x: (body.left + 30, body.right - 30),
+            axis_y: body.bottom - 34,
+            rows_top: body.top + 44,
         }
-        c.fill((x0, axis_y), (x1, axis_y + 1), colors::AXIS)?;
-        // Rows laid out first: the visit band must not strike through labels.
+    }
+
+    /// Each row's mark and label, laid out: a label above its mark from the
+    /// mark's start, moved left if it would run off the picture.
+    fn place(&self, lang: Lang, frame: &Frame, body: Body) -> Vec<Placed> {
         let n = self.rows.len() as i32;
-        let row_h = ((axis_y - 12 - rows_top) / n.max(1)).min(66);
-        let sep = "  ";
-        let sep_w = font::width(sep, LABEL_SIZE, false);
-        struct Placed {
-            mark_y: i32,
-            span: (i32, i32),
-            date: String,
-            title: String,
-            x: i32,
-            width: i32,
-        }
-        let placed: Vec<Placed> = self
-            .rows
+        let row_h = ((frame.axis_y - 12 - frame.rows_top) / n.max(1)).min(66);
+        let sep_w = font::width(SEP, LABEL_SIZE, false);
+        self.rows
             .iter()
             .enumerate()
             .map(|(i, r)| {
-                let mark_y = rows_top + row_h * i as i32 + row_h - 18;
+                let mark_y = frame.rows_top + row_h * i as i32 + row_h - 18;
                 let (ta, tb) = Self::mark(r);
                 let date = span_label(r.date, r.until, lang);
                 let date_w = font::width(&date, LABEL_SIZE, true);
@@ -299,55 +281,26 @@ impl Data {
                 );
                 let width =
                     (date_w + sep_w + font::width(&title, LABEL_SIZE, false)).round() as i32;
-                let a = x_of(ta);
+                let a = frame.x_of(ta);
                 // Above the mark from its start, moved left if it would run
                 // off the picture.
                 let x = (a - 10).min(body.right - width).max(body.left);
                 Placed {
                     mark_y,
-                    span: (a, x_of(tb)),
+                    span: (a, frame.x_of(tb)),
                     date,
                     title,
                     x,
                     width,
                 }
             })
-            .collect();
-        if let Some((d, u)) = self.visit {
-            let (a, b) = (x_of(start(d)), x_of(end(u.unwrap_or(d))));
-            let (a, b) = if b - a < 4 {
-                ((a + b) / 2 - 2, (a + b) / 2 + 2)
-            } else {
-                (a, b)
-            };
-            // The band from top to axis, with gaps where labels sit.
-            let mut y = rows_top - 14;
-            for p in &placed {
-                let (ly0, ly1) = (p.mark_y - 20 - 19, p.mark_y - 20 + 6);
-                if p.x - 4 <= b && a <= p.x + p.width + 4 {
-                    if ly0 > y {
-                        c.fill((a, y), (b, ly0), colors::ACCENT)?;
-                    }
-                    y = ly1;
-                }
-            }
-            c.fill((a, y), (b, axis_y), colors::ACCENT)?;
-            let label = match lang {
-                Lang::En => format!("Visit, {}", span_label(d, u, lang)),
-                Lang::Ru => format!("Визит, {}", span_label(d, u, lang)),
-            };
-            let w = font::width(&label, LABEL_SIZE, true).round() as i32;
-            let cx = ((a + b) / 2).clamp(body.left + w / 2, body.right - w / 2);
-            c.text(
-                &label,
-                (cx, body.top + 22),
-                LABEL_SIZE,
-                true,
-                colors::ACCENT,
-                Align::Center,
-            )?;
-        }
-        for (r, p) in self.rows.iter().zip(&placed) {
+            .collect()
+    }
+
+    /// Each row's mark (a bar, a dot, a ring if still to come) and label.
+    fn draw_rows(&self, c: &Canvas, placed: &[Placed]) -> Result<(), ChartError> {
+        let sep_w = font::width(SEP, LABEL_SIZE, false);
+        for (r, p) in self.rows.iter().zip(placed) {
             let planned = self.planned(r);
             let (a, b) = p.span;
             if b > a {
@@ -387,6 +340,116 @@ impl Data {
         }
         Ok(())
     }
+}
+
+const LABEL_SIZE: f64 = 20.0;
+const YEAR_SIZE: f64 = 20.0;
+/// Between a row's date and its title.
+const SEP: &str = "  ";
+
+/// The time axis and where things sit on the picture.
+struct Frame {
+    /// The first year shown.
+    lo: i32,
+    /// The axis's span in fractional years (from, to) …
+    t: (f64, f64),
+    /// … and in pixels.
+    x: (i32, i32),
+    axis_y: i32,
+    rows_top: i32,
+}
+
+impl Frame {
+    /// The pixel column of a fractional year.
+    fn x_of(&self, t: f64) -> i32 {
+        let ((t0, t1), (x0, x1)) = (self.t, self.x);
+        x0 + (((t - t0) / (t1 - t0)) * f64::from(x1 - x0)).round() as i32
+    }
+
+    /// Years (or steps of years on a long axis): every other one shaded,
+    /// a tick and label at each 1 January; then the axis line.
+    fn draw_years(&self, c: &Canvas) -> Result<(), ChartError> {
+        let (lo, (x0, x1), axis_y) = (self.lo, self.x, self.axis_y);
+        let last_year = self.t.1.floor() as i32;
+        let label_every = ((last_year - lo) / 12 + 1).max(1);
+        for y in (lo..=last_year).step_by(label_every as usize) {
+            let (a, b) = (
+                self.x_of(f64::from(y)),
+                self.x_of(f64::from(y.saturating_add(label_every))).min(x1),
+            );
+            if (y - lo) / label_every % 2 == 1 && b > a {
+                c.fill((a, self.rows_top - 8), (b, axis_y), colors::ZEBRA)?;
+            }
+            c.fill((a, axis_y), (a, axis_y + 8), colors::AXIS)?;
+            c.text(
+                &y.to_string(),
+                (a, axis_y + 30),
+                YEAR_SIZE,
+                false,
+                colors::MUTED,
+                Align::Center,
+            )?;
+        }
+        c.fill((x0, axis_y), (x1, axis_y + 1), colors::AXIS)?;
+        Ok(())
+    }
+}
+
+/// A row laid out: where its mark and its label go.
+struct Placed {
+    mark_y: i32,
+    /// The mark's pixel columns (equal for a point).
+    span: (i32, i32),
+    date: String,
+    title: String,
+    /// The label's left edge and width.
+    x: i32,
+    width: i32,
+}
+
+/// The visit: a band from the top to the axis, with gaps where labels
+/// sit, and its label above.
+fn draw_visit(
+    c: &Canvas,
+    lang: Lang,
+    frame: &Frame,
+    body: Body,
+    placed: &[Placed],
+    (d, u): (PartialDate, Option<PartialDate>),
+) -> Result<(), ChartError> {
+    let (a, b) = (frame.x_of(start(d)), frame.x_of(end(u.unwrap_or(d))));
+    let (a, b) = if b - a < 4 {
+        ((a + b) / 2 - 2, (a + b) / 2 + 2)
+    } else {
+        (a, b)
+    };
+    // The band from top to axis, with gaps where labels sit.
+    let mut y = frame.rows_top - 14;
+    for p in placed {
+        let (ly0, ly1) = (p.mark_y - 20 - 19, p.mark_y - 20 + 6);
+        if p.x - 4 <= b && a <= p.x + p.width + 4 {
+            if ly0 > y {
+                c.fill((a, y), (b, ly0), colors::ACCENT)?;
+            }
+            y = ly1;
+        }
+    }
+    c.fill((a, y), (b, frame.axis_y), colors::ACCENT)?;
+    let label = match lang {
+        Lang::En => format!("Visit, {}", span_label(d, u, lang)),
+        Lang::Ru => format!("Визит, {}", span_label(d, u, lang)),
+    };
+    let w = font::width(&label, LABEL_SIZE, true).round() as i32;
+    let cx = ((a + b) / 2).clamp(body.left + w / 2, body.right - w / 2);
+    c.text(
+        &label,
+        (cx, body.top + 22),
+        LABEL_SIZE,
+        true,
+        colors::ACCENT,
+        Align::Center,
+    )?;
+    Ok(())
 }
 
 #[cfg(test)]

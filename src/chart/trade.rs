@@ -179,23 +179,6 @@ impl Data {
             Lang::En => format!("Belarus–Kazakhstan trade turnover, {unit}"),
             Lang::Ru => format!("Товарооборот Беларуси и Казахстана, {unit}"),
         };
-        let derived: Vec<&Bar> = self.bars.iter().filter(|b| b.fact.is_derived()).collect();
-        let subtitle = match (derived.first(), self.growth_label(), lang) {
-            (Some(b), Some(g), Lang::En) => format!(
-                "{} is not in the article: derived from “{g}”, which reads two ways (hatched)",
-                period_label(&b.period, lang)
-            ),
-            (Some(b), Some(g), Lang::Ru) => format!(
-                "{} в статье нет: это расчёт из «{g}», который читается двояко (штриховка)",
-                period_label(&b.period, lang)
-            ),
-            (Some(_), None, Lang::En) => {
-                "Hatched bars are derived, not stated in the article".into()
-            }
-            (Some(_), None, Lang::Ru) => "Штриховка — расчёт, а не данные статьи".into(),
-            (None, _, Lang::En) => "As reported in the article".into(),
-            (None, _, Lang::Ru) => "По данным статьи".into(),
-        };
         let mut summary = Vec::new();
         let mut alt = vec![match lang {
             Lang::En => format!("Bar chart: Belarus–Kazakhstan trade turnover, {unit}."),
@@ -210,69 +193,123 @@ impl Data {
             .filter_map(|d| self.base_of(d))
             .collect();
         for (i, b) in self.bars.iter().enumerate() {
-            let period = period_label(&b.period, lang);
-            let values: Vec<String> = b.amounts.iter().map(|&a| self.amount(a)).collect();
-            if b.fact.is_derived() {
-                let two = self.explained_by_growth(b);
-                let base = self
-                    .base_of(b)
-                    .and_then(|j| self.bars[j].amounts.first())
-                    .map(|&a| self.amount(a));
-                let readings = self.readings_long(lang, base.as_deref());
-                summary.push(match lang {
-                    Lang::En => format!("{period} (derived): ≈{}", values.join(" or ≈")),
-                    Lang::Ru => format!("{period} (расчёт): ≈{}", values.join(" или ≈")),
-                });
-                alt.push(match (lang, two) {
-                    (Lang::En, true) => format!(
-                        "{period}: not stated in the article; derived: about {} ({}) or about {} ({}).",
-                        values[0], readings[0], values[1], readings[1]
-                    ),
-                    (Lang::Ru, true) => format!(
-                        "{period}: в статье не указано; расчёт: около {} ({}) или около {} ({}).",
-                        values[0], readings[0], values[1], readings[1]
-                    ),
-                    (Lang::En, false) => format!(
-                        "{period}: not stated in the article; derived: about {}.",
-                        values.join(" or about ")
-                    ),
-                    (Lang::Ru, false) => format!(
-                        "{period}: в статье не указано; расчёт: около {}.",
-                        values.join(" или около ")
-                    ),
-                });
+            let (s, a) = if b.fact.is_derived() {
+                self.derived_text(b, lang)
             } else {
-                let growth = self.growth_label().filter(|_| bases.contains(&i));
-                summary.push(match &growth {
-                    Some(g) => format!("{period}: {} ({g})", values.join("/")),
-                    None => format!("{period}: {}", values.join("/")),
-                });
-                alt.push(match (&growth, lang) {
-                    (Some(g), Lang::En) => format!(
-                        "{period}: {}, reported as {g} on the same period a year earlier.",
-                        values.join("/")
-                    ),
-                    (Some(g), Lang::Ru) => format!(
-                        "{period}: {}, по статье {g} к тому же периоду годом раньше.",
-                        values.join("/")
-                    ),
-                    (None, _) => format!("{period}: {}.", values.join("/")),
-                });
-            }
+                self.stated_text(b, bases.contains(&i), lang)
+            };
+            summary.push(s);
+            alt.push(a);
         }
         Text {
             title,
-            subtitle,
+            subtitle: self.subtitle(lang),
             summary: summary.join(" · "),
             alt: alt.join(" "),
         }
     }
 
+    /// What the bars are: reported, or which one is derived and from what.
+    fn subtitle(&self, lang: Lang) -> String {
+        let derived = self.bars.iter().find(|b| b.fact.is_derived());
+        match (derived, self.growth_label(), lang) {
+            (Some(b), Some(g), Lang::En) => format!(
+                "{} is not in the article: derived from “{g}”, which reads two ways (hatched)",
+                period_label(&b.period, lang)
+            ),
+            (Some(b), Some(g), Lang::Ru) => format!(
+                "{} в статье нет: это расчёт из «{g}», который читается двояко (штриховка)",
+                period_label(&b.period, lang)
+            ),
+            (Some(_), None, Lang::En) => {
+                "Hatched bars are derived, not stated in the article".into()
+            }
+            (Some(_), None, Lang::Ru) => "Штриховка — расчёт, а не данные статьи".into(),
+            (None, _, Lang::En) => "As reported in the article".into(),
+            (None, _, Lang::Ru) => "По данным статьи".into(),
+        }
+    }
+
+    /// A derived bar's summary item and alt-text sentence: its values, and
+    /// what each reading means.
+    fn derived_text(&self, b: &Bar, lang: Lang) -> (String, String) {
+        let period = period_label(&b.period, lang);
+        let values: Vec<String> = b.amounts.iter().map(|&a| self.amount(a)).collect();
+        let two = self.explained_by_growth(b);
+        let base = self
+            .base_of(b)
+            .and_then(|j| self.bars[j].amounts.first())
+            .map(|&a| self.amount(a));
+        let readings = self.readings_long(lang, base.as_deref());
+        let summary = match lang {
+            Lang::En => format!("{period} (derived): ≈{}", values.join(" or ≈")),
+            Lang::Ru => format!("{period} (расчёт): ≈{}", values.join(" или ≈")),
+        };
+        let alt = match (lang, two) {
+            (Lang::En, true) => format!(
+                "{period}: not stated in the article; derived: about {} ({}) or about {} ({}).",
+                values[0], readings[0], values[1], readings[1]
+            ),
+            (Lang::Ru, true) => format!(
+                "{period}: в статье не указано; расчёт: около {} ({}) или около {} ({}).",
+                values[0], readings[0], values[1], readings[1]
+            ),
+            (Lang::En, false) => format!(
+                "{period}: not stated in the article; derived: about {}.",
+                values.join(" or about ")
+            ),
+            (Lang::Ru, false) => format!(
+                "{period}: в статье не указано; расчёт: около {}.",
+                values.join(" или около ")
+            ),
+        };
+        (summary, alt)
+    }
+
+    /// A stated bar's summary item and alt-text sentence, with the growth
+    /// when it was reported for this bar (`is_base`).
+    fn stated_text(&self, b: &Bar, is_base: bool, lang: Lang) -> (String, String) {
+        let period = period_label(&b.period, lang);
+        let values: Vec<String> = b.amounts.iter().map(|&a| self.amount(a)).collect();
+        let growth = self.growth_label().filter(|_| is_base);
+        let summary = match &growth {
+            Some(g) => format!("{period}: {} ({g})", values.join("/")),
+            None => format!("{period}: {}", values.join("/")),
+        };
+        let alt = match (&growth, lang) {
+            (Some(g), Lang::En) => format!(
+                "{period}: {}, reported as {g} on the same period a year earlier.",
+                values.join("/")
+            ),
+            (Some(g), Lang::Ru) => format!(
+                "{period}: {}, по статье {g} к тому же периоду годом раньше.",
+                values.join("/")
+            ),
+            (None, _) => format!("{period}: {}.", values.join("/")),
+        };
+        (summary, alt)
+    }
+
     pub(super) fn draw(&self, lang: Lang, c: &Canvas, body: Body) -> Result<(), ChartError> {
-        const VALUE_SIZE: f64 = 26.0;
-        const READING_SIZE: f64 = 18.0;
-        const LABEL_SIZE: f64 = 22.0;
-        const NOTE_SIZE: f64 = 18.0;
+        let plot = self.plot(body);
+        plot.draw_grid(c)?;
+        let n = self.bars.len() as i32;
+        let slot = (plot.x1 - plot.x0) / n.max(1);
+        let mut tops = Vec::new();
+        for (i, b) in self.bars.iter().enumerate() {
+            let cx = plot.x0 + slot * i as i32 + slot / 2;
+            draw_period(c, lang, &plot, b, cx, slot)?;
+            tops.push((cx, self.draw_bar(c, lang, &plot, b, cx, slot)?));
+        }
+        if let Some(g) = self.growth_label() {
+            self.draw_growth(c, body, &g, &tops)?;
+        }
+        Ok(())
+    }
+
+    /// The plot box (room for axis labels on the left, period labels
+    /// below) and a round value axis over the largest bar.
+    fn plot(&self, body: Body) -> Plot {
         let max = self
             .bars
             .iter()
@@ -281,174 +318,241 @@ impl Data {
             .unwrap_or(1) as f64
             / self.unit;
         let (step, top_value) = nice_axis(max * 1.18);
-        // Plot box: room for axis labels on the left, period labels below.
-        let (x0, x1) = (body.left + 70, body.right - 10);
-        let (y_top, y_base) = (body.top + 30, body.bottom - 78);
-        let y_of = |v: f64| y_base - ((v / top_value) * f64::from(y_base - y_top)).round() as i32;
-        // Grid and axis labels.
-        let mut v = 0.0;
-        while v <= top_value + 1e-9 {
-            let y = y_of(v);
+        Plot {
+            step,
+            top_value,
+            x0: body.left + 70,
+            x1: body.right - 10,
+            y_top: body.top + 30,
+            y_base: body.bottom - 78,
+        }
+    }
+
+    /// A bar (or a derived bar's two readings side by side) with its value
+    /// above; returns the highest point drawn, where the growth bracket
+    /// may start.
+    fn draw_bar(
+        &self,
+        c: &Canvas,
+        lang: Lang,
+        plot: &Plot,
+        b: &Bar,
+        cx: i32,
+        slot: i32,
+    ) -> Result<i32, ChartError> {
+        let y_base = plot.y_base;
+        let bar_w = (slot * 11 / 20).min(220);
+        let k = b.amounts.len() as i32;
+        let gap = 14;
+        let sub_w = (bar_w - gap * (k - 1)) / k.max(1);
+        let readings = self.readings(lang);
+        let two = self.explained_by_growth(b);
+        let mut top_y = y_base;
+        for (j, &a) in b.amounts.iter().enumerate() {
+            let left = cx - bar_w / 2 + (sub_w + gap) * j as i32;
+            let right = left + sub_w;
+            let y = plot.y_of(a as f64 / self.unit);
+            top_y = top_y.min(y);
+            if !b.fact.is_derived() {
+                c.fill((left, y), (right, y_base - 1), colors::PRIMARY)?;
+                c.text(
+                    &self.amount(a),
+                    ((left + right) / 2, y - 10),
+                    VALUE_SIZE,
+                    true,
+                    colors::INK,
+                    Align::Center,
+                )?;
+                top_y = top_y.min(y - 10 - 26);
+                continue;
+            }
+            c.fill((left, y), (right, y_base - 1), colors::PALE)?;
+            c.hatch((left, y), (right, y_base - 1), 12, 2, colors::HATCH)?;
+            c.dashed_box((left, y), (right, y_base), 3, colors::PRIMARY)?;
+            let value = format!("≈{}", self.amount(a));
+            let reading = two.then(|| (readings[j.min(1)].as_str(), sub_w + gap));
+            let vy = draw_derived_value(c, &value, reading, (left + right) / 2, y)?;
+            top_y = top_y.min(vy - 26);
+        }
+        Ok(top_y)
+    }
+
+    /// The growth: a bracket from the derived bar to the one it rests on.
+    fn draw_growth(
+        &self,
+        c: &Canvas,
+        body: Body,
+        g: &str,
+        tops: &[(i32, i32)],
+    ) -> Result<(), ChartError> {
+        for (i, b) in self.bars.iter().enumerate() {
+            if !self.explained_by_growth(b) {
+                continue;
+            }
+            let Some(j) = self.base_of(b) else { continue };
+            let ((xa, ta), (xb, tb)) = (tops[i], tops[j]);
+            let y = ta.min(tb) - 30;
+            if y < body.top {
+                continue;
+            }
+            c.line((xa, ta - 8), (xa, y), 2, colors::ACCENT)?;
+            c.line((xa, y), (xb, y), 2, colors::ACCENT)?;
+            c.line((xb, y), (xb, tb - 8), 2, colors::ACCENT)?;
+            // Arrow head at the bar the growth was reported for.
+            c.polygon(
+                vec![(xb - 7, tb - 18), (xb + 7, tb - 18), (xb, tb - 6)],
+                colors::ACCENT,
+            )?;
+            let mid = (xa + xb) / 2;
+            let w = font::width(g, 22.0, true).round() as i32;
             c.fill(
-                (x0, y),
-                (x1, y),
+                (mid - w / 2 - 10, y - 16),
+                (mid + w / 2 + 10, y + 14),
+                colors::BACKGROUND,
+            )?;
+            c.outline(
+                (mid - w / 2 - 10, y - 16),
+                (mid + w / 2 + 10, y + 14),
+                2,
+                colors::ACCENT,
+            )?;
+            c.text(g, (mid, y + 8), 22.0, true, colors::ACCENT, Align::Center)?;
+        }
+        Ok(())
+    }
+}
+
+const VALUE_SIZE: f64 = 26.0;
+const READING_SIZE: f64 = 18.0;
+const LABEL_SIZE: f64 = 22.0;
+const NOTE_SIZE: f64 = 18.0;
+
+/// The plot box and its value axis.
+struct Plot {
+    /// The value axis: a gridline every `step` up to `top_value`.
+    step: f64,
+    top_value: f64,
+    x0: i32,
+    x1: i32,
+    y_top: i32,
+    /// The bars' base line.
+    y_base: i32,
+}
+
+impl Plot {
+    /// The pixel row of a value.
+    fn y_of(&self, v: f64) -> i32 {
+        self.y_base - ((v / self.top_value) * f64::from(self.y_base - self.y_top)).round() as i32
+    }
+
+    /// Grid and axis labels.
+    fn draw_grid(&self, c: &Canvas) -> Result<(), ChartError> {
+        let mut v = 0.0;
+        while v <= self.top_value + 1e-9 {
+            let y = self.y_of(v);
+            c.fill(
+                (self.x0, y),
+                (self.x1, y),
                 if v == 0.0 { colors::AXIS } else { colors::GRID },
             )?;
             c.text(
                 &trim_num(v),
-                (x0 - 12, y + 7),
+                (self.x0 - 12, y + 7),
                 19.0,
                 false,
                 colors::MUTED,
                 Align::Right,
             )?;
-            v += step;
-        }
-        let n = self.bars.len() as i32;
-        let slot = (x1 - x0) / n.max(1);
-        let bar_w = (slot * 11 / 20).min(220);
-        let mut tops = Vec::new();
-        for (i, b) in self.bars.iter().enumerate() {
-            let cx = x0 + slot * i as i32 + slot / 2;
-            let derived = b.fact.is_derived();
-            let label = font::fit(
-                &period_label(&b.period, lang),
-                f64::from(slot - 12),
-                LABEL_SIZE,
-                true,
-            );
-            c.text(
-                &label,
-                (cx, y_base + 34),
-                LABEL_SIZE,
-                true,
-                colors::INK,
-                Align::Center,
-            )?;
-            if derived {
-                let note = match lang {
-                    Lang::En => "derived, not stated",
-                    Lang::Ru => "расчёт, нет в статье",
-                };
-                c.text(
-                    note,
-                    (cx, y_base + 62),
-                    NOTE_SIZE,
-                    false,
-                    colors::ACCENT,
-                    Align::Center,
-                )?;
-            }
-            let k = b.amounts.len() as i32;
-            let gap = 14;
-            let sub_w = (bar_w - gap * (k - 1)) / k.max(1);
-            let readings = self.readings(lang);
-            let two = self.explained_by_growth(b);
-            let mut top_y = y_base;
-            for (j, &a) in b.amounts.iter().enumerate() {
-                let left = cx - bar_w / 2 + (sub_w + gap) * j as i32;
-                let right = left + sub_w;
-                let y = y_of(a as f64 / self.unit);
-                top_y = top_y.min(y);
-                if derived {
-                    c.fill((left, y), (right, y_base - 1), colors::PALE)?;
-                    c.hatch((left, y), (right, y_base - 1), 12, 2, colors::HATCH)?;
-                    c.dashed_box((left, y), (right, y_base), 3, colors::PRIMARY)?;
-                    let value = format!("≈{}", self.amount(a));
-                    if two {
-                        let lines = font::wrap(
-                            &readings[j.min(1)],
-                            f64::from(sub_w + gap),
-                            READING_SIZE,
-                            false,
-                            2,
-                        );
-                        let n = lines.len() as i32;
-                        for (k, l) in lines.iter().enumerate() {
-                            let ly = y - 10 - 21 * (n - 1 - k as i32);
-                            c.text(
-                                l,
-                                ((left + right) / 2, ly),
-                                READING_SIZE,
-                                false,
-                                colors::MUTED,
-                                Align::Center,
-                            )?;
-                        }
-                        let vy = y - 10 - 21 * n - 8;
-                        c.text(
-                            &value,
-                            ((left + right) / 2, vy),
-                            VALUE_SIZE,
-                            true,
-                            colors::PRIMARY,
-                            Align::Center,
-                        )?;
-                        top_y = top_y.min(vy - 26);
-                    } else {
-                        c.text(
-                            &value,
-                            ((left + right) / 2, y - 10),
-                            VALUE_SIZE,
-                            true,
-                            colors::PRIMARY,
-                            Align::Center,
-                        )?;
-                        top_y = top_y.min(y - 10 - 26);
-                    }
-                } else {
-                    c.fill((left, y), (right, y_base - 1), colors::PRIMARY)?;
-                    c.text(
-                        &self.amount(a),
-                        ((left + right) / 2, y - 10),
-                        VALUE_SIZE,
-                        true,
-                        colors::INK,
-                        Align::Center,
-                    )?;
-                    top_y = top_y.min(y - 10 - 26);
-                }
-            }
-            tops.push((cx, top_y));
-        }
-        // The growth: a bracket from the derived bar to the one it rests on.
-        if let Some(g) = self.growth_label() {
-            for (i, b) in self.bars.iter().enumerate() {
-                if !self.explained_by_growth(b) {
-                    continue;
-                }
-                let Some(j) = self.base_of(b) else { continue };
-                let ((xa, ta), (xb, tb)) = (tops[i], tops[j]);
-                let y = ta.min(tb) - 30;
-                if y < body.top {
-                    continue;
-                }
-                c.line((xa, ta - 8), (xa, y), 2, colors::ACCENT)?;
-                c.line((xa, y), (xb, y), 2, colors::ACCENT)?;
-                c.line((xb, y), (xb, tb - 8), 2, colors::ACCENT)?;
-                // Arrow head at the bar the growth was reported for.
-                c.polygon(
-                    vec![(xb - 7, tb - 18), (xb + 7, tb - 18), (xb, tb - 6)],
-                    colors::ACCENT,
-                )?;
-                let mid = (xa + xb) / 2;
-                let w = font::width(&g, 22.0, true).round() as i32;
-                c.fill(
-                    (mid - w / 2 - 10, y - 16),
-                    (mid + w / 2 + 10, y + 14),
-                    colors::BACKGROUND,
-                )?;
-                c.outline(
-                    (mid - w / 2 - 10, y - 16),
-                    (mid + w / 2 + 10, y + 14),
-                    2,
-                    colors::ACCENT,
-                )?;
-                c.text(&g, (mid, y + 8), 22.0, true, colors::ACCENT, Align::Center)?;
-            }
+            v += self.step;
         }
         Ok(())
     }
+}
+
+/// A bar's period under it, and "derived" under that for a derived bar.
+fn draw_period(
+    c: &Canvas,
+    lang: Lang,
+    plot: &Plot,
+    b: &Bar,
+    cx: i32,
+    slot: i32,
+) -> Result<(), ChartError> {
+    let label = font::fit(
+        &period_label(&b.period, lang),
+        f64::from(slot - 12),
+        LABEL_SIZE,
+        true,
+    );
+    c.text(
+        &label,
+        (cx, plot.y_base + 34),
+        LABEL_SIZE,
+        true,
+        colors::INK,
+        Align::Center,
+    )?;
+    if b.fact.is_derived() {
+        let note = match lang {
+            Lang::En => "derived, not stated",
+            Lang::Ru => "расчёт, нет в статье",
+        };
+        c.text(
+            note,
+            (cx, plot.y_base + 62),
+            NOTE_SIZE,
+            false,
+            colors::ACCENT,
+            Align::Center,
+        )?;
+    }
+    Ok(())
+}
+
+/// A derived bar's "≈value" above its top `y`, with the reading it stands
+/// for (text, room) wrapped between them when there are two; returns the
+/// value's baseline.
+fn draw_derived_value(
+    c: &Canvas,
+    value: &str,
+    reading: Option<(&str, i32)>,
+    x: i32,
+    y: i32,
+) -> Result<i32, ChartError> {
+    let Some((reading, room)) = reading else {
+        c.text(
+            value,
+            (x, y - 10),
+            VALUE_SIZE,
+            true,
+            colors::PRIMARY,
+            Align::Center,
+        )?;
+        return Ok(y - 10);
+    };
+    let lines = font::wrap(reading, f64::from(room), READING_SIZE, false, 2);
+    let n = lines.len() as i32;
+    for (k, l) in lines.iter().enumerate() {
+        let ly = y - 10 - 21 * (n - 1 - k as i32);
+        c.text(
+            l,
+            (x, ly),
+            READING_SIZE,
+            false,
+            colors::MUTED,
+            Align::Center,
+        )?;
+    }
+    let vy = y - 10 - 21 * n - 8;
+    c.text(
+        value,
+        (x, vy),
+        VALUE_SIZE,
+        true,
+        colors::PRIMARY,
+        Align::Center,
+    )?;
+    Ok(vy)
 }
 
 /// A round axis step and top for values up to `max` (4–7 gridlines).

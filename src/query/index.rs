@@ -1058,10 +1058,7 @@ impl Index {
         top: &mut Top,
     ) {
         let sums = Sums::new(units);
-        let mut ne = 0;
-        while ne < units.len() && bound.excludes(sums.ub[ne + 1], sums.idf[ne + 1], top.theta) {
-            ne += 1;
-        }
+        let mut ne = sums.essential_from(0, bound, top.theta);
         let mut next_seed = 0;
         loop {
             let mut d = u32::MAX;
@@ -1106,17 +1103,8 @@ impl Index {
             ) else {
                 continue;
             };
-            top.scored += 1;
-            top.heap.offer(hit);
-            if let Some(worst) = top.heap.threshold() {
-                if worst > top.theta {
-                    top.theta = worst;
-                    while ne < units.len()
-                        && bound.excludes(sums.ub[ne + 1], sums.idf[ne + 1], top.theta)
-                    {
-                        ne += 1;
-                    }
-                }
+            if top.keep(hit) {
+                ne = sums.essential_from(ne, bound, top.theta);
             }
         }
     }
@@ -1129,6 +1117,23 @@ struct Top {
     scored: usize,
     /// The worst kept score once the heap is full (−∞ before).
     theta: f32,
+}
+
+impl Top {
+    /// Counts `hit` as scored and keeps it if it is among the best so far;
+    /// true when that raised the bar.
+    #[inline]
+    fn keep(&mut self, hit: Hit) -> bool {
+        self.scored += 1;
+        self.heap.offer(hit);
+        match self.heap.threshold() {
+            Some(worst) if worst > self.theta => {
+                self.theta = worst;
+                true
+            }
+            _ => false,
+        }
+    }
 }
 
 /// Prefix sums of the units' bounds, in the units' order.
@@ -1148,6 +1153,17 @@ impl Sums {
             s.idf[j + 1] = s.idf[j] + u.idf;
         }
         s
+    }
+
+    /// The first essential list at or after `ne`: the lists before it
+    /// together cannot lift a fact over `theta`, so they are only probed.
+    #[inline]
+    fn essential_from(&self, mut ne: usize, bound: &Bound, theta: f32) -> usize {
+        let lists = self.ub.len() - 1;
+        while ne < lists && bound.excludes(self.ub[ne + 1], self.idf[ne + 1], theta) {
+            ne += 1;
+        }
+        ne
     }
 }
 
