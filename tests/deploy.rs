@@ -202,7 +202,7 @@ fn the_dockerfile_builds_in_stages_and_runs_unprivileged_with_state_on_a_volume(
     );
     assert!(of("RUN")
         .iter()
-        .any(|r| r.contains("cargo build --release --locked")));
+        .any(|r| r.contains("cargo build --profile dist --locked")));
     assert_eq!(of("STOPSIGNAL"), ["SIGTERM"]);
     // The build context leaves out what it must not carry.
     let ignore =
