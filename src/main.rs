@@ -10,7 +10,7 @@ use serde_json::json;
 use factbot::answer::Request;
 use factbot::app::{open_app, open_indexed, App, Removals};
 use factbot::config::Config;
-use factbot::facts::{Dataset, Lang, Store, SCHEMA_VERSION};
+use factbot::facts::{ChatKey, Dataset, Lang, Store, SCHEMA_VERSION};
 use factbot::progress;
 use factbot::reply::render_plain;
 use factbot::transport::console;
@@ -338,7 +338,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
 }
 
 fn ask(app: &App, question: &str, force_lang: Option<Lang>, format: Format) -> Result<(), Failure> {
-    let mut req = Request::new("cli", question);
+    let mut req = Request::new(&ChatKey::Cli, question);
     req.force_lang = force_lang;
     // One-shot: the question's language (or --lang) decides, never a
     // setting an earlier `ask` stored, and nothing it asks is stored.
@@ -706,11 +706,11 @@ fn subscriptions(db: &Path, import: Option<&Path>) -> Result<(), Failure> {
                 continue;
             }
             let (chat, topics) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
-            factbot::notify::subscriptions::check_chat_key(chat)
+            let chat = ChatKey::check_subscribable(chat)
                 .map_err(|e| usage(format!("{}:{}: {e}", file.display(), i + 1)))?;
             let topics = parse_topics(topics)
                 .map_err(|w| usage(format!("{}:{}: unknown topic {w:?}", file.display(), i + 1)))?;
-            items.push((chat.to_string(), topics));
+            items.push((chat, topics));
         }
         subs.subscribe_many(&items)?;
         eprintln!("imported {} subscriptions", items.len());

@@ -33,7 +33,7 @@ use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::Transactional;
 
 use super::content::Content;
-use crate::facts::{Lang, Store, StoreError, Topic, Tree};
+use crate::facts::{ChatKey, Lang, Store, StoreError, Topic, Tree};
 
 /// A notification: what to say, to whom (by topic), when it was made.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -61,9 +61,9 @@ pub enum State {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Delivery {
     /// The chat it was made for (part of the key).
-    pub chat: String,
+    pub chat: ChatKey,
     /// Where it goes now: `chat`, or the chat's new id after a migration.
-    pub target: String,
+    pub target: ChatKey,
     pub state: State,
     pub attempts: u32,
     /// Unix milliseconds before which it is not tried again.
@@ -100,7 +100,7 @@ pub struct Entry {
     /// chats chosen one by one).
     pub topic: Option<Topic>,
     pub content: Content,
-    pub chats: Vec<String>,
+    pub chats: Vec<ChatKey>,
 }
 
 /// What the commit record of an enqueue carries with it, atomically.
@@ -144,9 +144,10 @@ fn corrupt(tree: &'static str, e: impl std::fmt::Display) -> StoreError {
     }
 }
 
-fn dkey(id: u64, chat: &str) -> Vec<u8> {
+/// A delivery's key: the notification's id, then the chat key's bytes.
+fn dkey(id: u64, chat: &ChatKey) -> Vec<u8> {
     let mut k = id.to_be_bytes().to_vec();
-    k.extend_from_slice(chat.as_bytes());
+    k.extend_from_slice(&chat.to_bytes());
     k
 }
 
@@ -176,7 +177,7 @@ impl Outbox {
         &self,
         topic: Option<Topic>,
         content: Content,
-        chats: &[String],
+        chats: &[ChatKey],
         mark: Option<(&str, Vec<u8>)>,
     ) -> Result<Notification, StoreError> {
         let entry = Entry {
@@ -287,7 +288,7 @@ impl Outbox {
     /// When `chat` began refusing the bot's messages (see
     /// `Outcome::Blocked`): recorded as `now_ms` the first time. Not
     /// flushed (the next delivery record's flush covers it).
-    pub fn blocked_since(&self, chat: &str, now_ms: u64) -> Result<u64, StoreError> {
+    pub fn blocked_since(&self, chat: &ChatKey, now_ms: u64) -> Result<u64, StoreError> {
         let key = format!("blocked:{chat}");
         let read = |b: &[u8]| <[u8; 8]>::try_from(b).ok().map(u64::from_be_bytes);
         match self.meta.compare_and_swap(
@@ -301,7 +302,7 @@ impl Outbox {
     }
 
     /// `chat` takes the bot's messages again.
-    pub fn unblocked(&self, chat: &str) -> Result<(), StoreError> {
+    pub fn unblocked(&self, chat: &ChatKey) -> Result<(), StoreError> {
         let key = format!("blocked:{chat}");
         if self.meta.contains_key(&key)? {
             self.meta.remove(&key)?;
@@ -347,7 +348,7 @@ impl Outbox {
     }
 
     /// One delivery.
-    pub fn deliveries_get(&self, id: u64, chat: &str) -> Result<Option<Delivery>, StoreError> {
+    pub fn deliveries_get(&self, id: u64, chat: &ChatKey) -> Result<Option<Delivery>, StoreError> {
         self.deliveries
             .get(dkey(id, chat))?
             .map(|v| serde_json::from_slice(&v).map_err(|e| corrupt("notify_deliveries", e)))
@@ -468,7 +469,7 @@ mod tests {
     #[test]
     fn enqueue_writes_one_pending_delivery_per_chat() {
         let o = Outbox::open(&Store::temporary().unwrap()).unwrap();
-        let chats: Vec<String> = (1..=3).map(|i| format!("tg:-{i}")).collect();
+        let chats: Vec<ChatKey> = (1..=3).map(|i| ChatKey::Telegram(-i)).collect();
         let a = o.enqueue(None, ann("a"), &chats, None).unwrap();
         let b = o
             .enqueue(
@@ -489,7 +490,7 @@ mod tests {
     #[test]
     fn pruning_drops_old_finished_notifications_and_orphans_only() {
         let o = Outbox::open(&Store::temporary().unwrap()).unwrap();
-        let chats: Vec<String> = (1..=3).map(|i| format!("tg:-{i}")).collect();
+        let chats: Vec<ChatKey> = (1..=3).map(|i| ChatKey::Telegram(-i)).collect();
         let done = o.enqueue(None, ann("done"), &chats, None).unwrap();
         let open = o.enqueue(None, ann("open"), &chats, None).unwrap();
         for (i, mut d) in o.deliveries(done.id).unwrap().into_iter().enumerate() {
@@ -502,8 +503,8 @@ mod tests {
         }
         // An enqueue cut off before its commit record.
         let orphan = Delivery {
-            chat: "tg:-9".into(),
-            target: "tg:-9".into(),
+            chat: ChatKey::Telegram(-9),
+            target: ChatKey::Telegram(-9),
             state: State::Pending,
             attempts: 0,
             next_at_ms: 0,
@@ -525,7 +526,7 @@ mod tests {
     #[test]
     fn delivered_and_failed_leave_the_pending_set() {
         let o = Outbox::open(&Store::temporary().unwrap()).unwrap();
-        let chats = vec!["tg:1".to_string(), "tg:2".to_string()];
+        let chats = vec![ChatKey::Telegram(1), ChatKey::Telegram(2)];
         let n = o.enqueue(None, ann("x"), &chats, None).unwrap();
         let mut ds = o.deliveries(n.id).unwrap();
         ds[0].state = State::Delivered;
@@ -540,13 +541,43 @@ mod tests {
         assert_eq!(o.all_progress().unwrap().len(), 1);
     }
 
+    /// Deliveries are keyed and recorded as before `ChatKey`: the id,
+    /// then the key's bytes; the JSON record names chats as strings. A
+    /// record written by an earlier version reads back.
+    #[test]
+    fn deliveries_keep_their_on_disk_form() {
+        let o = Outbox::open(&Store::temporary().unwrap()).unwrap();
+        let room = ChatKey::matrix("!r:example.org");
+        let n = o
+            .enqueue(None, ann("x"), std::slice::from_ref(&room), None)
+            .unwrap();
+        let mut key = n.id.to_be_bytes().to_vec();
+        key.extend_from_slice(b"mx:!r:example.org");
+        let raw = o.deliveries.get(&key).unwrap().unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&raw).unwrap();
+        assert_eq!(json["chat"], "mx:!r:example.org");
+        assert_eq!(json["target"], "mx:!r:example.org");
+        let old = br#"{"chat":"tg:-5","target":"tg:-1005","state":"pending","attempts":1,"next_at_ms":0}"#;
+        let mut key = n.id.to_be_bytes().to_vec();
+        key.extend_from_slice(b"tg:-5");
+        o.deliveries.insert(key, old.to_vec()).unwrap();
+        let d = o
+            .deliveries_get(n.id, &ChatKey::Telegram(-5))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (d.chat, d.target),
+            (ChatKey::Telegram(-5), ChatKey::Telegram(-1005))
+        );
+    }
+
     #[test]
     fn the_outbox_survives_reopening_the_store() {
         let dir = tempfile::tempdir().unwrap();
         let id = {
             let store = Store::open(dir.path()).unwrap();
             let o = Outbox::open(&store).unwrap();
-            o.enqueue(None, ann("x"), &["tg:1".to_string()], None)
+            o.enqueue(None, ann("x"), &[ChatKey::Telegram(1)], None)
                 .unwrap()
                 .id
         };
