@@ -114,6 +114,10 @@ pub struct Commit<'a> {
     pub draft: Option<&'a [u8]>,
 }
 
+/// Deliveries written in one atomic batch: one transaction over 10,000
+/// deliveries held all of them in memory at once.
+const DELIVERY_BATCH: usize = 1_000;
+
 /// The draft was gone at commit time.
 #[derive(Debug)]
 struct DraftGone;
@@ -202,45 +206,62 @@ impl Outbox {
         let now = unix_ms();
         let mut made = Vec::with_capacity(entries.len());
         let mut records = Vec::with_capacity(entries.len());
+        // Deliveries first, then the notifications (with the watermark) as
+        // the commit record: a crash in between leaves deliveries of a
+        // notification that does not exist, which the worker ignores and
+        // the next start prunes, and — the watermark unwritten — the change
+        // or digest is enqueued again on restart.
         for e in entries {
-            let id = self.next_id()?;
             let n = Notification {
-                id,
+                id: self.next_id()?,
                 created: now / 1000,
                 topic: e.topic,
                 content: e.content,
                 targets: e.chats.len(),
             };
-            records.push((
-                id,
-                serde_json::to_vec(&n).map_err(|e| corrupt("notify_notifications", e))?,
-            ));
-            // Deliveries first, in atomic batches, then the notifications
-            // (with the watermark) as the commit record: a crash in between
-            // leaves deliveries of a notification that does not exist,
-            // which the worker ignores and the next start prunes, and — the
-            // watermark unwritten — the change or digest is enqueued again
-            // on restart. One transaction over 10,000 deliveries held all of
-            // them in memory at once.
-            for chunk in e.chats.chunks(1_000) {
-                let mut batch = sled::Batch::default();
-                for c in chunk {
-                    let d = Delivery {
-                        chat: c.clone(),
-                        target: c.clone(),
-                        state: State::Pending,
-                        attempts: 0,
-                        next_at_ms: now,
-                        last_error: None,
-                        parts_sent: 0,
-                        lang: None,
-                    };
-                    batch.insert(dkey(id, c), serde_json::to_vec(&d).unwrap_or_default());
-                }
-                self.deliveries.apply_batch(batch)?;
-            }
+            let record = serde_json::to_vec(&n).map_err(|e| corrupt("notify_notifications", e))?;
+            records.push((n.id, record));
+            self.write_deliveries(n.id, &e.chats, now)?;
             made.push(n);
         }
+        if !self.write_commit(&records, &commit)? {
+            return Ok(None);
+        }
+        self.store.flush()?;
+        Ok(Some(made))
+    }
+
+    /// Writes one pending delivery of notification `id` per chat, due at
+    /// `now`, in atomic batches of [`DELIVERY_BATCH`]. Not flushed.
+    fn write_deliveries(&self, id: u64, chats: &[ChatKey], now: u64) -> Result<(), StoreError> {
+        for chunk in chats.chunks(DELIVERY_BATCH) {
+            let mut batch = sled::Batch::default();
+            for c in chunk {
+                let d = Delivery {
+                    chat: c.clone(),
+                    target: c.clone(),
+                    state: State::Pending,
+                    attempts: 0,
+                    next_at_ms: now,
+                    last_error: None,
+                    parts_sent: 0,
+                    lang: None,
+                };
+                batch.insert(dkey(id, c), serde_json::to_vec(&d).unwrap_or_default());
+            }
+            self.deliveries.apply_batch(batch)?;
+        }
+        Ok(())
+    }
+
+    /// The commit record, in one transaction: the notifications' `records`
+    /// (id, JSON) and `commit`'s watermark, and `commit`'s draft taken.
+    /// `false` when the draft was gone: nothing was written. Not flushed.
+    fn write_commit(
+        &self,
+        records: &[(u64, Vec<u8>)],
+        commit: &Commit,
+    ) -> Result<bool, StoreError> {
         let r: Result<(), TransactionError<DraftGone>> =
             (&self.db_notifications, &self.meta, &self.drafts).transaction(|(nt, mt, dt)| {
                 if let Some(k) = commit.draft {
@@ -248,7 +269,7 @@ impl Outbox {
                         return Err(ConflictableTransactionError::Abort(DraftGone));
                     }
                 }
-                for (id, nv) in &records {
+                for (id, nv) in records {
                     nt.insert(&id.to_be_bytes(), nv.as_slice())?;
                 }
                 if let Some((k, v)) = &commit.mark {
@@ -257,12 +278,10 @@ impl Outbox {
                 Ok(())
             });
         match r {
-            Ok(()) => {}
-            Err(TransactionError::Abort(DraftGone)) => return Ok(None),
-            Err(TransactionError::Storage(e)) => return Err(e.into()),
+            Ok(()) => Ok(true),
+            Err(TransactionError::Abort(DraftGone)) => Ok(false),
+            Err(TransactionError::Storage(e)) => Err(e.into()),
         }
-        self.store.flush()?;
-        Ok(Some(made))
     }
 
     /// Removes draft `key` alone (cancelled, expired, or sent to nobody);

@@ -172,6 +172,23 @@ struct Lane {
     in_flight: usize,
 }
 
+impl Lane {
+    /// Takes the platform's next send slot: with a `gap` between sends
+    /// ([`Deliver::min_gap`]), the gate moves on by one gap.
+    fn pace(&mut self, gap: Option<Duration>) {
+        let Some(gap) = gap.filter(|g| !g.is_zero()) else {
+            return;
+        };
+        let now = Instant::now();
+        let prev = self.gate.unwrap_or(now);
+        // Absorb timer lateness (a millisecond or two) to keep the rate,
+        // but never catch up after a stall: two sends close together are
+        // what trips a sliding-window flood control.
+        let from = prev.max(now.checked_sub(CATCH_UP).unwrap_or(now));
+        self.gate = Some(from + gap);
+    }
+}
+
 /// A send in progress, by task: what to free and requeue if its task
 /// panics.
 struct Running {
@@ -389,6 +406,8 @@ impl Worker {
         wake
     }
 
+    /// Starts the send of `chat`'s delivery of notification `nid` if the
+    /// chat may take it now.
     fn launch(
         &mut self,
         nid: u64,
@@ -398,28 +417,12 @@ impl Worker {
         deliverer: Option<Arc<dyn Deliver>>,
         tasks: &mut JoinSet<Done>,
     ) -> Launch {
-        let d = match self.hub.outbox.deliveries_get(nid, chat) {
-            Ok(Some(d)) if d.state == State::Pending => d,
-            Ok(_) => {
-                self.forget(nid, chat);
-                return Launch::Dropped;
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "notify: cannot read a delivery");
-                return Launch::Later(now + 5_000);
-            }
+        let d = match self.pending_delivery(nid, chat, now) {
+            Ok(d) => d,
+            Err(not_now) => return not_now,
         };
-        if self.busy.contains(&d.target) || self.partial.get(&d.target).is_some_and(|p| *p != nid) {
-            return Launch::Later(now + BUSY_RETRY_MS);
-        }
-        if let Some(dv) = &deliverer {
-            let interval = dv.chat_interval(&d.target);
-            if let Some(last) = self.last_sent.get(&d.target) {
-                let since = last.elapsed();
-                if since < interval {
-                    return Launch::Later(now + (interval - since).as_millis() as u64 + 1);
-                }
-            }
+        if let Some(at) = self.chat_wait(nid, &d, deliverer.as_deref(), now) {
+            return Launch::Later(at);
         }
         let Some(n) = self.notification(nid) else {
             tracing::error!(
@@ -430,25 +433,48 @@ impl Worker {
             return Launch::Dropped;
         };
         let lane = self.lanes.entry(platform).or_default();
-        if let Some(gap) = deliverer.as_ref().map(|d| d.min_gap()) {
-            if !gap.is_zero() {
-                let now = Instant::now();
-                let prev = lane.gate.unwrap_or(now);
-                // Absorb timer lateness (a millisecond or two) to keep the
-                // rate, but never catch up after a stall: two sends close
-                // together are what trips a sliding-window flood control.
-                let from = prev.max(now.checked_sub(CATCH_UP).unwrap_or(now));
-                lane.gate = Some(from + gap);
-            }
-        }
+        lane.pace(deliverer.as_ref().map(|d| d.min_gap()));
         lane.in_flight += 1;
         self.busy.insert(d.target.clone());
-        let hub = self.hub.clone();
-        let catalog = Arc::clone(&self.catalog);
-        let handle = tasks.spawn(attempt(hub, catalog, deliverer, n, d.clone()));
+        let send = attempt(
+            self.hub.clone(),
+            Arc::clone(&self.catalog),
+            deliverer,
+            n,
+            d.clone(),
+        );
+        let handle = tasks.spawn(send);
         self.running
             .insert(handle.id(), Running { nid, platform, d });
         Launch::Started
+    }
+
+    /// The delivery as stored, if it is still pending; else what to do
+    /// with its queue entry (dropped when done; a read error retried).
+    fn pending_delivery(&mut self, nid: u64, chat: &ChatKey, now: u64) -> Result<Delivery, Launch> {
+        match self.hub.outbox.deliveries_get(nid, chat) {
+            Ok(Some(d)) if d.state == State::Pending => Ok(d),
+            Ok(_) => {
+                self.forget(nid, chat);
+                Err(Launch::Dropped)
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "notify: cannot read a delivery");
+                Err(Launch::Later(now + 5_000))
+            }
+        }
+    }
+
+    /// When the delivery's chat can take it, if not now: it has a send in
+    /// flight, is in the middle of another notification's parts, or had a
+    /// message less than its platform's [`Deliver::chat_interval`] ago.
+    fn chat_wait(&self, nid: u64, d: &Delivery, dv: Option<&dyn Deliver>, now: u64) -> Option<u64> {
+        if self.busy.contains(&d.target) || self.partial.get(&d.target).is_some_and(|p| *p != nid) {
+            return Some(now + BUSY_RETRY_MS);
+        }
+        let interval = dv?.chat_interval(&d.target);
+        let since = self.last_sent.get(&d.target)?.elapsed();
+        (since < interval).then(|| now + (interval - since).as_millis() as u64 + 1)
     }
 
     fn forget(&mut self, nid: u64, chat: &ChatKey) {
