@@ -22,6 +22,7 @@ use std::time::Duration;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, SamplingMode};
 
 use factbot::answer::{Engine, Request};
+use factbot::facts::ChatKey;
 use factbot::query::Index;
 use factbot::reply::{render_plain, render_telegram_html, TELEGRAM_LIMIT};
 
@@ -64,7 +65,7 @@ fn bench_queries(
 ) {
     for &(label, text) in QUERIES {
         g.bench_with_input(BenchmarkId::from_parameter(label), text, |b, text| {
-            b.iter(|| e.handle(&Request::new("bench", black_box(text))))
+            b.iter(|| e.handle(&Request::new(&ChatKey::Console, black_box(text))))
         });
     }
 }
@@ -91,7 +92,7 @@ fn startup_big(c: &mut Criterion) {
 
 fn render(c: &mut Criterion) {
     let engine = real_engine();
-    let reply = engine.handle(&Request::new("bench", RENDER_QUERY));
+    let reply = engine.handle(&Request::new(&ChatKey::Console, RENDER_QUERY));
     let mut g = c.benchmark_group("render");
     g.warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2))

@@ -27,7 +27,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use factbot::answer::{Engine, Request};
-use factbot::facts::Store;
+use factbot::facts::{ChatKey, Store};
 use factbot::query::Index;
 
 mod common;
@@ -117,7 +117,7 @@ fn measure(
         .filter(|(label, _)| sel.query(label))
         .map(|&(label, text)| {
             let start = Instant::now();
-            let req = Request::new("bench", text);
+            let req = Request::new(&ChatKey::Console, text);
             for _ in 0..warmup {
                 black_box(engine.handle(black_box(&req)));
                 if start.elapsed() > budget / 4 {

@@ -7,7 +7,7 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 
 use common::{factbot, free_port, stderr, stdout, BIN};
-use factbot::facts::Store;
+use factbot::facts::{ChatKey, Store};
 
 #[test]
 fn ask_answers_in_the_language_of_the_question() {
@@ -111,7 +111,7 @@ fn ask_is_one_shot_and_changes_no_settings() {
     let o = factbot(dir.path(), &["ask", "and in 2012?"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let store = Store::open(dir.path()).unwrap();
-    assert_eq!(store.chat_settings("cli").unwrap().lang, None);
+    assert_eq!(store.chat_settings(&ChatKey::Cli).unwrap().lang, None);
 }
 
 #[test]

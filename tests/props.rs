@@ -7,7 +7,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use factbot::answer::{Engine, Request};
-use factbot::facts::{Dataset, Lang, Store};
+use factbot::facts::{ChatKey, Dataset, Lang, Store};
 use factbot::reply::{
     render_matrix, render_telegram_html, split_blocks, Block, Inline, Reply, ReplyKind,
     TELEGRAM_LIMIT,
@@ -31,7 +31,7 @@ fn answer_within(text: String, limit: Duration) -> Reply {
     let (tx, rx) = mpsc::channel();
     let e = engine();
     std::thread::spawn(move || {
-        let r = e.handle(&Request::new("prop", &text));
+        let r = e.handle(&Request::new(&ChatKey::Console, &text));
         let _ = tx.send(r);
     });
     rx.recv_timeout(limit)
@@ -196,7 +196,7 @@ fn every_reply_to_every_command_renders_well_formed() {
         }
     }
     for l in &lines {
-        let r = e.handle(&Request::new("prop", l));
+        let r = e.handle(&Request::new(&ChatKey::Console, l));
         for chunk in render_telegram_html(&r, TELEGRAM_LIMIT) {
             assert_well_formed(&chunk);
         }

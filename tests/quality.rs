@@ -3,7 +3,7 @@
 //! fewer than 95% of the cases pass, and prints every miss either way.
 
 use factbot::answer::{Engine, Request};
-use factbot::facts::{Dataset, Lang, Store};
+use factbot::facts::{ChatKey, Dataset, Lang, Store};
 use factbot::reply::ReplyKind;
 use serde::Deserialize;
 
@@ -106,7 +106,9 @@ fn evaluate(table: &str) -> (usize, usize, Vec<String>) {
         .collect();
     let mut misses = Vec::new();
     let mut total = 0;
-    for (chat, turns) in &sequences {
+    for (k, (chat, turns)) in sequences.iter().enumerate() {
+        // A chat of its own per case and per dialogue.
+        let key = ChatKey::Telegram(k as i64 + 1);
         for (n, c) in turns.iter().enumerate() {
             for id in c.expect.iter().chain(&c.offer) {
                 assert!(known.contains(id), "case {:?} names unknown fact {id}", c.q);
@@ -120,7 +122,7 @@ fn evaluate(table: &str) -> (usize, usize, Vec<String>) {
                 c.q
             );
             total += 1;
-            let r = engine.handle(&Request::new(chat, &c.q));
+            let r = engine.handle(&Request::new(&key, &c.q));
             let why = judge(c, &r);
             if !why.is_empty() {
                 let at = if turns.len() > 1 {

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use hashlink::LruCache;
 
 use crate::catalog::Catalog;
-use crate::facts::{Fact, Topic, Value};
+use crate::facts::{ChatKey, Fact, Topic, Value};
 
 /// How long a chat's last answer stays the context of its next question.
 /// A follow-up comes within a minute or two; after a pause, "and in 2011?"
@@ -422,9 +422,9 @@ pub struct Memory {
 
 struct Inner {
     /// By chat and person: the last answer each was given.
-    recent: LruCache<(String, String), Context>,
+    recent: LruCache<(ChatKey, String), Context>,
     /// By chat and sent message id: the answer that message carried.
-    sent: LruCache<(String, String), Sent>,
+    sent: LruCache<(ChatKey, String), Sent>,
 }
 
 /// What a sent message carried: the ids of the facts it stated. Only ids,
@@ -459,14 +459,14 @@ impl Memory {
     /// lock — else the person's last answer if it is recent enough.
     pub fn recall(
         &self,
-        chat: &str,
+        chat: &ChatKey,
         person: &str,
         reply_to: Option<&str>,
         now: Instant,
         derive: impl FnOnce(&[String]) -> Option<Context>,
     ) -> Option<Context> {
         if let Some(msg) = reply_to {
-            let key = (chat.to_string(), msg.to_string());
+            let key = (chat.clone(), msg.to_string());
             let facts = {
                 let mut inner = self.lock();
                 match inner.sent.get(&key) {
@@ -485,7 +485,7 @@ impl Memory {
             }
         }
         let mut inner = self.lock();
-        let key = (chat.to_string(), person.to_string());
+        let key = (chat.clone(), person.to_string());
         match inner.recent.get(&key) {
             Some(c) if now.saturating_duration_since(c.at) <= CONTEXT_TTL => Some(c.clone()),
             Some(_) => {
@@ -497,18 +497,18 @@ impl Memory {
     }
 
     /// Remembers `ctx` as `person`'s last answer in `chat`.
-    pub fn remember(&self, chat: &str, person: &str, ctx: Context) {
+    pub fn remember(&self, chat: &ChatKey, person: &str, ctx: Context) {
         self.lock()
             .recent
-            .insert((chat.to_string(), person.to_string()), ctx);
+            .insert((chat.clone(), person.to_string()), ctx);
     }
 
     /// Remembers that message `message` sent to `chat` at `at` stated
     /// `facts`.
-    pub fn note_sent(&self, chat: &str, message: &str, facts: Vec<String>, at: Instant) {
+    pub fn note_sent(&self, chat: &ChatKey, message: &str, facts: Vec<String>, at: Instant) {
         self.lock()
             .sent
-            .insert((chat.to_string(), message.to_string()), Sent { facts, at });
+            .insert((chat.clone(), message.to_string()), Sent { facts, at });
     }
 
     /// How many contexts are held (last answers, sent messages).
@@ -658,16 +658,23 @@ mod tests {
         let t0 = Instant::now();
         let mut c = ctx(Topic::Trade, &[2011], &[]);
         c.at = t0;
-        m.remember("tg:1", "7", c.clone());
-        assert!(m.recall("tg:1", "7", None, t0, none).is_some());
+        m.remember(&ChatKey::Telegram(1), "7", c.clone());
+        assert!(m
+            .recall(&ChatKey::Telegram(1), "7", None, t0, none)
+            .is_some());
         assert!(
-            m.recall("tg:1", "8", None, t0, none).is_none(),
+            m.recall(&ChatKey::Telegram(1), "8", None, t0, none)
+                .is_none(),
             "per person"
         );
-        assert!(m.recall("tg:2", "7", None, t0, none).is_none(), "per chat");
+        assert!(
+            m.recall(&ChatKey::Telegram(2), "7", None, t0, none)
+                .is_none(),
+            "per chat"
+        );
         assert!(m
             .recall(
-                "tg:1",
+                &ChatKey::Telegram(1),
                 "7",
                 None,
                 t0 + CONTEXT_TTL + Duration::from_secs(1),
@@ -678,24 +685,35 @@ mod tests {
         // A reply names its answer, and outlives the chat's context.
         let mut old = ctx(Topic::Milestones, &[2010], &[]);
         old.at = t0;
-        m.note_sent("tg:1", "55", vec!["m.1".into()], t0);
-        m.remember("tg:1", "7", c);
+        m.note_sent(&ChatKey::Telegram(1), "55", vec!["m.1".into()], t0);
+        m.remember(&ChatKey::Telegram(1), "7", c);
         let later = t0 + CONTEXT_TTL * 2;
         let derive = |ids: &[String]| {
             assert_eq!(ids, ["m.1"]);
             Some(old.clone())
         };
         assert_eq!(
-            m.recall("tg:1", "7", Some("55"), later, derive)
+            m.recall(&ChatKey::Telegram(1), "7", Some("55"), later, derive)
                 .map(|c| c.topic),
             Some(Some(Topic::Milestones))
         );
         assert!(m
-            .recall("tg:1", "7", Some("55"), t0 + SENT_TTL * 2, derive)
+            .recall(
+                &ChatKey::Telegram(1),
+                "7",
+                Some("55"),
+                t0 + SENT_TTL * 2,
+                derive
+            )
             .is_none());
         for i in 0..MAX_CONTEXTS + 10 {
-            m.remember("tg:x", &i.to_string(), old.clone());
-            m.note_sent("tg:x", &i.to_string(), vec!["m.1".into()], t0);
+            m.remember(&ChatKey::Telegram(3), &i.to_string(), old.clone());
+            m.note_sent(
+                &ChatKey::Telegram(3),
+                &i.to_string(),
+                vec!["m.1".into()],
+                t0,
+            );
         }
         assert_eq!(m.len(), (MAX_CONTEXTS, MAX_SENT));
     }

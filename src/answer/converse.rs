@@ -21,7 +21,7 @@ use super::smalltalk::{self, SmallTalk};
 use super::{Engine, Request, ADMIT_COVERAGE, MAX_ANSWER_FACTS};
 use crate::catalog::Catalog;
 use crate::chart::ChartKind;
-use crate::facts::{Fact, Topic};
+use crate::facts::{ChatKey, Fact, Topic};
 use crate::query;
 use crate::reply::{Block, Button, Inline, Reply, ReplyKind};
 
@@ -197,7 +197,7 @@ impl Engine {
     /// Transports call it after sending an answer; replies that state no
     /// fact are not remembered. An in-memory insert of the reply's fact
     /// ids, no store read: safe on the async runtime's threads.
-    pub fn note_sent(&self, chat: &str, message: &str, reply: &Reply) {
+    pub fn note_sent(&self, chat: &ChatKey, message: &str, reply: &Reply) {
         if reply.kind != ReplyKind::Answer || reply.facts.is_empty() {
             return;
         }
@@ -599,7 +599,7 @@ mod tests {
     fn ask(e: &Engine, person: &str, q: &str) -> Reply {
         e.handle(&Request {
             person: Some(person),
-            ..Request::new("t", q)
+            ..Request::new(&ChatKey::Console, q)
         })
     }
 
@@ -725,7 +725,7 @@ mod tests {
     #[test]
     fn in_a_group_each_person_has_their_own_context_and_a_reply_picks_the_answer() {
         let e = engine();
-        let chat = "tg:-100";
+        let chat = &ChatKey::Telegram(-100);
         let req = |person, q, reply_to| Request {
             person: Some(person),
             reply_to,
@@ -894,16 +894,16 @@ mod tests {
             read_only: true,
             private: true,
             chat_admin: true,
-            ..Request::new("cli", q)
+            ..Request::new(&ChatKey::Cli, q)
         };
         let r = e.handle(&one_shot("/lang ru"));
         assert_eq!(r.kind, ReplyKind::Error);
         assert!(render_plain(&r).contains("--lang"));
-        assert_eq!(e.store().chat_settings("cli").unwrap().lang, None);
+        assert_eq!(e.store().chat_settings(&ChatKey::Cli).unwrap().lang, None);
         // A setting stored before (by an older version) is not read either.
-        let mut s = e.store().chat_settings("cli").unwrap();
+        let mut s = e.store().chat_settings(&ChatKey::Cli).unwrap();
         s.lang = Some(Lang::Ru);
-        e.store().set_chat_settings("cli", &s).unwrap();
+        e.store().set_chat_settings(&ChatKey::Cli, &s).unwrap();
         assert_eq!(e.handle(&one_shot("trade in 2011")).lang, Lang::En);
         // Nor is a conversation remembered.
         e.handle(&one_shot("What happened in 2010?"));

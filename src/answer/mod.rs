@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use crate::catalog::{Catalog, Live};
 use crate::chart::{self, ChartError, ChartKind};
-use crate::facts::{Dataset, Fact, ImportReport, Lang, Store, StoreError};
+use crate::facts::{ChatKey, Dataset, Fact, ImportReport, Lang, Store, StoreError};
 use crate::query::{self, Command, Input};
 use crate::reply::Reply;
 
@@ -41,9 +41,9 @@ const RELATIVE_CUTOFF: f32 = 0.55;
 /// Who asks, where, and what.
 #[derive(Clone, Debug)]
 pub struct Request<'a> {
-    /// Transport-qualified chat key (`console`, `tg:42`, `mx:!id:server`);
-    /// per-chat settings are stored under it.
-    pub chat: &'a str,
+    /// The chat (`console`, `tg:42`, `mx:!id:server`); per-chat settings
+    /// and conversation context are kept under it.
+    pub chat: &'a ChatKey,
     /// The line as the user typed it (command addressees already checked).
     pub text: &'a str,
     /// The user's interface language, if the platform tells it; used when
@@ -75,7 +75,7 @@ pub struct Request<'a> {
 }
 
 impl<'a> Request<'a> {
-    pub fn new(chat: &'a str, text: &'a str) -> Self {
+    pub fn new(chat: &'a ChatKey, text: &'a str) -> Self {
         Request {
             chat,
             text,
@@ -233,9 +233,9 @@ impl Engine {
         self.chat_settings(req.chat)
     }
 
-    fn chat_settings(&self, chat: &str) -> crate::facts::ChatSettings {
+    fn chat_settings(&self, chat: &ChatKey) -> crate::facts::ChatSettings {
         self.store.chat_settings(chat).unwrap_or_else(|e| {
-            tracing::warn!(chat, error = %e, "cannot read chat settings");
+            tracing::warn!(%chat, error = %e, "cannot read chat settings");
             Default::default()
         })
     }
@@ -266,7 +266,13 @@ impl Engine {
     /// The note a chat gets, once per burst, when a transport skipped `n`
     /// of its earlier questions to answer the latest ones; in the chat's
     /// language, else the question's, else the user's.
-    pub fn skipped_note(&self, chat: &str, text: &str, user_lang: Option<Lang>, n: usize) -> Reply {
+    pub fn skipped_note(
+        &self,
+        chat: &ChatKey,
+        text: &str,
+        user_lang: Option<Lang>,
+        n: usize,
+    ) -> Reply {
         let lang = self
             .chat_settings(chat)
             .lang
@@ -305,7 +311,7 @@ impl Engine {
     fn set_lang(
         &self,
         c: &compose::Composer,
-        chat: &str,
+        chat: &ChatKey,
         mut settings: crate::facts::ChatSettings,
         arg: Option<String>,
     ) -> Reply {
@@ -321,7 +327,7 @@ impl Engine {
         };
         settings.lang = new;
         if let Err(e) = self.store.set_chat_settings(chat, &settings) {
-            tracing::error!(chat, error = %e, "cannot save chat settings");
+            tracing::error!(%chat, error = %e, "cannot save chat settings");
             return c.store_failed();
         }
         let lang = new.unwrap_or(c.lang);
@@ -344,7 +350,9 @@ mod tests {
     #[test]
     fn a_live_import_swaps_the_catalog_answers_use() {
         let e = engine();
-        let ask = |e: &Engine| render_plain(&e.handle(&Request::new("t", "/fact trade.2011")));
+        let ask = |e: &Engine| {
+            render_plain(&e.handle(&Request::new(&ChatKey::Console, "/fact trade.2011")))
+        };
         assert!(ask(&e).contains("USD 769 million"));
         let mut ds = Dataset::embedded().unwrap();
         let f = ds.facts.iter_mut().find(|f| f.id == "trade.2011").unwrap();
@@ -412,7 +420,7 @@ mod tests {
     #[test]
     fn chart_command_attaches_a_chart_with_caption_and_buttons() {
         let e = engine();
-        let r = e.handle(&Request::new("t", "/chart trade"));
+        let r = e.handle(&Request::new(&ChatKey::Console, "/chart trade"));
         assert_eq!(r.kind, crate::reply::ReplyKind::Answer);
         let img = r.image.as_ref().expect("a chart");
         assert_eq!((img.key.kind, img.key.lang), (ChartKind::Trade, Lang::En));
@@ -441,14 +449,14 @@ mod tests {
     #[test]
     fn chart_list_unknown_names_and_languages() {
         let e = engine();
-        let r = e.handle(&Request::new("t", "/chart"));
+        let r = e.handle(&Request::new(&ChatKey::Console, "/chart"));
         assert_eq!(r.kind, crate::reply::ReplyKind::Info);
         assert!(r.image.is_none());
         assert_eq!(
             actions(&r),
             ["/chart trade", "/chart milestones", "/chart investment"]
         );
-        let r = e.handle(&Request::new("t", "/chart pie<b>chart</b>"));
+        let r = e.handle(&Request::new(&ChatKey::Console, "/chart pie<b>chart</b>"));
         assert_eq!(r.kind, crate::reply::ReplyKind::Error);
         let out = render_plain(&r);
         assert!(
@@ -461,18 +469,18 @@ mod tests {
         );
         // A Russian command or name answers in Russian, and Russian buttons
         // name the chart in Russian so pressing them stays Russian.
-        let r = e.handle(&Request::new("t", "/график торговля"));
+        let r = e.handle(&Request::new(&ChatKey::Console, "/график торговля"));
         assert_eq!(r.image.as_ref().unwrap().key.lang, Lang::Ru);
         assert!(
             actions(&r).contains(&"/chart хронология"),
             "{:?}",
             actions(&r)
         );
-        let r = e.handle(&Request::new("t", "/chart хронология"));
+        let r = e.handle(&Request::new(&ChatKey::Console, "/chart хронология"));
         assert_eq!(r.image.as_ref().unwrap().key.kind, ChartKind::Milestones);
         assert_eq!(r.lang, Lang::Ru);
         // A Latin name decides nothing: the user's language still does.
-        let mut req = Request::new("t", "/chart trade");
+        let mut req = Request::new(&ChatKey::Console, "/chart trade");
         req.user_lang = Some(Lang::Ru);
         assert_eq!(e.handle(&req).image.unwrap().key.lang, Lang::Ru);
     }
@@ -480,7 +488,7 @@ mod tests {
     #[test]
     fn answers_about_figures_and_dates_offer_their_chart() {
         let e = engine();
-        let ask = |q: &str| e.handle(&Request::new("t", q));
+        let ask = |q: &str| e.handle(&Request::new(&ChatKey::Console, q));
         let r = ask("How much was trade between Belarus and Kazakhstan in 2011?");
         assert!(actions(&r).contains(&"/chart trade"), "{:?}", actions(&r));
         let r = ask("Какой был товарооборот в 2011 году?");
@@ -535,7 +543,7 @@ mod tests {
         }];
         ds.digest = "edited".into();
         e.import(&ds).unwrap();
-        let r = e.handle(&Request::new("t", "/chart trade"));
+        let r = e.handle(&Request::new(&ChatKey::Console, "/chart trade"));
         let img = r.image.unwrap();
         assert_ne!(img.key, old.key);
         assert!(img.alt.contains("770"), "{}", img.alt);
@@ -546,7 +554,7 @@ mod tests {
         let before =
             chart::describe(ChartKind::Milestones, Lang::En, &*engine().catalog()).unwrap();
         assert_eq!(
-            e.handle(&Request::new("t", "/chart milestones"))
+            e.handle(&Request::new(&ChatKey::Console, "/chart milestones"))
                 .image
                 .unwrap()
                 .key,
@@ -561,7 +569,7 @@ mod tests {
         ds.facts.retain(|f| f.topic != Topic::Investment);
         store.import(&ds).unwrap();
         let e = Engine::new(store).unwrap();
-        let r = e.handle(&Request::new("t", "/chart investment"));
+        let r = e.handle(&Request::new(&ChatKey::Console, "/chart investment"));
         assert_eq!(r.kind, crate::reply::ReplyKind::NoAnswer);
         assert!(r.image.is_none());
         assert!(render_plain(&r).contains("no figures for this chart"));
@@ -574,11 +582,12 @@ mod tests {
     #[test]
     fn did_you_mean_stays_within_a_namespace() {
         let e = engine();
-        let out = render_plain(&e.handle(&Request::new("t", "/fact trade.201")));
+        let out = render_plain(&e.handle(&Request::new(&ChatKey::Console, "/fact trade.201")));
         assert!(out.contains("/fact trade.2011"), "{out}");
-        let out = render_plain(&e.handle(&Request::new("t", "/source trde.2011")));
+        let out = render_plain(&e.handle(&Request::new(&ChatKey::Console, "/source trde.2011")));
         assert!(out.contains("/source trade.2011"), "{out}");
-        let out = render_plain(&e.handle(&Request::new("t", "/fact nothing.like.it")));
+        let out =
+            render_plain(&e.handle(&Request::new(&ChatKey::Console, "/fact nothing.like.it")));
         assert!(!out.contains("Did you mean"), "{out}");
     }
 
@@ -590,26 +599,35 @@ mod tests {
         let req = |text, chat_admin, private| Request {
             chat_admin,
             private,
-            ..Request::new("tg:-5", text)
+            ..Request::new(&ChatKey::Telegram(-5), text)
         };
         let r = e.handle(&req("/lang ru", false, false));
         assert_eq!(r.kind, crate::reply::ReplyKind::Error);
         assert!(render_plain(&r).contains("Only an administrator"));
-        assert_eq!(e.store().chat_settings("tg:-5").unwrap().lang, None);
+        assert_eq!(
+            e.store()
+                .chat_settings(&ChatKey::Telegram(-5))
+                .unwrap()
+                .lang,
+            None
+        );
         let shown = render_plain(&e.handle(&req("/lang", false, false)));
         assert!(shown.contains("follow the language"), "{shown}");
         e.handle(&req("/lang ru", true, false));
         assert_eq!(
-            e.store().chat_settings("tg:-5").unwrap().lang,
+            e.store()
+                .chat_settings(&ChatKey::Telegram(-5))
+                .unwrap()
+                .lang,
             Some(Lang::Ru)
         );
         let private = Request {
             private: true,
-            ..Request::new("tg:5", "/lang ru")
+            ..Request::new(&ChatKey::Telegram(5), "/lang ru")
         };
         e.handle(&private);
         assert_eq!(
-            e.store().chat_settings("tg:5").unwrap().lang,
+            e.store().chat_settings(&ChatKey::Telegram(5)).unwrap().lang,
             Some(Lang::Ru)
         );
     }
@@ -629,7 +647,7 @@ mod tests {
             let req = Request {
                 private: true,
                 chat_admin: true,
-                ..Request::new("tg:5", &text)
+                ..Request::new(&ChatKey::Telegram(5), &text)
             };
             let out = render_plain(&e.handle(&req));
             assert!(

@@ -99,7 +99,7 @@ impl App {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::facts::Dataset;
+    use crate::facts::{ChatKey, Dataset};
     use crate::reply::{render_plain, ReplyKind};
 
     fn app() -> App {
@@ -115,16 +115,18 @@ mod tests {
         let app = app();
         let req = Request {
             private: true,
-            ..Request::new("tg:5", "/subscribe trade")
+            ..Request::new(&ChatKey::Telegram(5), "/subscribe trade")
         };
         let r = app.handle(&req);
         assert_eq!(r.kind, ReplyKind::Info, "{}", render_plain(&r));
-        let listed = render_plain(&app.handle(&Request::new("tg:5", "/subscriptions")));
+        let listed =
+            render_plain(&app.handle(&Request::new(&ChatKey::Telegram(5), "/subscriptions")));
         assert!(listed.contains("trade"), "{listed}");
         let alone = app.engine().handle(&req);
         assert_eq!(alone.kind, ReplyKind::Error);
         assert!(render_plain(&alone).contains("not available"));
-        let answer = render_plain(&app.handle(&Request::new("tg:5", "trade in 2011")));
+        let answer =
+            render_plain(&app.handle(&Request::new(&ChatKey::Telegram(5), "trade in 2011")));
         assert!(answer.contains("769"), "{answer}");
     }
 
@@ -137,7 +139,7 @@ mod tests {
         let req = Request {
             private: true,
             chat_admin: true,
-            ..Request::new("tg:5", &text)
+            ..Request::new(&ChatKey::Telegram(5), &text)
         };
         let out = render_plain(&app.handle(&req));
         assert!(out.chars().count() < 1_000, "{} chars", out.len());

@@ -8,7 +8,7 @@ use serde_json::json;
 use super::{usage, Context, Failure, Format};
 use crate::answer::Request;
 use crate::app::{open_app, App, Removals};
-use crate::facts::{Fact, Lang};
+use crate::facts::{ChatKey, Fact, Lang};
 use crate::reply::{render_plain, Reply};
 
 // No `///` here: the `ask` variant's doc comment in main.rs is the help.
@@ -54,7 +54,7 @@ pub(super) fn parse_lang(l: &str) -> Result<Lang, Failure> {
 }
 
 fn ask(app: &App, question: &str, force_lang: Option<Lang>, format: Format) -> Result<(), Failure> {
-    let mut req = Request::new("cli", question);
+    let mut req = Request::new(&ChatKey::Cli, question);
     req.force_lang = force_lang;
     // One-shot: the question's language (or --lang) decides, never a
     // setting an earlier `ask` stored, and nothing it asks is stored.

@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use super::{usage, Context, Failure, Format};
-use crate::facts::Store;
+use crate::facts::{ChatKey, Store};
 use crate::notify::admin::{parse_topic, Client, ClientError};
-use crate::notify::subscriptions::{check_chat_key, parse_topics};
+use crate::notify::subscriptions::parse_topics;
 use crate::notify::Topics;
 
 // No `///` here: the `announce` variant's doc comment in main.rs is the help.
@@ -121,7 +121,7 @@ pub fn subscriptions(ctx: &Context, args: SubscriptionsArgs) -> Result<(), Failu
 
 /// The subscriptions of FILE, one `CHAT_KEY [TOPIC…]` a line (blank lines
 /// and `#` comments skipped); the first bad line is exit 2 with its number.
-fn read_subscriptions(file: &Path) -> Result<Vec<(String, Topics)>, Failure> {
+fn read_subscriptions(file: &Path) -> Result<Vec<(ChatKey, Topics)>, Failure> {
     let text = std::fs::read_to_string(file)
         .map_err(|e| usage(format!("cannot read {}: {e}", file.display())))?;
     let mut items = Vec::new();
@@ -131,10 +131,11 @@ fn read_subscriptions(file: &Path) -> Result<Vec<(String, Topics)>, Failure> {
             continue;
         }
         let (chat, topics) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
-        check_chat_key(chat).map_err(|e| usage(format!("{}:{}: {e}", file.display(), i + 1)))?;
+        let chat = ChatKey::check_subscribable(chat)
+            .map_err(|e| usage(format!("{}:{}: {e}", file.display(), i + 1)))?;
         let topics = parse_topics(topics)
             .map_err(|w| usage(format!("{}:{}: unknown topic {w:?}", file.display(), i + 1)))?;
-        items.push((chat.to_string(), topics));
+        items.push((chat, topics));
     }
     Ok(items)
 }

@@ -1,5 +1,6 @@
 //! Facts: the model, the dataset they come from, and the store that keeps them.
 
+mod chat;
 mod dataset;
 mod model;
 pub mod private;
@@ -7,6 +8,7 @@ mod store;
 pub mod synthetic;
 mod trees;
 
+pub use chat::{ChatKey, ChatKeyError, Platform};
 pub use dataset::{paragraphs, Dataset, DatasetError, Origin, MAX_ID_LEN};
 
 /// The file names of a dataset directory.

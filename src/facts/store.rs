@@ -28,6 +28,7 @@ use serde::{Deserialize, Serialize};
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::Transactional;
 
+use super::chat::ChatKey;
 use super::dataset::{Dataset, Origin};
 use super::model::{Fact, Lang};
 use super::trees::Tree;
@@ -470,17 +471,18 @@ impl Store {
             .collect()
     }
 
-    pub fn chat_settings(&self, chat: &str) -> Result<ChatSettings, StoreError> {
+    /// A chat's settings (the defaults when it has none).
+    pub fn chat_settings(&self, chat: &ChatKey) -> Result<ChatSettings, StoreError> {
         Ok(self
             .chats
-            .get(chat)?
+            .get(chat.to_bytes())?
             .map(|v| decode("chats", &v))
             .transpose()?
             .unwrap_or_default())
     }
 
-    pub fn set_chat_settings(&self, chat: &str, s: &ChatSettings) -> Result<(), StoreError> {
-        self.chats.insert(chat, encode(s))?;
+    pub fn set_chat_settings(&self, chat: &ChatKey, s: &ChatSettings) -> Result<(), StoreError> {
+        self.chats.insert(chat.to_bytes(), encode(s))?;
         self.flush()?;
         Ok(())
     }

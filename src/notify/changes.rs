@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 
 use super::content::RemovedFact;
 use super::{Commit, Content, Entry, Hub};
-use crate::facts::{Change, Fact, Store, StoreError};
+use crate::facts::{Change, ChatKey, Fact, Store, StoreError};
 
 const WATERMARK: &str = "changes_next";
 
@@ -74,7 +74,7 @@ fn summarise_removals(hub: &Hub, run: &[Change]) -> Result<(), StoreError> {
         return Ok(());
     };
     let removed: Vec<&Fact> = run.iter().filter_map(|c| c.old.as_ref()).collect();
-    let mut groups: BTreeMap<Vec<usize>, Vec<String>> = BTreeMap::new();
+    let mut groups: BTreeMap<Vec<usize>, Vec<ChatKey>> = BTreeMap::new();
     for (chat, topics) in hub.subs.list()? {
         let mine: Vec<usize> = removed
             .iter()
@@ -128,10 +128,10 @@ mod tests {
         store.import(&Dataset::embedded().unwrap()).unwrap();
         let hub = Hub::open(&store).unwrap();
         hub.subs
-            .subscribe("tg:-1", &parse_topics("trade").unwrap())
+            .subscribe(&ChatKey::Telegram(-1), &parse_topics("trade").unwrap())
             .unwrap();
         hub.subs
-            .subscribe("tg:-2", &parse_topics("visit").unwrap())
+            .subscribe(&ChatKey::Telegram(-2), &parse_topics("visit").unwrap())
             .unwrap();
         assert_eq!(
             pump(&hub, &store).unwrap(),
@@ -149,8 +149,8 @@ mod tests {
         assert_eq!(ns.len(), 1);
         let ds = hub.outbox.deliveries(ns[0].id).unwrap();
         assert_eq!(
-            ds.iter().map(|d| d.chat.as_str()).collect::<Vec<_>>(),
-            ["tg:-1"]
+            ds.iter().map(|d| d.chat.clone()).collect::<Vec<_>>(),
+            [ChatKey::Telegram(-1)]
         );
     }
 
@@ -163,13 +163,13 @@ mod tests {
         store.import(&Dataset::embedded().unwrap()).unwrap();
         let hub = Hub::open(&store).unwrap();
         for (chat, topics) in [
-            ("tg:-1", "trade"),
-            ("tg:-2", "visit"),
-            ("tg:-3", "all"),
-            ("tg:-4", "meetings"),
+            (ChatKey::Telegram(-1), "trade"),
+            (ChatKey::Telegram(-2), "visit"),
+            (ChatKey::Telegram(-3), "all"),
+            (ChatKey::Telegram(-4), "meetings"),
         ] {
             hub.subs
-                .subscribe(chat, &parse_topics(topics).unwrap())
+                .subscribe(&chat, &parse_topics(topics).unwrap())
                 .unwrap();
         }
         pump(&hub, &store).unwrap();
@@ -183,7 +183,7 @@ mod tests {
         assert_eq!(pump(&hub, &store).unwrap(), 4);
         assert_eq!(pump(&hub, &store).unwrap(), 0, "sent once");
 
-        let mut got: BTreeMap<String, Vec<Vec<String>>> = BTreeMap::new();
+        let mut got: BTreeMap<ChatKey, Vec<Vec<String>>> = BTreeMap::new();
         for n in hub.outbox.notifications().unwrap() {
             let ids = match &n.content {
                 Content::Removed { facts } => facts.iter().map(|f| f.id.clone()).collect(),
@@ -201,18 +201,24 @@ mod tests {
                 .collect()
         };
         assert_eq!(
-            got["tg:-1"],
+            got[&ChatKey::Telegram(-1)],
             v(&[&["updated trade.2011"], &["trade.gateways"]])
         );
-        assert_eq!(got["tg:-2"], v(&[&["visit.place", "visit.year"]]));
         assert_eq!(
-            got["tg:-3"],
+            got[&ChatKey::Telegram(-2)],
+            v(&[&["visit.place", "visit.year"]])
+        );
+        assert_eq!(
+            got[&ChatKey::Telegram(-3)],
             v(&[
                 &["updated trade.2011"],
                 &["trade.gateways", "visit.place", "visit.year"]
             ])
         );
-        assert!(!got.contains_key("tg:-4"), "no news of its topics");
+        assert!(
+            !got.contains_key(&ChatKey::Telegram(-4)),
+            "no news of its topics"
+        );
         let summary = Content::Removed {
             facts: vec![RemovedFact::of(&Dataset::embedded().unwrap().facts[0])],
         }

@@ -15,14 +15,14 @@ use serde::{Deserialize, Serialize};
 use super::outbox::unix_ms;
 use super::subscriptions::{parse_topics, Topics, ALL};
 use super::{Commit, Content, Entry, Hub, MAX_ANNOUNCEMENT_CHARS};
-use crate::facts::{Lang, Topic};
+use crate::facts::{ChatKey, Lang, Topic};
 use crate::query::NotifyCommand;
 use crate::reply::{Block, Button, Inline, Reply, ReplyKind};
 
 /// Who asks, as the transport established it.
 #[derive(Clone, Copy, Debug)]
 pub struct Who<'a> {
-    pub chat: &'a str,
+    pub chat: &'a ChatKey,
     /// The sender administers this chat (always true in a private chat).
     pub chat_admin: bool,
     /// The sender is one of the bot's configured admins.
@@ -41,7 +41,7 @@ struct Draft {
     text: String,
     /// The private chat (= the admin) that wrote it: only they may send or
     /// cancel it.
-    by: String,
+    by: ChatKey,
     /// Unix seconds; drafts from before this field existed count as
     /// expired.
     #[serde(default)]
@@ -167,7 +167,7 @@ impl Hub {
                 ),
             ),
             Ok(now) => {
-                tracing::info!(chat = who.chat, topics = %list(&now, Lang::En), "notify: subscriptions changed");
+                tracing::info!(chat = %who.chat, topics = %list(&now, Lang::En), "notify: subscriptions changed");
                 info(
                     lang,
                     format!(
@@ -235,7 +235,7 @@ impl Hub {
         let draft = Draft {
             topic,
             text: text.to_string(),
-            by: who.chat.to_string(),
+            by: who.chat.clone(),
             created: unix_ms() / 1000,
         };
         let id = match self.save_draft(&draft) {
@@ -314,8 +314,8 @@ impl Hub {
             Ok(None) => return gone(),
             Err(e) => return store_failed(lang, e),
         };
-        if draft.by != who.chat {
-            tracing::warn!(draft = %key, by = %draft.by, asked = who.chat, "notify: an admin pressed another admin's announcement draft");
+        if draft.by != *who.chat {
+            tracing::warn!(draft = %key, by = %draft.by, asked = %who.chat, "notify: an admin pressed another admin's announcement draft");
             return error(
                 lang,
                 t(
@@ -409,7 +409,7 @@ mod tests {
     use crate::facts::Store;
     use crate::reply::render_plain;
 
-    fn who(chat: &str, chat_admin: bool, bot_admin: bool, private: bool) -> Who<'_> {
+    fn who(chat: &ChatKey, chat_admin: bool, bot_admin: bool, private: bool) -> Who<'_> {
         Who {
             chat,
             chat_admin,
@@ -422,20 +422,20 @@ mod tests {
     fn only_chat_admins_change_a_groups_subscriptions() {
         let hub = Hub::open(&Store::temporary().unwrap()).unwrap();
         let r = hub.command(
-            who("tg:-1", false, false, false),
+            who(&ChatKey::Telegram(-1), false, false, false),
             Lang::En,
             &NotifyCommand::Subscribe("trade".into()),
         );
         assert_eq!(r.kind, ReplyKind::Error);
-        assert!(hub.subs.get("tg:-1").unwrap().is_empty());
+        assert!(hub.subs.get(&ChatKey::Telegram(-1)).unwrap().is_empty());
         let r = hub.command(
-            who("tg:-1", true, false, false),
+            who(&ChatKey::Telegram(-1), true, false, false),
             Lang::En,
             &NotifyCommand::Subscribe("trade".into()),
         );
         assert!(render_plain(&r).contains("trade"), "{}", render_plain(&r));
         let r = hub.command(
-            who("tg:7", false, false, true),
+            who(&ChatKey::Telegram(7), false, false, true),
             Lang::Ru,
             &NotifyCommand::Subscribe(String::new()),
         );
@@ -446,14 +446,14 @@ mod tests {
     fn an_announcement_is_sent_once_on_confirmation() {
         let hub = Hub::open(&Store::temporary().unwrap()).unwrap();
         hub.subs
-            .subscribe("tg:-1", &parse_topics("trade").unwrap())
+            .subscribe(&ChatKey::Telegram(-1), &parse_topics("trade").unwrap())
             .unwrap();
         hub.subs
-            .subscribe("tg:-2", &parse_topics("visit").unwrap())
+            .subscribe(&ChatKey::Telegram(-2), &parse_topics("visit").unwrap())
             .unwrap();
-        let admin = who("tg:9", true, true, true);
+        let admin = who(&ChatKey::Telegram(9), true, true, true);
         let refused = hub.command(
-            who("tg:8", true, false, true),
+            who(&ChatKey::Telegram(8), true, false, true),
             Lang::En,
             &NotifyCommand::Announce("hi".into()),
         );
@@ -475,7 +475,10 @@ mod tests {
         assert_eq!(again.kind, ReplyKind::Error);
         let ns = hub.outbox.notifications().unwrap();
         assert_eq!(ns.len(), 1);
-        assert_eq!(hub.outbox.deliveries(ns[0].id).unwrap()[0].chat, "tg:-1");
+        assert_eq!(
+            hub.outbox.deliveries(ns[0].id).unwrap()[0].chat,
+            ChatKey::Telegram(-1)
+        );
     }
 
     fn draft_id(preview: &Reply) -> String {
@@ -489,10 +492,10 @@ mod tests {
     fn only_the_author_sends_or_cancels_a_draft_and_drafts_expire() {
         let hub = Hub::open(&Store::temporary().unwrap()).unwrap();
         hub.subs
-            .subscribe("tg:-1", &parse_topics("all").unwrap())
+            .subscribe(&ChatKey::Telegram(-1), &parse_topics("all").unwrap())
             .unwrap();
-        let ann = who("tg:9", true, true, true);
-        let bob = who("tg:8", true, true, true);
+        let ann = who(&ChatKey::Telegram(9), true, true, true);
+        let bob = who(&ChatKey::Telegram(8), true, true, true);
         let preview = hub.command(ann, Lang::En, &NotifyCommand::Announce("Ann's news".into()));
         let id = draft_id(&preview);
         for cmd in [
@@ -519,7 +522,7 @@ mod tests {
         let stale = Draft {
             topic: None,
             text: "stale news".into(),
-            by: "tg:9".into(),
+            by: ChatKey::Telegram(9),
             created: unix_ms() / 1000 - DRAFT_TTL_SECS - 60,
         };
         let id = hub.save_draft(&stale).unwrap().to_string();
@@ -533,7 +536,7 @@ mod tests {
     #[test]
     fn an_announcement_longer_than_one_message_is_refused() {
         let hub = Hub::open(&Store::temporary().unwrap()).unwrap();
-        let admin = who("tg:9", true, true, true);
+        let admin = who(&ChatKey::Telegram(9), true, true, true);
         let r = hub.command(
             admin,
             Lang::En,
@@ -563,7 +566,7 @@ mod tests {
         let entry = Entry {
             topic: None,
             content: Content::Announcement { text: "x".into() },
-            chats: vec!["tg:1".into()],
+            chats: vec![ChatKey::Telegram(1)],
         };
         let commit = Commit {
             mark: Some(("k", b"v".to_vec())),

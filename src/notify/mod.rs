@@ -42,7 +42,7 @@ pub use service::Service;
 pub use subscriptions::{Subscriptions, Topics};
 pub use worker::{Deliver, Outcome, Part};
 
-use crate::facts::{Store, StoreError, Topic};
+use crate::facts::{ChatKey, Platform, Store, StoreError, Topic};
 
 /// The longest announcement, in characters: three Telegram messages
 /// (3 × 4,096 UTF-16 units) with room for the heading. Longer text is
@@ -82,7 +82,7 @@ struct Inner {
     wake: tokio::sync::Notify,
     /// Notifications enqueued since the worker last looked.
     fresh: Mutex<Vec<u64>>,
-    deliverers: RwLock<HashMap<String, Arc<dyn Deliver>>>,
+    deliverers: RwLock<HashMap<Platform, Arc<dyn Deliver>>>,
 }
 
 impl Hub {
@@ -100,10 +100,10 @@ impl Hub {
         })
     }
 
-    /// A transport offers its way of sending; deliveries to chat keys with
-    /// its prefix (`tg:`, `mx:`) go through it from now on.
+    /// A transport offers its way of sending; deliveries to chats of its
+    /// platform go through it from now on.
     pub fn register(&self, d: Arc<dyn Deliver>) {
-        let p = d.platform().to_string();
+        let p = d.platform();
         self.inner
             .deliverers
             .write()
@@ -116,11 +116,11 @@ impl Hub {
     /// supergroup, an upgraded Matrix room): its subscription and `/lang`
     /// setting move with it. Blocking (it flushes): call it off the async
     /// runtime's threads. Whether the chat had anything to move.
-    pub fn chat_moved(&self, from: &str, to: &str) -> bool {
+    pub fn chat_moved(&self, from: &ChatKey, to: &ChatKey) -> bool {
         let subscribed = !self.subs.get(from).unwrap_or_default().is_empty();
         if subscribed {
             if let Err(e) = self.subs.move_chat(from, to) {
-                tracing::error!(from, to, error = %e, "notify: cannot move a subscription");
+                tracing::error!(%from, %to, error = %e, "notify: cannot move a subscription");
             }
         }
         let mut lang = false;
@@ -132,7 +132,7 @@ impl Hub {
                     .set_chat_settings(to, &s)
                     .and_then(|_| self.store.set_chat_settings(from, &Default::default()));
                 if let Err(e) = moved {
-                    tracing::error!(from, to, error = %e, "notify: cannot move a chat's language");
+                    tracing::error!(%from, %to, error = %e, "notify: cannot move a chat's language");
                 }
             }
         }
@@ -141,28 +141,28 @@ impl Hub {
 
     /// The bot can no longer write to a chat: its subscription goes.
     /// Blocking (it flushes). `true` if it had one.
-    pub fn chat_gone(&self, chat: &str) -> Result<bool, StoreError> {
+    pub fn chat_gone(&self, chat: &ChatKey) -> Result<bool, StoreError> {
         self.subs.remove(chat)
     }
 
     /// A chat subscribed by the operator's config (a Telegram channel):
     /// its topics are set to `topics`. Blocking (it flushes).
-    pub fn subscribe_channel(&self, chat: &str, topics: &Topics) -> Result<(), StoreError> {
+    pub fn subscribe_channel(&self, chat: &ChatKey, topics: &Topics) -> Result<(), StoreError> {
         self.subs.set(chat, topics)
     }
 
-    /// The deliverer for a chat key, if its transport is running.
-    pub fn deliverer(&self, chat: &str) -> Option<Arc<dyn Deliver>> {
-        self.deliverer_for(chat.split(':').next().unwrap_or(""))
+    /// The deliverer for a chat, if its transport is running.
+    pub fn deliverer(&self, chat: &ChatKey) -> Option<Arc<dyn Deliver>> {
+        self.deliverer_for(chat.platform())
     }
 
-    /// The deliverer of a platform (`tg`, `mx`), if its transport is running.
-    pub fn deliverer_for(&self, platform: &str) -> Option<Arc<dyn Deliver>> {
+    /// The deliverer of a platform, if its transport is running.
+    pub fn deliverer_for(&self, platform: Platform) -> Option<Arc<dyn Deliver>> {
         self.inner
             .deliverers
             .read()
             .unwrap_or_else(|p| p.into_inner())
-            .get(platform)
+            .get(&platform)
             .cloned()
     }
 

@@ -33,7 +33,7 @@ use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::Transactional;
 
 use super::content::Content;
-use crate::facts::{Lang, Store, StoreError, Topic, Tree};
+use crate::facts::{ChatKey, Lang, Store, StoreError, Topic, Tree};
 
 /// A notification: what to say, to whom (by topic), when it was made.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -61,9 +61,9 @@ pub enum State {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Delivery {
     /// The chat it was made for (part of the key).
-    pub chat: String,
+    pub chat: ChatKey,
     /// Where it goes now: `chat`, or the chat's new id after a migration.
-    pub target: String,
+    pub target: ChatKey,
     pub state: State,
     pub attempts: u32,
     /// Unix milliseconds before which it is not tried again.
@@ -100,7 +100,7 @@ pub struct Entry {
     /// chats chosen one by one).
     pub topic: Option<Topic>,
     pub content: Content,
-    pub chats: Vec<String>,
+    pub chats: Vec<ChatKey>,
 }
 
 /// What the commit record of an enqueue carries with it, atomically.
@@ -113,6 +113,10 @@ pub struct Commit<'a> {
     /// committed.
     pub draft: Option<&'a [u8]>,
 }
+
+/// Deliveries written in one atomic batch: one transaction over 10,000
+/// deliveries held all of them in memory at once.
+const DELIVERY_BATCH: usize = 1_000;
 
 /// The draft was gone at commit time.
 #[derive(Debug)]
@@ -144,9 +148,10 @@ fn corrupt(tree: &'static str, e: impl std::fmt::Display) -> StoreError {
     }
 }
 
-fn dkey(id: u64, chat: &str) -> Vec<u8> {
+/// A delivery's key: the notification's id, then the chat key's bytes.
+fn dkey(id: u64, chat: &ChatKey) -> Vec<u8> {
     let mut k = id.to_be_bytes().to_vec();
-    k.extend_from_slice(chat.as_bytes());
+    k.extend_from_slice(&chat.to_bytes());
     k
 }
 
@@ -176,7 +181,7 @@ impl Outbox {
         &self,
         topic: Option<Topic>,
         content: Content,
-        chats: &[String],
+        chats: &[ChatKey],
         mark: Option<(&str, Vec<u8>)>,
     ) -> Result<Notification, StoreError> {
         let entry = Entry {
@@ -201,45 +206,62 @@ impl Outbox {
         let now = unix_ms();
         let mut made = Vec::with_capacity(entries.len());
         let mut records = Vec::with_capacity(entries.len());
+        // Deliveries first, then the notifications (with the watermark) as
+        // the commit record: a crash in between leaves deliveries of a
+        // notification that does not exist, which the worker ignores and
+        // the next start prunes, and — the watermark unwritten — the change
+        // or digest is enqueued again on restart.
         for e in entries {
-            let id = self.next_id()?;
             let n = Notification {
-                id,
+                id: self.next_id()?,
                 created: now / 1000,
                 topic: e.topic,
                 content: e.content,
                 targets: e.chats.len(),
             };
-            records.push((
-                id,
-                serde_json::to_vec(&n).map_err(|e| corrupt("notify_notifications", e))?,
-            ));
-            // Deliveries first, in atomic batches, then the notifications
-            // (with the watermark) as the commit record: a crash in between
-            // leaves deliveries of a notification that does not exist,
-            // which the worker ignores and the next start prunes, and — the
-            // watermark unwritten — the change or digest is enqueued again
-            // on restart. One transaction over 10,000 deliveries held all of
-            // them in memory at once.
-            for chunk in e.chats.chunks(1_000) {
-                let mut batch = sled::Batch::default();
-                for c in chunk {
-                    let d = Delivery {
-                        chat: c.clone(),
-                        target: c.clone(),
-                        state: State::Pending,
-                        attempts: 0,
-                        next_at_ms: now,
-                        last_error: None,
-                        parts_sent: 0,
-                        lang: None,
-                    };
-                    batch.insert(dkey(id, c), serde_json::to_vec(&d).unwrap_or_default());
-                }
-                self.deliveries.apply_batch(batch)?;
-            }
+            let record = serde_json::to_vec(&n).map_err(|e| corrupt("notify_notifications", e))?;
+            records.push((n.id, record));
+            self.write_deliveries(n.id, &e.chats, now)?;
             made.push(n);
         }
+        if !self.write_commit(&records, &commit)? {
+            return Ok(None);
+        }
+        self.store.flush()?;
+        Ok(Some(made))
+    }
+
+    /// Writes one pending delivery of notification `id` per chat, due at
+    /// `now`, in atomic batches of [`DELIVERY_BATCH`]. Not flushed.
+    fn write_deliveries(&self, id: u64, chats: &[ChatKey], now: u64) -> Result<(), StoreError> {
+        for chunk in chats.chunks(DELIVERY_BATCH) {
+            let mut batch = sled::Batch::default();
+            for c in chunk {
+                let d = Delivery {
+                    chat: c.clone(),
+                    target: c.clone(),
+                    state: State::Pending,
+                    attempts: 0,
+                    next_at_ms: now,
+                    last_error: None,
+                    parts_sent: 0,
+                    lang: None,
+                };
+                batch.insert(dkey(id, c), serde_json::to_vec(&d).unwrap_or_default());
+            }
+            self.deliveries.apply_batch(batch)?;
+        }
+        Ok(())
+    }
+
+    /// The commit record, in one transaction: the notifications' `records`
+    /// (id, JSON) and `commit`'s watermark, and `commit`'s draft taken.
+    /// `false` when the draft was gone: nothing was written. Not flushed.
+    fn write_commit(
+        &self,
+        records: &[(u64, Vec<u8>)],
+        commit: &Commit,
+    ) -> Result<bool, StoreError> {
         let r: Result<(), TransactionError<DraftGone>> =
             (&self.db_notifications, &self.meta, &self.drafts).transaction(|(nt, mt, dt)| {
                 if let Some(k) = commit.draft {
@@ -247,7 +269,7 @@ impl Outbox {
                         return Err(ConflictableTransactionError::Abort(DraftGone));
                     }
                 }
-                for (id, nv) in &records {
+                for (id, nv) in records {
                     nt.insert(&id.to_be_bytes(), nv.as_slice())?;
                 }
                 if let Some((k, v)) = &commit.mark {
@@ -256,12 +278,10 @@ impl Outbox {
                 Ok(())
             });
         match r {
-            Ok(()) => {}
-            Err(TransactionError::Abort(DraftGone)) => return Ok(None),
-            Err(TransactionError::Storage(e)) => return Err(e.into()),
+            Ok(()) => Ok(true),
+            Err(TransactionError::Abort(DraftGone)) => Ok(false),
+            Err(TransactionError::Storage(e)) => Err(e.into()),
         }
-        self.store.flush()?;
-        Ok(Some(made))
     }
 
     /// Removes draft `key` alone (cancelled, expired, or sent to nobody);
@@ -287,7 +307,7 @@ impl Outbox {
     /// When `chat` began refusing the bot's messages (see
     /// `Outcome::Blocked`): recorded as `now_ms` the first time. Not
     /// flushed (the next delivery record's flush covers it).
-    pub fn blocked_since(&self, chat: &str, now_ms: u64) -> Result<u64, StoreError> {
+    pub fn blocked_since(&self, chat: &ChatKey, now_ms: u64) -> Result<u64, StoreError> {
         let key = format!("blocked:{chat}");
         let read = |b: &[u8]| <[u8; 8]>::try_from(b).ok().map(u64::from_be_bytes);
         match self.meta.compare_and_swap(
@@ -301,7 +321,7 @@ impl Outbox {
     }
 
     /// `chat` takes the bot's messages again.
-    pub fn unblocked(&self, chat: &str) -> Result<(), StoreError> {
+    pub fn unblocked(&self, chat: &ChatKey) -> Result<(), StoreError> {
         let key = format!("blocked:{chat}");
         if self.meta.contains_key(&key)? {
             self.meta.remove(&key)?;
@@ -347,7 +367,7 @@ impl Outbox {
     }
 
     /// One delivery.
-    pub fn deliveries_get(&self, id: u64, chat: &str) -> Result<Option<Delivery>, StoreError> {
+    pub fn deliveries_get(&self, id: u64, chat: &ChatKey) -> Result<Option<Delivery>, StoreError> {
         self.deliveries
             .get(dkey(id, chat))?
             .map(|v| serde_json::from_slice(&v).map_err(|e| corrupt("notify_deliveries", e)))
@@ -468,7 +488,7 @@ mod tests {
     #[test]
     fn enqueue_writes_one_pending_delivery_per_chat() {
         let o = Outbox::open(&Store::temporary().unwrap()).unwrap();
-        let chats: Vec<String> = (1..=3).map(|i| format!("tg:-{i}")).collect();
+        let chats: Vec<ChatKey> = (1..=3).map(|i| ChatKey::Telegram(-i)).collect();
         let a = o.enqueue(None, ann("a"), &chats, None).unwrap();
         let b = o
             .enqueue(
@@ -489,7 +509,7 @@ mod tests {
     #[test]
     fn pruning_drops_old_finished_notifications_and_orphans_only() {
         let o = Outbox::open(&Store::temporary().unwrap()).unwrap();
-        let chats: Vec<String> = (1..=3).map(|i| format!("tg:-{i}")).collect();
+        let chats: Vec<ChatKey> = (1..=3).map(|i| ChatKey::Telegram(-i)).collect();
         let done = o.enqueue(None, ann("done"), &chats, None).unwrap();
         let open = o.enqueue(None, ann("open"), &chats, None).unwrap();
         for (i, mut d) in o.deliveries(done.id).unwrap().into_iter().enumerate() {
@@ -502,8 +522,8 @@ mod tests {
         }
         // An enqueue cut off before its commit record.
         let orphan = Delivery {
-            chat: "tg:-9".into(),
-            target: "tg:-9".into(),
+            chat: ChatKey::Telegram(-9),
+            target: ChatKey::Telegram(-9),
             state: State::Pending,
             attempts: 0,
             next_at_ms: 0,
@@ -525,7 +545,7 @@ mod tests {
     #[test]
     fn delivered_and_failed_leave_the_pending_set() {
         let o = Outbox::open(&Store::temporary().unwrap()).unwrap();
-        let chats = vec!["tg:1".to_string(), "tg:2".to_string()];
+        let chats = vec![ChatKey::Telegram(1), ChatKey::Telegram(2)];
         let n = o.enqueue(None, ann("x"), &chats, None).unwrap();
         let mut ds = o.deliveries(n.id).unwrap();
         ds[0].state = State::Delivered;
@@ -540,13 +560,43 @@ mod tests {
         assert_eq!(o.all_progress().unwrap().len(), 1);
     }
 
+    /// Deliveries are keyed and recorded as before `ChatKey`: the id,
+    /// then the key's bytes; the JSON record names chats as strings. A
+    /// record written by an earlier version reads back.
+    #[test]
+    fn deliveries_keep_their_on_disk_form() {
+        let o = Outbox::open(&Store::temporary().unwrap()).unwrap();
+        let room = ChatKey::matrix("!r:example.org");
+        let n = o
+            .enqueue(None, ann("x"), std::slice::from_ref(&room), None)
+            .unwrap();
+        let mut key = n.id.to_be_bytes().to_vec();
+        key.extend_from_slice(b"mx:!r:example.org");
+        let raw = o.deliveries.get(&key).unwrap().unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&raw).unwrap();
+        assert_eq!(json["chat"], "mx:!r:example.org");
+        assert_eq!(json["target"], "mx:!r:example.org");
+        let old = br#"{"chat":"tg:-5","target":"tg:-1005","state":"pending","attempts":1,"next_at_ms":0}"#;
+        let mut key = n.id.to_be_bytes().to_vec();
+        key.extend_from_slice(b"tg:-5");
+        o.deliveries.insert(key, old.to_vec()).unwrap();
+        let d = o
+            .deliveries_get(n.id, &ChatKey::Telegram(-5))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (d.chat, d.target),
+            (ChatKey::Telegram(-5), ChatKey::Telegram(-1005))
+        );
+    }
+
     #[test]
     fn the_outbox_survives_reopening_the_store() {
         let dir = tempfile::tempdir().unwrap();
         let id = {
             let store = Store::open(dir.path()).unwrap();
             let o = Outbox::open(&store).unwrap();
-            o.enqueue(None, ann("x"), &["tg:1".to_string()], None)
+            o.enqueue(None, ann("x"), &[ChatKey::Telegram(1)], None)
                 .unwrap()
                 .id
         };

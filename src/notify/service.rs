@@ -16,6 +16,7 @@ use super::Hub;
 use super::{admin, changes, worker::Worker};
 use crate::catalog::Live;
 use crate::config::Config;
+use crate::facts::Platform;
 
 /// How often the change log is looked at (imports by this process, or
 /// edits, show up within this).
@@ -78,10 +79,10 @@ impl Service {
         // Deliveries to a platform this process does not run fail at once.
         let mut platforms = Vec::new();
         if cfg.telegram.is_some() {
-            platforms.push("tg");
+            platforms.push(Platform::Telegram);
         }
         if cfg.matrix.is_some() {
-            platforms.push("mx");
+            platforms.push(Platform::Matrix);
         }
         let worker = tokio::spawn(
             Worker::new(hub, catalog, cfg.notify.max_in_flight)

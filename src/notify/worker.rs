@@ -45,7 +45,7 @@ use tokio::task::{JoinError, JoinSet};
 use super::outbox::{unix_ms, Delivery, Notification, State};
 use super::Hub;
 use crate::catalog::Live;
-use crate::facts::Lang;
+use crate::facts::{ChatKey, Lang, Platform};
 use crate::reply::Reply;
 
 /// What became of one send.
@@ -66,7 +66,7 @@ pub enum Outcome {
     Gone(String),
     /// The chat has a new key (Telegram group → supergroup, an upgraded
     /// Matrix room): the subscription moves and the delivery goes there.
-    Migrated(String),
+    Migrated(ChatKey),
     /// The platform refused the message itself; retrying cannot help.
     Rejected(String),
 }
@@ -75,7 +75,7 @@ pub enum Outcome {
 pub struct Part<'a> {
     pub notification: u64,
     /// Where it goes (the delivery's current target).
-    pub chat: &'a str,
+    pub chat: &'a ChatKey,
     /// The whole notification as this chat reads it.
     pub reply: &'a Reply,
     /// Which of the [`Deliver::parts`] messages to send (0-based).
@@ -99,15 +99,15 @@ impl Part<'_> {
 
 /// A platform's way to send a notification to one chat.
 pub trait Deliver: Send + Sync {
-    /// The chat-key prefix it serves: `tg` for `tg:-100123`, `mx` for `mx:!room:server`.
-    fn platform(&self) -> &'static str;
+    /// The platform whose chats it serves ([`ChatKey::platform`]).
+    fn platform(&self) -> Platform;
     /// How many messages `reply` is sent as in `chat` (at least one).
-    fn parts(&self, chat: &str, reply: &Reply) -> usize;
+    fn parts(&self, chat: &ChatKey, reply: &Reply) -> usize;
     /// Sends one part; every failure is an [`Outcome`]. (A panic is caught
     /// and counted as a transient failure.)
     fn deliver<'a>(&'a self, part: Part<'a>) -> BoxFuture<'a, Outcome>;
     /// Least time between two sends to one chat.
-    fn chat_interval(&self, _chat: &str) -> Duration {
+    fn chat_interval(&self, _chat: &ChatKey) -> Duration {
         Duration::from_secs(1)
     }
     /// Least time between two sends on this platform, so a broadcast
@@ -159,28 +159,41 @@ pub fn blocked_retry_at(since_ms: u64, now_ms: u64) -> Option<u64> {
     Some(now_ms + wait)
 }
 
-fn platform_of(chat: &str) -> &str {
-    chat.split(':').next().unwrap_or("")
-}
-
-type Key = (u64, String);
+type Key = (u64, ChatKey);
 
 /// One platform's deliveries.
 #[derive(Default)]
 struct Lane {
     /// (due, notification, chat) of every pending delivery not in flight.
-    queue: BinaryHeap<Reverse<(u64, u64, String)>>,
+    queue: BinaryHeap<Reverse<(u64, u64, ChatKey)>>,
     /// When the next send may start (even pacing; flood-control pauses).
     gate: Option<Instant>,
     /// Sends in flight.
     in_flight: usize,
 }
 
+impl Lane {
+    /// Takes the platform's next send slot: with a `gap` between sends
+    /// ([`Deliver::min_gap`]), the gate moves on by one gap.
+    fn pace(&mut self, gap: Option<Duration>) {
+        let Some(gap) = gap.filter(|g| !g.is_zero()) else {
+            return;
+        };
+        let now = Instant::now();
+        let prev = self.gate.unwrap_or(now);
+        // Absorb timer lateness (a millisecond or two) to keep the rate,
+        // but never catch up after a stall: two sends close together are
+        // what trips a sliding-window flood control.
+        let from = prev.max(now.checked_sub(CATCH_UP).unwrap_or(now));
+        self.gate = Some(from + gap);
+    }
+}
+
 /// A send in progress, by task: what to free and requeue if its task
 /// panics.
 struct Running {
     nid: u64,
-    platform: String,
+    platform: Platform,
     d: Delivery,
 }
 
@@ -197,19 +210,19 @@ pub struct Worker {
     /// The facts a notification is rendered from at send time.
     catalog: Arc<Live>,
     max_in_flight: usize,
-    lanes: HashMap<String, Lane>,
+    lanes: HashMap<Platform, Lane>,
     known: HashSet<Key>,
     /// Chats with a send in flight.
-    busy: HashSet<String>,
-    last_sent: HashMap<String, Instant>,
+    busy: HashSet<ChatKey>,
+    last_sent: HashMap<ChatKey, Instant>,
     /// Per chat, the notification whose parts it is in the middle of: no
     /// other notification starts there before it is finished.
-    partial: HashMap<String, u64>,
+    partial: HashMap<ChatKey, u64>,
     /// Deliveries not yet final, per notification.
     outstanding: HashMap<u64, usize>,
     notifications: HashMap<u64, Arc<Notification>>,
     /// Platforms this process serves (`None`: any may register later).
-    served: Option<HashSet<String>>,
+    served: Option<HashSet<Platform>>,
     running: HashMap<tokio::task::Id, Running>,
 }
 
@@ -237,11 +250,11 @@ impl Worker {
         }
     }
 
-    /// The platforms (`tg`, `mx`) whose transports this process runs:
-    /// deliveries to any other chat key fail at once instead of waiting
-    /// for a transport that never comes.
-    pub fn serving(mut self, platforms: &[&str]) -> Worker {
-        self.served = Some(platforms.iter().map(|p| p.to_string()).collect());
+    /// The platforms whose transports this process runs: deliveries to
+    /// any other chat fail at once instead of waiting for a transport that
+    /// never comes.
+    pub fn serving(mut self, platforms: &[Platform]) -> Worker {
+        self.served = Some(platforms.iter().copied().collect());
         self
     }
 
@@ -274,9 +287,9 @@ impl Worker {
         }
     }
 
-    fn enqueue(&mut self, due: u64, nid: u64, chat: String) {
+    fn enqueue(&mut self, due: u64, nid: u64, chat: ChatKey) {
         self.lanes
-            .entry(platform_of(&chat).to_string())
+            .entry(chat.platform())
             .or_default()
             .queue
             .push(Reverse((due, nid, chat)));
@@ -310,7 +323,7 @@ impl Worker {
             }
             let wake = self.launch_due(&mut tasks);
             for (platform, lane) in &self.lanes {
-                crate::ops::record::outbox_pending(platform, lane.queue.len() + lane.in_flight);
+                crate::ops::record::outbox_pending(*platform, lane.queue.len() + lane.in_flight);
             }
             let wait = wake
                 .map(|at| at.saturating_duration_since(Instant::now()))
@@ -345,9 +358,9 @@ impl Worker {
         let now = unix_ms();
         let mut wake: Option<Instant> = None;
         let mut soonest = |at: Instant| wake = Some(wake.map_or(at, |w: Instant| w.min(at)));
-        let platforms: Vec<String> = self.lanes.keys().cloned().collect();
+        let platforms: Vec<Platform> = self.lanes.keys().copied().collect();
         for platform in platforms {
-            let deliverer = self.hub.deliverer_for(&platform);
+            let deliverer = self.hub.deliverer_for(platform);
             let served = self.served.as_ref().is_none_or(|s| s.contains(&platform));
             if deliverer.is_none() && served {
                 // Its transport has not registered yet (Matrix does after
@@ -378,7 +391,7 @@ impl Worker {
                 let Some(Reverse((_, nid, chat))) = lane.queue.pop() else {
                     break;
                 };
-                match self.launch(nid, &chat, now, &platform, deliverer.clone(), tasks) {
+                match self.launch(nid, &chat, now, platform, deliverer.clone(), tasks) {
                     Launch::Started | Launch::Dropped => {}
                     Launch::Later(at) => later.push(Reverse((at, nid, chat))),
                 }
@@ -393,37 +406,23 @@ impl Worker {
         wake
     }
 
+    /// Starts the send of `chat`'s delivery of notification `nid` if the
+    /// chat may take it now.
     fn launch(
         &mut self,
         nid: u64,
-        chat: &str,
+        chat: &ChatKey,
         now: u64,
-        platform: &str,
+        platform: Platform,
         deliverer: Option<Arc<dyn Deliver>>,
         tasks: &mut JoinSet<Done>,
     ) -> Launch {
-        let d = match self.hub.outbox.deliveries_get(nid, chat) {
-            Ok(Some(d)) if d.state == State::Pending => d,
-            Ok(_) => {
-                self.forget(nid, chat);
-                return Launch::Dropped;
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "notify: cannot read a delivery");
-                return Launch::Later(now + 5_000);
-            }
+        let d = match self.pending_delivery(nid, chat, now) {
+            Ok(d) => d,
+            Err(not_now) => return not_now,
         };
-        if self.busy.contains(&d.target) || self.partial.get(&d.target).is_some_and(|p| *p != nid) {
-            return Launch::Later(now + BUSY_RETRY_MS);
-        }
-        if let Some(dv) = &deliverer {
-            let interval = dv.chat_interval(&d.target);
-            if let Some(last) = self.last_sent.get(&d.target) {
-                let since = last.elapsed();
-                if since < interval {
-                    return Launch::Later(now + (interval - since).as_millis() as u64 + 1);
-                }
-            }
+        if let Some(at) = self.chat_wait(nid, &d, deliverer.as_deref(), now) {
+            return Launch::Later(at);
         }
         let Some(n) = self.notification(nid) else {
             tracing::error!(
@@ -433,36 +432,53 @@ impl Worker {
             self.forget(nid, chat);
             return Launch::Dropped;
         };
-        let lane = self.lanes.entry(platform.to_string()).or_default();
-        if let Some(gap) = deliverer.as_ref().map(|d| d.min_gap()) {
-            if !gap.is_zero() {
-                let now = Instant::now();
-                let prev = lane.gate.unwrap_or(now);
-                // Absorb timer lateness (a millisecond or two) to keep the
-                // rate, but never catch up after a stall: two sends close
-                // together are what trips a sliding-window flood control.
-                let from = prev.max(now.checked_sub(CATCH_UP).unwrap_or(now));
-                lane.gate = Some(from + gap);
-            }
-        }
+        let lane = self.lanes.entry(platform).or_default();
+        lane.pace(deliverer.as_ref().map(|d| d.min_gap()));
         lane.in_flight += 1;
         self.busy.insert(d.target.clone());
-        let hub = self.hub.clone();
-        let catalog = Arc::clone(&self.catalog);
-        let handle = tasks.spawn(attempt(hub, catalog, deliverer, n, d.clone()));
-        self.running.insert(
-            handle.id(),
-            Running {
-                nid,
-                platform: platform.to_string(),
-                d,
-            },
+        let send = attempt(
+            self.hub.clone(),
+            Arc::clone(&self.catalog),
+            deliverer,
+            n,
+            d.clone(),
         );
+        let handle = tasks.spawn(send);
+        self.running
+            .insert(handle.id(), Running { nid, platform, d });
         Launch::Started
     }
 
-    fn forget(&mut self, nid: u64, chat: &str) {
-        if self.known.remove(&(nid, chat.to_string())) {
+    /// The delivery as stored, if it is still pending; else what to do
+    /// with its queue entry (dropped when done; a read error retried).
+    fn pending_delivery(&mut self, nid: u64, chat: &ChatKey, now: u64) -> Result<Delivery, Launch> {
+        match self.hub.outbox.deliveries_get(nid, chat) {
+            Ok(Some(d)) if d.state == State::Pending => Ok(d),
+            Ok(_) => {
+                self.forget(nid, chat);
+                Err(Launch::Dropped)
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "notify: cannot read a delivery");
+                Err(Launch::Later(now + 5_000))
+            }
+        }
+    }
+
+    /// When the delivery's chat can take it, if not now: it has a send in
+    /// flight, is in the middle of another notification's parts, or had a
+    /// message less than its platform's [`Deliver::chat_interval`] ago.
+    fn chat_wait(&self, nid: u64, d: &Delivery, dv: Option<&dyn Deliver>, now: u64) -> Option<u64> {
+        if self.busy.contains(&d.target) || self.partial.get(&d.target).is_some_and(|p| *p != nid) {
+            return Some(now + BUSY_RETRY_MS);
+        }
+        let interval = dv?.chat_interval(&d.target);
+        let since = self.last_sent.get(&d.target)?.elapsed();
+        (since < interval).then(|| now + (interval - since).as_millis() as u64 + 1)
+    }
+
+    fn forget(&mut self, nid: u64, chat: &ChatKey) {
+        if self.known.remove(&(nid, chat.clone())) {
             self.settle(nid);
         }
     }
@@ -505,7 +521,7 @@ impl Worker {
         if self.partial.get(&was) == Some(&run.nid) {
             self.partial.remove(&was);
         }
-        let lane = self.lanes.entry(run.platform.clone()).or_default();
+        let lane = self.lanes.entry(run.platform).or_default();
         lane.in_flight = lane.in_flight.saturating_sub(1);
         let (d, pause) = match done {
             Ok(Done { d, pause }) => (d, pause),
@@ -580,7 +596,7 @@ async fn attempt(
         State::Delivered => crate::ops::record::State::Delivered,
         State::Failed => crate::ops::record::State::Failed,
     };
-    crate::ops::record::delivery_attempt(platform_of(&d.chat), failed_send, limited, state);
+    crate::ops::record::delivery_attempt(d.chat.platform(), failed_send, limited, state);
     if let Err(e) = hub.outbox.update(n.id, &d) {
         tracing::error!(error = %e, "notify: cannot record a delivery");
     }
@@ -733,12 +749,12 @@ async fn blocked(hub: &Hub, id: u64, d: &mut Delivery, e: String, now: u64) {
 }
 
 /// Drops a chat's subscription (off the runtime's threads: it flushes).
-async fn drop_subscription(hub: &Hub, chat: &str, why: &'static str, error: &str) {
-    let (h, c) = (hub.clone(), chat.to_string());
+async fn drop_subscription(hub: &Hub, chat: &ChatKey, why: &'static str, error: &str) {
+    let (h, c) = (hub.clone(), chat.clone());
     match tokio::task::spawn_blocking(move || h.chat_gone(&c)).await {
-        Ok(Ok(_)) => tracing::warn!(chat, error, "notify: {why}"),
-        Ok(Err(e)) => tracing::error!(chat, error = %e, "notify: cannot drop a subscription"),
-        Err(e) => tracing::error!(chat, error = %e, "notify: cannot drop a subscription"),
+        Ok(Ok(_)) => tracing::warn!(%chat, error, "notify: {why}"),
+        Ok(Err(e)) => tracing::error!(%chat, error = %e, "notify: cannot drop a subscription"),
+        Err(e) => tracing::error!(%chat, error = %e, "notify: cannot drop a subscription"),
     }
 }
 
@@ -750,6 +766,11 @@ mod tests {
     use std::collections::HashMap;
     use std::sync::Mutex;
 
+    /// A test chat with a readable name (`tg:@name`).
+    fn ch(name: &str) -> ChatKey {
+        ChatKey::telegram_channel(name)
+    }
+
     /// A platform whose chats answer as scripted; records what it sent.
     struct Fake {
         sent: Mutex<Vec<String>>,
@@ -757,23 +778,23 @@ mod tests {
     }
 
     impl Deliver for Fake {
-        fn platform(&self) -> &'static str {
-            "fk"
+        fn platform(&self) -> Platform {
+            Platform::Telegram
         }
-        fn chat_interval(&self, _chat: &str) -> Duration {
+        fn chat_interval(&self, _chat: &ChatKey) -> Duration {
             Duration::ZERO
         }
-        fn parts(&self, _chat: &str, _reply: &Reply) -> usize {
+        fn parts(&self, _chat: &ChatKey, _reply: &Reply) -> usize {
             1
         }
         fn deliver<'a>(&'a self, part: Part<'a>) -> BoxFuture<'a, Outcome> {
             let (chat, reply) = (part.chat, part.reply);
             Box::pin(async move {
                 match chat {
-                    "fk:gone" => Outcome::Gone("kicked".into()),
-                    "fk:old" => Outcome::Migrated("fk:new".into()),
-                    "fk:flaky"
-                        if std::mem::replace(&mut *self.flaky_once.lock().unwrap(), false) =>
+                    c if *c == ch("gone") => Outcome::Gone("kicked".into()),
+                    c if *c == ch("old") => Outcome::Migrated(ch("new")),
+                    c if *c == ch("flaky")
+                        && std::mem::replace(&mut *self.flaky_once.lock().unwrap(), false) =>
                     {
                         Outcome::Transient("network".into())
                     }
@@ -794,13 +815,13 @@ mod tests {
         let hub = Hub::open(&store).unwrap();
         let catalog = Arc::new(Live::open(store, &mut |_, _| {}).unwrap());
         let all = parse_topics("").unwrap();
-        for c in ["fk:a", "fk:gone", "fk:old", "fk:flaky"] {
-            hub.subs.subscribe(c, &all).unwrap();
+        for c in ["a", "gone", "old", "flaky"] {
+            hub.subs.subscribe(&ch(c), &all).unwrap();
         }
         catalog
             .store()
             .set_chat_settings(
-                "fk:a",
+                &ch("a"),
                 &crate::facts::ChatSettings {
                     lang: Some(Lang::Ru),
                 },
@@ -828,20 +849,20 @@ mod tests {
         sent.sort();
         assert_eq!(sent.len(), 3, "{sent:?}");
         assert!(
-            sent[0].starts_with("fk:a ОБЪЯВЛЕНИЕ"),
+            sent[0].starts_with("tg:@a ОБЪЯВЛЕНИЕ"),
             "rendered in the chat's language: {sent:?}"
         );
-        assert!(sent[1].starts_with("fk:flaky ANNOUNCEMENT"));
-        assert!(sent[2].starts_with("fk:new ANNOUNCEMENT"));
+        assert!(sent[1].starts_with("tg:@flaky ANNOUNCEMENT"));
+        assert!(sent[2].starts_with("tg:@new ANNOUNCEMENT"));
         // Gone: unsubscribed. Migrated: the subscription moved.
-        let subs: Vec<String> = hub
+        let subs: Vec<ChatKey> = hub
             .subs
             .list()
             .unwrap()
             .into_iter()
             .map(|(c, _)| c)
             .collect();
-        assert_eq!(subs, ["fk:a", "fk:flaky", "fk:new"]);
+        assert_eq!(subs, [ch("a"), ch("flaky"), ch("new")]);
         stop.send(true).unwrap();
         tokio::time::timeout(Duration::from_secs(10), worker)
             .await
@@ -849,20 +870,20 @@ mod tests {
             .unwrap();
     }
 
-    /// A platform whose chats answer by a script: `pause` makes the first
-    /// send a 60 s flood-control pause for the whole platform, `boom`
-    /// panics once; every other chat is delivered and recorded.
+    /// A platform whose chats answer by a script: `tg:@a0pause` makes the
+    /// first send a 60 s flood-control pause for the whole platform,
+    /// `tg:@boom` panics once; every other chat is delivered and recorded.
     struct Scripted {
-        name: &'static str,
+        platform: Platform,
         sent: Mutex<Vec<String>>,
         calls: Mutex<HashMap<String, usize>>,
         cap: usize,
     }
 
     impl Scripted {
-        fn new(name: &'static str, cap: usize) -> Arc<Scripted> {
+        fn new(platform: Platform, cap: usize) -> Arc<Scripted> {
             Arc::new(Scripted {
-                name,
+                platform,
                 sent: Mutex::new(Vec::new()),
                 calls: Mutex::new(HashMap::new()),
                 cap,
@@ -874,16 +895,16 @@ mod tests {
     }
 
     impl Deliver for Scripted {
-        fn platform(&self) -> &'static str {
-            self.name
+        fn platform(&self) -> Platform {
+            self.platform
         }
-        fn chat_interval(&self, _chat: &str) -> Duration {
+        fn chat_interval(&self, _chat: &ChatKey) -> Duration {
             Duration::ZERO
         }
         fn max_in_flight(&self) -> usize {
             self.cap
         }
-        fn parts(&self, _chat: &str, _reply: &Reply) -> usize {
+        fn parts(&self, _chat: &ChatKey, _reply: &Reply) -> usize {
             1
         }
         fn deliver<'a>(&'a self, part: Part<'a>) -> BoxFuture<'a, Outcome> {
@@ -895,10 +916,10 @@ mod tests {
                     *n += 1;
                     *n
                 };
-                if chat.ends_with(":0pause") && n == 1 {
+                if *chat == ch("a0pause") && n == 1 {
                     return Outcome::RetryAfter(Duration::from_secs(60));
                 }
-                if chat.ends_with(":0boom") && n == 1 {
+                if *chat == ch("boom") && n == 1 {
                     panic!("a deliverer bug");
                 }
                 tokio::task::yield_now().await;
@@ -908,7 +929,7 @@ mod tests {
         }
     }
 
-    fn subscribed(chats: &[String], topics: &str) -> (Arc<Live>, Hub) {
+    fn subscribed(chats: &[ChatKey], topics: &str) -> (Arc<Live>, Hub) {
         let store = Store::temporary().unwrap();
         store.import(&Dataset::embedded().unwrap()).unwrap();
         let hub = Hub::open(&store).unwrap();
@@ -933,15 +954,17 @@ mod tests {
     /// out at once.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_paused_platform_does_not_hold_up_another() {
-        let mut chats: Vec<String> = (0..50).map(|i| format!("fa:{i}")).collect();
-        chats.push("fa:0pause".into());
+        let mut chats: Vec<ChatKey> = (0..50).map(|i| ch(&format!("a{i}"))).collect();
+        // Taken second (after `a0`), as chats of one notification are
+        // taken in key order.
+        chats.push(ch("a0pause"));
         let (catalog, hub) = subscribed(&chats, "trade");
         hub.subs
-            .subscribe("fb:room", &parse_topics("visit").unwrap())
+            .subscribe(&ChatKey::matrix("!room:b"), &parse_topics("visit").unwrap())
             .unwrap();
         let (a, b) = (
-            Scripted::new("fa", usize::MAX),
-            Scripted::new("fb", usize::MAX),
+            Scripted::new(Platform::Telegram, usize::MAX),
+            Scripted::new(Platform::Matrix, usize::MAX),
         );
         hub.register(a.clone());
         hub.register(b.clone());
@@ -950,7 +973,10 @@ mod tests {
         hub.announce(Some(crate::facts::Topic::Trade), "to A")
             .unwrap();
         until("A paused", 10, || {
-            a.calls.lock().unwrap().contains_key("fa:0pause")
+            a.calls
+                .lock()
+                .unwrap()
+                .contains_key(&ch("a0pause").to_string())
         })
         .await;
         hub.announce(Some(crate::facts::Topic::Visit), "to B")
@@ -969,10 +995,10 @@ mod tests {
     /// in-flight slot stays taken.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_panicking_deliverer_frees_its_chat_and_slot() {
-        let chats = vec!["fp:0boom".to_string(), "fp:ok".to_string()];
+        let chats = vec![ch("boom"), ch("ok")];
         let (catalog, hub) = subscribed(&chats, "");
         // One send at a time on this platform: a slot left taken would stop it.
-        let p = Scripted::new("fp", 1);
+        let p = Scripted::new(Platform::Telegram, 1);
         hub.register(p.clone());
         let (stop, rx) = tokio::sync::watch::channel(false);
         let worker = tokio::spawn(Worker::new(hub.clone(), Arc::clone(&catalog), 4).run(rx));
@@ -991,7 +1017,7 @@ mod tests {
         }
         let mut sent = p.sent();
         sent.sort();
-        assert_eq!(sent, ["fp:0boom", "fp:0boom", "fp:ok", "fp:ok"]);
+        assert_eq!(sent, ["tg:@boom", "tg:@boom", "tg:@ok", "tg:@ok"]);
         stop.send(true).unwrap();
         tokio::time::timeout(Duration::from_secs(10), worker)
             .await
@@ -1002,22 +1028,22 @@ mod tests {
     /// Sends a notification as three parts; scripted failures per (chat,
     /// part, attempt); records (chat, part) of every message that went out.
     struct Parted {
-        log: Mutex<Vec<(String, usize)>>,
-        tries: Mutex<HashMap<(String, usize), usize>>,
+        log: Mutex<Vec<(ChatKey, usize)>>,
+        tries: Mutex<HashMap<(ChatKey, usize), usize>>,
     }
 
     impl Deliver for Parted {
-        fn platform(&self) -> &'static str {
-            "fq"
+        fn platform(&self) -> Platform {
+            Platform::Telegram
         }
-        fn chat_interval(&self, _chat: &str) -> Duration {
+        fn chat_interval(&self, _chat: &ChatKey) -> Duration {
             Duration::from_millis(50)
         }
-        fn parts(&self, _chat: &str, _reply: &Reply) -> usize {
+        fn parts(&self, _chat: &ChatKey, _reply: &Reply) -> usize {
             3
         }
         fn deliver<'a>(&'a self, part: Part<'a>) -> BoxFuture<'a, Outcome> {
-            let (chat, index) = (part.chat.to_string(), part.index);
+            let (chat, index) = (part.chat.clone(), part.index);
             Box::pin(async move {
                 let n = {
                     let mut t = self.tries.lock().unwrap();
@@ -1025,12 +1051,13 @@ mod tests {
                     *n += 1;
                     *n
                 };
-                match (chat.as_str(), index, n) {
+                let (a, busy) = (chat == ch("a"), chat == ch("busy"));
+                match (index, n) {
                     // Part 2 meets flood control once, then a network error.
-                    ("fq:a", 1, 1) => return Outcome::RetryAfter(Duration::from_millis(30)),
-                    ("fq:a", 1, 2) => return Outcome::Transient("network".into()),
+                    (1, 1) if a => return Outcome::RetryAfter(Duration::from_millis(30)),
+                    (1, 2) if a => return Outcome::Transient("network".into()),
                     // Always flood-controlled: must give up, not loop.
-                    ("fq:busy", 0, _) => return Outcome::RetryAfter(Duration::from_millis(1)),
+                    (0, _) if busy => return Outcome::RetryAfter(Duration::from_millis(1)),
                     _ => {}
                 }
                 self.log.lock().unwrap().push((chat, index));
@@ -1045,11 +1072,7 @@ mod tests {
     /// after MAX_ATTEMPTS.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_long_notification_resumes_at_its_first_unsent_part() {
-        let chats = vec![
-            "fq:a".to_string(),
-            "fq:b".to_string(),
-            "fq:busy".to_string(),
-        ];
+        let chats = vec![ch("a"), ch("b"), ch("busy")];
         let (catalog, hub) = subscribed(&chats, "");
         let p = Arc::new(Parted {
             log: Mutex::new(Vec::new()),
@@ -1067,10 +1090,10 @@ mod tests {
         })
         .await;
         let log = p.log.lock().unwrap().clone();
-        for chat in ["fq:a", "fq:b"] {
+        for chat in [ch("a"), ch("b")] {
             let parts: Vec<usize> = log
                 .iter()
-                .filter(|(c, _)| c == chat)
+                .filter(|(c, _)| *c == chat)
                 .map(|(_, i)| *i)
                 .collect();
             assert_eq!(
@@ -1079,9 +1102,13 @@ mod tests {
                 "{chat}: each part once, whole notifications in turn"
             );
         }
-        let busy = hub.outbox.deliveries_get(n.id, "fq:busy").unwrap().unwrap();
+        let busy = hub
+            .outbox
+            .deliveries_get(n.id, &ch("busy"))
+            .unwrap()
+            .unwrap();
         assert_eq!((busy.state, busy.attempts), (State::Failed, MAX_ATTEMPTS));
-        let a = hub.outbox.deliveries_get(n.id, "fq:a").unwrap().unwrap();
+        let a = hub.outbox.deliveries_get(n.id, &ch("a")).unwrap().unwrap();
         assert_eq!((a.state, a.parts_sent), (State::Delivered, 3));
         stop.send(true).unwrap();
         tokio::time::timeout(Duration::from_secs(10), worker)
@@ -1094,7 +1121,8 @@ mod tests {
     /// (and the notification completes), rather than waiting forever.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_chat_no_transport_serves_fails_fast() {
-        let chats = vec!["fk:a".to_string(), "mx:!room:example.org".to_string()];
+        let room = ChatKey::matrix("!room:example.org");
+        let chats = vec![ch("a"), room.clone()];
         let (catalog, hub) = subscribed(&chats, "");
         let fake = Arc::new(Fake {
             sent: Mutex::new(Vec::new()),
@@ -1104,7 +1132,7 @@ mod tests {
         let (stop, rx) = tokio::sync::watch::channel(false);
         let worker = tokio::spawn(
             Worker::new(hub.clone(), Arc::clone(&catalog), 4)
-                .serving(&["fk"])
+                .serving(&[Platform::Telegram])
                 .run(rx),
         );
         let n = hub.announce(None, "hello").unwrap().unwrap();
@@ -1114,11 +1142,7 @@ mod tests {
         .await;
         let p = hub.outbox.progress(n.id).unwrap().unwrap();
         assert_eq!((p.delivered, p.failed), (1, 1));
-        let d = hub
-            .outbox
-            .deliveries_get(n.id, "mx:!room:example.org")
-            .unwrap()
-            .unwrap();
+        let d = hub.outbox.deliveries_get(n.id, &room).unwrap().unwrap();
         assert!(d.last_error.unwrap().contains("no transport"));
         // The subscription stays: configuring Matrix later serves it.
         assert_eq!(hub.subs.list().unwrap().len(), 2);
@@ -1132,10 +1156,10 @@ mod tests {
     struct Muted;
 
     impl Deliver for Muted {
-        fn platform(&self) -> &'static str {
-            "fm"
+        fn platform(&self) -> Platform {
+            Platform::Telegram
         }
-        fn parts(&self, _chat: &str, _reply: &Reply) -> usize {
+        fn parts(&self, _chat: &ChatKey, _reply: &Reply) -> usize {
             1
         }
         fn deliver<'a>(&'a self, _part: Part<'a>) -> BoxFuture<'a, Outcome> {
@@ -1147,12 +1171,12 @@ mod tests {
     /// delivery waits; after a day of refusals the subscription goes.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_refusing_chat_is_paused_then_dropped_after_a_day() {
-        let chats = vec!["fm:new".to_string(), "fm:old".to_string()];
+        let chats = vec![ch("new"), ch("old")];
         let (catalog, hub) = subscribed(&chats, "");
-        // fm:old has refused since 25 hours ago.
+        // tg:@old has refused since 25 hours ago.
         let day_ago = unix_ms() - 25 * 3600 * 1000;
         assert_eq!(
-            hub.outbox.blocked_since("fm:old", day_ago).unwrap(),
+            hub.outbox.blocked_since(&ch("old"), day_ago).unwrap(),
             day_ago
         );
         hub.register(Arc::new(Muted));
@@ -1167,22 +1191,30 @@ mod tests {
                 .all(|d| d.last_error.is_some())
         })
         .await;
-        let new = hub.outbox.deliveries_get(n.id, "fm:new").unwrap().unwrap();
+        let new = hub
+            .outbox
+            .deliveries_get(n.id, &ch("new"))
+            .unwrap()
+            .unwrap();
         assert_eq!(new.state, State::Pending, "{new:?}");
         assert!(
             new.next_at_ms >= unix_ms() + 5_000,
             "paused, not hammered: {new:?}"
         );
-        let old = hub.outbox.deliveries_get(n.id, "fm:old").unwrap().unwrap();
+        let old = hub
+            .outbox
+            .deliveries_get(n.id, &ch("old"))
+            .unwrap()
+            .unwrap();
         assert_eq!(old.state, State::Failed, "{old:?}");
-        let subs: Vec<String> = hub
+        let subs: Vec<ChatKey> = hub
             .subs
             .list()
             .unwrap()
             .into_iter()
             .map(|(c, _)| c)
             .collect();
-        assert_eq!(subs, ["fm:new"]);
+        assert_eq!(subs, [ch("new")]);
         stop.send(true).unwrap();
         tokio::time::timeout(Duration::from_secs(10), worker)
             .await
@@ -1216,13 +1248,12 @@ mod tests {
             }
             .idempotency_key()
         };
-        assert_eq!(key(7, "mx:!a:x", 1), key(7, "mx:!a:x", 1));
-        let all = [
-            key(7, "mx:!a:x", 1),
-            key(7, "mx:!a:x", 0),
-            key(7, "mx:!b:x", 1),
-            key(8, "mx:!a:x", 1),
-        ];
+        let (a, b) = (&ChatKey::matrix("!a:x"), &ChatKey::matrix("!b:x"));
+        assert_eq!(key(7, a, 1), key(7, a, 1));
+        // The same as before `ChatKey` (hashed from "7\nmx:!a:x\n1"): a
+        // send retried across the upgrade keeps its transaction id.
+        assert_eq!(key(7, a, 1), "factbot-n7-p1-88703cf094f4bb57c5789893");
+        let all = [key(7, a, 1), key(7, a, 0), key(7, b, 1), key(8, a, 1)];
         let distinct: HashSet<&String> = all.iter().collect();
         assert_eq!(distinct.len(), 4);
         assert!(all.iter().all(|k| k.len() <= 64 && k.is_ascii()));

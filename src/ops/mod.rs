@@ -47,7 +47,7 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
-use crate::facts::Store;
+use crate::facts::{Platform, Store};
 
 /// A client must send its request headers within this (an idle
 /// keep-alive connection waiting for its next request too). A scraper
@@ -166,14 +166,14 @@ fn preregister(transports: &[Transport]) {
             counter!(RETRIES, "transport" => t.name(), "path" => p).absolute(0);
         }
         gauge!(INBOX_DEPTH, "transport" => t.name()).increment(0.0);
-        let prefix = match t {
-            Transport::Telegram => "tg",
-            Transport::Matrix => "mx",
+        let p = match t {
+            Transport::Telegram => Platform::Telegram,
+            Transport::Matrix => Platform::Matrix,
         };
-        gauge!(OUTBOX_PENDING, "platform" => platform(prefix)).increment(0.0);
+        gauge!(OUTBOX_PENDING, "platform" => platform(p)).increment(0.0);
         for delivered in [true, false] {
             let o = if delivered { "delivered" } else { "failed" };
-            counter!(DELIVERIES, "platform" => platform(prefix), "outcome" => o).absolute(0);
+            counter!(DELIVERIES, "platform" => platform(p), "outcome" => o).absolute(0);
         }
     }
 }

@@ -15,6 +15,7 @@ use std::time::Instant;
 
 use metrics::{counter, gauge, histogram};
 
+use crate::facts::Platform;
 use crate::reply::{Reply, ReplyKind};
 
 /// Questions answered, by `transport`, `lang` and `outcome`.
@@ -103,14 +104,14 @@ pub fn outcome(kind: ReplyKind) -> &'static str {
     }
 }
 
-/// A notify platform (`tg`, `mx`: a chat key's prefix) as a label value;
-/// anything else (a key of a platform this build has no transport for) is
-/// `other`, so a stored key cannot mint label values.
-pub fn platform(p: &str) -> &'static str {
+/// A notify platform (a chat key's [`Platform`]) as a label value; a chat
+/// with no chat network (the console) is `other`. A fixed set: a stored
+/// key cannot mint label values.
+pub fn platform(p: Platform) -> &'static str {
     match p {
-        "tg" => "telegram",
-        "mx" => "matrix",
-        _ => "other",
+        Platform::Telegram => "telegram",
+        Platform::Matrix => "matrix",
+        Platform::Local => "other",
     }
 }
 
@@ -147,8 +148,8 @@ pub fn inbox_out(t: Transport, n: usize) {
 }
 
 /// The notify worker holds `n` deliveries for `platform` not yet final.
-pub fn outbox_pending(platform_prefix: &str, n: usize) {
-    gauge!(OUTBOX_PENDING, "platform" => platform(platform_prefix)).set(n as f64);
+pub fn outbox_pending(p: Platform, n: usize) {
+    gauge!(OUTBOX_PENDING, "platform" => platform(p)).set(n as f64);
 }
 
 /// Where a delivery stands after a send (the notify worker's state, named
@@ -164,12 +165,12 @@ pub enum State {
 /// One send of a notification's part ended: `failed_send` (to be retried
 /// while `state` is still pending), `limited` by flood control; a final
 /// `state` counts the delivery as delivered or failed.
-pub fn delivery_attempt(platform_prefix: &str, failed_send: bool, limited: bool, state: State) {
-    let label = platform(platform_prefix);
-    let transport = match label {
-        "telegram" => Some(Transport::Telegram),
-        "matrix" => Some(Transport::Matrix),
-        _ => None,
+pub fn delivery_attempt(p: Platform, failed_send: bool, limited: bool, state: State) {
+    let label = platform(p);
+    let transport = match p {
+        Platform::Telegram => Some(Transport::Telegram),
+        Platform::Matrix => Some(Transport::Matrix),
+        Platform::Local => None,
     };
     if let Some(t) = transport {
         if limited {
@@ -237,12 +238,9 @@ mod tests {
 
     #[test]
     fn label_values_come_from_fixed_sets() {
-        assert_eq!(platform("tg"), "telegram");
-        assert_eq!(platform("mx"), "matrix");
-        // A stored chat key of any other shape mints no label value.
-        for odd in ["", "xx", "tg:-100123", "mx:!room:example.org", "TG"] {
-            assert_eq!(platform(odd), "other", "{odd:?}");
-        }
+        assert_eq!(platform(Platform::Telegram), "telegram");
+        assert_eq!(platform(Platform::Matrix), "matrix");
+        assert_eq!(platform(Platform::Local), "other");
         assert_eq!(outcome(ReplyKind::Answer), "answered");
         assert_eq!(outcome(ReplyKind::NoAnswer), "declined");
         assert_eq!(outcome(ReplyKind::Info), "info");
@@ -256,13 +254,13 @@ mod tests {
         metrics::with_local_recorder(&recorder, || {
             // Flood control, retried; a network failure, retried; then the
             // last part delivered.
-            delivery_attempt("tg", true, true, State::Pending);
-            delivery_attempt("tg", true, false, State::Pending);
-            delivery_attempt("tg", false, false, State::Delivered);
+            delivery_attempt(Platform::Telegram, true, true, State::Pending);
+            delivery_attempt(Platform::Telegram, true, false, State::Pending);
+            delivery_attempt(Platform::Telegram, false, false, State::Delivered);
             // A Matrix room that failed for good: no retry counted.
-            delivery_attempt("mx", true, false, State::Failed);
+            delivery_attempt(Platform::Matrix, true, false, State::Failed);
             // A first part delivered, more to come: nothing final yet.
-            delivery_attempt("mx", false, false, State::Pending);
+            delivery_attempt(Platform::Matrix, false, false, State::Pending);
         });
         let text = handle.render();
         for line in [

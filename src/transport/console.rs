@@ -16,11 +16,11 @@ use rustyline::error::ReadlineError;
 
 use crate::answer::Request;
 use crate::app::App;
-use crate::facts::Lang;
+use crate::facts::{ChatKey, Lang};
 use crate::reply::{render_caption_plain, render_plain, ChartRef};
 
 /// The chat key of the console's settings (`/lang`).
-pub const CHAT: &str = "console";
+pub const CHAT: ChatKey = ChatKey::Console;
 
 fn is_exit(line: &str) -> bool {
     matches!(line.trim(), "/quit" | "/exit" | "/q")
@@ -33,7 +33,7 @@ pub fn reply_to(app: &App, line: &str, charts: Option<&Path>) -> String {
     let req = Request {
         private: true,
         chat_admin: true,
-        ..Request::new(CHAT, line)
+        ..Request::new(&CHAT, line)
     };
     let mut reply = app.handle(&req);
     let Some(dir) = charts else {

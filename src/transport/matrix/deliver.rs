@@ -31,6 +31,7 @@ use matrix_sdk::ruma::{OwnedTransactionId, RoomId};
 use matrix_sdk::{Client, Room, RoomState};
 
 use super::send::MATRIX_LIMIT;
+use crate::facts::{ChatKey, Platform};
 use crate::notify::{Deliver, Outcome, Part};
 use crate::reply::{render_matrix, Reply};
 
@@ -45,13 +46,13 @@ impl MxDeliver {
     }
 
     /// The upgraded room's successor, if the bot is in it.
-    fn joined_successor(&self, room: &Room) -> Option<String> {
+    fn joined_successor(&self, room: &Room) -> Option<ChatKey> {
         let next = room.successor_room()?;
         let joined = self
             .client
             .get_room(&next.room_id)
             .is_some_and(|r| r.state() == RoomState::Joined);
-        joined.then(|| format!("mx:{}", next.room_id))
+        joined.then(|| ChatKey::matrix(&next.room_id))
     }
 
     /// Whether the homeserver says the bot is a member of `room` now (the
@@ -105,26 +106,23 @@ impl MxDeliver {
 }
 
 impl Deliver for MxDeliver {
-    fn platform(&self) -> &'static str {
-        "mx"
+    fn platform(&self) -> Platform {
+        Platform::Matrix
     }
 
     /// One notice per room per second at most: rooms are read by people.
-    fn chat_interval(&self, _chat: &str) -> Duration {
+    fn chat_interval(&self, _chat: &ChatKey) -> Duration {
         Duration::from_secs(1)
     }
 
-    fn parts(&self, _chat: &str, reply: &Reply) -> usize {
+    fn parts(&self, _chat: &ChatKey, reply: &Reply) -> usize {
         render_matrix(reply, MATRIX_LIMIT).len()
     }
 
     fn deliver<'a>(&'a self, part: Part<'a>) -> BoxFuture<'a, Outcome> {
         Box::pin(async move {
             let chat = part.chat;
-            let Some(room_id) = chat
-                .strip_prefix("mx:")
-                .and_then(|r| <&RoomId>::try_from(r).ok())
-            else {
+            let Some(room_id) = chat.matrix_room().and_then(|r| <&RoomId>::try_from(r).ok()) else {
                 return Outcome::Rejected(format!("not a Matrix room key: {chat}"));
             };
             let Some(room) = self.client.get_room(room_id) else {

@@ -23,6 +23,7 @@ use super::inbox::{Action, Job};
 use super::route::PREFIXES;
 use super::Ctx;
 use crate::answer::Request;
+use crate::facts::ChatKey;
 use crate::ops::record as ops;
 use crate::reply::render_matrix;
 
@@ -49,7 +50,7 @@ pub(crate) async fn handle(ctx: &Ctx, job: &Job) -> Option<String> {
     match &job.action {
         Action::Answer(text) => {
             let started = std::time::Instant::now();
-            let chat = format!("mx:{}", job.room_id);
+            let chat = ChatKey::matrix(room_id);
             let input = crate::query::parse(text, PREFIXES);
             // Only admin-only commands cost a power-level lookup.
             let chat_admin =

@@ -23,6 +23,7 @@ use matrix_sdk::ruma::{OwnedRoomId, OwnedServerName, RoomId, RoomOrAliasId};
 use matrix_sdk::{Room, RoomState};
 
 use super::Ctx;
+use crate::facts::ChatKey;
 
 /// First and longest pause between attempts to join a successor room.
 const FIRST_RETRY: Duration = Duration::from_secs(30);
@@ -86,8 +87,8 @@ impl Upgrades {
             }
         }
         let (from, to) = (
-            format!("mx:{}", old.room_id()),
-            format!("mx:{}", next.room_id),
+            ChatKey::matrix(old.room_id()),
+            ChatKey::matrix(&next.room_id),
         );
         let hub = ctx.app.hub().clone();
         let moved = tokio::task::spawn_blocking(move || hub.chat_moved(&from, &to)).await;

@@ -25,6 +25,7 @@ use super::send::{classify, no_link_preview, Failure};
 use super::TgBot;
 use crate::app::App;
 use crate::config::{ChannelConfig, ChannelId};
+use crate::facts::{ChatKey, Platform};
 use crate::notify::subscriptions::parse_topics;
 use crate::notify::{Deliver, Outcome, Part};
 use crate::reply::{render_telegram_html, Reply, TELEGRAM_LIMIT};
@@ -42,29 +43,29 @@ impl TgDeliver {
     }
 }
 
-/// The recipient of a `tg:` chat key (`tg:-100123`, `tg:@channel`).
-pub fn recipient(chat: &str) -> Option<Recipient> {
-    let id = chat.strip_prefix("tg:")?;
-    if id.starts_with('@') {
-        return Some(Recipient::ChannelUsername(id.to_string()));
+/// The recipient of a Telegram chat (`tg:-100123`, `tg:@channel`).
+pub fn recipient(chat: &ChatKey) -> Option<Recipient> {
+    match chat {
+        ChatKey::Telegram(id) => Some(Recipient::Id(ChatId(*id))),
+        ChatKey::TelegramChannel(name) => Some(Recipient::ChannelUsername(format!("@{name}"))),
+        _ => None,
     }
-    id.parse().ok().map(|n| Recipient::Id(ChatId(n)))
 }
 
 /// The chat key of a configured channel.
-pub fn channel_key(c: &ChannelId) -> String {
+pub fn channel_key(c: &ChannelId) -> ChatKey {
     match c {
-        ChannelId::Id(n) => format!("tg:{n}"),
-        ChannelId::Username(u) => format!("tg:@{}", u.trim_start_matches('@')),
+        ChannelId::Id(n) => ChatKey::Telegram(*n),
+        ChannelId::Username(u) => ChatKey::telegram_channel(u),
     }
 }
 
 impl Deliver for TgDeliver {
-    fn platform(&self) -> &'static str {
-        "tg"
+    fn platform(&self) -> Platform {
+        Platform::Telegram
     }
 
-    fn chat_interval(&self, chat: &str) -> Duration {
+    fn chat_interval(&self, chat: &ChatKey) -> Duration {
         match recipient(chat) {
             Some(Recipient::Id(id)) if id.0 > 0 => Duration::from_secs(1),
             // Groups, supergroups and channels: 20 a minute.
@@ -84,7 +85,7 @@ impl Deliver for TgDeliver {
         2
     }
 
-    fn parts(&self, _chat: &str, reply: &Reply) -> usize {
+    fn parts(&self, _chat: &ChatKey, reply: &Reply) -> usize {
         render_telegram_html(reply, TELEGRAM_LIMIT).len()
     }
 
@@ -111,7 +112,7 @@ impl Deliver for TgDeliver {
                 Err(e) => match classify(&e) {
                     Failure::Transient => Outcome::Transient(e.to_string()),
                     Failure::RetryAfter(d) => Outcome::RetryAfter(d),
-                    Failure::Migrated(id) => Outcome::Migrated(format!("tg:{}", id.0)),
+                    Failure::Migrated(id) => Outcome::Migrated(ChatKey::Telegram(id.0)),
                     Failure::Gone => Outcome::Gone(e.to_string()),
                     Failure::Permanent => Outcome::Rejected(e.to_string()),
                 },
@@ -173,15 +174,19 @@ mod tests {
     #[test]
     fn chat_keys_map_to_recipients() {
         assert_eq!(
-            recipient("tg:-100123"),
+            recipient(&ChatKey::Telegram(-100123)),
             Some(Recipient::Id(ChatId(-100123)))
         );
         assert_eq!(
-            recipient("tg:@news"),
+            recipient(&ChatKey::telegram_channel("news")),
             Some(Recipient::ChannelUsername("@news".into()))
         );
-        assert_eq!(recipient("mx:!a:b"), None);
-        assert_eq!(channel_key(&ChannelId::Username("news".into())), "tg:@news");
-        assert_eq!(channel_key(&ChannelId::Id(-1001)), "tg:-1001");
+        assert_eq!(recipient(&ChatKey::matrix("!a:b")), None);
+        assert_eq!(recipient(&ChatKey::TelegramInline), None);
+        // Stored under the keys they always were.
+        let key = |c| channel_key(&c).to_string();
+        assert_eq!(key(ChannelId::Username("@news".into())), "tg:@news");
+        assert_eq!(key(ChannelId::Username("news".into())), "tg:@news");
+        assert_eq!(key(ChannelId::Id(-1001)), "tg:-1001");
     }
 }

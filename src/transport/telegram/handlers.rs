@@ -21,7 +21,7 @@ use super::send::{keyboard, send_reply, with_retry};
 use crate::answer::Request;
 use crate::app::App;
 use crate::chart::ChartKind;
-use crate::facts::Lang;
+use crate::facts::{ChatKey, Lang};
 use crate::ops::record as ops;
 use crate::query::detect_lang;
 use crate::reply::{render_caption_html, render_telegram_html, Block, Reply, TELEGRAM_LIMIT};
@@ -210,8 +210,8 @@ pub async fn tell_skipped<B: TgRequester>(bot: &B, ctx: &Ctx, update: &Update, n
 }
 
 /// The chat key under which per-chat settings are stored.
-pub fn chat_key(chat: ChatId) -> String {
-    format!("tg:{}", chat.0)
+pub fn chat_key(chat: ChatId) -> ChatKey {
+    ChatKey::Telegram(chat.0)
 }
 
 fn user_lang(user: Option<&teloxide::types::User>) -> Option<Lang> {
@@ -436,7 +436,7 @@ fn chart_replies(app: &App, kinds: &[ChartKind], lang: Lang) -> Vec<(ChartKind, 
             let line = format!("/chart {}", k.name());
             let req = Request {
                 force_lang: Some(lang),
-                ..Request::new("tg:inline", &line)
+                ..Request::new(&ChatKey::TelegramInline, &line)
             };
             (*k, app.handle(&req))
         })
@@ -498,7 +498,7 @@ fn inline_results(app: &App, query: &str, lang: Lang, limit: usize) -> Vec<Inlin
             let req = Request {
                 force_lang: Some(lang),
                 read_only: true,
-                ..Request::new("tg:inline", &line)
+                ..Request::new(&ChatKey::TelegramInline, &line)
             };
             let html = render_telegram_html(&app.handle(&req), TELEGRAM_LIMIT)
                 .into_iter()
