@@ -17,7 +17,7 @@ use super::subscriptions::{parse_topics, Topics, ALL};
 use super::{Commit, Content, Entry, Hub, MAX_ANNOUNCEMENT_CHARS};
 use crate::facts::{Lang, Topic};
 use crate::query::NotifyCommand;
-use crate::reply::{Block, Button, Inline, Reply, ReplyKind};
+use crate::reply::{Block, Button, Inline, Msg, Reply, ReplyKind};
 
 /// Who asks, as the transport established it.
 #[derive(Clone, Copy, Debug)]
@@ -54,13 +54,9 @@ impl Draft {
     }
 }
 
-fn t(lang: Lang, en: &str, ru: &str) -> String {
-    if lang == Lang::En { en } else { ru }.to_string()
-}
-
 fn list(topics: &Topics, lang: Lang) -> String {
     match topics {
-        Topics::All => t(lang, "all topics", "все темы"),
+        Topics::All => Msg::AllTopics.text(lang),
         Topics::Only(_) => topics.names().join(", "),
     }
 }
@@ -74,24 +70,17 @@ fn topic_names() -> String {
         .join(", ")
 }
 
-fn info(lang: Lang, text: String) -> Reply {
-    Reply::new(ReplyKind::Info, lang).text(text)
+fn info(lang: Lang, m: Msg) -> Reply {
+    Reply::new(ReplyKind::Info, lang).say(m.render(lang))
 }
 
-fn error(lang: Lang, text: String) -> Reply {
-    Reply::new(ReplyKind::Error, lang).text(text)
+fn error(lang: Lang, m: Msg) -> Reply {
+    Reply::new(ReplyKind::Error, lang).say(m.render(lang))
 }
 
 fn store_failed(lang: Lang, e: impl std::fmt::Display) -> Reply {
     tracing::error!(error = %e, "notify: store failure in a command");
-    error(
-        lang,
-        t(
-            lang,
-            "Sorry, I could not save that. Please try again later.",
-            "Не удалось сохранить. Попробуйте позже.",
-        ),
-    )
+    error(lang, Msg::NotSaved)
 }
 
 impl Hub {
@@ -101,22 +90,8 @@ impl Hub {
             NotifyCommand::Subscribe(args) => self.subscribe(who, lang, args, true),
             NotifyCommand::Unsubscribe(args) => self.subscribe(who, lang, args, false),
             NotifyCommand::Subscriptions => match self.subs.get(who.chat) {
-                Ok(topics) if topics.is_empty() => info(
-                    lang,
-                    t(
-                        lang,
-                        "This chat has no subscriptions. Subscribe with /subscribe [topics].",
-                        "У этого чата нет подписок. Подписаться: /subscribe [темы].",
-                    ),
-                ),
-                Ok(topics) => info(
-                    lang,
-                    format!(
-                        "{} {}.",
-                        t(lang, "This chat is subscribed to:", "Этот чат подписан на:"),
-                        list(&topics, lang)
-                    ),
-                ),
+                Ok(topics) if topics.is_empty() => info(lang, Msg::NoSubscriptions),
+                Ok(topics) => info(lang, Msg::SubscribedTo(&list(&topics, lang))),
                 Err(e) => store_failed(lang, e),
             },
             NotifyCommand::Announce(args) => self.draft(who, lang, args),
@@ -127,27 +102,14 @@ impl Hub {
 
     fn subscribe(&self, who: Who, lang: Lang, args: &str, on: bool) -> Reply {
         if !(who.private || who.chat_admin) {
-            return error(
-                lang,
-                t(
-                    lang,
-                    "Only an administrator of this chat can change its subscriptions.",
-                    "Менять подписки этого чата может только его администратор.",
-                ),
-            );
+            return error(lang, Msg::SubscribeAdminOnly);
         }
         let topics = match parse_topics(args) {
             Ok(t) => t,
             Err(word) => {
                 return error(
                     lang,
-                    format!(
-                        "{} “{}”. {} {}.",
-                        t(lang, "Unknown topic", "Неизвестная тема"),
-                        crate::reply::echo(&word),
-                        t(lang, "Topics:", "Темы:"),
-                        topic_names()
-                    ),
+                    Msg::UnknownTopic(&crate::reply::echo(&word), &topic_names()),
                 )
             }
         };
@@ -158,39 +120,17 @@ impl Hub {
             self.subs.unsubscribe(who.chat, (!all).then_some(&topics))
         };
         match result {
-            Ok(now) if now.is_empty() => info(
-                lang,
-                t(
-                    lang,
-                    "This chat is no longer subscribed to anything.",
-                    "Этот чат больше ни на что не подписан.",
-                ),
-            ),
+            Ok(now) if now.is_empty() => info(lang, Msg::NoLongerSubscribed),
             Ok(now) => {
                 tracing::info!(chat = who.chat, topics = %list(&now, Lang::En), "notify: subscriptions changed");
-                info(
-                    lang,
-                    format!(
-                        "{} {}. {}",
-                        t(lang, "This chat is subscribed to:", "Этот чат подписан на:"),
-                        list(&now, lang),
-                        t(lang, "Stop with /unsubscribe.", "Отписаться: /unsubscribe.")
-                    ),
-                )
+                info(lang, Msg::SubscribedNow(&list(&now, lang)))
             }
             Err(e) => store_failed(lang, e),
         }
     }
 
     fn refuse_announce(lang: Lang) -> Reply {
-        error(
-            lang,
-            t(
-                lang,
-                "Only the bot's administrators can announce, in a private chat with the bot.",
-                "Объявления может делать только администратор бота, в личном чате с ботом.",
-            ),
-        )
+        error(lang, Msg::AnnounceAdminOnly)
     }
 
     fn draft(&self, who: Who, lang: Lang, args: &str) -> Reply {
@@ -208,25 +148,11 @@ impl Hub {
             _ => (None, args),
         };
         if text.is_empty() {
-            return error(
-                lang,
-                t(
-                    lang,
-                    "Usage: /announce [topic] TEXT",
-                    "Использование: /announce [тема] ТЕКСТ",
-                ),
-            );
+            return error(lang, Msg::AnnounceUsage);
         }
         let n = text.chars().count();
         if n > MAX_ANNOUNCEMENT_CHARS {
-            return error(
-                lang,
-                if lang == Lang::En {
-                    format!("This announcement is {n} characters long; at most {MAX_ANNOUNCEMENT_CHARS} are sent (three messages). Please shorten it.")
-                } else {
-                    format!("В объявлении {n} символов; отправляется не больше {MAX_ANNOUNCEMENT_CHARS} (три сообщения). Сократите его.")
-                },
-            );
+            return error(lang, Msg::AnnounceTooLong(n, MAX_ANNOUNCEMENT_CHARS));
         }
         let reach = match self.subs.subscribers_of(topic) {
             Ok(c) => c.len(),
@@ -242,32 +168,17 @@ impl Hub {
             Ok(id) => id,
             Err(e) => return store_failed(lang, e),
         };
-        let whom = match topic {
-            Some(tp) => format!(
-                "{} {}",
-                t(lang, "subscribers of", "подписчики темы"),
-                tp.name()
-            ),
-            None => t(lang, "all subscribed chats", "все подписанные чаты"),
-        };
         let mut r = Reply::new(ReplyKind::Info, lang)
-            .block(Block::Heading(vec![Inline::Text(t(
-                lang,
-                "Announcement preview",
-                "Предпросмотр объявления",
-            ))]))
+            .block(Block::Heading(Msg::AnnouncePreview.render(lang)))
             .block(Block::Quote(vec![Inline::Text(text.to_string())]))
-            .text(format!(
-                "{} {reach} ({whom}).",
-                t(lang, "Chats it will reach:", "Получат чатов:")
-            ));
+            .say(Msg::WillReach(reach, topic.map(Topic::name)).render(lang));
         r.buttons.push(vec![
             Button {
-                label: format!("{} ({reach})", t(lang, "Send", "Отправить")),
+                label: Msg::Send(reach).text(lang),
                 action: format!("/announce_send {id}"),
             },
             Button {
-                label: t(lang, "Cancel", "Отмена"),
+                label: Msg::Cancel.text(lang),
                 action: format!("/announce_cancel {id}"),
             },
         ]);
@@ -295,16 +206,7 @@ impl Hub {
         if !(who.bot_admin && who.private) {
             return Self::refuse_announce(lang);
         }
-        let gone = || {
-            error(
-                lang,
-                t(
-                    lang,
-                    "This announcement was already sent or cancelled.",
-                    "Это объявление уже отправлено или отменено.",
-                ),
-            )
-        };
+        let gone = || error(lang, Msg::AnnounceGone);
         let key = format!("d{}", id.trim());
         let draft: Draft = match self.drafts.get(key.as_bytes()) {
             Ok(Some(v)) => match serde_json::from_slice(&v) {
@@ -316,34 +218,17 @@ impl Hub {
         };
         if draft.by != who.chat {
             tracing::warn!(draft = %key, by = %draft.by, asked = who.chat, "notify: an admin pressed another admin's announcement draft");
-            return error(
-                lang,
-                t(
-                    lang,
-                    "This announcement was drafted by another admin: only they can send or cancel it.",
-                    "Это объявление подготовил другой администратор: отправить или отменить его может только он.",
-                ),
-            );
+            return error(lang, Msg::AnnounceOtherAdmin);
         }
         if draft.expired(unix_ms() / 1000) {
             if let Err(e) = self.outbox.take_draft(key.as_bytes()) {
                 return store_failed(lang, e);
             }
-            return error(
-                lang,
-                t(
-                    lang,
-                    "This announcement draft has expired (drafts are kept 24 hours). Write /announce again.",
-                    "Срок черновика истёк (черновики хранятся 24 часа). Напишите /announce заново.",
-                ),
-            );
+            return error(lang, Msg::AnnounceExpired);
         }
         if !send {
             return match self.outbox.take_draft(key.as_bytes()) {
-                Ok(true) => info(
-                    lang,
-                    t(lang, "Announcement cancelled.", "Объявление отменено."),
-                ),
+                Ok(true) => info(lang, Msg::AnnounceCancelled),
                 Ok(false) => gone(),
                 Err(e) => store_failed(lang, e),
             };
@@ -364,24 +249,8 @@ impl Hub {
         match self.notify_all(vec![entry], commit) {
             Ok(None) => gone(),
             Ok(Some(made)) => match made.first() {
-                Some(n) => info(
-                    lang,
-                    format!(
-                        "{} #{} — {} {}.",
-                        t(lang, "Announcement", "Объявление"),
-                        n.id,
-                        t(lang, "sending to chats:", "отправляется в чаты:"),
-                        n.targets
-                    ),
-                ),
-                None => info(
-                    lang,
-                    t(
-                        lang,
-                        "No chat is subscribed to that; nothing was sent.",
-                        "На это не подписан ни один чат; ничего не отправлено.",
-                    ),
-                ),
+                Some(n) => info(lang, Msg::AnnounceSending(n.id, n.targets)),
+                None => info(lang, Msg::AnnounceNoChat),
             },
             Err(e) => store_failed(lang, e),
         }

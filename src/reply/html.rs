@@ -150,9 +150,7 @@ fn bang_text(t: &str) -> String {
                 .chars()
                 .take_while(|ch| ch.is_ascii_alphanumeric() || *ch == '_')
                 .collect();
-            let known = crate::query::COMMANDS
-                .iter()
-                .any(|(name, _, _)| *name == word)
+            let known = super::COMMANDS.iter().any(|(name, _, _)| *name == word)
                 || word.starts_with("announce_");
             if known {
                 out.push('!');

@@ -14,10 +14,12 @@
 //! the caption with [`render_caption_html`].
 
 mod html;
+mod messages;
 mod plain;
 mod split;
 
 pub use html::{escape_html, render_caption_html, render_matrix, render_telegram_html};
+pub use messages::{Msg, COMMANDS};
 pub use plain::{render_caption_plain, render_plain};
 pub use split::{split_blocks, split_blocks_by, utf16_len, TELEGRAM_LIMIT};
 
@@ -193,5 +195,10 @@ impl Reply {
 
     pub fn text(self, t: impl Into<String>) -> Reply {
         self.block(Block::Paragraph(vec![Inline::Text(t.into())]))
+    }
+
+    /// A paragraph of one message (see [`Msg`]).
+    pub fn say(self, line: Vec<Inline>) -> Reply {
+        self.block(Block::Paragraph(line))
     }
 }
