@@ -197,7 +197,7 @@ impl Composer<'_> {
             .into_iter()
             .map(|k| {
                 vec![
-                    Inline::Code(format!("/chart {}", k.local_name(self.lang))),
+                    Inline::code_command("chart", k.local_name(self.lang)),
                     Inline::Text(format!(" — {}", k.blurb(self.lang))),
                 ]
             })
@@ -396,7 +396,7 @@ impl Composer<'_> {
             .iter()
             .map(|(name, _, _)| {
                 vec![
-                    Inline::Code(format!("/{name}")),
+                    Inline::code_command(name, ""),
                     Inline::Text(format!(" — {}", self.word(Msg::CommandHelp(name)))),
                 ]
             })

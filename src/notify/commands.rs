@@ -17,7 +17,7 @@ use super::subscriptions::{parse_topics, Topics, ALL};
 use super::{Commit, Content, Entry, Hub, MAX_ANNOUNCEMENT_CHARS};
 use crate::facts::{Lang, Topic};
 use crate::query::NotifyCommand;
-use crate::reply::{Block, Button, Inline, Msg, Reply, ReplyKind};
+use crate::reply::{commands_in, Block, Button, Msg, Reply, ReplyKind};
 
 /// Who asks, as the transport established it.
 #[derive(Clone, Copy, Debug)]
@@ -170,7 +170,7 @@ impl Hub {
         };
         let mut r = Reply::new(ReplyKind::Info, lang)
             .block(Block::Heading(Msg::AnnouncePreview.render(lang)))
-            .block(Block::Quote(vec![Inline::Text(text.to_string())]))
+            .block(Block::Quote(commands_in(text)))
             .say(Msg::WillReach(reach, topic.map(Topic::name)).render(lang));
         r.buttons.push(vec![
             Button {

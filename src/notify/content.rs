@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::catalog::Catalog;
 use crate::facts::{Change, Fact, Lang, Topic};
-use crate::reply::{Block, Inline, Msg, Reply, ReplyKind};
+use crate::reply::{commands_in, Block, Inline, Msg, Reply, ReplyKind};
 
 /// One countdown line of a digest.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -193,7 +193,8 @@ fn render_digest(
 
 fn render_announcement(mut r: Reply, text: &str, lang: Lang) -> Reply {
     r = r.block(Block::Heading(Msg::AnnouncementHeading.render(lang)));
-    r = r.text(text.to_string());
+    // The admin's prose: the commands it names, each platform writes.
+    r = r.say(commands_in(text));
     r
 }
 

@@ -271,27 +271,17 @@ fn t(s: impl Into<String>) -> Inline {
 
 /// A command mentioned in running text: `/name`.
 fn cmd(name: &str) -> Inline {
-    cmd_args(name, "")
+    Inline::command(name, "")
 }
 
 /// A command line mentioned in running text: `/name args`.
 fn cmd_args(name: &str, args: &str) -> Inline {
-    let line = if args.is_empty() {
-        format!("/{name}")
-    } else {
-        format!("/{name} {args}")
-    };
-    Inline::Text(line)
+    Inline::command(name, args)
 }
 
 /// A command line set as code, to copy: `/name args`.
 fn code_cmd(name: &str, args: &str) -> Inline {
-    let line = if args.is_empty() {
-        format!("/{name}")
-    } else {
-        format!("/{name} {args}")
-    };
-    Inline::Code(line)
+    Inline::code_command(name, args)
 }
 
 /// One sentence in each language, without commands.
@@ -467,8 +457,7 @@ impl Msg<'_> {
             (SendHelp, En) => vec![t("Send "), cmd("help"), t(" for the list.")],
             (SendHelp, Ru) => vec![t("Отправьте "), cmd("help"), t(", чтобы увидеть список.")],
             (Usage(command, example), _) => {
-                let help = Msg::CommandHelp(command).render(l);
-                let help = help.first().map_or("", |i| i.text());
+                let help = Msg::CommandHelp(command).text(l);
                 vec![
                     t(pick_str(l, "Usage: ", "Использование: ")),
                     code_cmd(command, ""),
@@ -761,11 +750,7 @@ impl Msg<'_> {
     /// button's label, an inline result's title, a Matrix notice); a
     /// command in it is written with `/`.
     pub fn text(&self, lang: Lang) -> String {
-        let parts = self.render(lang);
-        match parts.as_slice() {
-            [one] => one.text().to_string(),
-            _ => parts.iter().map(Inline::text).collect(),
-        }
+        self.render(lang).iter().map(Inline::text).collect()
     }
 
     /// The message in both languages, English first: where the bot cannot
@@ -774,20 +759,9 @@ impl Msg<'_> {
         format!("{} / {}", self.text(Lang::En), self.text(Lang::Ru))
     }
 
-    /// The message as one paragraph's worth of text, styled italic.
+    /// The message in italics, the commands it names too.
     pub fn italic(&self, lang: Lang) -> Vec<Inline> {
-        let mut out: Vec<Inline> = Vec::new();
-        for i in self.render(lang) {
-            let i = match i {
-                Inline::Text(s) => Inline::Italic(s),
-                other => other,
-            };
-            match (out.last_mut(), &i) {
-                (Some(Inline::Italic(a)), Inline::Italic(b)) => a.push_str(b),
-                _ => out.push(i),
-            }
-        }
-        out
+        self.render(lang).into_iter().map(Inline::italic).collect()
     }
 }
 
