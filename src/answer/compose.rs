@@ -164,6 +164,12 @@ impl Composer<'_> {
                 return r;
             }
         };
+        self.chart_reply(kind, d)
+    }
+
+    /// A drawn chart as the reply: the picture with its caption, the facts
+    /// it draws, and buttons to its topic as text and to the other charts.
+    fn chart_reply(&self, kind: ChartKind, d: chart::Description) -> Reply {
         let mut r = self.reply(ReplyKind::Answer);
         r.image = Some(ChartRef {
             caption: vec![

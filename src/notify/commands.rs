@@ -83,6 +83,40 @@ fn store_failed(lang: Lang, e: impl std::fmt::Display) -> Reply {
     error(lang, Msg::NotSaved)
 }
 
+/// `/announce`'s arguments: an optional first word naming one topic (or
+/// `all`) when text follows it, and the text.
+fn announce_args(args: &str) -> (Option<Topic>, &str) {
+    let args = args.trim();
+    let (first, rest) = args.split_once(char::is_whitespace).unwrap_or((args, ""));
+    let rest = rest.trim();
+    match parse_topics(first) {
+        Ok(Topics::Only(ts)) if !rest.is_empty() && ts.len() == 1 => (ts.first().copied(), rest),
+        // `/announce all TEXT`: every subscriber.
+        Ok(Topics::All) if !first.is_empty() && !rest.is_empty() => (None, rest),
+        _ => (None, args),
+    }
+}
+
+/// A stored draft as its author sees it: the text, whom it will reach, and
+/// the buttons that send or cancel draft `id`.
+fn preview(lang: Lang, draft: &Draft, reach: usize, id: u64) -> Reply {
+    let mut r = Reply::new(ReplyKind::Info, lang)
+        .block(Block::Heading(Msg::AnnouncePreview.render(lang)))
+        .block(Block::Quote(commands_in(&draft.text)))
+        .say(Msg::WillReach(reach, draft.topic.map(Topic::name)).render(lang));
+    r.buttons.push(vec![
+        Button {
+            label: Msg::Send(reach).text(lang),
+            action: format!("/announce_send {id}"),
+        },
+        Button {
+            label: Msg::Cancel.text(lang),
+            action: format!("/announce_cancel {id}"),
+        },
+    ]);
+    r
+}
+
 impl Hub {
     /// Answers one of the notification commands.
     pub fn command(&self, who: Who, lang: Lang, cmd: &NotifyCommand) -> Reply {
@@ -133,20 +167,13 @@ impl Hub {
         error(lang, Msg::AnnounceAdminOnly)
     }
 
+    /// `/announce [topic] TEXT`: checks it, stores the draft, and answers
+    /// with its preview and the buttons that send or cancel it.
     fn draft(&self, who: Who, lang: Lang, args: &str) -> Reply {
         if !(who.bot_admin && who.private) {
             return Self::refuse_announce(lang);
         }
-        let args = args.trim();
-        let (first, rest) = args.split_once(char::is_whitespace).unwrap_or((args, ""));
-        let (topic, text) = match parse_topics(first) {
-            Ok(Topics::Only(ts)) if !rest.trim().is_empty() && ts.len() == 1 => {
-                (ts.first().copied(), rest.trim())
-            }
-            // `/announce all TEXT`: every subscriber.
-            Ok(Topics::All) if !first.is_empty() && !rest.trim().is_empty() => (None, rest.trim()),
-            _ => (None, args),
-        };
+        let (topic, text) = announce_args(args);
         if text.is_empty() {
             return error(lang, Msg::AnnounceUsage);
         }
@@ -164,25 +191,10 @@ impl Hub {
             by: who.chat.to_string(),
             created: unix_ms() / 1000,
         };
-        let id = match self.save_draft(&draft) {
-            Ok(id) => id,
-            Err(e) => return store_failed(lang, e),
-        };
-        let mut r = Reply::new(ReplyKind::Info, lang)
-            .block(Block::Heading(Msg::AnnouncePreview.render(lang)))
-            .block(Block::Quote(commands_in(text)))
-            .say(Msg::WillReach(reach, topic.map(Topic::name)).render(lang));
-        r.buttons.push(vec![
-            Button {
-                label: Msg::Send(reach).text(lang),
-                action: format!("/announce_send {id}"),
-            },
-            Button {
-                label: Msg::Cancel.text(lang),
-                action: format!("/announce_cancel {id}"),
-            },
-        ]);
-        r
+        match self.save_draft(&draft) {
+            Ok(id) => preview(lang, &draft, reach, id),
+            Err(e) => store_failed(lang, e),
+        }
     }
 
     fn save_draft(&self, d: &Draft) -> Result<u64, crate::facts::StoreError> {
@@ -202,17 +214,16 @@ impl Hub {
         Ok(id)
     }
 
+    /// A draft's *Send* or *Cancel* button: only its author's, only
+    /// before it expires, only once.
     fn confirm(&self, who: Who, lang: Lang, id: &str, send: bool) -> Reply {
         if !(who.bot_admin && who.private) {
             return Self::refuse_announce(lang);
         }
         let gone = || error(lang, Msg::AnnounceGone);
         let key = format!("d{}", id.trim());
-        let draft: Draft = match self.drafts.get(key.as_bytes()) {
-            Ok(Some(v)) => match serde_json::from_slice(&v) {
-                Ok(d) => d,
-                Err(_) => return gone(),
-            },
+        let draft = match self.load_draft(&key) {
+            Ok(Some(d)) => d,
             Ok(None) => return gone(),
             Err(e) => return store_failed(lang, e),
         };
@@ -233,6 +244,21 @@ impl Hub {
                 Err(e) => store_failed(lang, e),
             };
         }
+        self.send_draft(lang, &key, draft)
+    }
+
+    /// The stored draft under `key`; `None` when it is gone (sent,
+    /// cancelled, expired and removed) or unreadable.
+    fn load_draft(&self, key: &str) -> Result<Option<Draft>, crate::facts::StoreError> {
+        Ok(self
+            .drafts
+            .get(key.as_bytes())?
+            .and_then(|v| serde_json::from_slice(&v).ok()))
+    }
+
+    /// Enqueues the draft's notification to its topic's subscribers and
+    /// takes the draft in the same transaction.
+    fn send_draft(&self, lang: Lang, key: &str, draft: Draft) -> Reply {
         let chats = match self.subs.subscribers_of(draft.topic) {
             Ok(c) => c,
             Err(e) => return store_failed(lang, e),
@@ -247,7 +273,7 @@ impl Hub {
             draft: Some(key.as_bytes()),
         };
         match self.notify_all(vec![entry], commit) {
-            Ok(None) => gone(),
+            Ok(None) => error(lang, Msg::AnnounceGone),
             Ok(Some(made)) => match made.first() {
                 Some(n) => info(lang, Msg::AnnounceSending(n.id, n.targets)),
                 None => info(lang, Msg::AnnounceNoChat),
@@ -345,6 +371,22 @@ mod tests {
         let ns = hub.outbox.notifications().unwrap();
         assert_eq!(ns.len(), 1);
         assert_eq!(hub.outbox.deliveries(ns[0].id).unwrap()[0].chat, "tg:-1");
+    }
+
+    #[test]
+    fn announce_takes_one_topic_word_only_when_text_follows() {
+        assert_eq!(
+            announce_args(" trade New figures "),
+            (Some(Topic::Trade), "New figures")
+        );
+        assert_eq!(announce_args("all New figures"), (None, "New figures"));
+        assert_eq!(announce_args("trade"), (None, "trade"));
+        assert_eq!(
+            announce_args("trade milestones x"),
+            (Some(Topic::Trade), "milestones x")
+        );
+        assert_eq!(announce_args("Hello all"), (None, "Hello all"));
+        assert_eq!(announce_args("  "), (None, ""));
     }
 
     fn draft_id(preview: &Reply) -> String {
