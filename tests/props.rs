@@ -181,7 +181,7 @@ proptest! {
 #[test]
 fn every_reply_to_every_command_renders_well_formed() {
     let e = engine();
-    let mut lines: Vec<String> = factbot::query::COMMANDS
+    let mut lines: Vec<String> = factbot::reply::COMMANDS
         .iter()
         .map(|(c, _, _)| format!("/{c}"))
         .collect();

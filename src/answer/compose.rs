@@ -10,8 +10,7 @@ use std::sync::Arc;
 use super::Catalog;
 use crate::chart::{self, ChartKind};
 use crate::facts::{Fact, Lang, Topic};
-use crate::query::COMMANDS;
-use crate::reply::{echo, Block, Button, ChartRef, Inline, Reply, ReplyKind};
+use crate::reply::{echo, Block, Button, ChartRef, Inline, Msg, Reply, ReplyKind, COMMANDS};
 
 /// Topics offered as navigation buttons, in order.
 const NAV: [Topic; 6] = [
@@ -33,13 +32,6 @@ pub(super) struct Composer<'a> {
     pub lang: Lang,
 }
 
-fn t(lang: Lang, en: &str, ru: &str) -> String {
-    match lang {
-        Lang::En => en.to_string(),
-        Lang::Ru => ru.to_string(),
-    }
-}
-
 fn shorten(s: &str, max: usize) -> String {
     if s.chars().count() <= max {
         s.to_string()
@@ -55,15 +47,21 @@ impl Composer<'_> {
         Reply::new(kind, self.lang)
     }
 
-    pub(super) fn tr(&self, en: &str, ru: &str) -> String {
-        t(self.lang, en, ru)
+    /// A message of the catalogue in the reply's language.
+    pub(super) fn say(&self, m: Msg) -> Vec<Inline> {
+        m.render(self.lang)
+    }
+
+    /// A message as one string (a button's label, a heading's text).
+    pub(super) fn word(&self, m: Msg) -> String {
+        m.text(self.lang)
     }
 
     /// A fact's statement with its paragraph mark; derived facts say so.
     pub(super) fn fact_line(&self, f: &Fact) -> Vec<Inline> {
         let mut line = vec![Inline::Text(f.text.get(self.lang).to_string())];
         if f.is_derived() {
-            line.push(Inline::Italic(self.tr(" (derived)", " (вывод)")));
+            line.extend(Msg::DerivedMark.italic(self.lang));
         }
         line.push(Inline::Text(format!(" [¶{}]", f.paragraph)));
         line
@@ -76,11 +74,11 @@ impl Composer<'_> {
         };
         vec![
             Block::Paragraph(vec![
-                Inline::Italic(self.tr("How it is derived: ", "Как получено: ")),
+                Inline::Italic(self.word(Msg::HowDerived)),
                 Inline::Text(d.arithmetic.get(self.lang).to_string()),
             ]),
             Block::Paragraph(vec![
-                Inline::Italic(self.tr("Caveat: ", "Оговорка: ")),
+                Inline::Italic(self.word(Msg::Caveat)),
                 Inline::Text(d.caveat.get(self.lang).to_string()),
             ]),
         ]
@@ -123,11 +121,7 @@ impl Composer<'_> {
     fn chart_button(&self, kind: ChartKind) -> Button {
         Button {
             label: shorten(
-                &format!(
-                    "📊 {}: {}",
-                    self.tr("Chart", "График"),
-                    kind.label(self.lang)
-                ),
+                &self.word(Msg::ChartButton(kind.label(self.lang))),
                 LABEL_MAX,
             ),
             action: format!("/chart {}", kind.local_name(self.lang)),
@@ -155,27 +149,27 @@ impl Composer<'_> {
         let Some(kind) = ChartKind::parse(name) else {
             // The unknown name is not echoed: the list says what exists.
             let mut r = self.chart_list(ReplyKind::Error);
-            r.blocks.insert(
-                0,
-                Block::Paragraph(vec![Inline::Text(self.tr(
-                    "I have no chart by that name.",
-                    "Такого графика у меня нет.",
-                ))]),
-            );
+            r.blocks
+                .insert(0, Block::Paragraph(self.say(Msg::NoSuchChart)));
             return r;
         };
         let d = match chart::describe(kind, self.lang, self.cat) {
             Ok(d) => d,
             Err(e) => {
                 tracing::warn!(chart = kind.name(), error = %e, "chart unavailable");
-                let mut r = self.reply(ReplyKind::NoAnswer).text(self.tr(
-                    "The dataset has no figures for this chart.",
-                    "В наборе данных нет цифр для этого графика.",
-                ));
+                let mut r = self
+                    .reply(ReplyKind::NoAnswer)
+                    .say(self.say(Msg::NoChartFigures));
                 r.buttons = self.nav_rows(None);
                 return r;
             }
         };
+        self.chart_reply(kind, d)
+    }
+
+    /// A drawn chart as the reply: the picture with its caption, the facts
+    /// it draws, and buttons to its topic as text and to the other charts.
+    fn chart_reply(&self, kind: ChartKind, d: chart::Description) -> Reply {
         let mut r = self.reply(ReplyKind::Answer);
         r.image = Some(ChartRef {
             caption: vec![
@@ -191,14 +185,7 @@ impl Composer<'_> {
         r.facts = d.facts;
         let topic = kind.topic();
         let mut row = vec![Button {
-            label: shorten(
-                &format!(
-                    "{} {}",
-                    self.tr("As text:", "Текстом:"),
-                    topic.title(self.lang)
-                ),
-                LABEL_MAX,
-            ),
+            label: shorten(&self.word(Msg::AsText(topic.title(self.lang))), LABEL_MAX),
             action: format!("/{}", topic.name()),
         }];
         row.extend(
@@ -216,16 +203,14 @@ impl Composer<'_> {
             .into_iter()
             .map(|k| {
                 vec![
-                    Inline::Code(format!("/chart {}", k.local_name(self.lang))),
+                    Inline::code_command("chart", k.local_name(self.lang)),
                     Inline::Text(format!(" — {}", k.blurb(self.lang))),
                 ]
             })
             .collect();
         let mut r = self
             .reply(kind)
-            .block(Block::Heading(vec![Inline::Text(
-                self.tr("Charts", "Графики"),
-            )]))
+            .block(Block::Heading(self.say(Msg::ChartsHeading)))
             .block(Block::List(items));
         r.buttons = vec![ChartKind::ALL
             .into_iter()
@@ -243,10 +228,7 @@ impl Composer<'_> {
         )]));
         if facts.is_empty() {
             r.kind = ReplyKind::NoAnswer;
-            return r.text(self.tr(
-                "No facts on this topic yet.",
-                "По этой теме фактов пока нет.",
-            ));
+            return r.say(self.say(Msg::NoTopicFacts));
         }
         let items: Vec<Vec<Inline>> = if topic == Topic::Milestones {
             facts
@@ -266,10 +248,8 @@ impl Composer<'_> {
         };
         r.blocks.push(Block::List(items));
         if more > 0 {
-            r.blocks.push(Block::Paragraph(vec![Inline::Italic(self.tr(
-                &format!("…and {more} more on this topic: narrow it down with /search."),
-                &format!("…и ещё {more} по этой теме: уточните через /search."),
-            ))]));
+            r.blocks
+                .push(Block::Paragraph(Msg::TopicMore(more).italic(self.lang)));
         }
         for f in facts.iter().filter(|f| f.is_derived()) {
             r.blocks.push(Block::Paragraph(vec![Inline::Bold(format!(
@@ -307,21 +287,13 @@ impl Composer<'_> {
         let query = &echo(query);
         if facts.is_empty() {
             let mut r = self.no_answer();
-            r.blocks.insert(
-                0,
-                Block::Paragraph(vec![
-                    Inline::Text(self.tr("Nothing found for ", "Ничего не найдено по запросу ")),
-                    Inline::Bold(query.to_string()),
-                    Inline::Text(".".into()),
-                ]),
-            );
+            r.blocks
+                .insert(0, Block::Paragraph(self.say(Msg::NothingFound(query))));
             return r;
         }
         let mut r = self.reply(ReplyKind::Answer);
-        r.blocks.push(Block::Heading(vec![
-            Inline::Text(self.tr("Search: ", "Поиск: ")),
-            Inline::Bold(query.to_string()),
-        ]));
+        r.blocks
+            .push(Block::Heading(self.say(Msg::SearchHeading(query))));
         r.blocks.push(Block::List(
             facts
                 .iter()
@@ -341,22 +313,13 @@ impl Composer<'_> {
         if id.is_empty() {
             return self.usage(cmd, "trade.2011");
         }
-        let mut r = self.reply(ReplyKind::Error).block(Block::Paragraph(vec![
-            Inline::Text(self.tr("There is no fact with id ", "Нет факта с идентификатором ")),
-            Inline::Code(echo(id)),
-            Inline::Text(".".into()),
-        ]));
+        let mut r = self
+            .reply(ReplyKind::Error)
+            .say(self.say(Msg::NoSuchFact(&echo(id))));
         if let Some(c) = closest {
-            r = r.block(Block::Paragraph(vec![
-                Inline::Text(self.tr("Did you mean ", "Возможно, вы имели в виду ")),
-                Inline::Code(format!("/{cmd} {c}")),
-                Inline::Text("?".into()),
-            ]));
+            r = r.say(self.say(Msg::DidYouMean(cmd, c)));
         }
-        r.text(self.tr(
-            "Ids are shown by /search; every answer has source buttons.",
-            "Идентификаторы показывает /search; у каждого ответа есть кнопки источников.",
-        ))
+        r.say(self.say(Msg::IdsHint))
     }
 
     /// `closest` is asked only when the id is unknown (it scans all ids).
@@ -394,12 +357,9 @@ impl Composer<'_> {
 
     pub(super) fn source_ref(&self, f: &Fact) -> Block {
         let place = if f.paragraph == 0 {
-            self.tr("the headline", "заголовок")
+            self.word(Msg::Headline)
         } else {
-            self.tr(
-                &format!("paragraph {}", f.paragraph),
-                &format!("абзац {}", f.paragraph),
-            )
+            self.word(Msg::Paragraph(f.paragraph))
         };
         Block::Paragraph(vec![
             Inline::Text(format!("— {}, ", place)),
@@ -418,14 +378,11 @@ impl Composer<'_> {
             .block(Block::Quote(vec![Inline::Text(f.source.clone())]))
             .block(self.source_ref(f));
         if f.is_derived() {
-            r = r.block(Block::Paragraph(vec![Inline::Italic(self.tr(
-                "This fact is derived from the sentence above, not stated in it: see /fact for the arithmetic.",
-                "Этот факт выведен из предложения выше, а не сказан в нём: расчёт — в /fact.",
-            ))]));
+            r = r.say(Msg::SourceDerived.italic(self.lang));
         }
         r.facts = vec![f.id.clone()];
         r.buttons = vec![vec![Button {
-            label: self.tr("Full fact", "Факт целиком"),
+            label: self.word(Msg::FullFact),
             action: format!("/fact {}", f.id),
         }]];
         r
@@ -434,14 +391,8 @@ impl Composer<'_> {
     pub fn no_answer(&self) -> Reply {
         let mut r = self
             .reply(ReplyKind::NoAnswer)
-            .text(self.tr(
-                "I have no fact on that.",
-                "У меня нет фактов об этом.",
-            ))
-            .text(self.tr(
-                "I know about the November 2012 visit of Belarus's Prime Minister to Kazakhstan: the meetings, trade and exports, investment, and the milestones of Eurasian integration. Try a topic below, /search or /help.",
-                "Я знаю о визите премьер-министра Беларуси в Казахстан в ноябре 2012 года: встречи, торговля и экспорт, инвестиции и этапы евразийской интеграции. Выберите тему ниже, /search или /help.",
-            ));
+            .say(self.say(Msg::NoFact))
+            .say(self.say(Msg::NoFactGuide));
         r.buttons = self.nav_rows(None);
         r
     }
@@ -449,21 +400,18 @@ impl Composer<'_> {
     pub fn help(&self) -> Reply {
         let items = COMMANDS
             .iter()
-            .map(|(name, en, ru)| {
+            .map(|(name, _, _)| {
                 vec![
-                    Inline::Code(format!("/{name}")),
-                    Inline::Text(format!(" — {}", t(self.lang, en, ru))),
+                    Inline::code_command(name, ""),
+                    Inline::Text(format!(" — {}", self.word(Msg::CommandHelp(name)))),
                 ]
             })
             .collect();
         let mut r = self
             .reply(ReplyKind::Info)
-            .block(Block::Heading(vec![Inline::Text(self.tr("Commands", "Команды"))]))
+            .block(Block::Heading(self.say(Msg::CommandsHeading)))
             .block(Block::List(items))
-            .text(self.tr(
-                "Or just ask, in English or Russian: “How much was trade in 2011?”, «Когда создан Таможенный союз?»",
-                "Или просто спросите, по-русски или по-английски: «Какой товарооборот в 2011 году?», “When was the Customs Union set up?”",
-            ));
+            .say(self.say(Msg::HelpAsk));
         r.buttons = self.nav_rows(None);
         r
     }
@@ -471,119 +419,64 @@ impl Composer<'_> {
     pub fn start(&self) -> Reply {
         let mut r = self
             .reply(ReplyKind::Info)
-            .block(Block::Heading(vec![Inline::Text(self.tr(
-                "Hello! I am factbot.",
-                "Здравствуйте! Я factbot.",
-            ))]))
-            .text(self.tr(
-                "I answer questions about the official visit of Belarus's Prime Minister to Kazakhstan on 9–10 November 2012, Belarus–Kazakhstan trade and investment, and the milestones of Eurasian integration. Every answer cites the sentence of the article it comes from.",
-                "Я отвечаю на вопросы об официальном визите премьер-министра Беларуси в Казахстан 9–10 ноября 2012 года, о торговле и инвестициях между Беларусью и Казахстаном и об этапах евразийской интеграции. Каждый ответ ссылается на предложение статьи, из которого он взят.",
-            ))
-            .text(self.tr(
-                "Ask in your own words, pick a topic below, or send /help for all commands.",
-                "Спросите своими словами, выберите тему ниже или отправьте /help.",
-            ));
+            .block(Block::Heading(self.say(Msg::HelloHeading)))
+            .say(self.say(Msg::Intro))
+            .say(self.say(Msg::StartHint));
         r.buttons = self.nav_rows(None);
         r
     }
 
     pub fn empty(&self) -> Reply {
-        self.reply(ReplyKind::Info).text(self.tr(
-            "Ask me a question about the visit, trade, investment or Eurasian integration — or send /help.",
-            "Задайте вопрос о визите, торговле, инвестициях или евразийской интеграции — или отправьте /help.",
-        ))
+        self.reply(ReplyKind::Info).say(self.say(Msg::Empty))
     }
 
     /// A notification command where the engine runs without the
     /// application's notification hub (benchmarks, the quality tests).
     pub fn no_notifications(&self) -> Reply {
-        self.reply(ReplyKind::Error).text(self.tr(
-            "Notifications are not available here.",
-            "Уведомления здесь недоступны.",
-        ))
+        self.reply(ReplyKind::Error)
+            .say(self.say(Msg::NoNotifications))
     }
 
     pub fn unknown(&self, name: &str) -> Reply {
         self.reply(ReplyKind::Error)
-            .block(Block::Paragraph(vec![
-                Inline::Text(self.tr("I don't know the command ", "Я не знаю команду ")),
-                Inline::Code(format!("/{}", echo(name))),
-                Inline::Text(".".into()),
-            ]))
-            .text(self.tr(
-                "Send /help for the list.",
-                "Отправьте /help, чтобы увидеть список.",
-            ))
+            .say(self.say(Msg::UnknownCommand(&echo(name))))
+            .say(self.say(Msg::SendHelp))
     }
 
     pub fn usage(&self, cmd: &str, example: &str) -> Reply {
-        let (_, en, ru) = COMMANDS
-            .iter()
-            .find(|(n, _, _)| *n == cmd)
-            .copied()
-            .unwrap_or((cmd, "", ""));
-        self.reply(ReplyKind::Error).block(Block::Paragraph(vec![
-            Inline::Text(self.tr("Usage: ", "Использование: ")),
-            Inline::Code(format!("/{cmd}")),
-            Inline::Text(format!(" {}. ", t(self.lang, en, ru))),
-            Inline::Text(self.tr("For example: ", "Например: ")),
-            Inline::Code(format!("/{cmd} {example}")),
-        ]))
+        self.reply(ReplyKind::Error)
+            .say(self.say(Msg::Usage(cmd, example)))
     }
 
     pub fn lang_status(&self, set: Option<Lang>) -> Reply {
         let msg = match set {
-            Some(l) => self.tr(
-                &format!("Answers in this chat are always in {}. /lang auto follows each question again.", l.code()),
-                &format!("В этом чате ответы всегда на языке {}. /lang auto — снова по языку вопроса.", l.code()),
-            ),
-            None => self.tr(
-                "Answers follow the language of each question. Fix one with /lang en or /lang ru.",
-                "Ответы — на языке вопроса. Закрепить язык: /lang ru или /lang en.",
-            ),
+            Some(l) => Msg::LangFixed(l.code()),
+            None => Msg::LangFollows,
         };
-        self.reply(ReplyKind::Info).text(msg)
+        self.reply(ReplyKind::Info).say(self.say(msg))
     }
 
     pub fn lang_set(&self, set: Option<Lang>) -> Reply {
         let msg = match set {
-            Some(_) => self.tr(
-                "Done: I will answer in English in this chat.",
-                "Готово: в этом чате я буду отвечать по-русски.",
-            ),
-            None => self.tr(
-                "Done: I will answer in the language of each question.",
-                "Готово: я буду отвечать на языке вопроса.",
-            ),
+            Some(_) => Msg::LangSetFixed,
+            None => Msg::LangSetAuto,
         };
-        self.reply(ReplyKind::Info).text(msg)
+        self.reply(ReplyKind::Info).say(self.say(msg))
     }
 
     /// `/lang xx` in a group from someone who does not administer it.
     pub fn lang_refused(&self) -> Reply {
-        self.reply(ReplyKind::Error).text(self.tr(
-            "Only an administrator of this chat can change its language. /lang alone shows the current setting.",
-            "Менять язык этого чата может только его администратор. /lang без параметров показывает текущую настройку.",
-        ))
+        self.reply(ReplyKind::Error).say(self.say(Msg::LangRefused))
     }
 
     /// Questions sent faster than the chat's replies can go out: the
     /// earlier ones were skipped.
     pub fn skipped(&self, n: usize) -> Reply {
-        self.reply(ReplyKind::Info).text(match self.lang {
-            Lang::En => format!(
-                "Too many questions at once: I skipped the {n} earlier ones and answer only the latest."
-            ),
-            Lang::Ru => format!(
-                "Слишком много вопросов сразу: я пропустил {n} предыдущих и отвечаю только на последние."
-            ),
-        })
+        self.reply(ReplyKind::Info).say(self.say(Msg::Skipped(n)))
     }
 
     pub fn store_failed(&self) -> Reply {
-        self.reply(ReplyKind::Error).text(self.tr(
-            "Sorry, I could not save that. Please try again later.",
-            "Не удалось сохранить настройку. Попробуйте позже.",
-        ))
+        self.reply(ReplyKind::Error)
+            .say(self.say(Msg::SettingNotSaved))
     }
 }

@@ -23,7 +23,7 @@ use crate::catalog::Catalog;
 use crate::chart::ChartKind;
 use crate::facts::{ChatKey, Fact, Topic};
 use crate::query;
-use crate::reply::{Block, Button, Inline, Reply, ReplyKind};
+use crate::reply::{Block, Button, Inline, Msg, Reply, ReplyKind};
 
 /// Words asking for an attribute of a person or a place that a news
 /// article often does not give. Exact words (English) and word beginnings
@@ -434,32 +434,14 @@ impl Composer<'_> {
     /// A short friendly answer to small talk, with the topic buttons.
     pub fn small_talk(&self, kind: SmallTalk) -> Reply {
         let line = match kind {
-            SmallTalk::Greeting => self.tr(
-                "Hello! Ask me about the November 2012 visit of Belarus's Prime Minister to Kazakhstan — trade, investment, the meetings, Eurasian integration — or pick a topic below.",
-                "Здравствуйте! Спросите меня о визите премьер-министра Беларуси в Казахстан в ноябре 2012 года — о торговле, инвестициях, встречах, евразийской интеграции — или выберите тему ниже.",
-            ),
-            SmallTalk::Thanks => self.tr(
-                "You're welcome! Ask me anything else, or pick a topic below.",
-                "Пожалуйста! Спрашивайте ещё или выберите тему ниже.",
-            ),
-            SmallTalk::WhoAreYou => self.tr(
-                "I am factbot: I answer questions from one news article — the official visit of Belarus's Prime Minister to Kazakhstan on 9–10 November 2012 — and cite the sentence each answer comes from.",
-                "Я factbot: я отвечаю на вопросы по одной новостной статье — об официальном визите премьер-министра Беларуси в Казахстан 9–10 ноября 2012 года — и привожу предложение, из которого взят каждый ответ.",
-            ),
-            SmallTalk::WhatCanYouDo => self.tr(
-                "Ask me in your own words, in English or Russian: who visited and whom he met, trade and export figures, joint plants and investment, the milestones of Eurasian integration. Follow-ups work too: “and in 2011?”, “why?”, “more”. /help lists the commands.",
-                "Спрашивайте своими словами, по-русски или по-английски: кто приезжал и с кем встречался, товарооборот и экспорт, совместные заводы и инвестиции, этапы евразийской интеграции. Можно уточнять: «а в 2011?», «почему?», «ещё». Команды — в /help.",
-            ),
-            SmallTalk::HowAreYou => self.tr(
-                "All well, thank you! What would you like to know about the visit?",
-                "Всё хорошо, спасибо! Что вы хотите узнать о визите?",
-            ),
-            SmallTalk::Goodbye => self.tr(
-                "Goodbye! Come back with more questions any time.",
-                "До свидания! Возвращайтесь с вопросами в любое время.",
-            ),
+            SmallTalk::Greeting => Msg::Greeting,
+            SmallTalk::Thanks => Msg::Thanks,
+            SmallTalk::WhoAreYou => Msg::WhoAreYou,
+            SmallTalk::WhatCanYouDo => Msg::WhatCanYouDo,
+            SmallTalk::HowAreYou => Msg::HowAreYou,
+            SmallTalk::Goodbye => Msg::Goodbye,
         };
-        let mut r = self.reply(ReplyKind::Info).text(line);
+        let mut r = self.reply(ReplyKind::Info).say(self.say(line));
         r.buttons = self.nav_rows(None);
         r
     }
@@ -483,7 +465,7 @@ impl Composer<'_> {
             .map(|ch| {
                 ch.iter()
                     .map(|f| Button {
-                        label: format!("{} ¶{}", self.tr("Full fact", "Факт целиком"), f.paragraph),
+                        label: self.word(Msg::FullFactAt(f.paragraph)),
                         action: format!("/fact {}", f.id),
                     })
                     .collect()
@@ -500,19 +482,12 @@ impl Composer<'_> {
         year: i32,
         elsewhere: &[Arc<Fact>],
     ) -> Reply {
-        let what = topic.map_or_else(
-            || self.tr("this", "этой теме"),
-            |t| t.title(self.lang).to_string(),
-        );
-        let mut r = self.reply(ReplyKind::NoAnswer).text(self.tr(
-            &format!("The article gives nothing on {what} for {year}."),
-            &format!("В статье нет сведений по теме «{what}» за {year} год."),
-        ));
+        let what = topic.map(|t| t.title(self.lang));
+        let mut r = self
+            .reply(ReplyKind::NoAnswer)
+            .say(self.say(Msg::NothingInPeriod(what, year)));
         if !elsewhere.is_empty() {
-            r = r.text(self.tr(
-                &format!("What it says about {year}:"),
-                &format!("Что в ней сказано о {year} годе:"),
-            ));
+            r = r.say(self.say(Msg::SaysAboutYear(year)));
             r.buttons = self.source_rows(elsewhere);
         }
         r.buttons.extend(self.nav_rows(topic));
@@ -521,10 +496,7 @@ impl Composer<'_> {
 
     /// "more" when every fact of the topic was shown.
     pub fn no_more(&self, topic: Option<Topic>) -> Reply {
-        let mut r = self.reply(ReplyKind::Info).text(self.tr(
-            "That is all the article says on this. Pick another topic below.",
-            "Это всё, что сказано в статье на эту тему. Выберите другую тему ниже.",
-        ));
+        let mut r = self.reply(ReplyKind::Info).say(self.say(Msg::NoMore));
         r.buttons = self.nav_rows(topic);
         r
     }
@@ -532,14 +504,12 @@ impl Composer<'_> {
     /// A question about an attribute the article does not give: says so,
     /// then what it does say about the subject (`about`, maybe empty).
     pub fn not_given(&self, about: &[Arc<Fact>]) -> Reply {
-        let mut r = self
-            .reply(ReplyKind::NoAnswer)
-            .text(self.tr("The article does not give that.", "В статье этого нет."));
+        let mut r = self.reply(ReplyKind::NoAnswer).say(self.say(Msg::NotGiven));
         if about.is_empty() {
             r.buttons = self.nav_rows(None);
             return r;
         }
-        r = r.text(self.tr("What it does say:", "Что в ней сказано:"));
+        r = r.say(self.say(Msg::WhatItSays));
         for f in about {
             let mut line = vec![
                 Inline::Bold(f.title.get(self.lang).to_string()),
@@ -556,29 +526,16 @@ impl Composer<'_> {
     /// A command that would change what is stored for the chat, asked
     /// as a one-shot question (`factbot ask "/lang ru"`): refused.
     pub fn one_shot(&self, command: &query::Command) -> Reply {
-        let hint = if matches!(command, query::Command::Lang(_)) {
-            self.tr(
-                " For the answer language use --lang en or --lang ru.",
-                " Язык ответа задаёт --lang ru или --lang en.",
-            )
-        } else {
-            String::new()
-        };
-        self.reply(ReplyKind::Error).text(self.tr(
-            &format!("A one-shot question changes no settings, so this command does nothing here.{hint}"),
-            &format!("Разовый вопрос не меняет настроек, поэтому эта команда здесь ничего не делает.{hint}"),
-        ))
+        let lang_hint = matches!(command, query::Command::Lang(_));
+        self.reply(ReplyKind::Error)
+            .say(self.say(Msg::OneShot(lang_hint)))
     }
 
     /// A deep link's answer: a one-line greeting above it.
     pub fn greet_then(&self, mut answer: Reply) -> Reply {
-        answer.blocks.insert(
-            0,
-            Block::Paragraph(vec![Inline::Text(self.tr(
-                "Hello! I am factbot: I answer questions about the November 2012 visit of Belarus's Prime Minister to Kazakhstan. Here is what you opened; ask me anything else, or send /help.",
-                "Здравствуйте! Я factbot: отвечаю на вопросы о визите премьер-министра Беларуси в Казахстан в ноябре 2012 года. Вот то, что вы открыли; спрашивайте ещё или отправьте /help.",
-            ))]),
-        );
+        answer
+            .blocks
+            .insert(0, Block::Paragraph(self.say(Msg::GreetThen)));
         answer
     }
 }

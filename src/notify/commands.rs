@@ -17,7 +17,7 @@ use super::subscriptions::{parse_topics, Topics, ALL};
 use super::{Commit, Content, Entry, Hub, MAX_ANNOUNCEMENT_CHARS};
 use crate::facts::{ChatKey, Lang, Topic};
 use crate::query::NotifyCommand;
-use crate::reply::{Block, Button, Inline, Reply, ReplyKind};
+use crate::reply::{commands_in, Block, Button, Msg, Reply, ReplyKind};
 
 /// Who asks, as the transport established it.
 #[derive(Clone, Copy, Debug)]
@@ -54,13 +54,9 @@ impl Draft {
     }
 }
 
-fn t(lang: Lang, en: &str, ru: &str) -> String {
-    if lang == Lang::En { en } else { ru }.to_string()
-}
-
 fn list(topics: &Topics, lang: Lang) -> String {
     match topics {
-        Topics::All => t(lang, "all topics", "все темы"),
+        Topics::All => Msg::AllTopics.text(lang),
         Topics::Only(_) => topics.names().join(", "),
     }
 }
@@ -74,24 +70,51 @@ fn topic_names() -> String {
         .join(", ")
 }
 
-fn info(lang: Lang, text: String) -> Reply {
-    Reply::new(ReplyKind::Info, lang).text(text)
+fn info(lang: Lang, m: Msg) -> Reply {
+    Reply::new(ReplyKind::Info, lang).say(m.render(lang))
 }
 
-fn error(lang: Lang, text: String) -> Reply {
-    Reply::new(ReplyKind::Error, lang).text(text)
+fn error(lang: Lang, m: Msg) -> Reply {
+    Reply::new(ReplyKind::Error, lang).say(m.render(lang))
 }
 
 fn store_failed(lang: Lang, e: impl std::fmt::Display) -> Reply {
     tracing::error!(error = %e, "notify: store failure in a command");
-    error(
-        lang,
-        t(
-            lang,
-            "Sorry, I could not save that. Please try again later.",
-            "Не удалось сохранить. Попробуйте позже.",
-        ),
-    )
+    error(lang, Msg::NotSaved)
+}
+
+/// `/announce`'s arguments: an optional first word naming one topic (or
+/// `all`) when text follows it, and the text.
+fn announce_args(args: &str) -> (Option<Topic>, &str) {
+    let args = args.trim();
+    let (first, rest) = args.split_once(char::is_whitespace).unwrap_or((args, ""));
+    let rest = rest.trim();
+    match parse_topics(first) {
+        Ok(Topics::Only(ts)) if !rest.is_empty() && ts.len() == 1 => (ts.first().copied(), rest),
+        // `/announce all TEXT`: every subscriber.
+        Ok(Topics::All) if !first.is_empty() && !rest.is_empty() => (None, rest),
+        _ => (None, args),
+    }
+}
+
+/// A stored draft as its author sees it: the text, whom it will reach, and
+/// the buttons that send or cancel draft `id`.
+fn preview(lang: Lang, draft: &Draft, reach: usize, id: u64) -> Reply {
+    let mut r = Reply::new(ReplyKind::Info, lang)
+        .block(Block::Heading(Msg::AnnouncePreview.render(lang)))
+        .block(Block::Quote(commands_in(&draft.text)))
+        .say(Msg::WillReach(reach, draft.topic.map(Topic::name)).render(lang));
+    r.buttons.push(vec![
+        Button {
+            label: Msg::Send(reach).text(lang),
+            action: format!("/announce_send {id}"),
+        },
+        Button {
+            label: Msg::Cancel.text(lang),
+            action: format!("/announce_cancel {id}"),
+        },
+    ]);
+    r
 }
 
 impl Hub {
@@ -101,22 +124,8 @@ impl Hub {
             NotifyCommand::Subscribe(args) => self.subscribe(who, lang, args, true),
             NotifyCommand::Unsubscribe(args) => self.subscribe(who, lang, args, false),
             NotifyCommand::Subscriptions => match self.subs.get(who.chat) {
-                Ok(topics) if topics.is_empty() => info(
-                    lang,
-                    t(
-                        lang,
-                        "This chat has no subscriptions. Subscribe with /subscribe [topics].",
-                        "У этого чата нет подписок. Подписаться: /subscribe [темы].",
-                    ),
-                ),
-                Ok(topics) => info(
-                    lang,
-                    format!(
-                        "{} {}.",
-                        t(lang, "This chat is subscribed to:", "Этот чат подписан на:"),
-                        list(&topics, lang)
-                    ),
-                ),
+                Ok(topics) if topics.is_empty() => info(lang, Msg::NoSubscriptions),
+                Ok(topics) => info(lang, Msg::SubscribedTo(&list(&topics, lang))),
                 Err(e) => store_failed(lang, e),
             },
             NotifyCommand::Announce(args) => self.draft(who, lang, args),
@@ -127,27 +136,14 @@ impl Hub {
 
     fn subscribe(&self, who: Who, lang: Lang, args: &str, on: bool) -> Reply {
         if !(who.private || who.chat_admin) {
-            return error(
-                lang,
-                t(
-                    lang,
-                    "Only an administrator of this chat can change its subscriptions.",
-                    "Менять подписки этого чата может только его администратор.",
-                ),
-            );
+            return error(lang, Msg::SubscribeAdminOnly);
         }
         let topics = match parse_topics(args) {
             Ok(t) => t,
             Err(word) => {
                 return error(
                     lang,
-                    format!(
-                        "{} “{}”. {} {}.",
-                        t(lang, "Unknown topic", "Неизвестная тема"),
-                        crate::reply::echo(&word),
-                        t(lang, "Topics:", "Темы:"),
-                        topic_names()
-                    ),
+                    Msg::UnknownTopic(&crate::reply::echo(&word), &topic_names()),
                 )
             }
         };
@@ -158,75 +154,32 @@ impl Hub {
             self.subs.unsubscribe(who.chat, (!all).then_some(&topics))
         };
         match result {
-            Ok(now) if now.is_empty() => info(
-                lang,
-                t(
-                    lang,
-                    "This chat is no longer subscribed to anything.",
-                    "Этот чат больше ни на что не подписан.",
-                ),
-            ),
+            Ok(now) if now.is_empty() => info(lang, Msg::NoLongerSubscribed),
             Ok(now) => {
                 tracing::info!(chat = %who.chat, topics = %list(&now, Lang::En), "notify: subscriptions changed");
-                info(
-                    lang,
-                    format!(
-                        "{} {}. {}",
-                        t(lang, "This chat is subscribed to:", "Этот чат подписан на:"),
-                        list(&now, lang),
-                        t(lang, "Stop with /unsubscribe.", "Отписаться: /unsubscribe.")
-                    ),
-                )
+                info(lang, Msg::SubscribedNow(&list(&now, lang)))
             }
             Err(e) => store_failed(lang, e),
         }
     }
 
     fn refuse_announce(lang: Lang) -> Reply {
-        error(
-            lang,
-            t(
-                lang,
-                "Only the bot's administrators can announce, in a private chat with the bot.",
-                "Объявления может делать только администратор бота, в личном чате с ботом.",
-            ),
-        )
+        error(lang, Msg::AnnounceAdminOnly)
     }
 
+    /// `/announce [topic] TEXT`: checks it, stores the draft, and answers
+    /// with its preview and the buttons that send or cancel it.
     fn draft(&self, who: Who, lang: Lang, args: &str) -> Reply {
         if !(who.bot_admin && who.private) {
             return Self::refuse_announce(lang);
         }
-        let args = args.trim();
-        let (first, rest) = args.split_once(char::is_whitespace).unwrap_or((args, ""));
-        let (topic, text) = match parse_topics(first) {
-            Ok(Topics::Only(ts)) if !rest.trim().is_empty() && ts.len() == 1 => {
-                (ts.first().copied(), rest.trim())
-            }
-            // `/announce all TEXT`: every subscriber.
-            Ok(Topics::All) if !first.is_empty() && !rest.trim().is_empty() => (None, rest.trim()),
-            _ => (None, args),
-        };
+        let (topic, text) = announce_args(args);
         if text.is_empty() {
-            return error(
-                lang,
-                t(
-                    lang,
-                    "Usage: /announce [topic] TEXT",
-                    "Использование: /announce [тема] ТЕКСТ",
-                ),
-            );
+            return error(lang, Msg::AnnounceUsage);
         }
         let n = text.chars().count();
         if n > MAX_ANNOUNCEMENT_CHARS {
-            return error(
-                lang,
-                if lang == Lang::En {
-                    format!("This announcement is {n} characters long; at most {MAX_ANNOUNCEMENT_CHARS} are sent (three messages). Please shorten it.")
-                } else {
-                    format!("В объявлении {n} символов; отправляется не больше {MAX_ANNOUNCEMENT_CHARS} (три сообщения). Сократите его.")
-                },
-            );
+            return error(lang, Msg::AnnounceTooLong(n, MAX_ANNOUNCEMENT_CHARS));
         }
         let reach = match self.subs.subscribers_of(topic) {
             Ok(c) => c.len(),
@@ -238,40 +191,10 @@ impl Hub {
             by: who.chat.clone(),
             created: unix_ms() / 1000,
         };
-        let id = match self.save_draft(&draft) {
-            Ok(id) => id,
-            Err(e) => return store_failed(lang, e),
-        };
-        let whom = match topic {
-            Some(tp) => format!(
-                "{} {}",
-                t(lang, "subscribers of", "подписчики темы"),
-                tp.name()
-            ),
-            None => t(lang, "all subscribed chats", "все подписанные чаты"),
-        };
-        let mut r = Reply::new(ReplyKind::Info, lang)
-            .block(Block::Heading(vec![Inline::Text(t(
-                lang,
-                "Announcement preview",
-                "Предпросмотр объявления",
-            ))]))
-            .block(Block::Quote(vec![Inline::Text(text.to_string())]))
-            .text(format!(
-                "{} {reach} ({whom}).",
-                t(lang, "Chats it will reach:", "Получат чатов:")
-            ));
-        r.buttons.push(vec![
-            Button {
-                label: format!("{} ({reach})", t(lang, "Send", "Отправить")),
-                action: format!("/announce_send {id}"),
-            },
-            Button {
-                label: t(lang, "Cancel", "Отмена"),
-                action: format!("/announce_cancel {id}"),
-            },
-        ]);
-        r
+        match self.save_draft(&draft) {
+            Ok(id) => preview(lang, &draft, reach, id),
+            Err(e) => store_failed(lang, e),
+        }
     }
 
     fn save_draft(&self, d: &Draft) -> Result<u64, crate::facts::StoreError> {
@@ -291,63 +214,51 @@ impl Hub {
         Ok(id)
     }
 
+    /// A draft's *Send* or *Cancel* button: only its author's, only
+    /// before it expires, only once.
     fn confirm(&self, who: Who, lang: Lang, id: &str, send: bool) -> Reply {
         if !(who.bot_admin && who.private) {
             return Self::refuse_announce(lang);
         }
-        let gone = || {
-            error(
-                lang,
-                t(
-                    lang,
-                    "This announcement was already sent or cancelled.",
-                    "Это объявление уже отправлено или отменено.",
-                ),
-            )
-        };
+        let gone = || error(lang, Msg::AnnounceGone);
         let key = format!("d{}", id.trim());
-        let draft: Draft = match self.drafts.get(key.as_bytes()) {
-            Ok(Some(v)) => match serde_json::from_slice(&v) {
-                Ok(d) => d,
-                Err(_) => return gone(),
-            },
+        let draft = match self.load_draft(&key) {
+            Ok(Some(d)) => d,
             Ok(None) => return gone(),
             Err(e) => return store_failed(lang, e),
         };
         if draft.by != *who.chat {
             tracing::warn!(draft = %key, by = %draft.by, asked = %who.chat, "notify: an admin pressed another admin's announcement draft");
-            return error(
-                lang,
-                t(
-                    lang,
-                    "This announcement was drafted by another admin: only they can send or cancel it.",
-                    "Это объявление подготовил другой администратор: отправить или отменить его может только он.",
-                ),
-            );
+            return error(lang, Msg::AnnounceOtherAdmin);
         }
         if draft.expired(unix_ms() / 1000) {
             if let Err(e) = self.outbox.take_draft(key.as_bytes()) {
                 return store_failed(lang, e);
             }
-            return error(
-                lang,
-                t(
-                    lang,
-                    "This announcement draft has expired (drafts are kept 24 hours). Write /announce again.",
-                    "Срок черновика истёк (черновики хранятся 24 часа). Напишите /announce заново.",
-                ),
-            );
+            return error(lang, Msg::AnnounceExpired);
         }
         if !send {
             return match self.outbox.take_draft(key.as_bytes()) {
-                Ok(true) => info(
-                    lang,
-                    t(lang, "Announcement cancelled.", "Объявление отменено."),
-                ),
+                Ok(true) => info(lang, Msg::AnnounceCancelled),
                 Ok(false) => gone(),
                 Err(e) => store_failed(lang, e),
             };
         }
+        self.send_draft(lang, &key, draft)
+    }
+
+    /// The stored draft under `key`; `None` when it is gone (sent,
+    /// cancelled, expired and removed) or unreadable.
+    fn load_draft(&self, key: &str) -> Result<Option<Draft>, crate::facts::StoreError> {
+        Ok(self
+            .drafts
+            .get(key.as_bytes())?
+            .and_then(|v| serde_json::from_slice(&v).ok()))
+    }
+
+    /// Enqueues the draft's notification to its topic's subscribers and
+    /// takes the draft in the same transaction.
+    fn send_draft(&self, lang: Lang, key: &str, draft: Draft) -> Reply {
         let chats = match self.subs.subscribers_of(draft.topic) {
             Ok(c) => c,
             Err(e) => return store_failed(lang, e),
@@ -362,26 +273,10 @@ impl Hub {
             draft: Some(key.as_bytes()),
         };
         match self.notify_all(vec![entry], commit) {
-            Ok(None) => gone(),
+            Ok(None) => error(lang, Msg::AnnounceGone),
             Ok(Some(made)) => match made.first() {
-                Some(n) => info(
-                    lang,
-                    format!(
-                        "{} #{} — {} {}.",
-                        t(lang, "Announcement", "Объявление"),
-                        n.id,
-                        t(lang, "sending to chats:", "отправляется в чаты:"),
-                        n.targets
-                    ),
-                ),
-                None => info(
-                    lang,
-                    t(
-                        lang,
-                        "No chat is subscribed to that; nothing was sent.",
-                        "На это не подписан ни один чат; ничего не отправлено.",
-                    ),
-                ),
+                Some(n) => info(lang, Msg::AnnounceSending(n.id, n.targets)),
+                None => info(lang, Msg::AnnounceNoChat),
             },
             Err(e) => store_failed(lang, e),
         }
@@ -479,6 +374,22 @@ mod tests {
             hub.outbox.deliveries(ns[0].id).unwrap()[0].chat,
             ChatKey::Telegram(-1)
         );
+    }
+
+    #[test]
+    fn announce_takes_one_topic_word_only_when_text_follows() {
+        assert_eq!(
+            announce_args(" trade New figures "),
+            (Some(Topic::Trade), "New figures")
+        );
+        assert_eq!(announce_args("all New figures"), (None, "New figures"));
+        assert_eq!(announce_args("trade"), (None, "trade"));
+        assert_eq!(
+            announce_args("trade milestones x"),
+            (Some(Topic::Trade), "milestones x")
+        );
+        assert_eq!(announce_args("Hello all"), (None, "Hello all"));
+        assert_eq!(announce_args("  "), (None, ""));
     }
 
     fn draft_id(preview: &Reply) -> String {

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::catalog::Catalog;
 use crate::facts::{Change, Fact, Lang, Topic};
-use crate::reply::{Block, Inline, Reply, ReplyKind};
+use crate::reply::{commands_in, Block, Inline, Msg, Reply, ReplyKind};
 
 /// One countdown line of a digest.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -114,24 +114,13 @@ impl Content {
 
 /// "New fact / Updated / Removed: title", what changed, and the source.
 fn render_change(mut r: Reply, c: &Change, lang: Lang) -> Reply {
-    let en = lang == Lang::En;
     let (head, fact) = match (&c.old, &c.new) {
-        (_, Some(new)) if c.old.is_none() => (
-            if en {
-                "New fact"
-            } else {
-                "Новый факт"
-            },
-            new,
-        ),
-        (_, Some(new)) => (if en { "Updated" } else { "Обновлено" }, new),
-        (Some(old), None) => (if en { "Removed" } else { "Удалено" }, old),
+        (_, Some(new)) if c.old.is_none() => (Msg::FactAdded(new.title.get(lang)), new),
+        (_, Some(new)) => (Msg::FactUpdated(new.title.get(lang)), new),
+        (Some(old), None) => (Msg::FactRemoved(old.title.get(lang)), old),
         (None, None) => return r.text(c.fact_id.clone()),
     };
-    r = r.block(Block::Heading(vec![Inline::Text(format!(
-        "{head}: {}",
-        fact.title.get(lang)
-    ))]));
+    r = r.block(Block::Heading(head.render(lang)));
     if let (Some(old), Some(new)) = (&c.old, &c.new) {
         let was = value_line(old, lang);
         let now = value_line(new, lang);
@@ -144,20 +133,18 @@ fn render_change(mut r: Reply, c: &Change, lang: Lang) -> Reply {
         }
         if old.text.get(lang) != new.text.get(lang) {
             r = r.block(Block::Paragraph(vec![
-                Inline::Italic(if en { "Was: " } else { "Было: " }.into()),
+                Inline::Italic(Msg::Was.text(lang)),
                 Inline::Text(old.text.get(lang).to_string()),
             ]));
         }
         r = r.block(Block::Paragraph(vec![
-            Inline::Italic(if en { "Now: " } else { "Стало: " }.into()),
+            Inline::Italic(Msg::Now.text(lang)),
             Inline::Text(new.text.get(lang).to_string()),
         ]));
     } else {
         r = r.text(fact.text.get(lang).to_string());
     }
-    r = r.block(Block::Paragraph(vec![Inline::Italic(
-        if en { "Source:" } else { "Источник:" }.into(),
-    )]));
+    r = r.block(Block::Paragraph(Msg::SourceLabel.italic(lang)));
     r = r.block(Block::Quote(vec![Inline::Text(fact.source.clone())]));
     r.facts.push(fact.id.clone());
     r
@@ -172,78 +159,60 @@ fn render_digest(
     lang: Lang,
     cat: &Catalog,
 ) -> Reply {
-    let en = lang == Lang::En;
     let day = date
         .parse::<crate::facts::PartialDate>()
         .map(|d| d.display(lang))
         .unwrap_or_else(|_| date.to_string());
-    r = r.block(Block::Heading(vec![Inline::Text(if en {
-        format!("Daily digest, {day}")
-    } else {
-        format!("Дайджест дня, {day}")
-    })]));
+    r = r.block(Block::Heading(Msg::DigestHeading(&day).render(lang)));
     let mut items = Vec::new();
     for a in anniversaries {
         let Some(f) = cat.get(&a.fact_id) else {
             continue;
         };
-        let lead = if en {
-            format!("On this day in {}: ", a.year)
-        } else {
-            format!("В этот день в {} году: ", a.year)
-        };
         items.push(vec![
-            Inline::Bold(lead),
+            Inline::Bold(Msg::OnThisDay(a.year).text(lang)),
             Inline::Text(f.text.get(lang).to_string()),
         ]);
         r.facts.push(f.id.clone());
     }
     for c in countdowns {
-        let what = if en { &c.en } else { &c.ru };
+        let what = match lang {
+            Lang::En => &c.en,
+            Lang::Ru => &c.ru,
+        };
         let d = c
             .date
             .parse::<crate::facts::PartialDate>()
             .map(|d| d.display(lang))
             .unwrap_or_else(|_| c.date.clone());
-        items.push(vec![Inline::Text(if en {
-            format!("{} days until {what} ({d})", c.days)
-        } else {
-            format!("{} дн. до: {what} ({d})", c.days)
-        })]);
+        items.push(Msg::DaysUntil(c.days, what, &d).render(lang));
     }
     r = r.block(Block::List(items));
     r
 }
 
 fn render_announcement(mut r: Reply, text: &str, lang: Lang) -> Reply {
-    let en = lang == Lang::En;
-    r = r.block(Block::Heading(vec![Inline::Text(
-        if en {
-            "Announcement"
-        } else {
-            "Объявление"
-        }
-        .into(),
-    )]));
-    r = r.text(text.to_string());
+    r = r.block(Block::Heading(Msg::AnnouncementHeading.render(lang)));
+    // The admin's prose: the commands it names, each platform writes.
+    r = r.say(commands_in(text));
     r
 }
 
 /// "Facts removed: N", the first [`REMOVED_LISTED`] by title and id, the
 /// rest counted.
 fn render_removed(mut r: Reply, facts: &[RemovedFact], lang: Lang) -> Reply {
-    let en = lang == Lang::En;
-    r = r.block(Block::Heading(vec![Inline::Text(if en {
-        format!("Facts removed from the dataset: {}", facts.len())
-    } else {
-        format!("Факты, удалённые из набора данных: {}", facts.len())
-    })]));
+    r = r.block(Block::Heading(
+        Msg::RemovedHeading(facts.len()).render(lang),
+    ));
     let mut items: Vec<Vec<Inline>> = facts
         .iter()
         .take(REMOVED_LISTED)
         .map(|f| {
             vec![
-                Inline::Text(if en { &f.title_en } else { &f.title_ru }.clone()),
+                Inline::Text(match lang {
+                    Lang::En => f.title_en.clone(),
+                    Lang::Ru => f.title_ru.clone(),
+                }),
                 Inline::Text(" ".into()),
                 Inline::Code(f.id.clone()),
             ]
@@ -251,11 +220,7 @@ fn render_removed(mut r: Reply, facts: &[RemovedFact], lang: Lang) -> Reply {
         .collect();
     let more = facts.len().saturating_sub(REMOVED_LISTED);
     if more > 0 {
-        items.push(vec![Inline::Italic(if en {
-            format!("…and {more} more")
-        } else {
-            format!("…и ещё {more}")
-        })]);
+        items.push(Msg::AndMore(more).italic(lang));
     }
     r = r.block(Block::List(items));
     r

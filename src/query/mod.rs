@@ -8,7 +8,7 @@ mod lang;
 mod text;
 
 pub(crate) use command::russian_topic;
-pub use command::{parse, Command, Input, NotifyCommand, COMMANDS};
+pub use command::{parse, Command, Input, NotifyCommand};
 pub use compact::{CodecError, Decoder, Encoder, StrTable};
 pub use index::{Hit, Index, IndexStats, SearchResult};
 pub use lang::detect as detect_lang;

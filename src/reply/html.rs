@@ -3,7 +3,13 @@
 //! Every string from the dataset or a user passes through [`escape_html`];
 //! nothing else in the crate writes markup.
 
-use super::{plain, split, Block, ChartRef, Inline, Reply};
+use super::{plain, split, with_prefix, Block, ChartRef, Inline, Reply};
+
+/// Commands as Telegram users type them.
+pub const TELEGRAM_PREFIX: char = '/';
+/// Commands as Matrix users type them: Element and other clients take a
+/// line starting with `/` as their own command.
+pub const MATRIX_PREFIX: char = '!';
 
 /// Escapes text for HTML bodies and attribute values.
 pub fn escape_html(s: &str) -> String {
@@ -29,6 +35,9 @@ fn inline(i: &Inline) -> String {
         Inline::Link { text, url } => {
             format!("<a href=\"{}\">{}</a>", escape_html(url), escape_html(text))
         }
+        // The renderers write commands before they get here; one left
+        // over is written as Telegram would.
+        Inline::Command { .. } => inline(&i.lowered(TELEGRAM_PREFIX)),
     }
 }
 
@@ -72,7 +81,7 @@ fn matrix_block(b: &Block) -> String {
 /// the last one.
 pub fn render_telegram_html(reply: &Reply, limit: usize) -> Vec<String> {
     split::split_blocks_by(
-        &reply.text_blocks(),
+        &with_prefix(&reply.text_blocks(), TELEGRAM_PREFIX),
         limit,
         "\n\n",
         telegram_block,
@@ -90,24 +99,19 @@ pub fn render_caption_html(image: &ChartRef) -> String {
 /// Matrix messages as (`body`, `formatted_body`) pairs. Buttons, which
 /// Matrix lacks, become a line of commands to type.
 pub fn render_matrix(reply: &Reply, limit: usize) -> Vec<(String, String)> {
-    // Commands are typed with `!` in Matrix (Element keeps `/` for itself).
-    let mut blocks: Vec<Block> = reply.text_blocks().iter().map(bang_commands).collect();
+    let mut blocks: Vec<Block> = reply.text_blocks().into_owned();
     let actions: Vec<Inline> = reply
         .buttons
         .iter()
         .flatten()
-        .flat_map(|b| {
-            [
-                Inline::Code(b.action.replacen('/', "!", 1)),
-                Inline::Text(" ".into()),
-            ]
-        })
+        .flat_map(|b| [Inline::code_action(&b.action), Inline::Text(" ".into())])
         .collect();
     if !actions.is_empty() {
         let mut line = vec![Inline::Text("→ ".into())];
         line.extend(actions);
         blocks.push(Block::Paragraph(line));
     }
+    let blocks = with_prefix(&blocks, MATRIX_PREFIX);
     let html = split::split_blocks(&blocks, limit, "", matrix_block);
     let plain = split::split_blocks(&blocks, limit, "\n\n", plain::block);
     // Both splits pack the same blocks; pair them up chunk by chunk, falling
@@ -117,53 +121,6 @@ pub fn render_matrix(reply: &Reply, limit: usize) -> Vec<(String, String)> {
     } else {
         html.into_iter().map(|h| (strip_tags(&h), h)).collect()
     }
-}
-
-/// `/trade` becomes `!trade`: in code spans always, in plain text when the
-/// word after `/` is one of the bot's commands and the `/` starts a word
-/// (so `a/b` and URLs stay as they are).
-fn bang_commands(b: &Block) -> Block {
-    let fix = |i: &Inline| match i {
-        Inline::Code(c)
-            if c.starts_with('/') && c[1..].starts_with(|ch: char| ch.is_alphabetic()) =>
-        {
-            Inline::Code(c.replacen('/', "!", 1))
-        }
-        Inline::Text(t) if t.contains('/') => Inline::Text(bang_text(t)),
-        other => other.clone(),
-    };
-    let line = |v: &Vec<Inline>| v.iter().map(fix).collect::<Vec<_>>();
-    match b {
-        Block::Heading(v) => Block::Heading(line(v)),
-        Block::Paragraph(v) => Block::Paragraph(line(v)),
-        Block::List(items) => Block::List(items.iter().map(line).collect()),
-        Block::Quote(v) => Block::Quote(line(v)),
-    }
-}
-
-fn bang_text(t: &str) -> String {
-    let mut out = String::with_capacity(t.len());
-    let mut prev: Option<char> = None;
-    for (i, c) in t.char_indices() {
-        if c == '/' && prev.is_none_or(|p| p.is_whitespace() || "([«\"'".contains(p)) {
-            let word: String = t[i + 1..]
-                .chars()
-                .take_while(|ch| ch.is_ascii_alphanumeric() || *ch == '_')
-                .collect();
-            let known = crate::query::COMMANDS
-                .iter()
-                .any(|(name, _, _)| *name == word)
-                || word.starts_with("announce_");
-            if known {
-                out.push('!');
-                prev = Some(c);
-                continue;
-            }
-        }
-        out.push(c);
-        prev = Some(c);
-    }
-    out
 }
 
 fn strip_tags(html: &str) -> String {
@@ -187,18 +144,82 @@ fn strip_tags(html: &str) -> String {
 mod tests {
     use super::*;
 
+    /// Each renderer writes a command with its platform's prefix, in its
+    /// look, joined to the running text around it; prose is never scanned.
     #[test]
-    fn matrix_shows_commands_with_a_bang() {
-        let r = Reply::new(crate::reply::ReplyKind::Answer, crate::facts::Lang::En).text(
-            "Subscribe with /subscribe [topics]; see /help, not a/b or /etc or http://x/help",
-        );
+    fn each_renderer_writes_commands_with_its_prefix() {
+        let r = Reply::new(ReplyKind::Answer, Lang::En)
+            .say(vec![
+                Inline::Text("Subscribe with ".into()),
+                Inline::command("subscribe", "[topics]"),
+                Inline::Text("; see ".into()),
+                Inline::command("help", ""),
+                Inline::Text(", not a/b or /etc or http://x/help".into()),
+            ])
+            .say(vec![
+                Inline::Italic("narrow it down with ".into()),
+                Inline::command("search", "").italic(),
+                Inline::Italic(".".into()),
+            ])
+            .say(vec![
+                Inline::Text("Try ".into()),
+                Inline::code_command("fact", "trade.2011"),
+            ]);
         let (body, html) = render_matrix(&r, 4000).remove(0);
-        assert!(
-            body.contains("with !subscribe [topics]; see !help"),
-            "{body}"
+        assert_eq!(
+            body,
+            "Subscribe with !subscribe [topics]; see !help, not a/b or /etc or http://x/help\n\n\
+             narrow it down with !search.\n\nTry !fact trade.2011"
         );
-        assert!(body.contains("a/b or /etc or http://x/help"), "{body}");
-        assert!(html.contains("!subscribe"), "{html}");
+        assert_eq!(
+            html,
+            "<p>Subscribe with !subscribe [topics]; see !help, not a/b or /etc or http://x/help</p>\
+             <p><i>narrow it down with !search.</i></p><p>Try <code>!fact trade.2011</code></p>"
+        );
+        assert_eq!(
+            render_telegram_html(&r, 4096).join(""),
+            "Subscribe with /subscribe [topics]; see /help, not a/b or /etc or http://x/help\n\n\
+             <i>narrow it down with /search.</i>\n\nTry <code>/fact trade.2011</code>"
+        );
+        assert!(crate::reply::render_plain(&r).starts_with("Subscribe with /subscribe [topics]"));
+    }
+
+    /// Former bugs of the prose rewrite this replaced: a command in an
+    /// italic sentence kept its `/` in Matrix, an unknown command starting
+    /// with a digit was echoed with `/`, and a mistyped fact id the user
+    /// sent starting with `/` came back with a `!` it never had.
+    #[test]
+    fn matrix_writes_exactly_the_commands_a_reply_names() {
+        let r = Reply::new(ReplyKind::Error, Lang::En)
+            .say(crate::reply::Msg::TopicMore(3).italic(Lang::En))
+            .say(crate::reply::Msg::UnknownCommand("1abc").render(Lang::En))
+            .say(crate::reply::Msg::NoSuchFact("/help").render(Lang::En));
+        let (body, _) = render_matrix(&r, 4000).remove(0);
+        assert!(body.contains("narrow it down with !search."), "{body}");
+        assert!(body.contains("the command !1abc."), "{body}");
+        assert!(body.contains("with id /help."), "{body}");
+    }
+
+    /// An announcement is a person's prose: the commands it names are
+    /// found when it is composed, with the rule the Matrix renderer used.
+    #[test]
+    fn commands_in_an_announcement_are_found() {
+        let r = Reply::new(ReplyKind::Info, Lang::En).say(crate::reply::commands_in(
+            "Send /subscribe trade, see /help or a/b /etc http://x/help (/fact x) «/lang ru» /announce_send 1 /Help",
+        ));
+        let (body, _) = render_matrix(&r, 4000).remove(0);
+        assert_eq!(
+            body,
+            "Send !subscribe trade, see !help or a/b /etc http://x/help (!fact x) «!lang ru» !announce_send 1 /Help"
+        );
+        assert_eq!(
+            crate::reply::render_plain(&r),
+            "Send /subscribe trade, see /help or a/b /etc http://x/help (/fact x) «/lang ru» /announce_send 1 /Help"
+        );
+        assert_eq!(
+            crate::reply::commands_in(""),
+            vec![Inline::Text(String::new())]
+        );
     }
     use crate::facts::Lang;
     use crate::reply::ReplyKind;

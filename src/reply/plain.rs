@@ -1,11 +1,17 @@
 //! Plain text: the console and `factbot ask`. Buttons become a "→" line of
 //! the commands they would run, so a terminal user can type them.
 
-use super::{Block, ChartRef, Inline, Reply};
+use super::{with_prefix, Block, ChartRef, Inline, Reply};
+
+/// Commands as typed on the console (and shown by `factbot ask`).
+pub const CONSOLE_PREFIX: char = '/';
 
 /// The reply as text; an attached chart appears as its alt text.
 pub fn render_plain(reply: &Reply) -> String {
-    let mut parts: Vec<String> = reply.text_blocks().iter().map(block).collect();
+    let mut parts: Vec<String> = with_prefix(&reply.text_blocks(), CONSOLE_PREFIX)
+        .iter()
+        .map(block)
+        .collect();
     let actions: Vec<&str> = reply
         .buttons
         .iter()

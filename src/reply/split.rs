@@ -173,7 +173,7 @@ fn split_inlines(
     let fits = |line: Vec<Inline>| len(&render(&wrap(line))) <= limit;
     let mut words: Vec<Inline> = Vec::new();
     for item in items {
-        for word in pieces(item.text()) {
+        for word in pieces(&item.text()) {
             let piece = item.with_text(word);
             if fits(vec![piece.clone()]) {
                 words.push(piece);
@@ -273,7 +273,8 @@ fn pieces(text: &str) -> Vec<String> {
 /// Appends, merging with the last inline when the style is the same.
 fn push_merged(v: &mut Vec<Inline>, i: Inline) {
     if let Some(last) = v.last_mut() {
-        if std::mem::discriminant(last) == std::mem::discriminant(&i) {
+        let command = |x: &Inline| matches!(x, Inline::Command { .. });
+        if std::mem::discriminant(last) == std::mem::discriminant(&i) && !command(&i) {
             if let (Inline::Link { url: a, .. }, Inline::Link { url: b, .. }) = (&*last, &i) {
                 if a != b {
                     v.push(i);

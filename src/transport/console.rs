@@ -16,8 +16,8 @@ use rustyline::error::ReadlineError;
 
 use crate::answer::Request;
 use crate::app::App;
-use crate::facts::{ChatKey, Lang};
-use crate::reply::{render_caption_plain, render_plain, ChartRef};
+use crate::facts::ChatKey;
+use crate::reply::{render_caption_plain, render_plain, ChartRef, Msg};
 
 /// The chat key of the console's settings (`/lang`).
 pub const CHAT: ChatKey = ChatKey::Console;
@@ -43,10 +43,7 @@ pub fn reply_to(app: &App, line: &str, charts: Option<&Path>) -> String {
         return render_plain(&reply);
     };
     let saved = match save_chart(app, &image, dir) {
-        Ok(path) => match reply.lang {
-            Lang::En => format!("Chart saved to {}", path.display()),
-            Lang::Ru => format!("График сохранён: {}", path.display()),
-        },
+        Ok(path) => Msg::ChartSaved(&path.display().to_string()).text(reply.lang),
         Err(e) => {
             tracing::warn!(error = %e, "cannot save the chart");
             // Without the picture, the text stand-in says it all.

@@ -25,7 +25,7 @@ use super::Ctx;
 use crate::answer::Request;
 use crate::facts::ChatKey;
 use crate::ops::record as ops;
-use crate::reply::render_matrix;
+use crate::reply::{render_matrix, Msg};
 
 /// Characters per message: Matrix events are limited to 64 KiB of JSON,
 /// which must hold `body` and `formatted_body` (Cyrillic is two bytes per
@@ -188,8 +188,7 @@ async fn leave(ctx: &Ctx, room: &Room, job: &Job) {
     let allowed =
         ctx.admins.iter().any(|a| a == &job.sender) || is_room_admin(room, &job.sender).await;
     if !allowed {
-        let text = "Only a room admin (power level 50 or more) can ask me to leave. \
-                    / Попросить меня выйти может только администратор комнаты.";
+        let text = Msg::LeaveRefused.bilingual();
         send(
             room,
             reply_to(RoomMessageEventContent::notice_plain(text), job),
@@ -200,7 +199,7 @@ async fn leave(ctx: &Ctx, room: &Room, job: &Job) {
     send(
         room,
         reply_to(
-            RoomMessageEventContent::notice_plain("Leaving the room. Bye! / Выхожу из комнаты."),
+            RoomMessageEventContent::notice_plain(Msg::Leaving.bilingual()),
             job,
         ),
     )

@@ -24,7 +24,7 @@ use crate::chart::ChartKind;
 use crate::facts::{ChatKey, Lang};
 use crate::ops::record as ops;
 use crate::query::detect_lang;
-use crate::reply::{render_caption_html, render_telegram_html, Block, Reply, TELEGRAM_LIMIT};
+use crate::reply::{render_caption_html, render_telegram_html, Block, Msg, Reply, TELEGRAM_LIMIT};
 
 /// Inline results offered at most (Telegram's limit).
 const INLINE_RESULTS: usize = 50;
@@ -455,10 +455,7 @@ fn chart_result(
 ) -> Option<InlineQueryResult> {
     let image = reply.image.as_ref()?;
     let id = format!("chart.{}.{}", kind.name(), lang.code());
-    let title = match lang {
-        Lang::En => format!("📊 Chart: {}", kind.label(lang)),
-        Lang::Ru => format!("📊 График: {}", kind.label(lang)),
-    };
+    let title = Msg::ChartButton(kind.label(lang)).text(lang);
     let caption = render_caption_html(image);
     if let Some(file_id) = file_id {
         return Some(InlineQueryResult::CachedPhoto(

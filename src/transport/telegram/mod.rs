@@ -41,7 +41,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::app::App;
 use crate::config::{TelegramConfig, TelegramMode};
-use crate::query::COMMANDS;
+use crate::reply::{Msg, COMMANDS};
 use handlers::Ctx;
 use listener::{Inbox, InboxPolling};
 
@@ -62,13 +62,7 @@ pub const LIMITS: Limits = Limits {
 pub fn bot_commands(lang: crate::facts::Lang) -> Vec<BotCommand> {
     COMMANDS
         .iter()
-        .map(|(name, en, ru)| {
-            let d = match lang {
-                crate::facts::Lang::En => en,
-                crate::facts::Lang::Ru => ru,
-            };
-            BotCommand::new(*name, *d)
-        })
+        .map(|(name, _, _)| BotCommand::new(*name, Msg::CommandHelp(name).text(lang)))
         .collect()
 }
 
