@@ -84,6 +84,9 @@ async fn accept_or_decline(client: &Client, room_id: &RoomId, allowed: &[String]
                 tracing::info!(room = %room_id, inviter, "matrix: joined room on invite");
                 return;
             }
+            Err(e) if attempt == ATTEMPTS => {
+                tracing::warn!(room = %room_id, attempt, error = %e, "matrix: join failed");
+            }
             Err(e) => {
                 tracing::warn!(room = %room_id, attempt, error = %e, retry_in = ?pause, "matrix: join failed");
                 tokio::time::sleep(pause).await;
