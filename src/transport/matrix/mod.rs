@@ -61,6 +61,7 @@ use self::route::{route, Incoming, Names, Route};
 use crate::app::App;
 use crate::config::MatrixConfig;
 use crate::ops::record as ops;
+use crate::retry;
 
 /// Messages a sync returns per room at most; more arriving while the bot is
 /// away are paged back for (see the module docs). Synapse's default is 10.
@@ -72,8 +73,6 @@ const BACKFILL_MAX: usize = 1_000;
 const SYNC_TIMEOUT: Duration = Duration::from_secs(30);
 /// Answers being worked on at once.
 const CONCURRENT_ANSWERS: usize = 32;
-/// The longest pause between sync attempts while the homeserver is away.
-const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
 /// What answering needs, shared by the tasks.
 pub(crate) struct Ctx {
@@ -197,14 +196,14 @@ impl Syncer {
     }
 
     /// Syncs until `shutdown`, riding out a homeserver that is away (with
-    /// backoff up to [`MAX_BACKOFF`]).
+    /// the pauses of [`crate::retry::MATRIX_SYNC`]).
     async fn run(&mut self, shutdown: &mut (impl Future<Output = ()> + Unpin)) {
         let mut filter = FilterDefinition::with_lazy_loading();
         filter.room.timeline.limit = Some(UInt::from(TIMELINE_LIMIT));
         let settings = SyncSettings::default()
             .filter(filter.into())
             .timeout(SYNC_TIMEOUT);
-        let mut backoff = Duration::from_secs(1);
+        let mut pauses = retry::MATRIX_SYNC.pauses();
         let mut was_down = false;
         loop {
             let mut s = settings.clone();
@@ -223,13 +222,12 @@ impl Syncer {
                 Err(e) => {
                     ops::poll_failed(ops::Transport::Matrix, "sync", sync_reason(&e));
                     ops::retry(ops::Transport::Matrix, ops::Path::Poll);
-                    tracing::warn!(error = %e, retry_in = ?backoff, "matrix: sync failed; the homeserver may be down");
+                    let wait = pauses.next_or_last();
+                    tracing::warn!(error = %e, retry_in = ?wait, "matrix: sync failed; the homeserver may be down");
                     was_down = true;
-                    tokio::select! {
-                        _ = &mut *shutdown => return,
-                        _ = tokio::time::sleep(backoff) => {}
+                    if retry::pause(wait, &mut *shutdown).await {
+                        return;
                     }
-                    backoff = (backoff * 2).min(MAX_BACKOFF);
                     continue;
                 }
             };
@@ -238,7 +236,7 @@ impl Syncer {
                 tracing::info!("matrix: homeserver reachable again; sync resumed");
                 was_down = false;
             }
-            backoff = Duration::from_secs(1);
+            pauses = retry::MATRIX_SYNC.pauses();
             self.on_sync(response).await;
         }
     }

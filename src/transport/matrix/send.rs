@@ -10,7 +10,6 @@
 //! retried here with a doubling pause, so an answer survives a short outage.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use matrix_sdk::ruma::events::room::message::{
     AddMentions, ForwardThread, ReplyMetadata, RoomMessageEventContent,
@@ -25,13 +24,12 @@ use super::Ctx;
 use crate::answer::Request;
 use crate::ops::record as ops;
 use crate::reply::render_matrix;
+use crate::retry;
 
 /// Characters per message: Matrix events are limited to 64 KiB of JSON,
 /// which must hold `body` and `formatted_body` (Cyrillic is two bytes per
 /// character, and encryption adds a third).
 pub const MATRIX_LIMIT: usize = 8000;
-/// Attempts for a send that failed for a transient reason.
-const ATTEMPTS: u32 = 6;
 /// Power level of a room admin: `!leave`, `!subscribe`, `!unsubscribe`
 /// (Matrix's "moderator").
 const ROOM_ADMIN_LEVEL: i64 = 50;
@@ -136,30 +134,29 @@ fn reply_to(content: RoomMessageEventContent, job: &Job) -> RoomMessageEventCont
     }
 }
 
-/// Sends with retries; the event's id, or `None` when it finally failed.
+/// Sends with retries ([`retry::MATRIX_REPLY`]); the event's id, or `None`
+/// when it finally failed.
 async fn send(room: &Room, content: RoomMessageEventContent) -> Option<OwnedEventId> {
-    let mut pause = Duration::from_secs(1);
-    for attempt in 1..=ATTEMPTS {
-        match room.send(content.clone()).await {
+    let mut pauses = retry::MATRIX_REPLY.pauses();
+    for attempt in 1.. {
+        let e = match room.send(content.clone()).await {
             Ok(sent) => return Some(sent.response.event_id),
-            Err(e) => {
-                let status = e.as_client_api_error().map(|a| a.status_code.as_u16());
-                // 4xx other than 429 will not change on retry (forbidden,
-                // not in the room, event too large).
-                let permanent = matches!(status, Some(s) if (400..500).contains(&s) && s != 429);
-                if permanent || attempt == ATTEMPTS {
-                    tracing::warn!(room = %room.room_id(), error = %e, "matrix: giving up on a reply");
-                    return None;
-                }
-                if status == Some(429) {
-                    ops::rate_limited(ops::Transport::Matrix, ops::Path::Reply);
-                }
-                ops::retry(ops::Transport::Matrix, ops::Path::Reply);
-                tracing::warn!(room = %room.room_id(), attempt, error = %e, retry_in = ?pause, "matrix: send failed");
-                tokio::time::sleep(pause).await;
-                pause *= 2;
-            }
+            Err(e) => e,
+        };
+        let status = e.as_client_api_error().map(|a| a.status_code.as_u16());
+        // 4xx other than 429 will not change on retry (forbidden,
+        // not in the room, event too large).
+        let permanent = matches!(status, Some(s) if (400..500).contains(&s) && s != 429);
+        let Some(pause) = pauses.next().filter(|_| !permanent) else {
+            tracing::warn!(room = %room.room_id(), error = %e, "matrix: giving up on a reply");
+            return None;
+        };
+        if status == Some(429) {
+            ops::rate_limited(ops::Transport::Matrix, ops::Path::Reply);
         }
+        ops::retry(ops::Transport::Matrix, ops::Path::Reply);
+        tracing::warn!(room = %room.room_id(), attempt, error = %e, retry_in = ?pause, "matrix: send failed");
+        tokio::time::sleep(pause).await;
     }
     None
 }

@@ -43,6 +43,7 @@ use tokio::sync::Notify;
 
 use crate::facts::{Store, StoreError};
 use crate::ops::record as ops;
+use crate::retry;
 
 /// Seconds a `getUpdates` call waits for an update.
 const POLL_TIMEOUT: u32 = 25;
@@ -53,8 +54,6 @@ const POLL_TIMEOUT: u32 = 25;
 /// meanwhile waited up to the backoff. Only polling uses this client;
 /// sends keep teloxide's 17 s.
 pub const POLL_HTTP_TIMEOUT: Duration = Duration::from_secs(POLL_TIMEOUT as u64 + 15);
-/// Longest wait between retries when polling fails.
-const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// How long answered records gather before one flush makes them durable.
 pub const GROUP_COMMIT: Duration = Duration::from_millis(20);
 /// Key (in the inbox tree) of the highest update id of the last batch taken
@@ -312,7 +311,9 @@ struct PollState<B> {
     inbox: Inbox,
     flag: StopFlag,
     buffer: VecDeque<Update>,
-    backoff: Duration,
+    /// Pauses after failed polls ([`retry::TELEGRAM_POLL`]), started over
+    /// once a batch is taken in.
+    pauses: retry::Pauses,
     stopped: bool,
 }
 
@@ -333,7 +334,7 @@ where
             inbox: self.inbox.clone(),
             flag,
             buffer: VecDeque::new(),
-            backoff: Duration::from_millis(500),
+            pauses: retry::TELEGRAM_POLL.pauses(),
             stopped: false,
         };
         stream::unfold(state, next_update).boxed()
@@ -395,21 +396,17 @@ where
                 "getUpdates returned only updates already taken in".to_string()
             }
             Ok((_, Ok(fresh))) => {
-                st.backoff = Duration::from_millis(500);
+                st.pauses = retry::TELEGRAM_POLL.pauses();
                 st.buffer.extend(fresh);
                 continue;
             }
             Ok((_, Err(e))) => format!("cannot store updates: {e}"),
             Err(e) => e.to_string(),
         };
-        let wait = st.backoff;
-        st.backoff = (st.backoff * 2).min(MAX_BACKOFF);
+        let wait = st.pauses.next_or_last();
         ops::retry(ops::Transport::Telegram, ops::Path::Poll);
         tracing::warn!(error = %err, retry_in = ?wait, "telegram: getUpdates failed");
-        tokio::select! {
-            _ = tokio::time::sleep(wait) => {}
-            _ = &mut st.flag => { st.stopped = true; }
-        }
+        st.stopped = retry::pause(wait, &mut st.flag).await;
     }
 }
 

@@ -29,7 +29,6 @@ pub mod send;
 pub mod webhook;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::{anyhow, Context};
 use teloxide::adaptors::throttle::{Limits, Throttle};
@@ -81,9 +80,10 @@ pub fn handler_tree<B: handlers::TgRequester>() -> teloxide::dispatching::Update
         .branch(Update::filter_inline_query().endpoint(handlers::on_inline::<B>))
 }
 
-/// Checks the token; retries network failures, fails fast on a bad token.
+/// Checks the token; retries network failures
+/// ([`crate::retry::TELEGRAM_START`]), fails fast on a bad token.
 async fn get_me(bot: &Bot) -> anyhow::Result<teloxide::types::Me> {
-    let mut wait = Duration::from_millis(500);
+    let mut pauses = crate::retry::TELEGRAM_START.pauses();
     loop {
         match bot.get_me().await {
             Ok(me) => return Ok(me),
@@ -98,9 +98,9 @@ async fn get_me(bot: &Bot) -> anyhow::Result<teloxide::types::Me> {
                     "getMe",
                     send::health_reason(&e),
                 );
+                let wait = pauses.next_or_last();
                 tracing::warn!(error = %e, retry_in = ?wait, "telegram: getMe failed, retrying");
                 tokio::time::sleep(wait).await;
-                wait = (wait * 2).min(Duration::from_secs(30));
             }
             Err(e) => return Err(anyhow!("telegram: getMe failed: {e}")),
         }
