@@ -192,9 +192,8 @@ async fn upload(client: &Client, slot: Slot, bytes: &[u8]) -> Option<MediaSource
         match res {
             Ok(s) => return Some(s),
             Err(e) => {
-                let status = e.as_client_api_error().map(|a| a.status_code.as_u16());
-                let permanent = matches!(status, Some(s) if (400..500).contains(&s) && s != 429);
-                let Some(pause) = pauses.next().filter(|_| !permanent) else {
+                let retryable = super::failure::classify(&e).retryable();
+                let Some(pause) = pauses.next().filter(|_| retryable) else {
                     tracing::warn!(error = %e, "matrix: cannot upload a chart; sending its text");
                     return None;
                 };

@@ -11,6 +11,8 @@
 //! - `invites`: joining on invite, with an allow-list and backoff.
 //! - `deliver`: notifications to subscribed rooms (the notify worker's
 //!   [`Deliver`](crate::notify::Deliver) for `mx:` chats).
+//! - `failure`: what a failed request means (retry, wait, refused), one
+//!   pure function for all of the above.
 //! - `upgrades`: following a room upgrade to its successor, with the
 //!   room's subscriptions and language.
 //!
@@ -28,6 +30,7 @@
 //! one-to-one rooms, those addressed to the bot in groups) instead of lost.
 
 mod deliver;
+mod failure;
 pub mod image;
 mod inbox;
 mod invites;

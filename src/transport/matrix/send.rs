@@ -18,6 +18,7 @@ use matrix_sdk::ruma::events::room::power_levels::UserPowerLevel;
 use matrix_sdk::ruma::{EventId, OwnedEventId, RoomId, UserId};
 use matrix_sdk::Room;
 
+use super::failure::{classify, Failure};
 use super::inbox::{Action, Job};
 use super::route::PREFIXES;
 use super::Ctx;
@@ -143,15 +144,12 @@ async fn send(room: &Room, content: RoomMessageEventContent) -> Option<OwnedEven
             Ok(sent) => return Some(sent.response.event_id),
             Err(e) => e,
         };
-        let status = e.as_client_api_error().map(|a| a.status_code.as_u16());
-        // 4xx other than 429 will not change on retry (forbidden,
-        // not in the room, event too large).
-        let permanent = matches!(status, Some(s) if (400..500).contains(&s) && s != 429);
-        let Some(pause) = pauses.next().filter(|_| !permanent) else {
+        let failure = classify(&e);
+        let Some(pause) = pauses.next().filter(|_| failure.retryable()) else {
             tracing::warn!(room = %room.room_id(), error = %e, "matrix: giving up on a reply");
             return None;
         };
-        if status == Some(429) {
+        if let Failure::RetryAfter(_) = failure {
             ops::rate_limited(ops::Transport::Matrix, ops::Path::Reply);
         }
         ops::retry(ops::Transport::Matrix, ops::Path::Reply);
