@@ -99,6 +99,7 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let paths = session::Paths::under(app.store().dir());
     let inbox = Inbox::open(app.store())?;
+    tokio::spawn(inbox.clone().writer());
     tokio::pin!(shutdown);
     // A first login waits for an unreachable homeserver; SIGTERM must still
     // stop it.
@@ -260,7 +261,6 @@ impl Syncer {
             }
             Some(since) => collect_jobs(&self.ctx, &self.names, &response, since).await,
         };
-        ops::inbox_in(ops::Transport::Matrix, jobs.len());
         if let Err(e) = self.ctx.inbox.take_in(&jobs, &response.next_batch).await {
             // Without a durable inbox the answers could be lost or doubled
             // on a crash; answer anyway, and try to save again next sync.
@@ -303,6 +303,9 @@ impl Syncer {
         })
         .await;
         self.tasks.abort_all();
+        // The answers of the last moments, which the writer has not yet
+        // recorded.
+        self.ctx.inbox.write_answered_async().await;
     }
 }
 
@@ -325,8 +328,7 @@ fn spawn_job(tasks: &mut JoinSet<()>, ctx: &Arc<Ctx>, permits: &Arc<Semaphore>, 
             return;
         };
         let kind = send::handle(&ctx, &job).await;
-        ctx.inbox.done(&job.event_id).await;
-        ops::inbox_out(ops::Transport::Matrix, 1);
+        ctx.inbox.done(&job.event_id);
         if let Some(kind) = kind {
             tracing::info!(room = %job.room_id, kind, "matrix: message answered");
         }
