@@ -280,57 +280,77 @@ where
         }
         // The last batch is safe in the inbox: this offset confirms it.
         let offset = st.inbox.mark() + 1;
-        let req = st
-            .bot
-            .get_updates()
-            .offset(offset)
-            .timeout(POLL_TIMEOUT)
-            .allowed_updates(vec![
-                AllowedUpdate::Message,
-                AllowedUpdate::CallbackQuery,
-                AllowedUpdate::InlineQuery,
-            ]);
-        let res = tokio::select! {
-            r = req.send() => r,
+        let polled = tokio::select! {
+            r = poll(&st.bot, offset) => r,
             _ = &mut st.flag => { st.stopped = true; continue; }
         };
-        let res = match res {
-            Ok(ups) => {
-                ops::polled(ops::Transport::Telegram);
-                Ok((ups.is_empty(), st.inbox.take_in_async(ups).await))
-            }
-            Err(e) => {
-                ops::poll_failed(
-                    ops::Transport::Telegram,
-                    "getUpdates",
-                    super::send::health_reason(&e),
-                );
-                if matches!(e, RequestError::RetryAfter(_)) {
-                    ops::rate_limited(ops::Transport::Telegram, ops::Path::Poll);
-                }
-                Err(e)
-            }
-        };
-        let err = match res {
-            // Telegram only returns updates the offset did not confirm, so a
-            // batch with nothing new, asked for again with the same offset,
-            // means a server that ignores offsets: pause rather than spin.
-            Ok((false, Ok(fresh))) if fresh.is_empty() && st.inbox.mark() + 1 == offset => {
-                "getUpdates returned only updates already taken in".to_string()
-            }
-            Ok((_, Ok(fresh))) => {
+        match take_in(&st.inbox, offset, polled).await {
+            Ok(fresh) => {
                 st.pauses = retry::TELEGRAM_POLL.pauses();
                 st.buffer.extend(fresh);
-                continue;
             }
-            Ok((_, Err(e))) => format!("cannot store updates: {e}"),
-            Err(e) => e.to_string(),
-        };
-        let wait = st.pauses.next_or_last();
-        ops::retry(ops::Transport::Telegram, ops::Path::Poll);
-        tracing::warn!(error = %err, retry_in = ?wait, "telegram: getUpdates failed");
-        st.stopped = retry::pause(wait, &mut st.flag).await;
+            Err(err) => {
+                let wait = st.pauses.next_or_last();
+                ops::retry(ops::Transport::Telegram, ops::Path::Poll);
+                tracing::warn!(error = %err, retry_in = ?wait, "telegram: getUpdates failed");
+                st.stopped = retry::pause(wait, &mut st.flag).await;
+            }
+        }
     }
+}
+
+/// One `getUpdates` from `offset`; the outcome recorded for `/healthz`.
+async fn poll<B>(bot: &B, offset: i32) -> Result<Vec<Update>, RequestError>
+where
+    B: Requester<Err = RequestError>,
+{
+    let res = bot
+        .get_updates()
+        .offset(offset)
+        .timeout(POLL_TIMEOUT)
+        .allowed_updates(vec![
+            AllowedUpdate::Message,
+            AllowedUpdate::CallbackQuery,
+            AllowedUpdate::InlineQuery,
+        ])
+        .send()
+        .await;
+    match &res {
+        Ok(_) => ops::polled(ops::Transport::Telegram),
+        Err(e) => {
+            ops::poll_failed(
+                ops::Transport::Telegram,
+                "getUpdates",
+                super::send::health_reason(e),
+            );
+            if matches!(e, RequestError::RetryAfter(_)) {
+                ops::rate_limited(ops::Transport::Telegram, ops::Path::Poll);
+            }
+        }
+    }
+    res
+}
+
+/// A poll's batch into the inbox: the updates new to it, or why the poll
+/// counts as failed (and is retried after a pause).
+async fn take_in(
+    inbox: &Inbox,
+    offset: i32,
+    polled: Result<Vec<Update>, RequestError>,
+) -> Result<Vec<Update>, String> {
+    let updates = polled.map_err(|e| e.to_string())?;
+    let empty = updates.is_empty();
+    let fresh = inbox
+        .take_in_async(updates)
+        .await
+        .map_err(|e| format!("cannot store updates: {e}"))?;
+    // Telegram only returns updates the offset did not confirm, so a batch
+    // with nothing new, asked for again with the same offset, means a
+    // server that ignores offsets: pause rather than spin.
+    if !empty && fresh.is_empty() && inbox.mark() + 1 == offset {
+        return Err("getUpdates returned only updates already taken in".to_string());
+    }
+    Ok(fresh)
 }
 
 #[cfg(test)]

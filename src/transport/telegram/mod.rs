@@ -221,18 +221,7 @@ async fn start(cfg: &TelegramConfig, app: Arc<App>, clients: &Clients) -> anyhow
         id = me.id.0,
         "telegram: logged in"
     );
-    for (lang, code) in [
-        (crate::facts::Lang::En, None),
-        (crate::facts::Lang::Ru, Some("ru")),
-    ] {
-        let mut req = plain.set_my_commands(bot_commands(lang));
-        if let Some(c) = code {
-            req = req.language_code(c);
-        }
-        if let Err(e) = req.await {
-            tracing::warn!(error = %e, "telegram: setMyCommands failed (the menu may be stale)");
-        }
-    }
+    set_commands(plain).await;
 
     let bot: TgBot = plain.clone().throttle(LIMITS);
     app.hub()
@@ -251,7 +240,6 @@ async fn start(cfg: &TelegramConfig, app: Arc<App>, clients: &Clients) -> anyhow
         inbox: inbox.clone(),
         admins: cfg.admins.clone(),
     });
-
     let source = match cfg.mode {
         TelegramMode::Polling => {
             // A webhook left from webhook mode would make getUpdates fail.
@@ -260,36 +248,7 @@ async fn start(cfg: &TelegramConfig, app: Arc<App>, clients: &Clients) -> anyhow
             }
             Source::Polling(InboxPolling::new(clients.poller.clone(), inbox))
         }
-        TelegramMode::Webhook => {
-            let listen = cfg
-                .listen
-                .as_deref()
-                .ok_or_else(|| anyhow!("telegram: webhook mode needs [telegram] listen"))?
-                .parse()
-                .context("telegram: [telegram] listen is not an address:port")?;
-            let public = cfg
-                .public_url
-                .as_deref()
-                .ok_or_else(|| anyhow!("telegram: webhook mode needs [telegram] public_url"))?;
-            let path = cfg.path.clone().unwrap_or_else(|| "/telegram".to_string());
-            let url = format!("{}{}", public.trim_end_matches('/'), path)
-                .parse()
-                .context("telegram: public_url + path is not a URL")?;
-            let secret = cfg
-                .secret_token
-                .as_ref()
-                .ok_or_else(|| anyhow!("telegram: webhook mode needs [telegram] secret_token"))?;
-            // Listen first, then tell Telegram where to deliver.
-            let listener = webhook::serve(listen, &path, secret.expose(), inbox)
-                .await
-                .with_context(|| format!("telegram: cannot listen on {listen}"))?;
-            let set = plain
-                .set_webhook(url)
-                .secret_token(secret.expose().to_string())
-                .max_connections(webhook::TELEGRAM_CONNECTIONS);
-            set.await.context("telegram: setWebhook failed")?;
-            Source::Webhook(listener)
-        }
+        TelegramMode::Webhook => Source::Webhook(listen(cfg, plain, inbox).await?),
     };
     Ok(Started {
         me,
@@ -297,4 +256,58 @@ async fn start(cfg: &TelegramConfig, app: Arc<App>, clients: &Clients) -> anyhow
         ctx,
         source,
     })
+}
+
+/// The command menu in English and Russian (a failure only leaves the menu
+/// stale).
+async fn set_commands(plain: &Bot) {
+    for (lang, code) in [
+        (crate::facts::Lang::En, None),
+        (crate::facts::Lang::Ru, Some("ru")),
+    ] {
+        let mut req = plain.set_my_commands(bot_commands(lang));
+        if let Some(c) = code {
+            req = req.language_code(c);
+        }
+        if let Err(e) = req.await {
+            tracing::warn!(error = %e, "telegram: setMyCommands failed (the menu may be stale)");
+        }
+    }
+}
+
+/// Webhook mode: listens on `[telegram] listen`, then tells Telegram where
+/// to deliver (`public_url` + `path`, with the secret token).
+async fn listen(
+    cfg: &TelegramConfig,
+    plain: &Bot,
+    inbox: Inbox,
+) -> anyhow::Result<webhook::WebhookListener> {
+    let listen = cfg
+        .listen
+        .as_deref()
+        .ok_or_else(|| anyhow!("telegram: webhook mode needs [telegram] listen"))?
+        .parse()
+        .context("telegram: [telegram] listen is not an address:port")?;
+    let public = cfg
+        .public_url
+        .as_deref()
+        .ok_or_else(|| anyhow!("telegram: webhook mode needs [telegram] public_url"))?;
+    let path = cfg.path.clone().unwrap_or_else(|| "/telegram".to_string());
+    let url = format!("{}{}", public.trim_end_matches('/'), path)
+        .parse()
+        .context("telegram: public_url + path is not a URL")?;
+    let secret = cfg
+        .secret_token
+        .as_ref()
+        .ok_or_else(|| anyhow!("telegram: webhook mode needs [telegram] secret_token"))?;
+    // Listen first, then tell Telegram where to deliver.
+    let listener = webhook::serve(listen, &path, secret.expose(), inbox)
+        .await
+        .with_context(|| format!("telegram: cannot listen on {listen}"))?;
+    let set = plain
+        .set_webhook(url)
+        .secret_token(secret.expose().to_string())
+        .max_connections(webhook::TELEGRAM_CONNECTIONS);
+    set.await.context("telegram: setWebhook failed")?;
+    Ok(listener)
 }
