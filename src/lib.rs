@@ -8,7 +8,8 @@
 //! and the path of a question and of a notification.
 //!
 //! - [`http`]: the hardened HTTP/1 loop of the listeners that face a
-//!   network (webhook, metrics).
+//!   network (webhook, metrics); [`retry`]: the pauses of every loop that
+//!   retries after a failure.
 //! - [`config`]: the operator's configuration file; [`progress`]: how long
 //!   work (an import, an index build) is shown.
 //! - [`facts`]: the fact model, the dataset loader for `data/`, and the
@@ -49,4 +50,5 @@ pub mod ops;
 pub mod progress;
 pub mod query;
 pub mod reply;
+pub mod retry;
 pub mod transport;

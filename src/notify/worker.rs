@@ -140,8 +140,10 @@ const CATCH_UP: Duration = Duration::from_millis(2);
 /// parts) is looked at again after this long.
 const BUSY_RETRY_MS: u64 = 200;
 
+/// The pause after `attempts` failed tries of a part
+/// ([`crate::retry::NOTIFY_DELIVERY`]), in milliseconds.
 fn backoff_ms(attempts: u32) -> u64 {
-    (1_000u64 << attempts.saturating_sub(1).min(8)).min(300_000)
+    crate::retry::NOTIFY_DELIVERY.after(attempts).as_millis() as u64
 }
 
 /// When to try a chat that has refused the bot's messages since

@@ -8,6 +8,7 @@
 //! default); the console is always there.
 
 pub mod console;
+pub mod inbox;
 #[cfg(feature = "matrix")]
 pub mod matrix;
 pub mod media;

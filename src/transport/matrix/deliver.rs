@@ -30,6 +30,7 @@ use matrix_sdk::ruma::events::StateEventType;
 use matrix_sdk::ruma::{OwnedTransactionId, RoomId};
 use matrix_sdk::{Client, Room, RoomState};
 
+use super::failure::{classify, Failure};
 use super::send::MATRIX_LIMIT;
 use crate::facts::{ChatKey, Platform};
 use crate::notify::{Deliver, Outcome, Part};
@@ -141,37 +142,19 @@ impl Deliver for MxDeliver {
                 return Outcome::Delivered;
             };
             let txn = OwnedTransactionId::from(part.idempotency_key());
-            match room
+            let sent = room
                 .send(RoomMessageEventContent::notice_html(body, html))
                 .with_transaction_id(txn)
-                .await
-            {
-                Ok(_) => Outcome::Delivered,
-                Err(e) if e.client_api_error_kind() == Some(&ErrorKind::Forbidden) => {
-                    self.refused(&room, &e).await
-                }
-                Err(e) => classify(&e),
+                .await;
+            let Err(e) = sent else {
+                return Outcome::Delivered;
+            };
+            match classify(&e) {
+                Failure::Forbidden => self.refused(&room, &e).await,
+                Failure::RetryAfter(d) => Outcome::RetryAfter(d),
+                Failure::Transient => Outcome::Transient(e.to_string()),
+                Failure::Rejected => Outcome::Rejected(e.to_string()),
             }
         })
-    }
-}
-
-/// What a failed send means for the delivery.
-fn classify(e: &matrix_sdk::Error) -> Outcome {
-    let Some(api) = e.as_client_api_error() else {
-        return Outcome::Transient(e.to_string());
-    };
-    match e.client_api_error_kind() {
-        Some(ErrorKind::LimitExceeded(l)) => Outcome::RetryAfter(
-            l.retry_after
-                .as_ref()
-                .and_then(|r| match r {
-                    matrix_sdk::ruma::api::error::RetryAfter::Delay(d) => Some(*d),
-                    _ => None,
-                })
-                .unwrap_or(Duration::from_secs(5)),
-        ),
-        _ if api.status_code.is_server_error() => Outcome::Transient(e.to_string()),
-        _ => Outcome::Rejected(e.to_string()),
     }
 }

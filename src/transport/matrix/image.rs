@@ -26,7 +26,6 @@
 
 use std::io::Cursor;
 use std::sync::Arc;
-use std::time::Duration;
 
 use matrix_sdk::ruma::events::room::message::{ImageMessageEventContent, MessageType};
 use matrix_sdk::ruma::events::room::{ImageInfo, MediaSource};
@@ -40,8 +39,6 @@ use crate::transport::media::{MediaIds, Uploads};
 
 /// The sled tree of uploaded chart sources.
 pub const TREE: crate::facts::Tree = crate::facts::Tree::MatrixMedia;
-/// Attempts for an upload that failed for a transient reason.
-const UPLOAD_ATTEMPTS: u32 = 3;
 
 /// How a room takes a picture.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -174,10 +171,10 @@ impl Images {
 }
 
 /// Uploads a PNG, encrypted for an encrypted room; retries transient
-/// failures.
+/// failures ([`crate::retry::MATRIX_UPLOAD`]).
 async fn upload(client: &Client, slot: Slot, bytes: &[u8]) -> Option<MediaSource> {
-    let mut pause = Duration::from_secs(1);
-    for attempt in 1..=UPLOAD_ATTEMPTS {
+    let mut pauses = crate::retry::MATRIX_UPLOAD.pauses();
+    for attempt in 1.. {
         let res = match slot {
             Slot::Plain => client
                 .media()
@@ -195,15 +192,13 @@ async fn upload(client: &Client, slot: Slot, bytes: &[u8]) -> Option<MediaSource
         match res {
             Ok(s) => return Some(s),
             Err(e) => {
-                let status = e.as_client_api_error().map(|a| a.status_code.as_u16());
-                let permanent = matches!(status, Some(s) if (400..500).contains(&s) && s != 429);
-                if permanent || attempt == UPLOAD_ATTEMPTS {
+                let retryable = super::failure::classify(&e).retryable();
+                let Some(pause) = pauses.next().filter(|_| retryable) else {
                     tracing::warn!(error = %e, "matrix: cannot upload a chart; sending its text");
                     return None;
-                }
+                };
                 tracing::warn!(attempt, error = %e, retry_in = ?pause, "matrix: chart upload failed");
                 tokio::time::sleep(pause).await;
-                pause *= 2;
             }
         }
     }

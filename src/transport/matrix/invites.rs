@@ -2,22 +2,17 @@
 //!
 //! Synapse may send the invite before the room is ready to be joined (a
 //! known race, see matrix-rust-sdk's `autojoin` example), so a failed join
-//! is retried with a doubling pause, up to about an hour. Invites from
+//! is retried with a doubling pause, up to about an hour
+//! ([`crate::retry::MATRIX_JOIN`]). Invites from
 //! users outside `allowed_inviters` are declined (and logged).
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use matrix_sdk::ruma::RoomId;
 use matrix_sdk::Client;
 
 use super::route::invite_allowed;
-
-/// The longest single pause between join attempts.
-const MAX_PAUSE: Duration = Duration::from_secs(600);
-/// Join attempts before giving up on an invite.
-const ATTEMPTS: u32 = 12;
 
 pub struct Joiner {
     client: Client,
@@ -77,19 +72,21 @@ async fn accept_or_decline(client: &Client, room_id: &RoomId, allowed: &[String]
         }
         return;
     }
-    let mut pause = Duration::from_secs(2);
-    for attempt in 1..=ATTEMPTS {
-        match room.join().await {
+    let mut pauses = crate::retry::MATRIX_JOIN.pauses();
+    for attempt in 1.. {
+        let e = match room.join().await {
             Ok(()) => {
                 tracing::info!(room = %room_id, inviter, "matrix: joined room on invite");
                 return;
             }
-            Err(e) => {
-                tracing::warn!(room = %room_id, attempt, error = %e, retry_in = ?pause, "matrix: join failed");
-                tokio::time::sleep(pause).await;
-                pause = (pause * 2).min(MAX_PAUSE);
-            }
-        }
+            Err(e) => e,
+        };
+        let Some(pause) = pauses.next() else {
+            tracing::warn!(room = %room_id, attempt, error = %e, "matrix: join failed");
+            tracing::error!(room = %room_id, "matrix: gave up joining after {attempt} attempts");
+            return;
+        };
+        tracing::warn!(room = %room_id, attempt, error = %e, retry_in = ?pause, "matrix: join failed");
+        tokio::time::sleep(pause).await;
     }
-    tracing::error!(room = %room_id, "matrix: gave up joining after {ATTEMPTS} attempts");
 }

@@ -11,6 +11,8 @@
 //! - `invites`: joining on invite, with an allow-list and backoff.
 //! - `deliver`: notifications to subscribed rooms (the notify worker's
 //!   [`Deliver`](crate::notify::Deliver) for `mx:` chats).
+//! - `failure`: what a failed request means (retry, wait, refused), one
+//!   pure function for all of the above.
 //! - `upgrades`: following a room upgrade to its successor, with the
 //!   room's subscriptions and language.
 //!
@@ -28,6 +30,7 @@
 //! one-to-one rooms, those addressed to the bot in groups) instead of lost.
 
 mod deliver;
+mod failure;
 pub mod image;
 mod inbox;
 mod invites;
@@ -61,6 +64,7 @@ use self::route::{route, Incoming, Names, Route};
 use crate::app::App;
 use crate::config::MatrixConfig;
 use crate::ops::record as ops;
+use crate::retry;
 
 /// Messages a sync returns per room at most; more arriving while the bot is
 /// away are paged back for (see the module docs). Synapse's default is 10.
@@ -72,8 +76,6 @@ const BACKFILL_MAX: usize = 1_000;
 const SYNC_TIMEOUT: Duration = Duration::from_secs(30);
 /// Answers being worked on at once.
 const CONCURRENT_ANSWERS: usize = 32;
-/// The longest pause between sync attempts while the homeserver is away.
-const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
 /// What answering needs, shared by the tasks.
 pub(crate) struct Ctx {
@@ -97,6 +99,7 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let paths = session::Paths::under(app.store().dir());
     let inbox = Inbox::open(app.store())?;
+    tokio::spawn(inbox.clone().writer());
     tokio::pin!(shutdown);
     // A first login waits for an unreachable homeserver; SIGTERM must still
     // stop it.
@@ -197,14 +200,14 @@ impl Syncer {
     }
 
     /// Syncs until `shutdown`, riding out a homeserver that is away (with
-    /// backoff up to [`MAX_BACKOFF`]).
+    /// the pauses of [`crate::retry::MATRIX_SYNC`]).
     async fn run(&mut self, shutdown: &mut (impl Future<Output = ()> + Unpin)) {
         let mut filter = FilterDefinition::with_lazy_loading();
         filter.room.timeline.limit = Some(UInt::from(TIMELINE_LIMIT));
         let settings = SyncSettings::default()
             .filter(filter.into())
             .timeout(SYNC_TIMEOUT);
-        let mut backoff = Duration::from_secs(1);
+        let mut pauses = retry::MATRIX_SYNC.pauses();
         let mut was_down = false;
         loop {
             let mut s = settings.clone();
@@ -223,13 +226,12 @@ impl Syncer {
                 Err(e) => {
                     ops::poll_failed(ops::Transport::Matrix, "sync", sync_reason(&e));
                     ops::retry(ops::Transport::Matrix, ops::Path::Poll);
-                    tracing::warn!(error = %e, retry_in = ?backoff, "matrix: sync failed; the homeserver may be down");
+                    let wait = pauses.next_or_last();
+                    tracing::warn!(error = %e, retry_in = ?wait, "matrix: sync failed; the homeserver may be down");
                     was_down = true;
-                    tokio::select! {
-                        _ = &mut *shutdown => return,
-                        _ = tokio::time::sleep(backoff) => {}
+                    if retry::pause(wait, &mut *shutdown).await {
+                        return;
                     }
-                    backoff = (backoff * 2).min(MAX_BACKOFF);
                     continue;
                 }
             };
@@ -238,7 +240,7 @@ impl Syncer {
                 tracing::info!("matrix: homeserver reachable again; sync resumed");
                 was_down = false;
             }
-            backoff = Duration::from_secs(1);
+            pauses = retry::MATRIX_SYNC.pauses();
             self.on_sync(response).await;
         }
     }
@@ -259,7 +261,6 @@ impl Syncer {
             }
             Some(since) => collect_jobs(&self.ctx, &self.names, &response, since).await,
         };
-        ops::inbox_in(ops::Transport::Matrix, jobs.len());
         if let Err(e) = self.ctx.inbox.take_in(&jobs, &response.next_batch).await {
             // Without a durable inbox the answers could be lost or doubled
             // on a crash; answer anyway, and try to save again next sync.
@@ -302,6 +303,9 @@ impl Syncer {
         })
         .await;
         self.tasks.abort_all();
+        // The answers of the last moments, which the writer has not yet
+        // recorded.
+        self.ctx.inbox.write_answered_async().await;
     }
 }
 
@@ -324,8 +328,7 @@ fn spawn_job(tasks: &mut JoinSet<()>, ctx: &Arc<Ctx>, permits: &Arc<Semaphore>, 
             return;
         };
         let kind = send::handle(&ctx, &job).await;
-        ctx.inbox.done(&job.event_id).await;
-        ops::inbox_out(ops::Transport::Matrix, 1);
+        ctx.inbox.done(&job.event_id);
         if let Some(kind) = kind {
             tracing::info!(room = %job.room_id, kind, "matrix: message answered");
         }

@@ -10,7 +10,6 @@
 //! retried here with a doubling pause, so an answer survives a short outage.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use matrix_sdk::ruma::events::room::message::{
     AddMentions, ForwardThread, ReplyMetadata, RoomMessageEventContent,
@@ -19,20 +18,20 @@ use matrix_sdk::ruma::events::room::power_levels::UserPowerLevel;
 use matrix_sdk::ruma::{EventId, OwnedEventId, RoomId, UserId};
 use matrix_sdk::Room;
 
+use super::failure::{classify, Failure};
 use super::inbox::{Action, Job};
 use super::route::PREFIXES;
 use super::Ctx;
 use crate::answer::Request;
 use crate::facts::ChatKey;
 use crate::ops::record as ops;
-use crate::reply::{render_matrix, Msg};
+use crate::reply::{render_matrix, Msg, Reply};
+use crate::retry;
 
 /// Characters per message: Matrix events are limited to 64 KiB of JSON,
 /// which must hold `body` and `formatted_body` (Cyrillic is two bytes per
 /// character, and encryption adds a third).
 pub const MATRIX_LIMIT: usize = 8000;
-/// Attempts for a send that failed for a transient reason.
-const ATTEMPTS: u32 = 6;
 /// Power level of a room admin: `!leave`, `!subscribe`, `!unsubscribe`
 /// (Matrix's "moderator").
 const ROOM_ADMIN_LEVEL: i64 = 50;
@@ -51,68 +50,8 @@ pub(crate) async fn handle(ctx: &Ctx, job: &Job) -> Option<String> {
         Action::Answer(text) => {
             let started = std::time::Instant::now();
             let chat = ChatKey::matrix(room_id);
-            let input = crate::query::parse(text, PREFIXES);
-            // Only admin-only commands cost a power-level lookup.
-            let chat_admin =
-                job.direct || (input.needs_chat_admin() && is_room_admin(&room, &job.sender).await);
-            let bot_admin = ctx.admins.iter().any(|a| a == &job.sender);
-            let (app, text, private) = (Arc::clone(&ctx.app), text.clone(), job.direct);
-            let (person, replied) = (job.sender.clone(), job.reply_to.clone());
-            let (key, app_after) = (chat.clone(), Arc::clone(&ctx.app));
-            // Off the runtime's threads: answering may write and flush the
-            // store (`!lang`, `!subscribe`, `!announce`).
-            let answered = tokio::task::spawn_blocking(move || {
-                let req = Request {
-                    prefixes: PREFIXES,
-                    chat_admin,
-                    bot_admin,
-                    private,
-                    // In a group each member has a conversation of their own.
-                    person: Some(&person),
-                    reply_to: replied.as_deref(),
-                    ..Request::new(&chat, &text)
-                };
-                app.handle_input(&req, input)
-            })
-            .await;
-            let reply = match answered {
-                Ok(r) => r,
-                Err(e) => {
-                    tracing::error!(room = %job.room_id, error = %e, "matrix: answering failed");
-                    return None;
-                }
-            };
-            // A chart: the picture first (replying to the question), then
-            // its caption and commands as the text below.
-            let mut first = true;
-            let mut text = std::borrow::Cow::Borrowed(&reply);
-            if let Some(image) = &reply.image {
-                if let Some(png) = ctx.images.png(image).await {
-                    if let Some(source) = ctx.images.source(&ctx.client, &room, &png).await {
-                        let content = RoomMessageEventContent::new(super::image::message(
-                            &image.alt, source, &png,
-                        ));
-                        let id = send(&room, reply_to(content, job)).await?;
-                        // A reply to the picture continues this answer too.
-                        app_after.engine().note_sent(&key, id.as_str(), &reply);
-                        first = false;
-                        text = std::borrow::Cow::Owned(super::image::follow_up(&reply, image));
-                    }
-                }
-            }
-            let parts = render_matrix(&text, MATRIX_LIMIT);
-            for (body, html) in parts {
-                let content = RoomMessageEventContent::notice_html(body, html);
-                let content = if first {
-                    reply_to(content, job)
-                } else {
-                    content
-                };
-                first = false;
-                let id = send(&room, content).await?;
-                // A reply to this event continues this answer.
-                app_after.engine().note_sent(&key, id.as_str(), &reply);
-            }
+            let reply = answer(ctx, &room, job, &chat, text).await?;
+            send_reply(ctx, &room, job, &chat, &reply).await?;
             ops::question(ops::Transport::Matrix, &reply, started);
             Some(format!("{:?}", reply.kind))
         }
@@ -121,6 +60,75 @@ pub(crate) async fn handle(ctx: &Ctx, job: &Job) -> Option<String> {
             Some("Leave".into())
         }
     }
+}
+
+/// The app's reply to `text`, asked off the runtime's threads (answering
+/// may write and flush the store: `!lang`, `!subscribe`, `!announce`).
+async fn answer(ctx: &Ctx, room: &Room, job: &Job, chat: &ChatKey, text: &str) -> Option<Reply> {
+    let input = crate::query::parse(text, PREFIXES);
+    // Only admin-only commands cost a power-level lookup.
+    let chat_admin =
+        job.direct || (input.needs_chat_admin() && is_room_admin(room, &job.sender).await);
+    let bot_admin = ctx.admins.iter().any(|a| a == &job.sender);
+    let (app, text, private) = (Arc::clone(&ctx.app), text.to_string(), job.direct);
+    let (person, replied) = (job.sender.clone(), job.reply_to.clone());
+    let chat = chat.clone();
+    let answered = tokio::task::spawn_blocking(move || {
+        let req = Request {
+            prefixes: PREFIXES,
+            chat_admin,
+            bot_admin,
+            private,
+            // In a group each member has a conversation of their own.
+            person: Some(&person),
+            reply_to: replied.as_deref(),
+            ..Request::new(&chat, &text)
+        };
+        app.handle_input(&req, input)
+    })
+    .await;
+    match answered {
+        Ok(r) => Some(r),
+        Err(e) => {
+            tracing::error!(room = %job.room_id, error = %e, "matrix: answering failed");
+            None
+        }
+    }
+}
+
+/// Sends `reply` as the answer to `job`: a chart first (replying to the
+/// question), then its text (with the chart: the caption and commands
+/// below it), each event remembered as carrying this answer so a reply to
+/// it continues it. `None` when a send finally failed.
+async fn send_reply(ctx: &Ctx, room: &Room, job: &Job, key: &ChatKey, reply: &Reply) -> Option<()> {
+    let mut first = true;
+    let mut text = std::borrow::Cow::Borrowed(reply);
+    if let Some(image) = &reply.image {
+        if let Some(png) = ctx.images.png(image).await {
+            if let Some(source) = ctx.images.source(&ctx.client, room, &png).await {
+                let content =
+                    RoomMessageEventContent::new(super::image::message(&image.alt, source, &png));
+                let id = send(room, reply_to(content, job)).await?;
+                // A reply to the picture continues this answer too.
+                ctx.app.engine().note_sent(key, id.as_str(), reply);
+                first = false;
+                text = std::borrow::Cow::Owned(super::image::follow_up(reply, image));
+            }
+        }
+    }
+    for (body, html) in render_matrix(&text, MATRIX_LIMIT) {
+        let content = RoomMessageEventContent::notice_html(body, html);
+        let content = if first {
+            reply_to(content, job)
+        } else {
+            content
+        };
+        first = false;
+        let id = send(room, content).await?;
+        // A reply to this event continues this answer.
+        ctx.app.engine().note_sent(key, id.as_str(), reply);
+    }
+    Some(())
 }
 
 fn reply_to(content: RoomMessageEventContent, job: &Job) -> RoomMessageEventContent {
@@ -137,30 +145,26 @@ fn reply_to(content: RoomMessageEventContent, job: &Job) -> RoomMessageEventCont
     }
 }
 
-/// Sends with retries; the event's id, or `None` when it finally failed.
+/// Sends with retries ([`retry::MATRIX_REPLY`]); the event's id, or `None`
+/// when it finally failed.
 async fn send(room: &Room, content: RoomMessageEventContent) -> Option<OwnedEventId> {
-    let mut pause = Duration::from_secs(1);
-    for attempt in 1..=ATTEMPTS {
-        match room.send(content.clone()).await {
+    let mut pauses = retry::MATRIX_REPLY.pauses();
+    for attempt in 1.. {
+        let e = match room.send(content.clone()).await {
             Ok(sent) => return Some(sent.response.event_id),
-            Err(e) => {
-                let status = e.as_client_api_error().map(|a| a.status_code.as_u16());
-                // 4xx other than 429 will not change on retry (forbidden,
-                // not in the room, event too large).
-                let permanent = matches!(status, Some(s) if (400..500).contains(&s) && s != 429);
-                if permanent || attempt == ATTEMPTS {
-                    tracing::warn!(room = %room.room_id(), error = %e, "matrix: giving up on a reply");
-                    return None;
-                }
-                if status == Some(429) {
-                    ops::rate_limited(ops::Transport::Matrix, ops::Path::Reply);
-                }
-                ops::retry(ops::Transport::Matrix, ops::Path::Reply);
-                tracing::warn!(room = %room.room_id(), attempt, error = %e, retry_in = ?pause, "matrix: send failed");
-                tokio::time::sleep(pause).await;
-                pause *= 2;
-            }
+            Err(e) => e,
+        };
+        let failure = classify(&e);
+        let Some(pause) = pauses.next().filter(|_| failure.retryable()) else {
+            tracing::warn!(room = %room.room_id(), error = %e, "matrix: giving up on a reply");
+            return None;
+        };
+        if let Failure::RetryAfter(_) = failure {
+            ops::rate_limited(ops::Transport::Matrix, ops::Path::Reply);
         }
+        ops::retry(ops::Transport::Matrix, ops::Path::Reply);
+        tracing::warn!(room = %room.room_id(), attempt, error = %e, retry_in = ?pause, "matrix: send failed");
+        tokio::time::sleep(pause).await;
     }
     None
 }

@@ -279,16 +279,16 @@ async fn try_login(
     Ok(client)
 }
 
-/// Waits (1 s doubling to 30 s, logging each failure) until the homeserver
-/// answers `/versions`: a first start while it is down waits for it, like
-/// the sync loop does, instead of exiting. A wrong password or token still
-/// fails at once, with the homeserver's own error.
+/// Waits ([`crate::retry::MATRIX_HOMESERVER`], logging each failure) until
+/// the homeserver answers `/versions`: a first start while it is down
+/// waits for it, like the sync loop does, instead of exiting. A wrong
+/// password or token still fails at once, with the homeserver's own error.
 async fn wait_for_homeserver(client: &Client, url: &str) {
-    let mut pause = std::time::Duration::from_secs(1);
+    let mut pauses = crate::retry::MATRIX_HOMESERVER.pauses();
     while let Err(e) = client.fetch_server_versions(None).await {
+        let pause = pauses.next_or_last();
         tracing::warn!(homeserver = url, error = %e, retry_in = ?pause, "matrix: homeserver not reachable yet");
         tokio::time::sleep(pause).await;
-        pause = (pause * 2).min(std::time::Duration::from_secs(30));
     }
 }
 

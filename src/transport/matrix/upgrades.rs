@@ -12,12 +12,13 @@
 //!
 //! A private room's successor needs an invite (Element sends it to every
 //! member it upgrades with): the bot tries to join, and if refused it waits
-//! (retrying with growing pauses) for the invite, which the invite handler
-//! accepts; the move happens in the sync that brings the joined successor.
+//! (retrying with growing pauses, [`crate::retry::MATRIX_SUCCESSOR`]) for
+//! the invite, which the invite handler accepts; the move happens in the
+//! sync that brings the joined successor.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use matrix_sdk::ruma::{OwnedRoomId, OwnedServerName, RoomId, RoomOrAliasId};
 use matrix_sdk::{Room, RoomState};
@@ -25,14 +26,12 @@ use matrix_sdk::{Room, RoomState};
 use super::Ctx;
 use crate::facts::ChatKey;
 
-/// First and longest pause between attempts to join a successor room.
-const FIRST_RETRY: Duration = Duration::from_secs(30);
-const MAX_RETRY: Duration = Duration::from_secs(3600);
+use crate::retry::{Pauses, MATRIX_SUCCESSOR};
 
-/// Join attempts by successor room: (next allowed, pause after that).
+/// Join attempts by successor room: (next allowed, the pauses to come).
 #[derive(Default)]
 pub(crate) struct Upgrades {
-    tries: Mutex<HashMap<OwnedRoomId, (Instant, Duration)>>,
+    tries: Mutex<HashMap<OwnedRoomId, (Instant, Pauses)>>,
 }
 
 impl Upgrades {
@@ -106,13 +105,14 @@ impl Upgrades {
         let now = Instant::now();
         match tries.get_mut(room) {
             Some((next, _)) if *next > now => false,
-            Some((next, pause)) => {
-                *pause = (*pause * 2).min(MAX_RETRY);
-                *next = now + *pause;
+            Some((next, pauses)) => {
+                *next = now + pauses.next_or_last();
                 true
             }
             None => {
-                tries.insert(room.to_owned(), (now + FIRST_RETRY, FIRST_RETRY));
+                let mut pauses = MATRIX_SUCCESSOR.pauses();
+                let next = now + pauses.next_or_last();
+                tries.insert(room.to_owned(), (next, pauses));
                 true
             }
         }

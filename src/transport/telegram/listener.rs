@@ -5,10 +5,11 @@
 //!
 //! teloxide's own `Polling` confirms a batch (the next `getUpdates` offset)
 //! as soon as it has handed the updates to the dispatcher, so a crash loses
-//! the updates still queued. Here every batch is written to an inbox in sled
-//! (one flush per batch) *before* Telegram is told to forget it; an update
-//! leaves the inbox once answered ([`Inbox::done`]), made durable by one
-//! flush per group of answers ([`GROUP_COMMIT`]). After a crash or `kill -9`
+//! the updates still queued. Here every batch is written to the durable
+//! inbox ([`crate::transport::inbox`], one flush per batch) *before*
+//! Telegram is told to forget it; an update leaves the inbox once answered
+//! ([`Inbox::done`]), made durable by one flush per group of answers
+//! ([`inbox::GROUP_COMMIT`]). After a crash or `kill -9`
 //! the next start replays what is still in the inbox, and skips anything
 //! Telegram re-sends that the inbox still holds. Only a kill between
 //! sending a reply and that flush (milliseconds) repeats the reply.
@@ -30,7 +31,6 @@
 //! lost: Telegram then honours the old offset and forgets the new update.
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::stream::{self, BoxStream, StreamExt};
@@ -39,10 +39,11 @@ use teloxide::stop::{mk_stop_token, StopFlag, StopToken};
 use teloxide::types::{AllowedUpdate, Update, UpdateKind};
 use teloxide::update_listeners::{AsUpdateStream, UpdateListener};
 use teloxide::RequestError;
-use tokio::sync::Notify;
 
-use crate::facts::{Store, StoreError};
+use crate::facts::{StoreError, Tree};
 use crate::ops::record as ops;
+use crate::retry;
+use crate::transport::inbox;
 
 /// Seconds a `getUpdates` call waits for an update.
 const POLL_TIMEOUT: u32 = 25;
@@ -53,25 +54,38 @@ const POLL_TIMEOUT: u32 = 25;
 /// meanwhile waited up to the backoff. Only polling uses this client;
 /// sends keep teloxide's 17 s.
 pub const POLL_HTTP_TIMEOUT: Duration = Duration::from_secs(POLL_TIMEOUT as u64 + 15);
-/// Longest wait between retries when polling fails.
-const MAX_BACKOFF: Duration = Duration::from_secs(30);
-/// How long answered records gather before one flush makes them durable.
-pub const GROUP_COMMIT: Duration = Duration::from_millis(20);
 /// Key (in the inbox tree) of the highest update id of the last batch taken
 /// in: polling asks from the next one. (The key's name is from when it was
 /// the highest id ever seen.)
 const MARK: &[u8] = b"high_water";
 
-/// Updates received and not yet answered, in sled.
-#[derive(Clone)]
-pub struct Inbox {
-    /// For [`Store::flush`], the one serialised way to make writes durable.
-    store: Store,
-    tree: sled::Tree,
-    /// Answered update ids not yet removed: the writer removes them together
-    /// and flushes once (one fsync for many answers), on a blocking thread.
-    answered: Arc<Mutex<Vec<i32>>>,
-    wake: Arc<Notify>,
+/// Updates received and not yet answered: the shared durable inbox
+/// ([`crate::transport::inbox`]) holding Telegram's updates, in tree
+/// `telegram_inbox` as before (`u` + the big-endian id → the update's
+/// JSON, and the mark).
+pub type Inbox = inbox::Inbox<Update>;
+
+impl inbox::Record for Update {
+    const TRANSPORT: ops::Transport = ops::Transport::Telegram;
+    const PENDING: Tree = Tree::TelegramInbox;
+    const POSITION: (Tree, &'static [u8]) = (Tree::TelegramInbox, MARK);
+    /// None: the next offset confirms a batch, and Telegram never sends an
+    /// update again once confirmed.
+    const ANSWERED: Option<Tree> = None;
+    const PREFIX: &'static [u8] = b"u";
+
+    fn key(&self) -> Vec<u8> {
+        key(self.id.0 as i32).to_vec()
+    }
+
+    fn recorded(key: &[u8]) {
+        if let Some(id) = key.get(1..5).and_then(|b| <[u8; 4]>::try_from(b).ok()) {
+            tracing::debug!(
+                update_id = i32::from_be_bytes(id),
+                "telegram: update answered"
+            );
+        }
+    }
 }
 
 fn key(id: i32) -> [u8; 5] {
@@ -81,21 +95,11 @@ fn key(id: i32) -> [u8; 5] {
     [b'u', b[0], b[1], b[2], b[3]]
 }
 
+/// Telegram's side of the inbox: polling's mark, unreadable updates.
 impl Inbox {
-    /// The inbox in `store` (tree `telegram_inbox`).
-    pub fn open(store: &Store) -> Result<Inbox, StoreError> {
-        Ok(Inbox {
-            store: store.clone(),
-            tree: store.tree(crate::facts::Tree::TelegramInbox)?,
-            answered: Arc::default(),
-            wake: Arc::default(),
-        })
-    }
-
     /// The highest update id of the last batch taken in (0 when none).
     pub fn mark(&self) -> i32 {
-        self.tree
-            .get(MARK)
+        self.position()
             .ok()
             .flatten()
             .and_then(|v| <[u8; 4]>::try_from(v.as_ref()).ok())
@@ -109,130 +113,64 @@ impl Inbox {
     /// the batch after this. Blocks on the disk: from async code use
     /// [`Inbox::take_in_async`].
     pub fn take_in(&self, updates: Vec<Update>) -> Result<Vec<Update>, StoreError> {
-        let Some(last) = updates.iter().map(|u| u.id.0 as i32).max() else {
-            return Ok(updates);
-        };
-        self.store_new(updates, Some(last))
+        match polled(updates) {
+            Some((readable, mark)) => self.put(readable, Some(mark)),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// [`Inbox::take_in`] on a blocking thread.
+    pub async fn take_in_async(&self, updates: Vec<Update>) -> Result<Vec<Update>, StoreError> {
+        match polled(updates) {
+            Some((readable, mark)) => self.put_async(readable, Some(mark)).await,
+            None => Ok(Vec::new()),
+        }
     }
 
     /// Takes in an update Telegram pushed (webhook mode): stores it unless
     /// the inbox already holds it, durably, and returns it if new. The mark
     /// (polling's) is left alone.
     pub fn take_in_pushed(&self, update: Update) -> Result<Option<Update>, StoreError> {
-        Ok(self.store_new(vec![update], None)?.pop())
+        let readable = readable(vec![update]);
+        Ok(self.put(readable, None)?.pop())
     }
 
     /// [`Inbox::take_in_pushed`] on a blocking thread.
     pub async fn take_in_pushed_async(&self, update: Update) -> Result<Option<Update>, StoreError> {
-        let inbox = self.clone();
-        blocking(move || inbox.take_in_pushed(update)).await
-    }
-
-    fn store_new(
-        &self,
-        updates: Vec<Update>,
-        mark: Option<i32>,
-    ) -> Result<Vec<Update>, StoreError> {
-        let mut fresh = Vec::with_capacity(updates.len());
-        let mut batch = sled::Batch::default();
-        for u in updates {
-            let id = u.id.0 as i32;
-            if unreadable(&u) || self.tree.contains_key(key(id))? {
-                continue;
-            }
-            match serde_json::to_vec(&u) {
-                Ok(json) => {
-                    batch.insert(&key(id), json);
-                    fresh.push(u);
-                }
-                Err(e) => {
-                    tracing::error!(update_id = id, error = %e, "telegram: cannot store an update")
-                }
-            }
-        }
-        if let Some(last) = mark {
-            batch.insert(MARK, &last.to_be_bytes());
-        }
-        self.tree.apply_batch(batch)?;
-        self.store.flush()?;
-        ops::inbox_in(ops::Transport::Telegram, fresh.len());
-        Ok(fresh)
-    }
-
-    /// [`Inbox::take_in`] on a blocking thread.
-    pub async fn take_in_async(&self, updates: Vec<Update>) -> Result<Vec<Update>, StoreError> {
-        let inbox = self.clone();
-        blocking(move || inbox.take_in(updates)).await
+        let readable = readable(vec![update]);
+        Ok(self.put_async(readable, None).await?.pop())
     }
 
     /// Updates taken in but not answered (after a crash), by id. Stored
     /// updates that cannot be read (an older version kept them) are removed.
     pub fn pending(&self) -> Vec<Update> {
         let mut out = Vec::new();
-        for (k, v) in self.tree.scan_prefix(b"u").filter_map(|kv| kv.ok()) {
-            match serde_json::from_slice::<Update>(&v) {
-                Ok(u) if !unreadable(&u) => out.push(u),
-                Ok(_) => {
-                    let _ = self.tree.remove(k);
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "telegram: dropping an unreadable stored update");
-                    let _ = self.tree.remove(k);
-                }
+        for (k, u) in self.waiting() {
+            if unreadable(&u) {
+                self.forget(&k);
+            } else {
+                out.push(u);
             }
         }
         out
     }
 
-    /// Records an update as answered. No I/O here: the writer removes it
-    /// within [`GROUP_COMMIT`] and flushes; a kill before then repeats that
-    /// reply after the restart, never loses one.
+    /// Records an update as answered ([`inbox::Inbox::answered`]: no I/O
+    /// here, durable within [`inbox::GROUP_COMMIT`]).
     pub fn done(&self, id: i32) {
-        lock(&self.answered).push(id);
-        self.wake.notify_one();
+        self.answered(key(id).to_vec());
     }
+}
 
-    /// Removes the answered updates and makes that durable; logs each once
-    /// it is. Blocks on the disk.
-    pub fn write_answered(&self) {
-        let ids = std::mem::take(&mut *lock(&self.answered));
-        if ids.is_empty() {
-            return;
-        }
-        let mut batch = sled::Batch::default();
-        for &id in &ids {
-            batch.remove(&key(id));
-        }
-        let res = self
-            .tree
-            .apply_batch(batch)
-            .map_err(StoreError::from)
-            .and_then(|()| self.store.flush());
-        match res {
-            Ok(()) => {
-                ops::inbox_out(ops::Transport::Telegram, ids.len());
-                for id in ids {
-                    tracing::debug!(update_id = id, "telegram: update answered");
-                }
-            }
-            Err(e) => tracing::error!(error = %e, "telegram: cannot record answered updates"),
-        }
-    }
+/// A polled batch's readable updates and the mark it moves to (its highest
+/// id, unreadable ones included); `None` for an empty batch.
+fn polled(updates: Vec<Update>) -> Option<(Vec<Update>, Vec<u8>)> {
+    let last = updates.iter().map(|u| u.id.0 as i32).max()?;
+    Some((readable(updates), last.to_be_bytes().to_vec()))
+}
 
-    /// [`Inbox::write_answered`] on a blocking thread.
-    pub async fn write_answered_async(&self) {
-        let inbox = self.clone();
-        let _ = tokio::task::spawn_blocking(move || inbox.write_answered()).await;
-    }
-
-    /// Runs until the process ends: records answered updates in groups.
-    pub async fn writer(self) {
-        loop {
-            self.wake.notified().await;
-            tokio::time::sleep(GROUP_COMMIT).await;
-            self.write_answered_async().await;
-        }
-    }
+fn readable(updates: Vec<Update>) -> Vec<Update> {
+    updates.into_iter().filter(|u| !unreadable(u)).collect()
 }
 
 /// An update teloxide could not read (a kind of update or a field newer
@@ -248,22 +186,6 @@ fn unreadable(u: &Update) -> bool {
         );
     }
     bad
-}
-
-/// Runs a store operation on a blocking thread.
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
-) -> Result<T, StoreError> {
-    tokio::task::spawn_blocking(f).await.unwrap_or_else(|e| {
-        Err(StoreError::Corrupt {
-            tree: "telegram_inbox",
-            message: format!("storing updates failed: {e}"),
-        })
-    })
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// The listener. Build it, pass it to `Dispatcher::dispatch_with_listener`.
@@ -312,7 +234,9 @@ struct PollState<B> {
     inbox: Inbox,
     flag: StopFlag,
     buffer: VecDeque<Update>,
-    backoff: Duration,
+    /// Pauses after failed polls ([`retry::TELEGRAM_POLL`]), started over
+    /// once a batch is taken in.
+    pauses: retry::Pauses,
     stopped: bool,
 }
 
@@ -333,7 +257,7 @@ where
             inbox: self.inbox.clone(),
             flag,
             buffer: VecDeque::new(),
-            backoff: Duration::from_millis(500),
+            pauses: retry::TELEGRAM_POLL.pauses(),
             stopped: false,
         };
         stream::unfold(state, next_update).boxed()
@@ -356,66 +280,83 @@ where
         }
         // The last batch is safe in the inbox: this offset confirms it.
         let offset = st.inbox.mark() + 1;
-        let req = st
-            .bot
-            .get_updates()
-            .offset(offset)
-            .timeout(POLL_TIMEOUT)
-            .allowed_updates(vec![
-                AllowedUpdate::Message,
-                AllowedUpdate::CallbackQuery,
-                AllowedUpdate::InlineQuery,
-            ]);
-        let res = tokio::select! {
-            r = req.send() => r,
+        let polled = tokio::select! {
+            r = poll(&st.bot, offset) => r,
             _ = &mut st.flag => { st.stopped = true; continue; }
         };
-        let res = match res {
-            Ok(ups) => {
-                ops::polled(ops::Transport::Telegram);
-                Ok((ups.is_empty(), st.inbox.take_in_async(ups).await))
-            }
-            Err(e) => {
-                ops::poll_failed(
-                    ops::Transport::Telegram,
-                    "getUpdates",
-                    super::send::health_reason(&e),
-                );
-                if matches!(e, RequestError::RetryAfter(_)) {
-                    ops::rate_limited(ops::Transport::Telegram, ops::Path::Poll);
-                }
-                Err(e)
-            }
-        };
-        let err = match res {
-            // Telegram only returns updates the offset did not confirm, so a
-            // batch with nothing new, asked for again with the same offset,
-            // means a server that ignores offsets: pause rather than spin.
-            Ok((false, Ok(fresh))) if fresh.is_empty() && st.inbox.mark() + 1 == offset => {
-                "getUpdates returned only updates already taken in".to_string()
-            }
-            Ok((_, Ok(fresh))) => {
-                st.backoff = Duration::from_millis(500);
+        match take_in(&st.inbox, offset, polled).await {
+            Ok(fresh) => {
+                st.pauses = retry::TELEGRAM_POLL.pauses();
                 st.buffer.extend(fresh);
-                continue;
             }
-            Ok((_, Err(e))) => format!("cannot store updates: {e}"),
-            Err(e) => e.to_string(),
-        };
-        let wait = st.backoff;
-        st.backoff = (st.backoff * 2).min(MAX_BACKOFF);
-        ops::retry(ops::Transport::Telegram, ops::Path::Poll);
-        tracing::warn!(error = %err, retry_in = ?wait, "telegram: getUpdates failed");
-        tokio::select! {
-            _ = tokio::time::sleep(wait) => {}
-            _ = &mut st.flag => { st.stopped = true; }
+            Err(err) => {
+                let wait = st.pauses.next_or_last();
+                ops::retry(ops::Transport::Telegram, ops::Path::Poll);
+                tracing::warn!(error = %err, retry_in = ?wait, "telegram: getUpdates failed");
+                st.stopped = retry::pause(wait, &mut st.flag).await;
+            }
         }
     }
+}
+
+/// One `getUpdates` from `offset`; the outcome recorded for `/healthz`.
+async fn poll<B>(bot: &B, offset: i32) -> Result<Vec<Update>, RequestError>
+where
+    B: Requester<Err = RequestError>,
+{
+    let res = bot
+        .get_updates()
+        .offset(offset)
+        .timeout(POLL_TIMEOUT)
+        .allowed_updates(vec![
+            AllowedUpdate::Message,
+            AllowedUpdate::CallbackQuery,
+            AllowedUpdate::InlineQuery,
+        ])
+        .send()
+        .await;
+    match &res {
+        Ok(_) => ops::polled(ops::Transport::Telegram),
+        Err(e) => {
+            ops::poll_failed(
+                ops::Transport::Telegram,
+                "getUpdates",
+                super::send::health_reason(e),
+            );
+            if matches!(e, RequestError::RetryAfter(_)) {
+                ops::rate_limited(ops::Transport::Telegram, ops::Path::Poll);
+            }
+        }
+    }
+    res
+}
+
+/// A poll's batch into the inbox: the updates new to it, or why the poll
+/// counts as failed (and is retried after a pause).
+async fn take_in(
+    inbox: &Inbox,
+    offset: i32,
+    polled: Result<Vec<Update>, RequestError>,
+) -> Result<Vec<Update>, String> {
+    let updates = polled.map_err(|e| e.to_string())?;
+    let empty = updates.is_empty();
+    let fresh = inbox
+        .take_in_async(updates)
+        .await
+        .map_err(|e| format!("cannot store updates: {e}"))?;
+    // Telegram only returns updates the offset did not confirm, so a batch
+    // with nothing new, asked for again with the same offset, means a
+    // server that ignores offsets: pause rather than spin.
+    if !empty && fresh.is_empty() && inbox.mark() + 1 == offset {
+        return Err("getUpdates returned only updates already taken in".to_string());
+    }
+    Ok(fresh)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::facts::Store;
 
     fn update(id: i32) -> Update {
         let json = serde_json::json!({
@@ -485,12 +426,10 @@ mod tests {
         assert_eq!(inbox.mark(), 9, "the next poll confirms it");
         assert_eq!(inbox.take_in_pushed(odd.clone()).unwrap(), None);
         // One kept by an older version is dropped at the next start.
-        inbox
-            .tree
-            .insert(key(9), serde_json::to_vec(&odd).unwrap())
-            .unwrap();
+        assert_eq!(inbox.put(vec![odd], None).unwrap().len(), 1);
+        assert!(inbox.holds(&key(9)).unwrap());
         let pending: Vec<u32> = inbox.pending().iter().map(|u| u.id.0).collect();
         assert_eq!(pending, [8]);
-        assert!(!inbox.tree.contains_key(key(9)).unwrap());
+        assert!(!inbox.holds(&key(9)).unwrap());
     }
 }

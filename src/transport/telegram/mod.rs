@@ -29,7 +29,6 @@ pub mod send;
 pub mod webhook;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::{anyhow, Context};
 use teloxide::adaptors::throttle::{Limits, Throttle};
@@ -75,9 +74,10 @@ pub fn handler_tree<B: handlers::TgRequester>() -> teloxide::dispatching::Update
         .branch(Update::filter_inline_query().endpoint(handlers::on_inline::<B>))
 }
 
-/// Checks the token; retries network failures, fails fast on a bad token.
+/// Checks the token; retries network failures
+/// ([`crate::retry::TELEGRAM_START`]), fails fast on a bad token.
 async fn get_me(bot: &Bot) -> anyhow::Result<teloxide::types::Me> {
-    let mut wait = Duration::from_millis(500);
+    let mut pauses = crate::retry::TELEGRAM_START.pauses();
     loop {
         match bot.get_me().await {
             Ok(me) => return Ok(me),
@@ -92,9 +92,9 @@ async fn get_me(bot: &Bot) -> anyhow::Result<teloxide::types::Me> {
                     "getMe",
                     send::health_reason(&e),
                 );
+                let wait = pauses.next_or_last();
                 tracing::warn!(error = %e, retry_in = ?wait, "telegram: getMe failed, retrying");
                 tokio::time::sleep(wait).await;
-                wait = (wait * 2).min(Duration::from_secs(30));
             }
             Err(e) => return Err(anyhow!("telegram: getMe failed: {e}")),
         }
@@ -215,18 +215,7 @@ async fn start(cfg: &TelegramConfig, app: Arc<App>, clients: &Clients) -> anyhow
         id = me.id.0,
         "telegram: logged in"
     );
-    for (lang, code) in [
-        (crate::facts::Lang::En, None),
-        (crate::facts::Lang::Ru, Some("ru")),
-    ] {
-        let mut req = plain.set_my_commands(bot_commands(lang));
-        if let Some(c) = code {
-            req = req.language_code(c);
-        }
-        if let Err(e) = req.await {
-            tracing::warn!(error = %e, "telegram: setMyCommands failed (the menu may be stale)");
-        }
-    }
+    set_commands(plain).await;
 
     let bot: TgBot = plain.clone().throttle(LIMITS);
     app.hub()
@@ -245,7 +234,6 @@ async fn start(cfg: &TelegramConfig, app: Arc<App>, clients: &Clients) -> anyhow
         inbox: inbox.clone(),
         admins: cfg.admins.clone(),
     });
-
     let source = match cfg.mode {
         TelegramMode::Polling => {
             // A webhook left from webhook mode would make getUpdates fail.
@@ -254,36 +242,7 @@ async fn start(cfg: &TelegramConfig, app: Arc<App>, clients: &Clients) -> anyhow
             }
             Source::Polling(InboxPolling::new(clients.poller.clone(), inbox))
         }
-        TelegramMode::Webhook => {
-            let listen = cfg
-                .listen
-                .as_deref()
-                .ok_or_else(|| anyhow!("telegram: webhook mode needs [telegram] listen"))?
-                .parse()
-                .context("telegram: [telegram] listen is not an address:port")?;
-            let public = cfg
-                .public_url
-                .as_deref()
-                .ok_or_else(|| anyhow!("telegram: webhook mode needs [telegram] public_url"))?;
-            let path = cfg.path.clone().unwrap_or_else(|| "/telegram".to_string());
-            let url = format!("{}{}", public.trim_end_matches('/'), path)
-                .parse()
-                .context("telegram: public_url + path is not a URL")?;
-            let secret = cfg
-                .secret_token
-                .as_ref()
-                .ok_or_else(|| anyhow!("telegram: webhook mode needs [telegram] secret_token"))?;
-            // Listen first, then tell Telegram where to deliver.
-            let listener = webhook::serve(listen, &path, secret.expose(), inbox)
-                .await
-                .with_context(|| format!("telegram: cannot listen on {listen}"))?;
-            let set = plain
-                .set_webhook(url)
-                .secret_token(secret.expose().to_string())
-                .max_connections(webhook::TELEGRAM_CONNECTIONS);
-            set.await.context("telegram: setWebhook failed")?;
-            Source::Webhook(listener)
-        }
+        TelegramMode::Webhook => Source::Webhook(listen(cfg, plain, inbox).await?),
     };
     Ok(Started {
         me,
@@ -291,4 +250,58 @@ async fn start(cfg: &TelegramConfig, app: Arc<App>, clients: &Clients) -> anyhow
         ctx,
         source,
     })
+}
+
+/// The command menu in English and Russian (a failure only leaves the menu
+/// stale).
+async fn set_commands(plain: &Bot) {
+    for (lang, code) in [
+        (crate::facts::Lang::En, None),
+        (crate::facts::Lang::Ru, Some("ru")),
+    ] {
+        let mut req = plain.set_my_commands(bot_commands(lang));
+        if let Some(c) = code {
+            req = req.language_code(c);
+        }
+        if let Err(e) = req.await {
+            tracing::warn!(error = %e, "telegram: setMyCommands failed (the menu may be stale)");
+        }
+    }
+}
+
+/// Webhook mode: listens on `[telegram] listen`, then tells Telegram where
+/// to deliver (`public_url` + `path`, with the secret token).
+async fn listen(
+    cfg: &TelegramConfig,
+    plain: &Bot,
+    inbox: Inbox,
+) -> anyhow::Result<webhook::WebhookListener> {
+    let listen = cfg
+        .listen
+        .as_deref()
+        .ok_or_else(|| anyhow!("telegram: webhook mode needs [telegram] listen"))?
+        .parse()
+        .context("telegram: [telegram] listen is not an address:port")?;
+    let public = cfg
+        .public_url
+        .as_deref()
+        .ok_or_else(|| anyhow!("telegram: webhook mode needs [telegram] public_url"))?;
+    let path = cfg.path.clone().unwrap_or_else(|| "/telegram".to_string());
+    let url = format!("{}{}", public.trim_end_matches('/'), path)
+        .parse()
+        .context("telegram: public_url + path is not a URL")?;
+    let secret = cfg
+        .secret_token
+        .as_ref()
+        .ok_or_else(|| anyhow!("telegram: webhook mode needs [telegram] secret_token"))?;
+    // Listen first, then tell Telegram where to deliver.
+    let listener = webhook::serve(listen, &path, secret.expose(), inbox)
+        .await
+        .with_context(|| format!("telegram: cannot listen on {listen}"))?;
+    let set = plain
+        .set_webhook(url)
+        .secret_token(secret.expose().to_string())
+        .max_connections(webhook::TELEGRAM_CONNECTIONS);
+    set.await.context("telegram: setWebhook failed")?;
+    Ok(listener)
 }

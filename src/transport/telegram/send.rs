@@ -18,8 +18,10 @@ use teloxide::{ApiError, RequestError};
 
 use crate::ops::record as ops;
 use crate::reply::{render_telegram_html, Reply, TELEGRAM_LIMIT};
+use crate::retry;
 
-/// Attempts for a transient failure before giving up.
+/// Attempts before giving up (flood control and migrations count): those
+/// of [`retry::TELEGRAM_REQUEST`].
 const ATTEMPTS: u32 = 5;
 
 /// How a failed request should be treated.
@@ -115,7 +117,7 @@ where
     F: FnMut(ChatId) -> Fut,
     Fut: std::future::Future<Output = Result<T, RequestError>>,
 {
-    let mut backoff = Duration::from_millis(250);
+    let mut pauses = retry::TELEGRAM_REQUEST.pauses();
     let mut attempt = 1;
     loop {
         let err = match op(chat).await {
@@ -126,8 +128,7 @@ where
             Failure::Transient if attempt < ATTEMPTS => {
                 ops::retry(ops::Transport::Telegram, ops::Path::Reply);
                 tracing::warn!(chat = chat.0, what, attempt, error = %err, "telegram: transient failure, retrying");
-                tokio::time::sleep(backoff).await;
-                backoff *= 2;
+                tokio::time::sleep(pauses.next_or_last()).await;
             }
             Failure::RetryAfter(d) if attempt < ATTEMPTS => {
                 ops::rate_limited(ops::Transport::Telegram, ops::Path::Reply);
