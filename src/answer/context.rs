@@ -82,24 +82,11 @@ impl Context {
                 }
             }
         }
-        let mut people = Vec::new();
-        for p in cat.by_topic(Topic::People) {
-            // The first aliases are the surname's spellings ("Myasnikovich",
-            // "Myasnovich"); the first is the one searched for.
-            let Some(surname) = p.aliases.first() else {
-                continue;
-            };
-            let named = facts.iter().any(|f| {
-                f.id == p.id
-                    || p.aliases
-                        .iter()
-                        .take(2)
-                        .any(|a| f.text.en.contains(a.as_str()) || f.source.contains(a.as_str()))
-            });
-            if named && !people.contains(surname) {
-                people.push(surname.clone());
-            }
-        }
+        let named: Vec<(&str, &str, &str)> = facts
+            .iter()
+            .map(|f| (f.id.as_str(), f.text.en.as_str(), f.source.as_str()))
+            .collect();
+        let people = cat.people().named(&named);
         let mut shown: Vec<String> = match earlier {
             Some(e) if e.topic == Some(first.topic) => e.shown.clone(),
             _ => Vec::new(),

@@ -413,16 +413,12 @@ fn people_named(cat: &Catalog, words: &[String]) -> Vec<Arc<Fact>> {
         .filter(|w| w.chars().count() >= NAME_PREFIX)
         .map(|w| prefix(w))
         .collect();
-    cat.by_topic(Topic::People)
-        .filter(|p| {
-            // One-word aliases are the surname's spellings; longer ones
-            // ("Prime Minister of Kazakhstan") name more than the person.
-            p.aliases
-                .iter()
-                .map(|a| query::words(a))
-                .filter(|w| w.len() == 1 && w[0].chars().count() >= NAME_PREFIX)
-                .any(|w| asked.contains(&prefix(&w[0])))
-        })
+    // One-word aliases are the surname's spellings; longer ones ("Prime
+    // Minister of Kazakhstan") name more than the person.
+    cat.people()
+        .with_word(|w| w.chars().count() >= NAME_PREFIX && asked.contains(&prefix(w)))
+        .into_iter()
+        .filter_map(|doc| cat.fact(doc))
         .collect()
 }
 
