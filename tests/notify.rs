@@ -227,19 +227,10 @@ fn changes_and_announcements_reach_exactly_the_subscribed_chats_once() {
     // endpoint then answers the operator as before.
     {
         use factbot::notify::admin::{HEADER_TIMEOUT, MAX_CONNECTIONS};
-        use std::io::Write;
-        let mut slow: Vec<std::net::TcpStream> = (0..MAX_CONNECTIONS)
-            .map(|_| {
-                let mut c = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-                c.write_all(b"GET /notifications HTTP/1.1\r\nHost: x\r\n")
-                    .unwrap();
-                c
-            })
-            .collect();
-        let mut extra = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-        assert!(
-            common::closed_within(&mut extra, 10),
-            "a connection over the cap is closed at once"
+        let mut slow = common::hold_every_slot(
+            port,
+            MAX_CONNECTIONS,
+            b"GET /notifications HTTP/1.1\r\nHost: x\r\n",
         );
         let limit = HEADER_TIMEOUT.as_secs() + 20;
         for c in &mut slow {

@@ -629,7 +629,6 @@ fn webhook_mode_without_a_secret_refuses_to_start() {
 #[test]
 fn webhook_mode_refuses_forged_oversize_and_slow_requests() {
     use factbot::transport::telegram::webhook::{HEADER_TIMEOUT, MAX_BODY, MAX_CONNECTIONS};
-    use std::io::Write;
     const ADMIN: i64 = 7007;
     const GROUP: i64 = -7070;
     let emu = Emulator::start();
@@ -674,20 +673,10 @@ fn webhook_mode_refuses_forged_oversize_and_slow_requests() {
 
     // Slow clients: every slot taken by a connection that never finishes
     // its headers; one more is closed at once.
-    let mut slow: Vec<std::net::TcpStream> = (0..MAX_CONNECTIONS)
-        .map(|_| {
-            let mut c = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-            c.write_all(b"POST /tg-hook HTTP/1.1\r\nHost: x\r\n")
-                .unwrap();
-            c
-        })
-        .collect();
-    // The server accepts in order: once the extra connection is closed,
-    // every slow one holds a slot.
-    let mut extra = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    assert!(
-        common::closed_within(&mut extra, 10),
-        "a connection over the cap is closed at once"
+    let mut slow = common::hold_every_slot(
+        port,
+        MAX_CONNECTIONS,
+        b"POST /tg-hook HTTP/1.1\r\nHost: x\r\n",
     );
     // A real update arrives meanwhile: the emulator's push is refused
     // until the slow clients are cut off, then retried (as Telegram does).

@@ -539,14 +539,9 @@ impl Composer<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::facts::{Dataset, Lang, Store};
+    use crate::answer::tests::engine;
+    use crate::facts::Lang;
     use crate::reply::render_plain;
-
-    fn engine() -> Engine {
-        let store = Store::temporary().unwrap();
-        store.import(&Dataset::embedded().unwrap()).unwrap();
-        Engine::new(store).unwrap()
-    }
 
     /// Asks `q` as `person` in chat `t`.
     fn ask(e: &Engine, person: &str, q: &str) -> Reply {

@@ -341,7 +341,8 @@ mod tests {
     use crate::facts::Topic;
     use crate::reply::render_plain;
 
-    fn engine() -> Engine {
+    /// An engine over the embedded dataset in a temporary store.
+    pub(super) fn engine() -> Engine {
         let store = Store::temporary().unwrap();
         store.import(&Dataset::embedded().unwrap()).unwrap();
         Engine::new(store).unwrap()

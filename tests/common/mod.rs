@@ -104,3 +104,24 @@ pub fn closed_within(conn: &mut std::net::TcpStream, secs: u64) -> bool {
     }
     false
 }
+
+/// Takes every one of a server's `slots` with a connection that sent
+/// `head` (a request line and headers, never finished), and checks that one
+/// more connection is closed at once. The server accepts in order: once the
+/// extra one is closed, every returned connection holds a slot.
+pub fn hold_every_slot(port: u16, slots: usize, head: &[u8]) -> Vec<std::net::TcpStream> {
+    use std::io::Write;
+    let held = (0..slots)
+        .map(|_| {
+            let mut c = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+            c.write_all(head).unwrap();
+            c
+        })
+        .collect();
+    let mut extra = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    assert!(
+        closed_within(&mut extra, 10),
+        "a connection over the cap is closed at once"
+    );
+    held
+}
