@@ -16,7 +16,10 @@
 # the bot's own CPU time (utime+stime from /proc/PID/stat right before the
 # first and right after the last measured question) in total and per reply,
 # and its peak RSS (VmHWM from /proc/PID/status at the end; "RSS@ready" is
-# VmHWM once it polls, i.e. the start-up peak). The emulator's CPU per reply
+# VmHWM once it polls, i.e. the start-up peak). "switches/reply" counts the
+# bot's context switches (voluntary and not, summed over the threads alive at
+# both ends in /proc/PID/task/*/status) per reply: every wake-up of a
+# thread, which CPU time alone hides behind host noise. The emulator's CPU per reply
 # is shown too: it is a single Node thread, and when it is near 1 core of
 # wall time, replies/s measure the emulator, not the bot.
 #
@@ -152,6 +155,11 @@ cpu_ticks() {
     stat=${stat##*) }
     awk '{ print $12 + $13 }' <<<"$stat"
 }
+# Context switches of a process: the sum over its live threads.
+ctx_switches() {
+    cat /proc/"$1"/task/*/status 2>/dev/null |
+        awk '/^(voluntary|nonvoluntary)_ctxt_switches:/ { n += $2 } END { print n + 0 }'
+}
 hwm_kib() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status"; }
 ticks_ms() { awk -v t="$1" -v hz="$CLK_TCK" 'BEGIN { printf "%.0f", t * 1000 / hz }'; }
 # A field of a JSON document ($1) by JavaScript path ($2).
@@ -203,7 +211,7 @@ run_bot() {
     hwm_ready=$(hwm_kib "$bot_pid")
 
     # The load, with a handshake around the measured part.
-    local line cpu0 cpu1 emu0 emu1 hwm result
+    local line cpu0 cpu1 emu0 emu1 sw0 sw1 hwm result
     coproc DRIVER { EMU_URL=$url SYNC=1 SETTLE_MS=1000 DEADLINE_S=$LOAD_TIMEOUT \
         exec node "$ROOT/scripts/bench_telegram_load.js" 2>"$dir/load.log"; }
     local drv_pid=$DRIVER_PID drv_out drv_in
@@ -213,11 +221,13 @@ run_bot() {
     read -r -t 120 -u "$drv_out" line || line=
     [ "$line" = READY ] || die "$name: the load driver did not finish the warm-up: $(tail -5 "$dir/load.log")"
     cpu0=$(cpu_ticks "$bot_pid")
+    sw0=$(ctx_switches "$bot_pid")
     emu0=$(cpu_ticks "$emu_pid")
     echo go >&"$drv_in"
     read -r -t "$LOAD_TIMEOUT" -u "$drv_out" line || line=
     [ "$line" = LOADED ] || die "$name: the load did not finish: $(tail -5 "$dir/load.log")"
     cpu1=$(cpu_ticks "$bot_pid")
+    sw1=$(ctx_switches "$bot_pid")
     emu1=$(cpu_ticks "$emu_pid")
     hwm=$(hwm_kib "$bot_pid")
     echo go >&"$drv_in"
@@ -240,11 +250,12 @@ run_bot() {
 
     local replies
     replies=$(json "$result" replies)
-    printf '%s %s %s %s %s %s %s %s %s %s %s\n' "$name" "$replies" \
+    printf '%s %s %s %s %s %s %s %s %s %s %s %s\n' "$name" "$replies" \
         "$(json "$result" wall_s)" "$(json "$result" replies_per_s)" \
         "$(json "$result" p50_ms)" "$(json "$result" p99_ms)" \
         "$(ticks_ms $((cpu1 - cpu0)))" "$hwm" "$hwm_ready" \
-        "$(ticks_ms $((emu1 - emu0)))" "$(json "$result" calls.getUpdates)" >>"$TMP/rows"
+        "$(ticks_ms $((emu1 - emu0)))" "$(json "$result" calls.getUpdates)" \
+        "$((sw1 - sw0))" >>"$TMP/rows"
 }
 
 : >"$TMP/rows"
@@ -257,15 +268,15 @@ echo
 echo "$QUESTIONS questions, $USERS users, concurrency $CONCURRENCY; CPU from /proc/PID/stat (1 tick = $((1000 / CLK_TCK)) ms)"
 awk -v goal_ratio="$GOAL_RATIO" -v goal_throttle="$GOAL_THROTTLE_RATIO" -v goal_rss="$GOAL_RSS_MIB" '
     BEGIN {
-        fmt = "| %-13s | %7s | %6s | %9s | %6s | %6s | %6s | %11s | %8s | %9s | %12s | %10s |\n"
-        printf fmt, "bot", "replies", "wall s", "replies/s", "p50 ms", "p99 ms", "CPU ms", "CPU ms/reply", "peak RSS", "RSS@ready", "emu CPU/reply", "getUpdates"
-        printf fmt, "---", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:"
+        fmt = "| %-13s | %7s | %6s | %9s | %6s | %6s | %6s | %11s | %8s | %9s | %12s | %10s | %14s |\n"
+        printf fmt, "bot", "replies", "wall s", "replies/s", "p50 ms", "p99 ms", "CPU ms", "CPU ms/reply", "peak RSS", "RSS@ready", "emu CPU/reply", "getUpdates", "switches/reply"
+        printf fmt, "---", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:"
     }
     {
         per = $2 ? $7 / $2 : 0
         cpr[$1] = per; rss[$1] = $8 / 1024
-        printf "| %-13s | %7d | %6.2f | %9.1f | %6d | %6d | %6d | %12.3f | %4.1f MiB | %5.1f MiB | %10.3f ms | %10d |\n",
-            $1, $2, $3, $4, $5, $6, $7, per, $8 / 1024, $9 / 1024, $2 ? $10 / $2 : 0, $11
+        printf "| %-13s | %7d | %6.2f | %9.1f | %6d | %6d | %6d | %12.3f | %4.1f MiB | %5.1f MiB | %10.3f ms | %10d | %14.1f |\n",
+            $1, $2, $3, $4, $5, $6, $7, per, $8 / 1024, $9 / 1024, $2 ? $10 / $2 : 0, $11, $2 ? $12 / $2 : 0
     }
     END {
         if (("echo" in cpr) && ("factbot" in cpr) && cpr["echo"] > 0) {
