@@ -163,7 +163,8 @@ impl<R: Record> Inbox<R> {
         done: &[Vec<u8>],
     ) -> Result<Vec<R>, StoreError> {
         // Marked before removed (below, in the pending tree's batch): a
-        // record is never in neither tree.
+        // record is never in neither tree, so a re-delivery in between is
+        // still recognised.
         self.mark_answered(done)?;
         let mut fresh = Vec::with_capacity(records.len());
         let mut batch = sled::Batch::default();
@@ -253,33 +254,15 @@ impl<R: Record> Inbox<R> {
     }
 
     /// Writes the answered records: marks them (where the platform keeps
-    /// marks), removes them, flushes once. Blocks on the disk.
+    /// marks), removes them, flushes once — a [`Inbox::put`] of nothing,
+    /// so both ways out share one write. Blocks on the disk.
     pub fn write_answered(&self) {
-        let keys = std::mem::take(&mut *lock(&self.queue));
-        if keys.is_empty() {
+        if lock(&self.queue).is_empty() {
             return;
         }
-        let res = self
-            .mark_and_remove(&keys)
-            .and_then(|()| self.store.flush());
-        match res {
-            Ok(()) => self.recorded(&keys),
-            Err(e) => {
-                tracing::error!(transport = R::TRANSPORT.name(), error = %e, "cannot record answered messages; trying again with the next ones");
-                self.requeue(keys);
-            }
+        if let Err(e) = self.put(Vec::new(), None) {
+            tracing::error!(transport = R::TRANSPORT.name(), error = %e, "cannot record answered messages; trying again with the next ones");
         }
-    }
-
-    fn mark_and_remove(&self, keys: &[Vec<u8>]) -> Result<(), StoreError> {
-        // Marked before removed: a record is never in neither tree, so a
-        // re-delivery in between is still recognised.
-        self.mark_answered(keys)?;
-        let mut batch = sled::Batch::default();
-        for k in keys {
-            batch.remove(k.as_slice());
-        }
-        Ok(self.pending.apply_batch(batch)?)
     }
 
     /// Writes the answered marks of `keys`, where the platform keeps them.
