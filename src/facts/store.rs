@@ -8,6 +8,8 @@
 //! - `changes`: sequence number → JSON [`Change`]; an append-only log of every
 //!   fact an import added, changed or removed, for notifications to read.
 //! - `chats`: chat key → JSON [`ChatSettings`]; per-chat preferences (`/lang`).
+//!   Mirrored in memory ([`ChatsMirror`]) so that reading them never
+//!   touches sled.
 //!
 //! An import is one sled transaction over `facts`, `meta` and `changes`, so a
 //! crash leaves the old dataset or the new one, never a mix; it is flushed
@@ -19,9 +21,9 @@
 //! refused unless the operator allows removals (`--allow-removals`), so a
 //! broken file cannot wipe the bot and flood its subscribers.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
@@ -132,6 +134,8 @@ pub struct Store {
     meta: sled::Tree,
     changes: sled::Tree,
     chats: sled::Tree,
+    /// The `chats` tree as read at open and written through since.
+    chats_mem: Arc<ChatsMirror>,
     /// The store directory (empty for a temporary store).
     dir: PathBuf,
     /// One flush at a time, store-wide: sled 0.34's flushes can deadlock
@@ -146,6 +150,74 @@ pub struct Store {
     importing: Arc<std::sync::Mutex<()>>,
     /// Shared by clones; the last one dropped removes the pid file.
     _pid: Option<Arc<PidFile>>,
+}
+
+/// The `chats` tree mirrored in memory: read whole at open, written
+/// through by [`Store::set_chat_settings`] (its only writer).
+///
+/// The failure this prevents: every answer reads its chat's settings (the
+/// `/lang` choice). Read from sled, that is a B-tree walk on a cache hit but
+/// a disk read on a miss, so answers had to run on a blocking thread —
+/// about a sixth of a Telegram reply's CPU and 2 of its 12 context switches
+/// went on that hop alone (scripts/bench-telegram.sh). From memory, a
+/// transport can answer a read-only question on its runtime thread
+/// ([`crate::answer::Engine::answer_in_memory`]). The tree holds one small
+/// entry per chat that ever set a language, so the mirror costs what the
+/// tree does on disk, a few dozen bytes a chat.
+#[derive(Default)]
+struct ChatsMirror {
+    /// Chat key bytes → the settings, or why the stored entry cannot be
+    /// read (reported on every read, as sled's own read would be).
+    map: RwLock<HashMap<Vec<u8>, Result<ChatSettings, String>>>,
+}
+
+impl ChatsMirror {
+    /// Reads the whole tree; an unreadable entry is kept as its error, and
+    /// a tree that cannot be read (an I/O error) loads what it can, logged.
+    fn load(tree: &sled::Tree) -> ChatsMirror {
+        let mut map = HashMap::new();
+        for kv in tree.iter() {
+            match kv {
+                Ok((k, v)) => {
+                    let s = decode::<ChatSettings>("chats", &v).map_err(|e| e.to_string());
+                    map.insert(k.to_vec(), s);
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot read the chat settings; the rest use defaults");
+                    break;
+                }
+            }
+        }
+        ChatsMirror {
+            map: RwLock::new(map),
+        }
+    }
+
+    fn get(&self, key: &[u8]) -> Result<ChatSettings, StoreError> {
+        let map = self.map.read().unwrap_or_else(|p| p.into_inner());
+        match map.get(key) {
+            None => Ok(ChatSettings::default()),
+            Some(Ok(s)) => Ok(s.clone()),
+            Some(Err(message)) => Err(StoreError::Corrupt {
+                tree: "chats",
+                message: message.clone(),
+            }),
+        }
+    }
+
+    /// Writes `s` under `key` with `insert` (sled) and, if that succeeds,
+    /// here; one writer at a time, so the two never disagree.
+    fn write(
+        &self,
+        key: Vec<u8>,
+        s: &ChatSettings,
+        insert: impl FnOnce(Vec<u8>, Vec<u8>) -> Result<Option<sled::IVec>, sled::Error>,
+    ) -> Result<(), StoreError> {
+        let mut map = self.map.write().unwrap_or_else(|p| p.into_inner());
+        insert(key.clone(), encode(s))?;
+        map.insert(key, Ok(s.clone()));
+        Ok(())
+    }
 }
 
 impl Store {
@@ -177,11 +249,13 @@ impl Store {
         // What sled just created, should the process umask be loose (the
         // library used by another program): private too, silently.
         super::private::tighten(dir);
+        let chats = db.open_tree(Tree::Chats.name())?;
         let store = Store {
             facts: db.open_tree(Tree::Facts.name())?,
             meta: db.open_tree(Tree::Meta.name())?,
             changes: db.open_tree(Tree::Changes.name())?,
-            chats: db.open_tree(Tree::Chats.name())?,
+            chats: chats.clone(),
+            chats_mem: Arc::new(ChatsMirror::load(&chats)),
             db,
             dir: dir.to_path_buf(),
             flushing: Arc::default(),
@@ -212,11 +286,13 @@ impl Store {
     /// A throw-away store in memory (tests, benchmarks).
     pub fn temporary() -> Result<Store, StoreError> {
         let db = sled::Config::new().temporary(true).open()?;
+        let chats = db.open_tree(Tree::Chats.name())?;
         let store = Store {
             facts: db.open_tree(Tree::Facts.name())?,
             meta: db.open_tree(Tree::Meta.name())?,
             changes: db.open_tree(Tree::Changes.name())?,
-            chats: db.open_tree(Tree::Chats.name())?,
+            chats: chats.clone(),
+            chats_mem: Arc::new(ChatsMirror::load(&chats)),
             db,
             dir: PathBuf::new(),
             flushing: Arc::default(),
@@ -471,18 +547,17 @@ impl Store {
             .collect()
     }
 
-    /// A chat's settings (the defaults when it has none).
+    /// A chat's settings (the defaults when it has none), from memory: no
+    /// disk, no sled (see [`ChatsMirror`]), so safe on an async runtime's
+    /// threads. An entry that could not be read at open stays an error.
     pub fn chat_settings(&self, chat: &ChatKey) -> Result<ChatSettings, StoreError> {
-        Ok(self
-            .chats
-            .get(chat.to_bytes())?
-            .map(|v| decode("chats", &v))
-            .transpose()?
-            .unwrap_or_default())
+        self.chats_mem.get(&chat.to_bytes())
     }
 
+    /// Stores a chat's settings, durably (a flush: blocks on the disk).
     pub fn set_chat_settings(&self, chat: &ChatKey, s: &ChatSettings) -> Result<(), StoreError> {
-        self.chats.insert(chat.to_bytes(), encode(s))?;
+        self.chats_mem
+            .write(chat.to_bytes(), s, |k, v| self.chats.insert(k, v))?;
         self.flush()?;
         Ok(())
     }
@@ -600,6 +675,51 @@ fn unix_now() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Settings are read from memory, yet are exactly what sled holds:
+    /// written through in every clone, there after a restart, and an entry
+    /// sled cannot decode stays an error rather than silently the defaults.
+    #[test]
+    fn chat_settings_are_mirrored_in_memory_and_survive_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let (ru, tg) = (ChatKey::Telegram(-5), ChatKey::Telegram(7));
+        {
+            let store = Store::open(dir.path()).unwrap();
+            let clone = store.clone();
+            assert_eq!(store.chat_settings(&ru).unwrap(), ChatSettings::default());
+            let set = ChatSettings {
+                lang: Some(Lang::Ru),
+            };
+            clone.set_chat_settings(&ru, &set).unwrap();
+            assert_eq!(
+                store.chat_settings(&ru).unwrap(),
+                set,
+                "another clone sees it"
+            );
+            assert_eq!(
+                store.chats.get(ru.to_bytes()).unwrap().map(|v| v.to_vec()),
+                Some(encode(&set)),
+                "sled holds the same"
+            );
+            // An entry an older or damaged store left: undecodable.
+            store
+                .chats
+                .insert(tg.to_bytes(), &b"{not json"[..])
+                .unwrap();
+            store.flush().unwrap();
+        }
+        let store = Store::reopen(dir.path());
+        assert_eq!(store.chat_settings(&ru).unwrap().lang, Some(Lang::Ru));
+        assert!(matches!(
+            store.chat_settings(&tg),
+            Err(StoreError::Corrupt { tree: "chats", .. })
+        ));
+        // Setting it again repairs it.
+        store
+            .set_chat_settings(&tg, &ChatSettings::default())
+            .unwrap();
+        assert_eq!(store.chat_settings(&tg).unwrap(), ChatSettings::default());
+    }
 
     #[test]
     fn the_shrink_guard_allows_a_quarter() {
