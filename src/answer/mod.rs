@@ -92,6 +92,61 @@ impl<'a> Request<'a> {
     }
 }
 
+impl Request<'_> {
+    /// The request with its parts owned, to send to another thread.
+    pub fn owned(&self) -> OwnedRequest {
+        OwnedRequest {
+            chat: self.chat.clone(),
+            text: self.text.to_string(),
+            user_lang: self.user_lang,
+            force_lang: self.force_lang,
+            prefixes: self.prefixes.to_vec(),
+            chat_admin: self.chat_admin,
+            bot_admin: self.bot_admin,
+            private: self.private,
+            person: self.person.map(str::to_string),
+            reply_to: self.reply_to.map(str::to_string),
+            read_only: self.read_only,
+        }
+    }
+}
+
+/// A [`Request`] owning its parts ([`Request::owned`]), so that a transport
+/// can hand it to a blocking thread. The fields are [`Request`]'s.
+#[derive(Clone, Debug)]
+pub struct OwnedRequest {
+    chat: ChatKey,
+    text: String,
+    user_lang: Option<Lang>,
+    force_lang: Option<Lang>,
+    prefixes: Vec<char>,
+    chat_admin: bool,
+    bot_admin: bool,
+    private: bool,
+    person: Option<String>,
+    reply_to: Option<String>,
+    read_only: bool,
+}
+
+impl OwnedRequest {
+    /// The request, borrowing from here.
+    pub fn request(&self) -> Request<'_> {
+        Request {
+            chat: &self.chat,
+            text: &self.text,
+            user_lang: self.user_lang,
+            force_lang: self.force_lang,
+            prefixes: &self.prefixes,
+            chat_admin: self.chat_admin,
+            bot_admin: self.bot_admin,
+            private: self.private,
+            person: self.person.as_deref(),
+            reply_to: self.reply_to.as_deref(),
+            read_only: self.read_only,
+        }
+    }
+}
+
 /// The answering service. Share it behind an `Arc`; `handle` takes `&self`.
 pub struct Engine {
     store: Store,
@@ -184,7 +239,11 @@ impl Engine {
     /// Answers an already parsed line (transports that parsed it to decide
     /// addressing pass it on instead of parsing twice).
     pub fn handle_input(&self, req: &Request, input: Input) -> Reply {
-        let cat = self.catalog();
+        self.answer_with(self.catalog(), req, input)
+    }
+
+    /// [`Engine::handle_input`] on catalog `cat`.
+    fn answer_with(&self, cat: Arc<Catalog>, req: &Request, input: Input) -> Reply {
         let settings = self.settings(req);
         let lang = Self::decide_lang(req, &settings, &input);
         let c = compose::Composer { cat: &cat, lang };
@@ -216,6 +275,25 @@ impl Engine {
                 Command::Unknown(name) => c.unknown(&name),
             },
         }
+    }
+
+    /// Answers `input` if that takes neither the disk nor long: a question
+    /// or a command that writes nothing ([`in_memory`]) on a catalog that
+    /// holds its facts ([`Catalog::is_resident`]; chat settings are always
+    /// in memory, see [`Store::chat_settings`]). Such an answer takes
+    /// microseconds, so a transport may run it on its async runtime's
+    /// thread instead of paying a blocking thread's hand-off (and an
+    /// allocator arena) per reply. Anything else is handed back, for
+    /// [`Engine::handle_input`] on a blocking thread.
+    pub fn answer_in_memory(&self, req: &Request, input: Input) -> Result<Reply, Input> {
+        if !in_memory(&input) {
+            return Err(input);
+        }
+        let cat = self.catalog();
+        if !cat.is_resident() {
+            return Err(input);
+        }
+        Ok(self.answer_with(cat, req, input))
     }
 
     /// The answer language: `--lang`, then the chat's `/lang`, then the
@@ -335,6 +413,20 @@ impl Engine {
     }
 }
 
+/// Whether answering `input` stays in memory on a resident catalog:
+/// everything but what may write the store (`/lang` with an argument) and
+/// the notification commands (the hub reads and writes its own trees).
+/// Pure; tested below.
+pub fn in_memory(input: &Input) -> bool {
+    !matches!(
+        input,
+        Input::Command {
+            command: Command::Lang(Some(_)) | Command::Notify(_),
+            ..
+        }
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -346,6 +438,63 @@ mod tests {
         let store = Store::temporary().unwrap();
         store.import(&Dataset::embedded().unwrap()).unwrap();
         Engine::new(store).unwrap()
+    }
+
+    /// What is answered in memory is answered exactly as on the blocking
+    /// path (conversation state included: the same lines in the same order
+    /// to two engines); what may write or needs the hub is handed back.
+    #[test]
+    fn answers_in_memory_are_the_same_answers_and_writes_are_handed_back() {
+        let (fast, slow) = (engine(), engine());
+        assert!(fast.catalog().is_resident());
+        let chat = ChatKey::Telegram(5);
+        for line in [
+            "trade in 2011",
+            "and in 2012?",
+            "товарооборот",
+            "/trade",
+            "/search customs union",
+            "/fact nope",
+            "/chart trade",
+            "/lang",
+            "/help",
+            "/start",
+            "",
+            "what is the weather",
+        ] {
+            let req = Request {
+                private: true,
+                person: Some("u1"),
+                ..Request::new(&chat, line)
+            };
+            let input = query::parse(line, &['/']);
+            assert!(in_memory(&input), "{line}");
+            let got = fast.answer_in_memory(&req, input.clone()).unwrap();
+            let want = slow.handle_input(&req, input);
+            assert_eq!(render_plain(&got), render_plain(&want), "{line}");
+            assert_eq!(got.buttons, want.buttons, "{line}");
+        }
+        for line in [
+            "/lang ru",
+            "/lang auto",
+            "/subscribe trade",
+            "/subscriptions",
+            "/announce hi",
+        ] {
+            let req = Request::new(&chat, line);
+            let input = query::parse(line, &['/']);
+            assert!(!in_memory(&input), "{line}");
+            assert_eq!(
+                fast.answer_in_memory(&req, input.clone()),
+                Err(input),
+                "{line}"
+            );
+        }
+        assert_eq!(
+            fast.store().chat_settings(&chat).unwrap().lang,
+            None,
+            "nothing written"
+        );
     }
 
     #[test]

@@ -72,6 +72,13 @@ impl App {
         self.handle_input(req, input)
     }
 
+    /// Answers `input` at once if that needs neither the disk nor the
+    /// notification hub ([`Engine::answer_in_memory`]); otherwise hands it
+    /// back for [`App::handle_input`] on a blocking thread.
+    pub fn answer_in_memory(&self, req: &Request, input: Input) -> Result<Reply, Input> {
+        self.engine.answer_in_memory(req, input)
+    }
+
     /// Answers an already parsed line (transports that parsed it to decide
     /// addressing pass it on instead of parsing twice). A one-shot request
     /// (`factbot ask`) has no notifications: the engine refuses or declines

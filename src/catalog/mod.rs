@@ -239,6 +239,12 @@ impl Catalog {
         self.origin
     }
 
+    /// Whether every fact is in memory (a store of at most
+    /// [`RESIDENT_FACTS`]): then showing a fact reads no disk.
+    pub fn is_resident(&self) -> bool {
+        matches!(self.facts, Facts::Resident(_))
+    }
+
     /// Number of facts.
     pub fn len(&self) -> usize {
         self.docs.ids.len()
@@ -942,6 +948,8 @@ mod tests {
         // The same as a catalog with every fact in memory.
         let resident = Catalog::open_with(&store, 1_000, &mut |_, _| {}).unwrap();
         assert_eq!(answers(&resident), answers(&loaded));
+        // Their facts stay in the store (answers read them from disk).
+        assert!(!built.is_resident() && !loaded.is_resident());
     }
 
     #[test]

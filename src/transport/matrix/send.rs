@@ -62,31 +62,41 @@ pub(crate) async fn handle(ctx: &Ctx, job: &Job) -> Option<String> {
     }
 }
 
-/// The app's reply to `text`, asked off the runtime's threads (answering
-/// may write and flush the store: `!lang`, `!subscribe`, `!announce`).
+/// The app's reply to `text`: at once when it is answered from memory
+/// ([`crate::app::App::answer_in_memory`]), else off the runtime's threads
+/// (answering may read facts from a large store, or write and flush it:
+/// `!lang`, `!subscribe`, `!announce`).
 async fn answer(ctx: &Ctx, room: &Room, job: &Job, chat: &ChatKey, text: &str) -> Option<Reply> {
     let input = crate::query::parse(text, PREFIXES);
     // Only admin-only commands cost a power-level lookup.
     let chat_admin =
         job.direct || (input.needs_chat_admin() && is_room_admin(room, &job.sender).await);
     let bot_admin = ctx.admins.iter().any(|a| a == &job.sender);
-    let (app, text, private) = (Arc::clone(&ctx.app), text.to_string(), job.direct);
-    let (person, replied) = (job.sender.clone(), job.reply_to.clone());
-    let chat = chat.clone();
-    let answered = tokio::task::spawn_blocking(move || {
-        let req = Request {
-            prefixes: PREFIXES,
-            chat_admin,
-            bot_admin,
-            private,
-            // In a group each member has a conversation of their own.
-            person: Some(&person),
-            reply_to: replied.as_deref(),
-            ..Request::new(&chat, &text)
-        };
-        app.handle_input(&req, input)
-    })
-    .await;
+    let req = Request {
+        prefixes: PREFIXES,
+        chat_admin,
+        bot_admin,
+        private: job.direct,
+        // In a group each member has a conversation of their own.
+        person: Some(&job.sender),
+        reply_to: job.reply_to.as_deref(),
+        ..Request::new(chat, text)
+    };
+    // A panic is caught as the blocking thread's would be (logged, no reply).
+    let first = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        ctx.app.answer_in_memory(&req, input)
+    }));
+    let input = match first {
+        Ok(Ok(reply)) => return Some(reply),
+        Ok(Err(input)) => input,
+        Err(_) => {
+            tracing::error!(room = %job.room_id, "matrix: answering failed (a panic)");
+            return None;
+        }
+    };
+    let (app, req) = (Arc::clone(&ctx.app), req.owned());
+    let answered =
+        tokio::task::spawn_blocking(move || app.handle_input(&req.request(), input)).await;
     match answered {
         Ok(r) => Some(r),
         Err(e) => {

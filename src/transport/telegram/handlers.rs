@@ -95,9 +95,10 @@ pub async fn sender<B: TgRequester>(
 /// (scripts/bench-telegram.sh).
 static ENGINE_CALLS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(4);
 
-/// Runs `f` (the app: index lookups, sled reads and, for `/lang` or
-/// `/subscribe`, writes with a flush) on a blocking thread, so the runtime's
-/// worker threads never wait for the disk.
+/// Runs `f` (the app where it may touch the disk: facts read from a large
+/// store, the hub's trees, `/lang` or `/subscribe` writes with a flush) on a
+/// blocking thread, so the runtime's worker threads never wait for the
+/// disk. Questions answered from memory skip it ([`Ctx::answer`]).
 async fn off_runtime<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
     // The semaphore is never closed, so a permit always comes.
     let _slot = ENGINE_CALLS.acquire().await.ok();
@@ -118,27 +119,32 @@ impl Ctx {
         who: Sender,
         reply_to: Option<MessageId>,
     ) -> Reply {
-        let app = Arc::clone(&self.app);
         let key = chat_key(chat);
-        let text = text.to_string();
-        let user_lang = user_lang(user);
         // In a group each member has a conversation of their own; an
         // anonymous admin (no user) shares the chat's.
         let person = user.map(|u| u.id.0.to_string());
         let reply_to = reply_to.map(|m| m.0.to_string());
-        off_runtime(move || {
-            app.handle(&Request {
-                user_lang,
-                prefixes: &['/'],
-                chat_admin: who.chat_admin,
-                bot_admin: who.bot_admin,
-                private: who.private,
-                person: person.as_deref(),
-                reply_to: reply_to.as_deref(),
-                ..Request::new(&key, &text)
-            })
-        })
-        .await
+        let req = Request {
+            user_lang: user_lang(user),
+            prefixes: &['/'],
+            chat_admin: who.chat_admin,
+            bot_admin: who.bot_admin,
+            private: who.private,
+            person: person.as_deref(),
+            reply_to: reply_to.as_deref(),
+            ..Request::new(&key, text)
+        };
+        // Most questions are answered from memory in microseconds: here,
+        // with no hand-off to a blocking thread and back.
+        let input = match self
+            .app
+            .answer_in_memory(&req, crate::query::parse(text, &['/']))
+        {
+            Ok(reply) => return reply,
+            Err(input) => input,
+        };
+        let (app, req) = (Arc::clone(&self.app), req.owned());
+        off_runtime(move || app.handle_input(&req.request(), input)).await
     }
 
     /// Remembers which answer the messages `sent` to `chat` carried (a
