@@ -158,8 +158,8 @@ pub struct Store {
 /// The failure this prevents: every answer reads its chat's settings (the
 /// `/lang` choice). Read from sled, that is a B-tree walk on a cache hit but
 /// a disk read on a miss, so answers had to run on a blocking thread —
-/// about a sixth of a Telegram reply's CPU and 2 of its 12 context switches
-/// went on that hop alone (scripts/bench-telegram.sh). From memory, a
+/// that hop alone cost a Telegram reply 2 of its 12 context switches and
+/// the bot 1.7 MiB of peak memory (scripts/bench-telegram.sh). From memory, a
 /// transport can answer a read-only question on its runtime thread
 /// ([`crate::answer::Engine::answer_in_memory`]). The tree holds one small
 /// entry per chat that ever set a language, so the mirror costs what the
