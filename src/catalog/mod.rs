@@ -204,7 +204,7 @@ impl Catalog {
                 (date.is_none(), date, d)
             });
         }
-        Catalog {
+        let cat = Catalog {
             facts,
             docs,
             by_id,
@@ -214,7 +214,15 @@ impl Catalog {
             headline,
             origin,
             people: OnceLock::new(),
+        };
+        if cat.is_resident() {
+            // Built now, not by the first answer that needs it: answers
+            // from a resident catalog run on a transport's async runtime
+            // thread (`Engine::answer_in_memory`), which must not stall on
+            // a build. A stored catalog's answers run on blocking threads.
+            cat.people();
         }
+        cat
     }
 
     /// The people of the People topic and the spellings an answer may
@@ -950,6 +958,12 @@ mod tests {
         assert_eq!(answers(&resident), answers(&loaded));
         // Their facts stay in the store (answers read them from disk).
         assert!(!built.is_resident() && !loaded.is_resident());
+        // A resident catalog is ready for answers on a runtime thread: its
+        // People matcher is built at open, a stored one's on first use.
+        std::fs::remove_file(dir.path().join(CATALOG_FILE)).unwrap();
+        let resident = Catalog::open_with(&store, 1_000, &mut |_, _| {}).unwrap();
+        assert!(resident.is_resident() && resident.people.get().is_some());
+        assert!(loaded.people.get().is_none());
     }
 
     #[test]
