@@ -133,9 +133,8 @@ pub struct Store {
     facts: sled::Tree,
     meta: sled::Tree,
     changes: sled::Tree,
-    chats: sled::Tree,
-    /// The `chats` tree as read at open and written through since.
-    chats_mem: Arc<ChatsMirror>,
+    /// The `chats` tree, with its copy in memory that answers read.
+    chats: Arc<ChatsMirror>,
     /// The store directory (empty for a temporary store).
     dir: PathBuf,
     /// One flush at a time, store-wide: sled 0.34's flushes can deadlock
@@ -164,8 +163,9 @@ pub struct Store {
 /// ([`crate::answer::Engine::answer_in_memory`]). The tree holds one small
 /// entry per chat that ever set a language, so the mirror costs what the
 /// tree does on disk, a few dozen bytes a chat.
-#[derive(Default)]
 struct ChatsMirror {
+    /// The tree itself: the durable copy, written to, read only at open.
+    tree: sled::Tree,
     /// Chat key bytes → the settings, or why the stored entry cannot be
     /// read (reported on every read, as sled's own read would be).
     map: RwLock<HashMap<Vec<u8>, Result<ChatSettings, String>>>,
@@ -174,7 +174,7 @@ struct ChatsMirror {
 impl ChatsMirror {
     /// Reads the whole tree; an unreadable entry is kept as its error, and
     /// a tree that cannot be read (an I/O error) loads what it can, logged.
-    fn load(tree: &sled::Tree) -> ChatsMirror {
+    fn load(tree: sled::Tree) -> ChatsMirror {
         let mut map = HashMap::new();
         for kv in tree.iter() {
             match kv {
@@ -189,6 +189,7 @@ impl ChatsMirror {
             }
         }
         ChatsMirror {
+            tree,
             map: RwLock::new(map),
         }
     }
@@ -205,16 +206,11 @@ impl ChatsMirror {
         }
     }
 
-    /// Writes `s` under `key` with `insert` (sled) and, if that succeeds,
-    /// here; one writer at a time, so the two never disagree.
-    fn write(
-        &self,
-        key: Vec<u8>,
-        s: &ChatSettings,
-        insert: impl FnOnce(Vec<u8>, Vec<u8>) -> Result<Option<sled::IVec>, sled::Error>,
-    ) -> Result<(), StoreError> {
+    /// Writes `s` under `key` to the tree (not flushed) and, if that
+    /// succeeds, here; one writer at a time, so the two never disagree.
+    fn write(&self, key: Vec<u8>, s: &ChatSettings) -> Result<(), StoreError> {
         let mut map = self.map.write().unwrap_or_else(|p| p.into_inner());
-        insert(key.clone(), encode(s))?;
+        self.tree.insert(key.as_slice(), encode(s))?;
         map.insert(key, Ok(s.clone()));
         Ok(())
     }
@@ -249,13 +245,12 @@ impl Store {
         // What sled just created, should the process umask be loose (the
         // library used by another program): private too, silently.
         super::private::tighten(dir);
-        let chats = db.open_tree(Tree::Chats.name())?;
+        let chats = ChatsMirror::load(db.open_tree(Tree::Chats.name())?);
         let store = Store {
             facts: db.open_tree(Tree::Facts.name())?,
             meta: db.open_tree(Tree::Meta.name())?,
             changes: db.open_tree(Tree::Changes.name())?,
-            chats: chats.clone(),
-            chats_mem: Arc::new(ChatsMirror::load(&chats)),
+            chats: Arc::new(chats),
             db,
             dir: dir.to_path_buf(),
             flushing: Arc::default(),
@@ -286,13 +281,12 @@ impl Store {
     /// A throw-away store in memory (tests, benchmarks).
     pub fn temporary() -> Result<Store, StoreError> {
         let db = sled::Config::new().temporary(true).open()?;
-        let chats = db.open_tree(Tree::Chats.name())?;
+        let chats = ChatsMirror::load(db.open_tree(Tree::Chats.name())?);
         let store = Store {
             facts: db.open_tree(Tree::Facts.name())?,
             meta: db.open_tree(Tree::Meta.name())?,
             changes: db.open_tree(Tree::Changes.name())?,
-            chats: chats.clone(),
-            chats_mem: Arc::new(ChatsMirror::load(&chats)),
+            chats: Arc::new(chats),
             db,
             dir: PathBuf::new(),
             flushing: Arc::default(),
@@ -551,13 +545,12 @@ impl Store {
     /// disk, no sled (see [`ChatsMirror`]), so safe on an async runtime's
     /// threads. An entry that could not be read at open stays an error.
     pub fn chat_settings(&self, chat: &ChatKey) -> Result<ChatSettings, StoreError> {
-        self.chats_mem.get(&chat.to_bytes())
+        self.chats.get(&chat.to_bytes())
     }
 
     /// Stores a chat's settings, durably (a flush: blocks on the disk).
     pub fn set_chat_settings(&self, chat: &ChatKey, s: &ChatSettings) -> Result<(), StoreError> {
-        self.chats_mem
-            .write(chat.to_bytes(), s, |k, v| self.chats.insert(k, v))?;
+        self.chats.write(chat.to_bytes(), s)?;
         self.flush()?;
         Ok(())
     }
@@ -697,13 +690,19 @@ mod tests {
                 "another clone sees it"
             );
             assert_eq!(
-                store.chats.get(ru.to_bytes()).unwrap().map(|v| v.to_vec()),
+                store
+                    .chats
+                    .tree
+                    .get(ru.to_bytes())
+                    .unwrap()
+                    .map(|v| v.to_vec()),
                 Some(encode(&set)),
                 "sled holds the same"
             );
             // An entry an older or damaged store left: undecodable.
             store
                 .chats
+                .tree
                 .insert(tg.to_bytes(), &b"{not json"[..])
                 .unwrap();
             store.flush().unwrap();

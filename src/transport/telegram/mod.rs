@@ -132,10 +132,9 @@ impl Clients {
     }
 }
 
-/// Where updates come from, ready to run (the poller boxed: it is ten
-/// times the webhook listener's size).
+/// Where updates come from, ready to run.
 enum Source {
-    Polling(Box<InboxPolling<Bot>>),
+    Polling(InboxPolling<Bot>),
     Webhook(webhook::WebhookListener),
 }
 
@@ -241,7 +240,7 @@ async fn start(cfg: &TelegramConfig, app: Arc<App>, clients: &Clients) -> anyhow
             if let Err(e) = plain.delete_webhook().await {
                 tracing::warn!(error = %e, "telegram: deleteWebhook failed");
             }
-            Source::Polling(Box::new(InboxPolling::new(clients.poller.clone(), inbox)))
+            Source::Polling(InboxPolling::new(clients.poller.clone(), inbox))
         }
         TelegramMode::Webhook => Source::Webhook(listen(cfg, plain, inbox).await?),
     };
