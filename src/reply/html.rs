@@ -14,65 +14,122 @@ pub const MATRIX_PREFIX: char = '!';
 /// Escapes text for HTML bodies and attribute values.
 pub fn escape_html(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 8);
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            c => out.push(c),
-        }
-    }
+    escape_into(&mut out, s);
     out
 }
 
-fn inline(i: &Inline) -> String {
+/// [`escape_html`] appended to `out`: the runs between the four special
+/// characters are copied whole, not a character at a time (these are
+/// ASCII, so a byte index next to one is always a character boundary).
+fn escape_into(out: &mut String, s: &str) {
+    let mut from = 0;
+    for (i, b) in s.bytes().enumerate() {
+        let entity = match b {
+            b'&' => "&amp;",
+            b'<' => "&lt;",
+            b'>' => "&gt;",
+            b'"' => "&quot;",
+            _ => continue,
+        };
+        out.push_str(&s[from..i]);
+        out.push_str(entity);
+        from = i + 1;
+    }
+    out.push_str(&s[from..]);
+}
+
+/// `<tag>escaped text</tag>` appended to `out`.
+fn tagged(out: &mut String, tag: &str, text: &str) {
+    out.push('<');
+    out.push_str(tag);
+    out.push('>');
+    escape_into(out, text);
+    out.push_str("</");
+    out.push_str(tag);
+    out.push('>');
+}
+
+/// One inline item appended to `out`. Rendering writes into one string per
+/// block rather than a string per item: a Telegram reply is rendered for
+/// every answer, and the per-item strings were most of its cost.
+fn inline_into(out: &mut String, i: &Inline) {
     match i {
-        Inline::Text(t) => escape_html(t),
-        Inline::Bold(t) => format!("<b>{}</b>", escape_html(t)),
-        Inline::Italic(t) => format!("<i>{}</i>", escape_html(t)),
-        Inline::Code(t) => format!("<code>{}</code>", escape_html(t)),
+        Inline::Text(t) => escape_into(out, t),
+        Inline::Bold(t) => tagged(out, "b", t),
+        Inline::Italic(t) => tagged(out, "i", t),
+        Inline::Code(t) => tagged(out, "code", t),
         Inline::Link { text, url } => {
-            format!("<a href=\"{}\">{}</a>", escape_html(url), escape_html(text))
+            out.push_str("<a href=\"");
+            escape_into(out, url);
+            out.push_str("\">");
+            escape_into(out, text);
+            out.push_str("</a>");
         }
         // The renderers write commands before they get here; one left
         // over is written as Telegram would.
-        Inline::Command { .. } => inline(&i.lowered(TELEGRAM_PREFIX)),
+        Inline::Command { .. } => inline_into(out, &i.lowered(TELEGRAM_PREFIX)),
+    }
+}
+
+fn inlines_into(out: &mut String, items: &[Inline]) {
+    for i in items {
+        inline_into(out, i);
     }
 }
 
 fn inlines(items: &[Inline]) -> String {
-    items.iter().map(inline).collect()
+    let mut out = String::new();
+    inlines_into(&mut out, items);
+    out
+}
+
+/// `<tag>items</tag>` appended to `out`.
+fn wrapped(out: &mut String, tag: &str, items: &[Inline]) {
+    out.push('<');
+    out.push_str(tag);
+    out.push('>');
+    inlines_into(out, items);
+    out.push_str("</");
+    out.push_str(tag);
+    out.push('>');
 }
 
 /// Telegram's HTML subset has no lists or headings: bullets and bold stand in.
 fn telegram_block(b: &Block) -> String {
+    let mut out = String::new();
     match b {
-        Block::Heading(i) => format!("<b>{}</b>", inlines(i)),
-        Block::Paragraph(i) => inlines(i),
-        Block::List(items) => items
-            .iter()
-            .map(|i| format!("• {}", inlines(i)))
-            .collect::<Vec<_>>()
-            .join("\n"),
-        Block::Quote(i) => format!("<blockquote>{}</blockquote>", inlines(i)),
+        Block::Heading(i) => wrapped(&mut out, "b", i),
+        Block::Paragraph(i) => inlines_into(&mut out, i),
+        Block::List(items) => {
+            for (n, i) in items.iter().enumerate() {
+                if n > 0 {
+                    out.push('\n');
+                }
+                out.push_str("• ");
+                inlines_into(&mut out, i);
+            }
+        }
+        Block::Quote(i) => wrapped(&mut out, "blockquote", i),
     }
+    out
 }
 
 /// Matrix clients render real HTML lists and headings.
 fn matrix_block(b: &Block) -> String {
+    let mut out = String::new();
     match b {
-        Block::Heading(i) => format!("<h4>{}</h4>", inlines(i)),
-        Block::Paragraph(i) => format!("<p>{}</p>", inlines(i)),
-        Block::List(items) => format!(
-            "<ul>{}</ul>",
-            items
-                .iter()
-                .map(|i| format!("<li>{}</li>", inlines(i)))
-                .collect::<String>()
-        ),
-        Block::Quote(i) => format!("<blockquote>{}</blockquote>", inlines(i)),
+        Block::Heading(i) => wrapped(&mut out, "h4", i),
+        Block::Paragraph(i) => wrapped(&mut out, "p", i),
+        Block::List(items) => {
+            out.push_str("<ul>");
+            for i in items {
+                wrapped(&mut out, "li", i);
+            }
+            out.push_str("</ul>");
+        }
+        Block::Quote(i) => wrapped(&mut out, "blockquote", i),
     }
+    out
 }
 
 /// Telegram messages (HTML parse mode), each within `limit` UTF-16 code
@@ -223,6 +280,79 @@ mod tests {
     }
     use crate::facts::Lang;
     use crate::reply::ReplyKind;
+
+    /// The escaper copies runs between special characters whole: the
+    /// result is the character-by-character one, next to multi-byte
+    /// letters, at both ends, and in a row.
+    #[test]
+    fn escaping_runs_is_escaping_each_character() {
+        fn one_by_one(s: &str) -> String {
+            s.chars()
+                .map(|c| match c {
+                    '&' => "&amp;".to_string(),
+                    '<' => "&lt;".to_string(),
+                    '>' => "&gt;".to_string(),
+                    '"' => "&quot;".to_string(),
+                    c => c.to_string(),
+                })
+                .collect()
+        }
+        for s in [
+            "",
+            "plain",
+            "&",
+            "<<>>\"\"&&",
+            "Товарооборот <составил> \"1,5 млрд\" & вырос",
+            "&é<ж>😀\"",
+            "😀&😀",
+            "a&amp;b",
+        ] {
+            assert_eq!(escape_html(s), one_by_one(s), "{s:?}");
+        }
+    }
+
+    /// Each block kind in each renderer's markup (rendering writes into
+    /// one string per block).
+    #[test]
+    fn each_block_kind_renders_as_before() {
+        let line = vec![
+            Inline::Text("a ".into()),
+            Inline::Bold("b".into()),
+            Inline::Italic("<i>".into()),
+            Inline::Code("c".into()),
+            Inline::Link {
+                text: "t".into(),
+                url: "u".into(),
+            },
+        ];
+        let html = "a <b>b</b><i>&lt;i&gt;</i><code>c</code><a href=\"u\">t</a>";
+        let blocks = [
+            Block::Heading(line.clone()),
+            Block::Paragraph(line.clone()),
+            Block::List(vec![line.clone(), vec![Inline::Text("2".into())]]),
+            Block::Quote(line.clone()),
+        ];
+        let telegram: Vec<String> = blocks.iter().map(telegram_block).collect();
+        assert_eq!(
+            telegram,
+            [
+                format!("<b>{html}</b>"),
+                html.to_string(),
+                format!("• {html}\n• 2"),
+                format!("<blockquote>{html}</blockquote>"),
+            ]
+        );
+        let matrix: Vec<String> = blocks.iter().map(matrix_block).collect();
+        assert_eq!(
+            matrix,
+            [
+                format!("<h4>{html}</h4>"),
+                format!("<p>{html}</p>"),
+                format!("<ul><li>{html}</li><li>2</li></ul>"),
+                format!("<blockquote>{html}</blockquote>"),
+            ]
+        );
+    }
 
     #[test]
     fn escapes_everything_from_data() {

@@ -47,34 +47,46 @@ pub fn split_blocks_by(
     let mut out: Vec<String> = Vec::new();
     let mut cur = String::new();
     let mut cur_len = 0;
-    let add = |r: String, out: &mut Vec<String>, cur: &mut String, cur_len: &mut usize| {
-        let r_len = len(&r);
-        if !cur.is_empty() && *cur_len + sep_len + r_len > limit {
-            out.push(std::mem::take(cur));
-            *cur_len = 0;
-        }
-        if !cur.is_empty() {
-            cur.push_str(sep);
-            *cur_len += sep_len;
-        }
-        cur.push_str(&r);
-        *cur_len += r_len;
-    };
+    let add =
+        |r: String, r_len: usize, out: &mut Vec<String>, cur: &mut String, cur_len: &mut usize| {
+            if !cur.is_empty() && *cur_len + sep_len + r_len > limit {
+                out.push(std::mem::take(cur));
+                *cur_len = 0;
+            }
+            if !cur.is_empty() {
+                cur.push_str(sep);
+                *cur_len += sep_len;
+            }
+            cur.push_str(&r);
+            *cur_len += r_len;
+        };
     for b in blocks {
+        // Most blocks fit in a message as they are: rendered and measured
+        // once, not cloned (what `fit` would return for them).
+        let rendered = render(b);
+        let r_len = len(&rendered);
+        if r_len <= limit {
+            add(rendered, r_len, &mut out, &mut cur, &mut cur_len);
+            continue;
+        }
         let mut rest = b.clone();
         // A block too long for a message starts in the room left in the
         // current one (unless that is under a quarter of a message), so
         // a heading is never sent alone before a long text.
         let room = limit.saturating_sub(cur_len + sep_len);
-        if !cur.is_empty() && room >= limit / 4 && len(&render(b)) > limit {
+        if !cur.is_empty() && room >= limit / 4 {
             let mut pieces = fit(b.clone(), room, &render, len).into_iter();
             if let (Some(first), Some(more)) = (pieces.next(), join(pieces.collect())) {
-                add(render(&first), &mut out, &mut cur, &mut cur_len);
+                let r = render(&first);
+                let r_len = len(&r);
+                add(r, r_len, &mut out, &mut cur, &mut cur_len);
                 rest = more;
             }
         }
         for small in fit(rest, limit, &render, len) {
-            add(render(&small), &mut out, &mut cur, &mut cur_len);
+            let r = render(&small);
+            let r_len = len(&r);
+            add(r, r_len, &mut out, &mut cur, &mut cur_len);
         }
     }
     if !cur.is_empty() {
