@@ -38,12 +38,12 @@ fn escape_into(out: &mut String, s: &str) {
     out.push_str(&s[from..]);
 }
 
-/// `<tag>escaped text</tag>` appended to `out`.
-fn tagged(out: &mut String, tag: &str, text: &str) {
+/// `<tag>`, what `body` writes, `</tag>`, appended to `out`.
+fn wrap(out: &mut String, tag: &str, body: impl FnOnce(&mut String)) {
     out.push('<');
     out.push_str(tag);
     out.push('>');
-    escape_into(out, text);
+    body(out);
     out.push_str("</");
     out.push_str(tag);
     out.push('>');
@@ -55,9 +55,9 @@ fn tagged(out: &mut String, tag: &str, text: &str) {
 fn inline_into(out: &mut String, i: &Inline) {
     match i {
         Inline::Text(t) => escape_into(out, t),
-        Inline::Bold(t) => tagged(out, "b", t),
-        Inline::Italic(t) => tagged(out, "i", t),
-        Inline::Code(t) => tagged(out, "code", t),
+        Inline::Bold(t) => wrap(out, "b", |out| escape_into(out, t)),
+        Inline::Italic(t) => wrap(out, "i", |out| escape_into(out, t)),
+        Inline::Code(t) => wrap(out, "code", |out| escape_into(out, t)),
         Inline::Link { text, url } => {
             out.push_str("<a href=\"");
             escape_into(out, url);
@@ -85,13 +85,7 @@ fn inlines(items: &[Inline]) -> String {
 
 /// `<tag>items</tag>` appended to `out`.
 fn wrapped(out: &mut String, tag: &str, items: &[Inline]) {
-    out.push('<');
-    out.push_str(tag);
-    out.push('>');
-    inlines_into(out, items);
-    out.push_str("</");
-    out.push_str(tag);
-    out.push('>');
+    wrap(out, tag, |out| inlines_into(out, items));
 }
 
 /// Telegram's HTML subset has no lists or headings: bullets and bold stand in.
