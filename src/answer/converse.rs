@@ -101,17 +101,22 @@ fn is_attribute(w: &str, words: &[String]) -> bool {
         .any(|at| is_form(at, w) && at.1.is_none_or(|b| words.iter().any(|x| x == b)))
 }
 
-/// Whether fact `f` mentions one of `attrs` (a question word): then it
-/// may well give the attribute, and the question is answered as usual.
-fn mentions(f: &Fact, attrs: &[&String]) -> bool {
-    // The entries the question's words are forms of, found once rather
-    // than for every word of the fact: running the whole table for each
-    // word of each fact was a tenth of the answers' time in the Telegram
-    // profile, from one question in twenty that asks for an attribute.
-    let asked: Vec<&(&str, Option<&str>)> = ATTRIBUTES
+/// The entries of [`ATTRIBUTES`] that `attrs` (a question's attribute
+/// words) are forms of: found once per question, so that [`mentions`]
+/// compares each word of a fact with these few rather than running the
+/// whole table for each (that was a tenth of the answers' time in the
+/// Telegram profile, from one question in twenty that asks for an
+/// attribute).
+fn entries_asked(attrs: &[&String]) -> Vec<&'static (&'static str, Option<&'static str>)> {
+    ATTRIBUTES
         .iter()
         .filter(|at| attrs.iter().any(|a| is_form(at, a)))
-        .collect();
+        .collect()
+}
+
+/// Whether fact `f` mentions one of the `asked` attributes: then it may
+/// well give the attribute, and the question is answered as usual.
+fn mentions(f: &Fact, asked: &[&(&str, Option<&str>)]) -> bool {
     [&f.text.en, &f.text.ru, &f.title.en, &f.title.ru]
         .iter()
         .any(|t| {
@@ -293,7 +298,8 @@ impl Engine {
         // France"): the plain "no fact on that". Facts about the subject
         // that mention the attribute ("сколько лет отношениям?" — the 20
         // years): answered as usual.
-        if about.is_empty() || about.iter().any(|f| mentions(f, &attrs)) {
+        let asked = entries_asked(&attrs);
+        if about.is_empty() || about.iter().any(|f| mentions(f, &asked)) {
             return None;
         }
         Some(c.not_given(&about))

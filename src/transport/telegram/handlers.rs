@@ -138,7 +138,7 @@ impl Ctx {
         // with no hand-off to a blocking thread and back.
         let input = match self
             .app
-            .answer_in_memory(&req, crate::query::parse(text, &['/']))
+            .answer_in_memory(&req, crate::query::parse(text, req.prefixes))
         {
             Ok(reply) => return reply,
             Err(input) => input,
