@@ -163,6 +163,8 @@ fn metrics_move_during_a_run_and_show_no_chat_text_or_token() {
     assert!(
         text(&ask(&emu, ANN, "What is the capital of France?")).contains("I have no fact on that")
     );
+    // Flood control on a reply: waited out, sent, and counted.
+    emu.fault(json!({"method": "sendMessage", "kind": "429", "retry_after": 1, "count": 1}));
     assert!(text(&ask(&emu, ANN, "/help")).contains("/milestones"));
     // A reply whose first send is cut off: retried.
     emu.fault(json!({"method": "sendMessage", "kind": "drop", "count": 1}));
@@ -232,11 +234,20 @@ fn metrics_move_during_a_run_and_show_no_chat_text_or_token() {
             r#"factbot_reply_seconds_bucket{transport="telegram",le="+Inf"}"#
         ) == 9.0
     );
+    // The 429 and the cut-off send.
+    assert_eq!(
+        series(
+            &m,
+            r#"factbot_rate_limited_total{transport="telegram",path="reply"}"#
+        ),
+        1.0,
+        "{m}"
+    );
     assert!(
         series(
             &m,
             r#"factbot_retries_total{transport="telegram",path="reply"}"#
-        ) >= 1.0,
+        ) >= 2.0,
         "{m}"
     );
     assert!(

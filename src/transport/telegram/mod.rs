@@ -31,7 +31,7 @@ pub mod webhook;
 use std::sync::Arc;
 
 use anyhow::{anyhow, Context};
-use teloxide::adaptors::throttle::{Limits, Throttle};
+use teloxide::adaptors::throttle::{Limits, Settings, Throttle};
 use teloxide::prelude::*;
 use teloxide::types::BotCommand;
 use teloxide::update_listeners::{AsUpdateStream, UpdateListener};
@@ -56,6 +56,15 @@ pub const LIMITS: Limits = Limits {
     messages_per_min_channel_or_supergroup: 20,
     messages_per_sec_overall: 30,
 };
+
+/// The throttle's settings: [`LIMITS`], and no retry of its own. On a 429
+/// it still holds every send for the `retry_after`; the request comes back
+/// as an error and [`send::with_retry`] sends it again, so each 429 is
+/// counted (`factbot_rate_limited_total{path="reply"}`) where teloxide's
+/// own retry would hide it.
+pub fn throttle_settings() -> Settings {
+    Settings::default().limits(LIMITS).no_retry()
+}
 
 /// The command list for Telegram's menu, from the core's command table.
 pub fn bot_commands(lang: crate::facts::Lang) -> Vec<BotCommand> {
@@ -217,7 +226,7 @@ async fn start(cfg: &TelegramConfig, app: Arc<App>, clients: &Clients) -> anyhow
     );
     set_commands(plain).await;
 
-    let bot: TgBot = plain.clone().throttle(LIMITS);
+    let bot: TgBot = Throttle::spawn_with_settings(plain.clone(), throttle_settings());
     app.hub()
         .register(Arc::new(deliver::TgDeliver::new(plain.clone())));
     deliver::subscribe_channels(&bot, &me, &app, &cfg.channels).await;

@@ -1,11 +1,14 @@
 //! Sending to Telegram: the core's reply as HTML messages with an inline
 //! keyboard, and what to do when Telegram says no.
 //!
-//! Rate limits are the `Throttle` adaptor's job (it also waits out 429
-//! `retry_after`). Here: retrying transient failures (network, 5xx,
-//! unreadable answers) with backoff, following a group's migration to a
-//! supergroup, and giving up quietly — with a log line — when the bot was
-//! blocked or kicked, because retrying those can never succeed.
+//! Pacing is the `Throttle` adaptor's job: it keeps under Telegram's limits
+//! and, on a 429, holds every send for its `retry_after`. Here: trying a
+//! request again — after flood control (the throttle is built without its
+//! own retry, [`super::throttle_settings`], so each 429 is seen and counted
+//! here), and after transient failures (network, 5xx, unreadable answers)
+//! with backoff —, following a group's migration to a supergroup, and
+//! giving up quietly — with a log line — when the bot was blocked or
+//! kicked, because retrying those can never succeed.
 
 use std::time::Duration;
 
@@ -20,8 +23,9 @@ use crate::ops::record as ops;
 use crate::reply::{render_telegram_html, Reply, TELEGRAM_LIMIT};
 use crate::retry;
 
-/// Attempts before giving up (flood control and migrations count): those
-/// of [`retry::TELEGRAM_REQUEST`].
+/// Attempts before giving up (migrations count; flood control does not:
+/// it is waited out however often it comes, as the throttle did when it
+/// retried by itself): those of [`retry::TELEGRAM_REQUEST`].
 const ATTEMPTS: u32 = 5;
 
 /// How a failed request should be treated.
@@ -130,11 +134,12 @@ where
                 tracing::warn!(chat = chat.0, what, attempt, error = %err, "telegram: transient failure, retrying");
                 tokio::time::sleep(pauses.next_or_last()).await;
             }
-            Failure::RetryAfter(d) if attempt < ATTEMPTS => {
+            Failure::RetryAfter(d) => {
                 ops::rate_limited(ops::Transport::Telegram, ops::Path::Reply);
                 ops::retry(ops::Transport::Telegram, ops::Path::Reply);
                 tracing::warn!(chat = chat.0, what, wait = ?d, "telegram: flood control");
                 tokio::time::sleep(d).await;
+                continue;
             }
             Failure::Migrated(to) if attempt < ATTEMPTS => {
                 tracing::info!(
@@ -208,6 +213,43 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Flood control is waited out every time it comes (the attempts are
+    /// for other failures), and a transient failure is tried again only up
+    /// to [`ATTEMPTS`].
+    #[tokio::test(start_paused = true)]
+    async fn flood_control_is_waited_out_and_transient_failures_are_bounded() {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        let calls = AtomicU32::new(0);
+        let started = tokio::time::Instant::now();
+        let sent = with_retry(ChatId(1), "sendMessage", |_| {
+            let n = calls.fetch_add(1, Ordering::SeqCst);
+            async move {
+                if n < 8 {
+                    Err(RequestError::RetryAfter(
+                        teloxide::types::Seconds::from_seconds(2),
+                    ))
+                } else {
+                    Ok(n)
+                }
+            }
+        })
+        .await;
+        assert_eq!(sent.ok(), Some(8), "sent after eight 429s");
+        assert!(
+            started.elapsed() >= Duration::from_secs(16),
+            "each retry_after waited"
+        );
+
+        let calls = AtomicU32::new(0);
+        let failed = with_retry(ChatId(1), "sendMessage", |_| {
+            calls.fetch_add(1, Ordering::SeqCst);
+            async { Err::<(), _>(RequestError::Io(std::io::Error::other("reset").into())) }
+        })
+        .await;
+        assert!(failed.is_err());
+        assert_eq!(calls.load(Ordering::SeqCst), ATTEMPTS);
+    }
 
     #[test]
     fn classifies_what_to_retry() {
