@@ -447,13 +447,26 @@ impl TelegramConfig {
     }
 }
 
+/// Whether `u` is `@` and a public username as Telegram allows them: 5–32
+/// characters of a-z, A-Z, 0-9 and `_`, starting with a letter and not
+/// ending with `_`. Anything else is refused when the config is read rather
+/// than by Telegram at the first notification.
+fn telegram_username(u: &str) -> bool {
+    let Some(name) = u.strip_prefix('@') else {
+        return false;
+    };
+    (5..=32).contains(&name.len())
+        && name.starts_with(|c: char| c.is_ascii_alphabetic())
+        && !name.ends_with('_')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
 /// One `[[telegram.channels]]` entry: an id or `@username`, known topics.
 fn channel_problems(c: &ChannelConfig, p: &mut Vec<String>) {
     if let ChannelId::Username(u) = &c.chat {
-        let name = u.strip_prefix('@').unwrap_or("");
-        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        if !telegram_username(u) {
             p.push(format!(
-                "[telegram] channels: {u:?} is neither a numeric chat id nor an \"@username\""
+                "[telegram] channels: {u:?} is neither a numeric chat id nor an \"@username\" (5–32 characters of a-z, 0-9 and _, starting with a letter, not ending with _)"
             ));
         }
     }
@@ -812,6 +825,38 @@ mod tests {
         let c = Config::parse("").unwrap();
         assert_eq!(c.store.path, PathBuf::from(DEFAULT_STORE));
         assert!(c.telegram.is_none() && c.matrix.is_none());
+    }
+
+    #[test]
+    fn channel_usernames_follow_telegrams_rule() {
+        for ok in [
+            "@factbot",
+            "@Trade_News_2012",
+            "@abcde",
+            &format!("@a{}", "b".repeat(31)),
+        ] {
+            assert!(telegram_username(ok), "{ok}");
+        }
+        for bad in [
+            "factbot",
+            "@",
+            "@abcd",
+            &format!("@a{}", "b".repeat(32)),
+            "@1trade",
+            "@_trade",
+            "@trade_",
+            "@trade-news",
+            "@торговля",
+            "@trade news",
+        ] {
+            assert!(!telegram_username(bad), "{bad}");
+        }
+        let c = Config::parse("[telegram]\nchannels = [{ chat = \"@tr\" }]").unwrap();
+        let problems = c.telegram.unwrap().problems();
+        assert!(
+            problems.iter().any(|p| p.contains("\"@tr\" is neither")),
+            "{problems:?}"
+        );
     }
 
     #[test]
