@@ -844,7 +844,8 @@ fn a_flooded_chat_holds_up_no_other(extra_config: &str) {
                 .unwrap()
         })
         .collect();
-    let flood_secs = flood_start.elapsed().as_secs() as usize;
+    // Rounded up: a flood sent in 1.9 s may see two replies paced at 1 a second.
+    let flood_secs = flood_start.elapsed().as_secs_f64().ceil() as usize;
     let after = emu.last_seq();
     emu.say(OTHER, "/visit");
     let r = emu.next(Some(OTHER), "sent", after, PROMPT_SECS);
