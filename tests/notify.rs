@@ -638,6 +638,36 @@ fn flood_control_and_a_blocked_chat_do_not_stop_the_others() {
     );
 }
 
+/// A group that restricts the bot (Telegram: "not enough rights to send
+/// text messages") pauses its deliveries instead of losing its
+/// subscription: the notification arrives once the bot may post again (the
+/// first retry comes after 10 s), and the next one still goes there.
+#[test]
+fn a_group_that_restricts_the_bot_gets_the_notification_once_it_may_post_again() {
+    let emu = Emulator::start();
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let cfg = config(port, "", "");
+    let bot = BotProcess::start_with(&emu, dir.path(), &cfg);
+    const GROUP: i64 = -4600;
+    emu.member(GROUP, sender(GROUP), "administrator");
+    assert!(text(&ask(&emu, GROUP, "/subscribe trade")).contains("subscribed to: trade"));
+    let before = emu.sends_by_chat();
+    emu.fault(
+        json!({"kind": "400", "method": "sendMessage", "chat_id": GROUP, "count": 1,
+        "description": "Bad Request: not enough rights to send text messages to the chat"}),
+    );
+    announce_http(port, Some("trade"), "While restricted");
+    bot.wait_log("the chat refuses the bot's messages for now", 1, 30);
+    bot.wait_log(COMPLETE, 1, 60);
+    assert_eq!(delta(&emu, &before), only(&[(GROUP, 1)]));
+    assert!(!bot.log().contains("its subscription is dropped"));
+    let a = announce_http(port, Some("trade"), "Allowed again");
+    assert_eq!(a["chats"], 1, "still subscribed: {a}");
+    bot.wait_log(COMPLETE, 2, 60);
+    assert_eq!(delta(&emu, &before), only(&[(GROUP, 2)]));
+}
+
 #[test]
 fn a_group_migrated_to_a_supergroup_keeps_receiving() {
     let emu = Emulator::start();

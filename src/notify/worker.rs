@@ -18,8 +18,9 @@
 //!   send slot, so one bad chat cannot hold up the others; every failure,
 //!   flood control included, counts toward [`MAX_ATTEMPTS`] per part;
 //! - a chat that refuses the bot for now ([`Outcome::Blocked`], e.g. a
-//!   Matrix room that muted it) is retried with growing pauses and dropped
-//!   only after [`BLOCKED_GIVE_UP`];
+//!   Matrix room that muted it, a Telegram group that restricted it) is
+//!   retried with growing pauses and dropped only after
+//!   [`BLOCKED_GIVE_UP`];
 //! - each chat is paced by its platform's [`Deliver::chat_interval`] and has
 //!   at most one send in flight, so a chat's notifications arrive in order;
 //!   the platform-wide rate is [`Deliver::min_gap`];
@@ -57,7 +58,8 @@ pub enum Outcome {
     /// Network or server trouble: retry with backoff.
     Transient(String),
     /// The bot may not write there for now but is still a member (muted by
-    /// a Matrix room's power levels): the chat's deliveries pause with
+    /// a Matrix room's power levels, restricted in a Telegram group, its
+    /// right to post in a Telegram channel taken away): the chat's deliveries pause with
     /// growing backoff; the subscription is dropped only when this lasts
     /// [`BLOCKED_GIVE_UP`].
     Blocked(String),

@@ -114,6 +114,7 @@ impl Deliver for TgDeliver {
                     Failure::RetryAfter(d) => Outcome::RetryAfter(d),
                     Failure::Migrated(id) => Outcome::Migrated(ChatKey::Telegram(id.0)),
                     Failure::Gone => Outcome::Gone(e.to_string()),
+                    Failure::Muted => Outcome::Blocked(e.to_string()),
                     Failure::Permanent => Outcome::Rejected(e.to_string()),
                 },
             }

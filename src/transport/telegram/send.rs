@@ -39,6 +39,10 @@ pub enum Failure {
     Migrated(ChatId),
     /// The bot cannot write there any more (blocked, kicked, chat gone).
     Gone,
+    /// The bot is still there but may not post for now: restricted in a
+    /// group, or its right to post in a channel taken away. An admin can
+    /// give it back, so notifications pause rather than unsubscribe.
+    Muted,
     /// Our request was wrong; retrying will not help.
     Permanent,
 }
@@ -72,8 +76,11 @@ pub fn classify(e: &RequestError) -> Failure {
             | ApiError::UserDeactivated
             | ApiError::CantInitiateConversation
             | ApiError::CantTalkWithBots
-            | ApiError::GroupDeactivated
-            | ApiError::NotEnoughRightsToPostMessages => Failure::Gone,
+            | ApiError::GroupDeactivated => Failure::Gone,
+            ApiError::NotEnoughRightsToPostMessages => Failure::Muted,
+            // teloxide has no variant for a group's "not enough rights to
+            // send text messages to the chat".
+            ApiError::Unknown(msg) if is_no_rights(msg) => Failure::Muted,
             // Telegram's own "Internal Server Error", "Bad Gateway", …: the
             // request may well succeed later.
             ApiError::Unknown(msg) if is_server_side(msg) => Failure::Transient,
@@ -94,6 +101,11 @@ pub fn health_reason(e: &RequestError) -> &'static str {
             "the Telegram API refused the request"
         }
     }
+}
+
+fn is_no_rights(msg: &str) -> bool {
+    let m = msg.to_ascii_lowercase();
+    m.contains("not enough rights to send") || m.contains("have no rights to send")
 }
 
 fn is_server_side(msg: &str) -> bool {
@@ -149,8 +161,8 @@ where
                 );
                 chat = to;
             }
-            Failure::Gone => {
-                tracing::warn!(chat = chat.0, what, error = %err, "telegram: cannot write to this chat any more");
+            Failure::Gone | Failure::Muted => {
+                tracing::warn!(chat = chat.0, what, error = %err, "telegram: cannot write to this chat (now)");
                 return Err(err);
             }
             _ => {
@@ -273,6 +285,22 @@ mod tests {
         );
         assert_eq!(
             classify(&RequestError::Api(ApiError::MessageTextIsEmpty)),
+            Failure::Permanent
+        );
+        assert_eq!(
+            classify(&RequestError::Api(ApiError::NotEnoughRightsToPostMessages)),
+            Failure::Muted
+        );
+        assert_eq!(
+            classify(&RequestError::Api(ApiError::Unknown(
+                "Bad Request: not enough rights to send text messages to the chat".into()
+            ))),
+            Failure::Muted
+        );
+        assert_eq!(
+            classify(&RequestError::Api(ApiError::Unknown(
+                "Bad Request: not enough rights to pin a message".into()
+            ))),
             Failure::Permanent
         );
     }
