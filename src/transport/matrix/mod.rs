@@ -327,12 +327,33 @@ fn spawn_job(tasks: &mut JoinSet<()>, ctx: &Arc<Ctx>, permits: &Arc<Semaphore>, 
         let Ok(_permit) = permits.acquire_owned().await else {
             return;
         };
-        let kind = send::handle(&ctx, &job).await;
+        let kind = at_most_once(&job.event_id, send::handle(&ctx, &job)).await;
         ctx.inbox.done(&job.event_id);
         if let Some(kind) = kind {
             tracing::info!(room = %job.room_id, kind, "matrix: message answered");
         }
     });
+}
+
+/// Runs a job's handling; a panic in it is logged and the job counts as
+/// handled (`None`: nothing sent), so its message is recorded as done and
+/// cannot come back — and panic again — after every restart. Telegram's
+/// dispatcher drops a panicking handler's update the same way.
+async fn at_most_once<F>(event_id: &str, handling: F) -> Option<String>
+where
+    F: std::future::Future<Output = Option<String>>,
+{
+    use futures::FutureExt;
+    match std::panic::AssertUnwindSafe(handling).catch_unwind().await {
+        Ok(kind) => kind,
+        Err(_) => {
+            tracing::error!(
+                event_id,
+                "matrix: handling a message panicked; the message is dropped"
+            );
+            None
+        }
+    }
 }
 
 /// The messages of one sync that the bot must answer, in order — with,
@@ -542,5 +563,24 @@ async fn replies_to_me(
             tracing::debug!(error = %e, "matrix: cannot load the message replied to");
             false
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panicking_job_counts_as_handled_with_nothing_sent() {
+        let sent = at_most_once("$ok", async { Some("answer".to_string()) }).await;
+        assert_eq!(sent.as_deref(), Some("answer"));
+        let panicked = at_most_once("$boom", async {
+            if "$boom".starts_with('$') {
+                panic!("a bug in handling");
+            }
+            Some("never".to_string())
+        })
+        .await;
+        assert_eq!(panicked, None);
     }
 }
