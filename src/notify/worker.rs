@@ -59,9 +59,9 @@ pub enum Outcome {
     Transient(String),
     /// The bot may not write there for now but is still a member (muted by
     /// a Matrix room's power levels, restricted in a Telegram group, its
-    /// right to post in a Telegram channel taken away): the chat's deliveries pause with
-    /// growing backoff; the subscription is dropped only when this lasts
-    /// [`BLOCKED_GIVE_UP`].
+    /// right to post in a Telegram channel taken away): the chat's
+    /// deliveries pause with growing backoff; the subscription is dropped
+    /// only when this lasts [`BLOCKED_GIVE_UP`].
     Blocked(String),
     /// The bot can no longer write there (blocked, kicked, left the room):
     /// the chat's subscription is dropped.

@@ -21,9 +21,9 @@
 //!   messages that halves the flushes per reply, and each sled flush wakes
 //!   every idle sled I/O thread (measured when this came in: 14.6–15.5
 //!   context switches per Telegram reply before, 12.4–13.0 after). A
-//!   platform that
-//!   re-delivers answered messages (Matrix re-syncs from its saved token)
-//!   also keeps an *answered* mark per record, pruned after a week.
+//!   platform that re-delivers answered messages (Matrix re-syncs from its
+//!   saved token) also keeps an *answered* mark per record, pruned after a
+//!   week.
 //! - **after a crash** the records still in the inbox are answered again
 //!   ([`Inbox::waiting`]) and a re-delivered record the inbox holds is
 //!   skipped ([`Inbox::holds`]). Only a kill between sending a reply and

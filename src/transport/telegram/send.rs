@@ -2,13 +2,14 @@
 //! keyboard, and what to do when Telegram says no.
 //!
 //! Pacing is the `Throttle` adaptor's job: it keeps under Telegram's limits
-//! and, on a 429, holds every send for its `retry_after`. Here: trying a
-//! request again — after flood control (the throttle is built without its
-//! own retry, [`super::throttle_settings`], so each 429 is seen and counted
-//! here), and after transient failures (network, 5xx, unreadable answers)
-//! with backoff —, following a group's migration to a supergroup, and
-//! giving up quietly — with a log line — when the bot was blocked or
-//! kicked, because retrying those can never succeed.
+//! and, on a 429, holds every send for its `retry_after`. Here:
+//! - trying a request again after flood control (the throttle is built
+//!   without its own retry, [`super::throttle_settings`], so each 429 is
+//!   seen and counted here) and, with backoff, after transient failures
+//!   (network, 5xx, unreadable answers);
+//! - following a group's migration to a supergroup;
+//! - giving up quietly, with a log line, when the bot was blocked or kicked
+//!   or may not post there for now, because retrying cannot succeed.
 
 use std::time::Duration;
 
