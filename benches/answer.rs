@@ -27,7 +27,7 @@ use factbot::query::Index;
 use factbot::reply::{render_plain, render_telegram_html, TELEGRAM_LIMIT};
 
 mod common;
-use common::{big_size, real_engine, store_with, synthetic_dataset, QUERIES};
+use common::{big_size, real_engine, store_with, synthetic_dataset, FOLLOW_UPS, QUERIES};
 
 /// The topic reply the rendering benchmarks render.
 const RENDER_QUERY: &str = "/milestones";
@@ -66,6 +66,17 @@ fn bench_queries(
     for &(label, text) in QUERIES {
         g.bench_with_input(BenchmarkId::from_parameter(label), text, |b, text| {
             b.iter(|| e.handle(&Request::new(&ChatKey::Console, black_box(text))))
+        });
+    }
+    // Each follow-up timed alone, right after the answer it continues.
+    for &(label, after, text) in FOLLOW_UPS {
+        g.bench_with_input(BenchmarkId::from_parameter(label), text, |b, text| {
+            b.iter_batched(
+                || e.handle(&Request::new(&ChatKey::Console, after)),
+                |_| e.handle(&Request::new(&ChatKey::Console, black_box(text))),
+                // One opener before each: the context is the chat's last answer.
+                criterion::BatchSize::PerIteration,
+            )
         });
     }
 }

@@ -9,7 +9,8 @@
 //! harness times every call on its own, after a warm-up, and prints per
 //! query: calls timed, median, p99, max, and how many facts the ranker
 //! scored for it (free text and `/search`: every fact sharing a term with
-//! the question, which is what a search costs). Then the cost of opening
+//! the question, which is what a search costs). Follow-ups ("and in
+//! 2011?" after `/trade`) are timed alone, each right after its opener. Then the cost of opening
 //! the big store (import, `Index::build`, `Engine::new`) and the process's
 //! peak RSS.
 //!
@@ -31,7 +32,9 @@ use factbot::facts::{ChatKey, Store};
 use factbot::query::Index;
 
 mod common;
-use common::{bench_mode, big_size, real_engine, store_with, synthetic_dataset, QUERIES};
+use common::{
+    bench_mode, big_size, real_engine, store_with, synthetic_dataset, FOLLOW_UPS, QUERIES,
+};
 
 /// Timed calls per query on the real dataset.
 const REAL_CALLS: usize = 20_000;
@@ -104,7 +107,8 @@ impl Selection {
     }
 }
 
-/// Times each selected query `calls` times, one call at a time.
+/// Times each selected query `calls` times, one call at a time; a
+/// follow-up is asked right after its `after` each time (untimed).
 fn measure(
     engine: &Engine,
     sel: &Selection,
@@ -112,30 +116,44 @@ fn measure(
     warmup: usize,
     budget: Duration,
 ) -> Vec<Row> {
-    QUERIES
+    let queries = QUERIES.iter().map(|&(label, text)| (label, None, text));
+    let follow_ups = FOLLOW_UPS
         .iter()
-        .filter(|(label, _)| sel.query(label))
-        .map(|&(label, text)| {
+        .map(|&(label, after, text)| (label, Some(after), text));
+    queries
+        .chain(follow_ups)
+        .filter(|(label, _, _)| sel.query(label))
+        .map(|(label, after, text)| {
             let start = Instant::now();
             let req = Request::new(&ChatKey::Console, text);
+            let before = after.map(|a| Request::new(&ChatKey::Console, a));
+            let ask = || {
+                if let Some(b) = &before {
+                    black_box(engine.handle(black_box(b)));
+                }
+                let t = Instant::now();
+                let reply = engine.handle(black_box(&req));
+                let took = t.elapsed();
+                // Dropping the reply is part of the caller's cost, not ours.
+                drop(black_box(reply));
+                took
+            };
             for _ in 0..warmup {
-                black_box(engine.handle(black_box(&req)));
+                ask();
                 if start.elapsed() > budget / 4 {
                     break;
                 }
             }
             let mut times = Vec::with_capacity(calls);
             while times.len() < calls && (times.is_empty() || start.elapsed() < budget) {
-                let t = Instant::now();
-                let reply = engine.handle(black_box(&req));
-                times.push(t.elapsed());
-                // Dropping the reply is part of the caller's cost, not ours.
-                drop(black_box(reply));
+                times.push(ask());
             }
             times.sort_unstable();
+            // What a search for the text costs; follow-ups are not
+            // searched as they stand.
             let question = match text.strip_prefix("/search ") {
                 Some(q) => Some(q),
-                None if text.starts_with('/') => None,
+                None if text.starts_with('/') || after.is_some() => None,
                 None => Some(text),
             };
             let cat = engine.catalog();

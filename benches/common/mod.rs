@@ -16,8 +16,9 @@ pub const BIG: usize = 100_000;
 pub const SMOKE: usize = 1_000;
 
 /// The queries, as `(label, text)`: every topic command, the id commands,
-/// `/search`, and free-text questions (English, Russian, a typo, and one
-/// the bot must decline), taken from `tests/quality.toml`.
+/// `/search`, and free-text questions (English, Russian, a typo, one the
+/// bot must decline, and one asking for an attribute the article does not
+/// give), taken from `tests/quality.toml`.
 pub const QUERIES: &[(&str, &str)] = &[
     ("/visit", "/visit"),
     ("/people", "/people"),
@@ -41,6 +42,23 @@ pub const QUERIES: &[(&str, &str)] = &[
     ),
     ("q_typo", "exprots from kazakstan to belarus"),
     ("q_decline", "What is the capital of France?"),
+    ("q_attr", "How old is Serik Akhmetov?"),
+];
+
+/// Follow-ups, as `(label, after, text)`: `text` asked right after
+/// `after` in the same chat, so it continues that answer (only `text` is
+/// timed). A period the topic has, one nothing has (every topic searched
+/// for it), "more", the sources, another subject in the same frame.
+pub const FOLLOW_UPS: &[(&str, &str, &str)] = &[
+    ("f_period", "/trade", "and in 2011?"),
+    ("f_period_none", "/trade", "and in 1990?"),
+    ("f_more", "/trade", "more"),
+    ("f_source", "/trade", "source?"),
+    (
+        "f_elliptic",
+        "How much was trade between Belarus and Kazakhstan in 2011?",
+        "а экспорт?",
+    ),
 ];
 
 /// Whether the binary runs as a benchmark (`cargo bench` passes `--bench`)
