@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use hashlink::LruCache;
 
 use crate::catalog::Catalog;
-use crate::facts::{ChatKey, Fact, Topic, Value};
+use crate::facts::{ChatKey, Fact, Topic};
 
 /// How long a chat's last answer stays the context of its next question.
 /// A follow-up comes within a minute or two; after a pause, "and in 2011?"
@@ -76,7 +76,7 @@ impl Context {
         let first = facts.first()?;
         let mut years = Vec::new();
         for f in &facts {
-            for y in fact_years(f) {
+            for y in f.years() {
                 if !years.contains(&y) {
                     years.push(y);
                 }
@@ -107,24 +107,6 @@ impl Context {
             at: Instant::now(),
         })
     }
-}
-
-/// The years a fact is about: its date's, and its amounts' periods'.
-pub fn fact_years(f: &Fact) -> Vec<i32> {
-    let mut out: Vec<i32> = f.date.iter().map(|d| d.year).collect();
-    for v in &f.values {
-        let y = match v {
-            Value::Amount { period, .. } => period.get(..4).and_then(|s| s.parse().ok()),
-            Value::Date { date, .. } => Some(date.year),
-            _ => None,
-        };
-        if let Some(y) = y {
-            if !out.contains(&y) {
-                out.push(y);
-            }
-        }
-    }
-    out
 }
 
 /// What a line does with the context before it.

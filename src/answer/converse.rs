@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::compose::Composer;
-use super::context::{self, fact_years, Context, FollowUp};
+use super::context::{self, Context, FollowUp};
 use super::smalltalk::{self, SmallTalk};
 use super::{Engine, Request, ADMIT_COVERAGE, MAX_ANSWER_FACTS};
 use crate::catalog::Catalog;
@@ -256,7 +256,7 @@ impl Engine {
             if !words.iter().any(|w| is_year(w)) && !ctx.years.is_empty() {
                 let same: Vec<Arc<Fact>> = hits
                     .iter()
-                    .filter(|f| fact_years(f).iter().any(|y| ctx.years.contains(y)))
+                    .filter(|f| f.years().iter().any(|y| ctx.years.contains(y)))
                     .cloned()
                     .collect();
                 if !same.is_empty() {
@@ -307,7 +307,7 @@ impl Engine {
 
     /// "and in 2011?": the context's topic in `year`.
     fn period(&self, c: &Composer, ctx: &Context, year: i32) -> Reply {
-        let in_year = |f: &Arc<Fact>| fact_years(f).contains(&year);
+        let in_year = |f: &Arc<Fact>| f.years().contains(&year);
         let facts: Vec<Arc<Fact>> = match ctx.topic {
             Some(t) => c
                 .cat

@@ -392,6 +392,26 @@ impl Fact {
     pub fn is_derived(&self) -> bool {
         self.derivation.is_some()
     }
+
+    /// The years the fact is about: its date's, and its values' (an
+    /// amount's period, a date), each once, in that order. "and in 2011?"
+    /// looks for these.
+    pub fn years(&self) -> Vec<i32> {
+        let mut out: Vec<i32> = self.date.iter().map(|d| d.year).collect();
+        for v in &self.values {
+            let y = match v {
+                Value::Amount { period, .. } => period.get(..4).and_then(|s| s.parse().ok()),
+                Value::Date { date, .. } => Some(date.year),
+                _ => None,
+            };
+            if let Some(y) = y {
+                if !out.contains(&y) {
+                    out.push(y);
+                }
+            }
+        }
+        out
+    }
 }
 
 #[cfg(test)]
