@@ -61,7 +61,8 @@ pub struct Context {
     pub topic: Option<Topic>,
     /// The years its facts are about ("and in 2011?" changes it).
     pub years: Vec<i32>,
-    /// Surnames of the people it mentions ("who did he meet?").
+    /// Surnames of the people it mentions, the first two ("who did he
+    /// meet?" resolves "he" when there is exactly one).
     pub people: Vec<String>,
     /// When it was answered.
     pub at: Instant,
@@ -86,7 +87,8 @@ impl Context {
             .iter()
             .map(|f| (f.id.as_str(), f.text.en.as_str(), f.source.as_str()))
             .collect();
-        let people = cat.people().named(&named);
+        // Follow-ups need to know whether the answer names exactly one.
+        let people = cat.people().named_first(&named, 2);
         let mut shown: Vec<String> = match earlier {
             Some(e) if e.topic == Some(first.topic) => e.shown.clone(),
             _ => Vec::new(),

@@ -789,6 +789,14 @@ impl Index {
         })
     }
 
+    /// How many content words `query` has and how many of them the index
+    /// knows (exactly, by synonym or by typo): [`SearchResult::words`] and
+    /// [`SearchResult::known_words`] without ranking anything.
+    pub fn known_words(&self, query: &str) -> (usize, usize) {
+        let r = self.search_with(query, 0, 0.0, Method::Auto);
+        (r.words, r.known_words)
+    }
+
     /// Ranks facts for a question: at most `limit` hits, best first, each
     /// covering at least `min_coverage` of the question (0 for all).
     /// Scores every fact sharing a word with the question when that is
@@ -1473,6 +1481,17 @@ mod tests {
         assert!(r.hits.iter().all(|h| h.coverage < 0.5), "{:?}", r.hits);
         assert_eq!(r.words, 2);
         assert_eq!(r.known_words, 1);
+        // The same counts without ranking, for any question.
+        for q in [
+            "population of kazakhstan",
+            "сколько наторговали",
+            "exprots from kazakstan",
+            "qwerty zxcvb",
+            "",
+        ] {
+            let r = ix.search(q, 3, 0.3);
+            assert_eq!(ix.known_words(q), (r.words, r.known_words), "{q}");
+        }
         assert!(ix
             .search("population of kazakhstan", 3, 0.5)
             .hits
