@@ -31,6 +31,9 @@ pub const QUERIES: &[(&str, &str)] = &[
     ("/agreements", "/agreements"),
     ("/fact", "/fact trade.2011"),
     ("/source", "/source trade.h1_2011"),
+    // A mistyped id: "did you mean" compares it with the ids of its
+    // namespace (the synthetic store's 100,000 are all `syn.N`).
+    ("/fact typo", "/fact syn.1234x"),
     ("/search", "/search customs union"),
     (
         "q_en",
@@ -58,6 +61,11 @@ pub const FOLLOW_UPS: &[(&str, &str, &str)] = &[
         "f_elliptic",
         "How much was trade between Belarus and Kazakhstan in 2011?",
         "а экспорт?",
+    ),
+    (
+        "f_resolved",
+        "When did Myasnikovich visit Kazakhstan?",
+        "who did he meet?",
     ),
 ];
 
