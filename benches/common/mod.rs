@@ -16,9 +16,9 @@ pub const BIG: usize = 100_000;
 pub const SMOKE: usize = 1_000;
 
 /// The queries, as `(label, text)`: every topic command, the id commands,
-/// `/search`, and free-text questions (English, Russian, a typo, one the
-/// bot must decline, and one asking for an attribute the article does not
-/// give), taken from `tests/quality.toml`.
+/// `/search`, a chart, and free-text questions (English, Russian, a typo,
+/// one the bot must decline, and one asking for an attribute the article
+/// does not give), taken from `tests/quality.toml`.
 pub const QUERIES: &[(&str, &str)] = &[
     ("/visit", "/visit"),
     ("/people", "/people"),
@@ -35,6 +35,9 @@ pub const QUERIES: &[(&str, &str)] = &[
     // namespace (the synthetic store's 100,000 are all `syn.N`).
     ("/fact typo", "/fact syn.1234x"),
     ("/search", "/search customs union"),
+    // One common word: every fact holding it scored (no pruning helps).
+    ("/search word", "/search belarus"),
+    ("/chart", "/chart milestones"),
     (
         "q_en",
         "How much was trade between Belarus and Kazakhstan in 2011?",
