@@ -902,11 +902,20 @@ impl Index {
             // rather than collecting every touched fact.
             let mut heap = TopK::new(limit);
             result.scored = touched.len();
+            let mut bar = f32::NEG_INFINITY;
             for &doc in touched.iter() {
                 let (s, mask) = acc[doc as usize];
                 acc[doc as usize] = (0.0, 0);
+                // A hit's score is at most its raw score (full coverage):
+                // below the worst of a full heap it cannot get in. Most of
+                // a common word's 64k facts stop here (a third of a
+                // `/search belarus` at 100k went to offering them).
+                if s < bar {
+                    continue;
+                }
                 if let Some(hit) = p.hit(doc, s, mask, min_coverage) {
                     heap.offer(hit);
+                    bar = heap.threshold().unwrap_or(f32::NEG_INFINITY);
                 }
             }
             touched.clear();
