@@ -107,7 +107,6 @@ impl Data {
     pub(super) fn extract(src: &dyn FactSource) -> Result<Data, ChartError> {
         let mut rows: Vec<Row> = src
             .topic_facts(Topic::Milestones, SCAN)
-            .into_iter()
             .filter_map(|f| {
                 let date = f.date?;
                 // The date value carries the span, if any.
@@ -127,10 +126,7 @@ impl Data {
             return Err(ChartError::Missing("dated milestones"));
         }
         rows.sort_by_key(|r| (r.date, r.fact.order));
-        let visit_fact = src
-            .topic_facts(Topic::Visit, SCAN)
-            .into_iter()
-            .find(|f| is_visit(f));
+        let visit_fact = src.topic_facts(Topic::Visit, SCAN).find(|f| is_visit(f));
         let visit = visit_fact.as_deref().and_then(visit_span);
         Ok(Data {
             rows,

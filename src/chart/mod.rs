@@ -244,8 +244,14 @@ pub enum ChartError {
 /// or a test's own facts.
 pub trait FactSource {
     fn fact(&self, id: &str) -> Option<Arc<Fact>>;
-    /// A topic's first `limit` facts in reading order (milestones by date).
-    fn topic_facts(&self, topic: Topic, limit: usize) -> Vec<Arc<Fact>>;
+    /// A topic's first `limit` facts in reading order (milestones by date),
+    /// read as the caller takes them: a chart that needs only the first
+    /// few dated ones reads only those from a large store.
+    fn topic_facts<'a>(
+        &'a self,
+        topic: Topic,
+        limit: usize,
+    ) -> Box<dyn Iterator<Item = Arc<Fact>> + 'a>;
 }
 
 /// Charts read the catalog's facts (resident or read from the store).
@@ -254,8 +260,12 @@ impl FactSource for crate::catalog::Catalog {
         self.get(id)
     }
 
-    fn topic_facts(&self, topic: Topic, limit: usize) -> Vec<Arc<Fact>> {
-        self.by_topic(topic).take(limit).collect()
+    fn topic_facts<'a>(
+        &'a self,
+        topic: Topic,
+        limit: usize,
+    ) -> Box<dyn Iterator<Item = Arc<Fact>> + 'a> {
+        Box::new(self.by_topic(topic).take(limit))
     }
 }
 

@@ -43,7 +43,7 @@ pub(super) struct Data {
 
 impl Data {
     pub(super) fn extract(src: &dyn FactSource) -> Result<Data, ChartError> {
-        let facts = src.topic_facts(Topic::Trade, SCAN);
+        let facts: Vec<Arc<Fact>> = src.topic_facts(Topic::Trade, SCAN).collect();
         let mut currency = None;
         let mut bars: Vec<Bar> = Vec::new();
         for f in &facts {
