@@ -638,20 +638,27 @@ fn flood_control_and_a_blocked_chat_do_not_stop_the_others() {
     );
 }
 
+/// A bot with the default config (admin endpoint on `port`) and `group`
+/// subscribed to trade by one of its administrators. Bind the parts in
+/// this order: they are dropped bot first, the emulator last.
+fn bot_with_group_on_trade(group: i64) -> (Emulator, tempfile::TempDir, u16, BotProcess) {
+    let emu = Emulator::start();
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let bot = BotProcess::start_with(&emu, dir.path(), &config(port, "", ""));
+    emu.member(group, sender(group), "administrator");
+    assert!(text(&ask(&emu, group, "/subscribe trade")).contains("subscribed to: trade"));
+    (emu, dir, port, bot)
+}
+
 /// A group that restricts the bot (Telegram: "not enough rights to send
 /// text messages") pauses its deliveries instead of losing its
 /// subscription: the notification arrives once the bot may post again (the
 /// first retry comes after 10 s), and the next one still goes there.
 #[test]
 fn a_group_that_restricts_the_bot_gets_the_notification_once_it_may_post_again() {
-    let emu = Emulator::start();
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let cfg = config(port, "", "");
-    let bot = BotProcess::start_with(&emu, dir.path(), &cfg);
     const GROUP: i64 = -4600;
-    emu.member(GROUP, sender(GROUP), "administrator");
-    assert!(text(&ask(&emu, GROUP, "/subscribe trade")).contains("subscribed to: trade"));
+    let (emu, _dir, port, bot) = bot_with_group_on_trade(GROUP);
     let before = emu.sends_by_chat();
     emu.fault(
         json!({"kind": "400", "method": "sendMessage", "chat_id": GROUP, "count": 1,
@@ -670,15 +677,9 @@ fn a_group_that_restricts_the_bot_gets_the_notification_once_it_may_post_again()
 
 #[test]
 fn a_group_migrated_to_a_supergroup_keeps_receiving() {
-    let emu = Emulator::start();
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let cfg = config(port, "", "");
-    let bot = BotProcess::start_with(&emu, dir.path(), &cfg);
     const OLD: i64 = -4500;
     const NEW: i64 = -1004500;
-    emu.member(OLD, sender(OLD), "administrator");
-    assert!(text(&ask(&emu, OLD, "/subscribe trade")).contains("subscribed to: trade"));
+    let (emu, _dir, port, bot) = bot_with_group_on_trade(OLD);
     let before = emu.sends_by_chat();
     emu.fault(json!({"kind": "migrate", "chat_id": OLD, "to": NEW}));
     announce_http(port, Some("trade"), "First after the upgrade");
